@@ -1,0 +1,142 @@
+/**
+ * Running iproute2 and sysctl inside a network namespace.
+ * Named netns (under /run/netns) use `ip -n NAME`, any other path goes through `nsenter --net=PATH`.
+ */
+import { existsSync, statSync, writeFileSync, readFileSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import { CniError, ErrorCode, pluginError } from './cni/errors.js';
+import { run, type RunResult } from './exec.js';
+
+const NAMED_DIRS = new Set(['/var/run/netns', '/run/netns']);
+
+export class Netns {
+  /** `path` undefined means the namespace this process runs in (the host). */
+  private constructor(readonly path: string | undefined) {}
+
+  static host(): Netns {
+    return new Netns(undefined);
+  }
+
+  static at(path: string): Netns {
+    return new Netns(path);
+  }
+
+  get isHost(): boolean {
+    return this.path === undefined;
+  }
+
+  get label(): string {
+    return this.path ?? 'host netns';
+  }
+
+  /** The name `ip -n` accepts, when the path is a named netns. */
+  private get ipName(): string | undefined {
+    return this.path && NAMED_DIRS.has(dirname(this.path)) ? basename(this.path) : undefined;
+  }
+
+  exists(): boolean {
+    return this.path === undefined || existsSync(this.path);
+  }
+
+  /** Is this the namespace the current process already runs in? */
+  isCurrent(): boolean {
+    if (!this.path) return true;
+    try {
+      const a = statSync(this.path);
+      const b = statSync('/proc/self/ns/net');
+      return a.ino === b.ino && a.dev === b.dev;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Throw code 3-style "netns gone" error when it does not exist (callers doing DEL check exists() first). */
+  requireExists(): void {
+    if (!this.exists()) throw new CniError(ErrorCode.Internal, `failed to open netns "${this.path}": no such file or directory`);
+  }
+
+  /** Run any program inside this namespace. */
+  exec(cmd: string, args: readonly string[], input?: string): RunResult {
+    if (!this.path) return run(cmd, args, { input });
+    return run('nsenter', [`--net=${this.path}`, '--', cmd, ...args], { input });
+  }
+
+  /** `ip ARGS` inside this namespace. */
+  ip(args: readonly string[], input?: string): RunResult {
+    const name = this.ipName;
+    if (this.isHost) return run('ip', args, { input });
+    if (name) return run('ip', ['-n', name, ...args], { input });
+    return this.exec('ip', args, input);
+  }
+
+  ipOk(args: readonly string[]): string {
+    const r = this.ip(args);
+    if (r.status !== 0) throw pluginError(`ip ${args.join(' ')} in ${this.label} failed`, r.stderr.trim());
+    return r.stdout;
+  }
+
+  /** `ip -j ARGS`, parsed. Empty output is an empty list. */
+  ipJson<T = unknown>(args: readonly string[]): T {
+    const out = this.ipOk(['-j', ...args]).trim();
+    return (out ? JSON.parse(out) : []) as T;
+  }
+
+  /** Many ip commands in one exec. Stops at the first failure unless `force`. */
+  ipBatch(lines: readonly string[], force = false): RunResult {
+    if (lines.length === 0) return { status: 0, stdout: '', stderr: '' };
+    return this.ip(force ? ['-force', '-batch', '-'] : ['-batch', '-'], lines.join('\n') + '\n');
+  }
+
+  ipBatchOk(lines: readonly string[]): void {
+    const r = this.ipBatch(lines);
+    if (r.status !== 0) throw pluginError(`configuring ${this.label} failed`, describeBatchFailure(r.stderr, lines));
+  }
+
+  /**
+   * Set sysctls (keys in slash form, e.g. "net/ipv4/conf/eth0/arp_notify") in this namespace.
+   * The host is written directly; other namespaces need one `sysctl` exec for all keys.
+   */
+  sysctlSet(values: Record<string, string>): void {
+    const keys = Object.keys(values);
+    if (keys.length === 0) return;
+    if (this.isHost) {
+      for (const k of keys) {
+        const file = `/proc/sys/${k}`;
+        try {
+          if (readFileSync(file, 'utf8').trim() === values[k]) continue;
+          writeFileSync(file, values[k]!);
+        } catch (e) {
+          throw pluginError(`failed to set sysctl ${k}=${values[k]}`, (e as Error).message);
+        }
+      }
+      return;
+    }
+    const r = this.exec('sysctl', ['-q', '-w', ...keys.map((k) => `${k}=${values[k]}`)]);
+    if (r.status !== 0) throw pluginError(`failed to set sysctls in ${this.label}`, r.stderr.trim());
+  }
+
+  sysctlGet(key: string): string | undefined {
+    if (this.isHost) {
+      try {
+        return readFileSync(`/proc/sys/${key}`, 'utf8').trim();
+      } catch {
+        return undefined;
+      }
+    }
+    const r = this.exec('cat', [`/proc/sys/${key}`]);
+    return r.status === 0 ? r.stdout.trim() : undefined;
+  }
+}
+
+/** ip -batch reports "Command failed -:N"; name the failing line. */
+export function describeBatchFailure(stderr: string, lines: readonly string[]): string {
+  const m = /Command failed -:(\d+)/.exec(stderr);
+  const line = m ? lines[Number(m[1]) - 1] : undefined;
+  const first = stderr.split('\n').find((l) => l.trim() && !l.startsWith('Command failed')) ?? stderr.trim();
+  return line ? `${first.trim()} (while running "ip ${line}")` : stderr.trim();
+}
+
+/** Errors iproute2 prints when the object is already gone (DEL tolerates these). */
+export function isNotFound(stderr: string): boolean {
+  return /Cannot find device|does not exist|No such device|No such file or directory|Cannot open network namespace|not found/i.test(stderr);
+}

@@ -1,0 +1,85 @@
+#!/usr/bin/env node
+// Bundles every plugin (plugins/<type>/main.ts, ipam/<type>/main.ts) into one self-contained CommonJS file
+// dist/bin/<type>, plus dist/bin/cni-ts: one multi-call bundle that dispatches on the name it is invoked as.
+// `node scripts/build.mjs bridge host-local` builds only those. Files are replaced atomically (write + rename),
+// so tests running meanwhile never execute a half-written plugin.
+import { build } from 'esbuild';
+import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+const root = resolve(import.meta.dirname, '..');
+const out = join(root, 'dist', 'bin');
+
+export function pluginEntries() {
+  const found = [];
+  for (const dir of ['plugins', 'ipam']) {
+    const base = join(root, dir);
+    if (!existsSync(base)) continue;
+    for (const type of readdirSync(base).sort()) {
+      const main = join(base, type, 'main.ts');
+      if (existsSync(main)) found.push({ type, main });
+    }
+  }
+  return found;
+}
+
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  minify: true,
+  legalComments: 'none',
+  banner: { js: '#!/usr/bin/env node' },
+  logLevel: 'warning',
+};
+
+const skel = JSON.stringify(join(root, 'lib/cni/skel.ts'));
+
+async function buildTo(outfile, options) {
+  const tmp = `${outfile}.tmp-${process.pid}`;
+  await build({ ...options, outfile: tmp });
+  chmodSync(tmp, 0o755);
+  renameSync(tmp, outfile);
+}
+
+async function main() {
+  mkdirSync(out, { recursive: true });
+  const all = pluginEntries();
+  const only = process.argv.slice(2);
+  const unknown = only.filter((t) => !all.some((e) => e.type === t));
+  if (unknown.length) throw new Error(`no such plugin: ${unknown.join(', ')}`);
+  const entries = only.length ? all.filter((e) => only.includes(e.type)) : all;
+  await Promise.all(
+    entries.map(({ type, main }) =>
+      buildTo(join(out, type), {
+        ...common,
+        stdin: {
+          contents: `const {runPlugin}=require(${skel});const {plugin}=require(${JSON.stringify(main)});process.exitCode=runPlugin(plugin);`,
+          resolveDir: root,
+          loader: 'js',
+        },
+      }),
+    ),
+  );
+  if (only.length) {
+    console.log(`built ${entries.map((e) => e.type).join(', ')} into dist/bin`);
+    return;
+  }
+  const table = all.map(({ type, main }) => `${JSON.stringify(type)}:()=>require(${JSON.stringify(main)}).plugin`).join(',');
+  await buildTo(join(out, 'cni-ts'), {
+    ...common,
+    stdin: {
+      contents: `const {runPlugin}=require(${skel});const plugins={${table}};
+const name=require('node:path').basename(process.argv[1]||'');
+const get=plugins[name];
+if(!get){process.stderr.write('cni-ts: invoke me as one of: '+Object.keys(plugins).join(', ')+'\\n');process.exitCode=2}
+else process.exitCode=runPlugin(get());`,
+      resolveDir: root,
+      loader: 'js',
+    },
+  });
+  console.log(`built ${entries.map((e) => e.type).join(', ')} and the multi-call cni-ts into dist/bin`);
+}
+
+await main();
