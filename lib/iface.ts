@@ -70,7 +70,7 @@ function routeLine(ifname: string, r: Route, gw: string | undefined): string {
   if (r.priority !== undefined) parts.push('metric', String(r.priority));
   if (r.table !== undefined) parts.push('table', String(r.table));
   if (r.scope !== undefined) parts.push('scope', String(r.scope));
-  if (familyOf(r.dst) === 6) parts.splice(0, 0, '-6');
+  // No '-6' prefix: `ip -batch` takes no options per line, and the CIDR dst already selects the family.
   return parts.join(' ');
 }
 
