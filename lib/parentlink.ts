@@ -1,0 +1,247 @@
+/**
+ * Links stacked on a parent ("master") link and moved into a container: macvlan and ipvlan share all of it.
+ * Master resolution (config or default-route interface), creation under a temporary name directly into the
+ * container netns, rename + configuration, rollback on failure, CHECK and DEL.
+ * Command building and result building are pure; the functions taking a context or a Netns do the I/O.
+ */
+import { randomBytes } from 'node:crypto';
+import { CniError, ErrorCode, configError, pluginError } from './cni/errors.js';
+import { delegate, ipamDel, ipamType } from './cni/invoke.js';
+import type { DNS, IPConfig, Interface, Result, Route } from './cni/result.js';
+import type { CniContext } from './cni/skel.js';
+import { checkInterfaceIPs, checkRoutes, configureIfaceCommands, deleteLinkCapturingAddrs, ifaceSysctls, ipsForInterface, readLink, type IpLink, type IpRoute } from './iface.js';
+import { Netns, describeBatchFailure, isNotFound } from './netns.js';
+
+export type SubLinkKind = 'macvlan' | 'ipvlan';
+
+/** What to create: the settings both plugins share, plus kind-specific `ip link add` type arguments. */
+export interface SubLinkSpec {
+  kind: SubLinkKind;
+  /** Parent link name; undefined means the interface of the default route. */
+  master?: string;
+  mode: string;
+  /** 0 = leave it to the kernel (the master's MTU). */
+  mtu: number;
+  mac?: string;
+  /** The master lives in the container netns, not the host's. */
+  linkInContainer: boolean;
+  /** Extra `type KIND` options after `mode MODE` (e.g. macvlan bcqueuelen). */
+  typeOptions?: string[];
+}
+
+/** Addresses and routes to put on the new link, and how to give them back if ADD fails later. */
+export interface IpSource {
+  ips: IPConfig[];
+  routes: Route[];
+  release?: () => void;
+}
+
+export interface MasterInfo {
+  name: string;
+  mtu?: number;
+}
+
+/** A random temporary name (the reference uses veth + 8 hex): never clashes with CNI_IFNAME in either netns. */
+export const tempLinkName = (): string => `cnitmp${randomBytes(4).toString('hex')}`;
+
+/** The first default route's device of a `ip -j route show default` listing (multipath: first nexthop). */
+export function defaultRouteDev(routes: ReadonlyArray<IpRoute & { nexthops?: Array<{ dev?: string }> }>): string | undefined {
+  for (const r of routes) {
+    const dev = r.dev ?? r.nexthops?.find((n) => n.dev)?.dev;
+    if (dev) return dev;
+  }
+  return undefined;
+}
+
+/** The interface of the default route in `ns` (IPv4 first, then IPv6), as the reference's getDefaultRouteInterfaceName. */
+export function defaultRouteInterface(ns: Netns): string {
+  for (const fam of ['-4', '-6']) {
+    const dev = defaultRouteDev(ns.ipJson<IpRoute[]>([fam, 'route', 'show', 'default']));
+    if (dev) return dev;
+  }
+  throw pluginError(`no default route interface found${ns.isHost ? '' : ` in ${ns.label}`}: set "master"`);
+}
+
+/** `ip link add` argv (run in the netns holding the master; `targetNetns` moves the new link at creation). */
+export function createLinkArgs(spec: SubLinkSpec, master: string, tmpName: string, targetNetns: string | undefined): string[] {
+  const args = ['link', 'add', tmpName, 'link', master];
+  if (targetNetns) args.push('netns', targetNetns);
+  if (spec.mtu > 0) args.push('mtu', String(spec.mtu));
+  if (spec.mac) args.push('address', spec.mac);
+  args.push('type', spec.kind, 'mode', spec.mode, ...(spec.typeOptions ?? []));
+  return args;
+}
+
+/** A plugin error for a failed `ip link add`, naming what is missing when it is the master or kernel support. */
+export function createFailure(spec: SubLinkSpec, master: string, where: string, stderr: string): CniError {
+  const text = stderr.trim();
+  if (/Cannot find device/i.test(text)) return pluginError(`failed to lookup master ${JSON.stringify(master)} in ${where}: Link not found`);
+  if (/Unknown device type|Operation not supported|not supported/i.test(text)) {
+    return pluginError(
+      `failed to create ${spec.kind}: the kernel has no ${spec.kind} support (CONFIG_${spec.kind.toUpperCase()} / the ${spec.kind} module is missing)`,
+      text,
+    );
+  }
+  if (spec.kind === 'macvlan' && spec.mode === 'passthru' && /Invalid argument|busy/i.test(text)) {
+    return pluginError(`failed to create macvlan: master ${JSON.stringify(master)} already has links (passthru needs it alone)`, text);
+  }
+  return pluginError(`failed to create ${spec.kind} on ${JSON.stringify(master)}`, text);
+}
+
+/** Sysctls for the new link, keyed by its temporary name (values follow the device through the rename). */
+export function subLinkSysctls(tmpName: string, ips: readonly IPConfig[]): Record<string, string> {
+  return {
+    [`net/ipv4/conf/${tmpName}/arp_notify`]: '1',
+    [`net/ipv6/conf/${tmpName}/ndisc_notify`]: '1',
+    ...ifaceSysctls(tmpName, ips),
+  };
+}
+
+/** One `ip -j -batch` in the container: rename, addresses, up, routes, then show the link (its MAC). */
+export function finishCommands(tmpName: string, ifname: string, ips: readonly IPConfig[], routes: readonly Route[]): string[] {
+  return [`link set dev ${tmpName} name ${ifname}`, ...configureIfaceCommands(ifname, ips, routes), `link show dev ${ifname}`];
+}
+
+/** The result of ADD: the one container interface, its addresses (all on interface 0), routes, and the config's DNS. */
+export function buildResult(cniVersion: string, iface: Interface, src: IpSource | undefined, dns: DNS): Result {
+  const result: Result = { cniVersion, interfaces: [iface] };
+  if (src?.ips.length) result.ips = src.ips.map((ip) => ({ ...ip, interface: 0 }));
+  if (src?.routes.length) result.routes = src.routes;
+  if (dns && Object.keys(dns).length) result.dns = dns;
+  return result;
+}
+
+/** The netns holding the master, and the master's name and (when an MTU must be checked) its MTU. */
+export function resolveMaster(spec: SubLinkSpec, container: Netns): { where: Netns; master: MasterInfo } {
+  const where = spec.linkInContainer ? container : Netns.host();
+  const name = spec.master ?? defaultRouteInterface(where);
+  if (spec.mtu <= 0) return { where, master: { name } };
+  const link = readLink(where, name);
+  if (!link) throw pluginError(`failed to lookup master ${JSON.stringify(name)} in ${where.label}: Link not found`);
+  if (link.mtu !== undefined && spec.mtu > link.mtu) {
+    throw configError(`invalid MTU ${spec.mtu}, must be [0, master MTU(${link.mtu})]`, `"mtu" is above the MTU of master ${JSON.stringify(name)}`);
+  }
+  return { where, master: { name, mtu: link.mtu } };
+}
+
+/**
+ * ADD for a macvlan/ipvlan: create the link under a temporary name directly in the container netns, get its IPs,
+ * then sysctls (one exec) and rename + configure + read back (one exec). Any failure removes the link and
+ * releases the IPs. `obtainIps` runs after the link exists (as the reference orders it); undefined means L2 only.
+ */
+export function addSubLink(ctx: CniContext, spec: SubLinkSpec, obtainIps: () => IpSource | undefined): Result {
+  const container = Netns.at(ctx.netns);
+  container.requireExists();
+  const { where, master } = resolveMaster(spec, container);
+  const tmp = tempLinkName();
+  const created = where.ip(createLinkArgs(spec, master.name, tmp, spec.linkInContainer ? undefined : ctx.netns));
+  if (created.status !== 0) throw createFailure(spec, master.name, where.label, created.stderr);
+
+  let current = tmp;
+  let src: IpSource | undefined;
+  try {
+    src = obtainIps();
+    const ips = src?.ips ?? [];
+    if (src) container.sysctlSet(subLinkSysctls(tmp, ips));
+    const lines = finishCommands(tmp, ctx.ifname, ips, src?.routes ?? []);
+    const r = container.ip(['-j', '-batch', '-'], lines.join('\n') + '\n');
+    if (r.status !== 0) {
+      const failedLine = Number(/Command failed -:(\d+)/.exec(r.stderr)?.[1] ?? 0);
+      if (failedLine === 1) {
+        const exists = /File exists/i.test(r.stderr);
+        throw pluginError(`failed to rename ${spec.kind} to ${JSON.stringify(ctx.ifname)}${exists ? ': file exists' : ''}`, r.stderr.trim());
+      }
+      current = ctx.ifname;
+      throw pluginError(`failed to configure ${ctx.ifname} in ${ctx.netns}`, describeBatchFailure(r.stderr, lines));
+    }
+    current = ctx.ifname;
+    const link = parseLastLink(r.stdout);
+    return buildResult(ctx.conf.cniVersion, { name: ctx.ifname, mac: link?.address, sandbox: ctx.netns }, src, ctx.conf.dns);
+  } catch (e) {
+    removeQuietly(container, current);
+    try {
+      src?.release?.();
+    } catch {
+      /* the original error is the one to report */
+    }
+    throw e;
+  }
+}
+
+/** The last JSON array `ip -j -batch` printed (only `link show` prints anything). */
+function parseLastLink(stdout: string): IpLink | undefined {
+  const text = stdout.trim();
+  if (!text) return undefined;
+  const start = text.lastIndexOf('[{');
+  try {
+    return (JSON.parse(start >= 0 ? text.slice(start) : text) as IpLink[])[0];
+  } catch {
+    return undefined;
+  }
+}
+
+function removeQuietly(ns: Netns, ifname: string): void {
+  ns.ip(['link', 'del', 'dev', ifname]);
+}
+
+/** IPs obtained from the configured IPAM plugin, released again with IPAM DEL when ADD fails afterwards. */
+export function ipamSource(ctx: CniContext, add: (ctx: CniContext) => Result): IpSource {
+  const res = add(ctx);
+  return { ips: res.ips ?? [], routes: res.routes ?? [], release: () => ipamDel(ctx) };
+}
+
+/**
+ * DEL: IPAM DEL first (even when the netns is gone), then delete the link in the netns.
+ * Never resolves the master: works without a default route, a master or the netns. Idempotent.
+ */
+export function delSubLink(ctx: CniContext): void {
+  if (ipamType(ctx)) ipamDel(ctx);
+  if (!ctx.netns) return;
+  const ns = Netns.at(ctx.netns);
+  if (!ns.exists()) return;
+  deleteLinkCapturingAddrs(ns, ctx.ifname);
+}
+
+/** The mode the kernel reports for a macvlan/ipvlan link (`ip -d -j` linkinfo.info_data.mode). */
+export const linkMode = (link: IpLink): string | undefined => link.linkinfo?.info_data?.mode as string | undefined;
+
+/**
+ * CHECK: IPAM CHECK, then prevResult's interface for CNI_IFNAME in this sandbox must exist in the container as a
+ * `kind` link in `mode` with the recorded MAC, carry the addresses, and the routes must be there; the master
+ * (when known) must exist.
+ */
+export function checkSubLink(ctx: CniContext, spec: SubLinkSpec, masterKnown: boolean): void {
+  const container = Netns.at(ctx.netns);
+  container.requireExists();
+  const type = ipamType(ctx);
+  if (type) delegate(type, 'CHECK', ctx);
+  const prev = ctx.conf.prevResult;
+  if (!prev) throw pluginError('required prevResult missing');
+  const index = (prev.interfaces ?? []).findIndex((i) => i.name === ctx.ifname && i.sandbox === ctx.netns);
+  const intf = index >= 0 ? prev.interfaces![index]! : undefined;
+  if (!intf) throw pluginError(`sandbox in prevResult doesn't match configured netns: ${ctx.netns} (no interface ${JSON.stringify(ctx.ifname)} there)`);
+  if (masterKnown) {
+    const where = spec.linkInContainer ? container : Netns.host();
+    const name = spec.master ?? defaultRouteInterface(where);
+    const r = where.ip(['link', 'show', 'dev', name]);
+    if (r.status !== 0) {
+      if (isNotFound(r.stderr)) throw pluginError(`failed to lookup master ${JSON.stringify(name)} in ${where.label}: Link not found`);
+      throw pluginError(`failed to lookup master ${JSON.stringify(name)}`, r.stderr.trim());
+    }
+  }
+  const link = readLink(container, ctx.ifname, true);
+  if (!link) throw pluginError(`container Interface name in prevResult: ${ctx.ifname} not found`);
+  if (link.linkinfo?.info_kind !== spec.kind) throw pluginError(`error: Container interface ${ctx.ifname} not of type ${spec.kind}`);
+  const mode = linkMode(link);
+  if (mode !== spec.mode) throw pluginError(`container ${spec.kind} mode ${mode ?? '(none)'} does not match expected value: ${spec.mode}`);
+  if (intf.mac && link.address && intf.mac.toLowerCase() !== link.address.toLowerCase()) {
+    throw pluginError(`interface ${ctx.ifname} Mac ${intf.mac} doesn't match container Mac: ${link.address}`);
+  }
+  checkInterfaceIPs(link, ipsForInterface(prev, index));
+  checkRoutes(container, ctx.ifname, prev.routes ?? []);
+}
+
+/** Code 7 error for a mode outside `allowed` (message as the reference's, plus the allowed values). */
+export function unknownMode(kind: SubLinkKind, mode: string, allowed: readonly string[]): CniError {
+  return new CniError(ErrorCode.InvalidNetworkConfig, `unknown ${kind} mode: ${JSON.stringify(mode)}`, `allowed: ${allowed.join(', ')}`);
+}
