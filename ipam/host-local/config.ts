@@ -146,7 +146,13 @@ export function parseHostLocalConfig(conf: NetConf, cniArgs: Record<string, stri
     const fams = rangeSets.map((s) => s[0]!.subnet.ip.family);
     if (new Set(fams).size !== fams.length) throw invalid(`CNI version ${conf.cniVersion} does not support more than 1 address per family`);
   }
-  const routes = (f.list('routes') ?? []).map((r, i) => parseRoute(r, `ipam.routes[${i}]`));
+  const routes = (f.list('routes') ?? []).map((r, i) => {
+    try {
+      return parseRoute(r, `ipam.routes[${i}]`);
+    } catch (e) {
+      throw invalid((e as CniError).msg);
+    }
+  });
   const cfg: HostLocalConfig = {
     name: conf.name,
     dataDir: f.string('dataDir') ?? DEFAULT_DATA_DIR,

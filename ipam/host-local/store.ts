@@ -57,10 +57,21 @@ export class DiskStore implements LeaseStore {
 
   /** Create the directory; a clear I/O error when the data dir is unusable. */
   open(): this {
+    // Non-recursive first: the common case (dataDir exists) and the one whose error is precise
+    // (Node's recursive mkdir reports ENOENT for a read-only file system).
     try {
-      mkdirSync(this.dir, { recursive: true, mode: 0o755 });
+      mkdirSync(this.dir, { mode: 0o755 });
     } catch (e) {
-      throw ioError(`cannot create IPAM data directory ${this.dir}`, e);
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') {
+        try {
+          mkdirSync(this.dir, { recursive: true, mode: 0o755 });
+        } catch (e2) {
+          throw ioError(`cannot create IPAM data directory ${this.dir}`, e2);
+        }
+      } else if (code !== 'EEXIST') {
+        throw ioError(`cannot create IPAM data directory ${this.dir}`, e);
+      }
     }
     return this;
   }
