@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The full tests, as root on a fresh Debian 12 machine: dependencies, build, type check, unit + integration tests
+# (in throwaway network namespaces, differential against the Go reference plugins), then the VM tests
+# (ipvlan, VLAN, dummy masters: features this host's kernel lacks).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+unset NODE_EXTRA_CA_CERTS NODE_OPTIONS
+scripts/deps.sh --test
+npm ci --no-audit --no-fund --loglevel=error
+npm run build --silent
+npx tsc --noEmit
+status=0
+npx vitest run || status=1
+bash scripts/vm/run-tests.sh || status=1
+scripts/check-clean.sh || status=1
+exit $status
