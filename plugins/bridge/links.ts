@@ -1,0 +1,99 @@
+/** Host-side effects of the bridge plugin: reading the bridge, creating bridge + veth in one `ip -batch`, VLANs, sysctls. */
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { pluginError } from '../../lib/cni/errors.js';
+import { run } from '../../lib/exec.js';
+import type { IpLink } from '../../lib/iface.js';
+import { describeBatchFailure, isNotFound, type Netns } from '../../lib/netns.js';
+import { needsVlanFiltering, type BridgeConf } from './config.js';
+import { hostLinkLines, isUnsupported, portVlanLines, randomMac, type HostPlan } from './plan.js';
+
+/** The bridge (with addresses and details), undefined when missing; a non-bridge link of that name is an error. */
+export function readBridge(host: Netns, name: string): IpLink | undefined {
+  const r = host.ip(['-j', '-d', 'addr', 'show', 'dev', name]);
+  if (r.status !== 0) {
+    if (isNotFound(r.stderr)) return undefined;
+    throw pluginError(`failed to read bridge ${JSON.stringify(name)}`, r.stderr.trim());
+  }
+  const link = (JSON.parse(r.stdout || '[]') as IpLink[])[0];
+  if (!link) return undefined;
+  if (link.linkinfo?.info_kind !== 'bridge') {
+    throw pluginError(`${JSON.stringify(name)} already exists but is not a bridge`, `its kind is ${JSON.stringify(link.linkinfo?.info_kind ?? 'unknown')}`);
+  }
+  return link;
+}
+
+export function readLinkOptional(host: Netns, name: string): IpLink | undefined {
+  const r = host.ip(['-j', '-d', 'addr', 'show', 'dev', name]);
+  if (r.status !== 0) return undefined;
+  return (JSON.parse(r.stdout || '[]') as IpLink[])[0];
+}
+
+export const randomVethName = (): string => `veth${randomBytes(4).toString('hex')}`;
+export const newMac = (): string => randomMac(randomBytes(6));
+
+const VLAN_FILTERING_MISSING =
+  'this kernel does not support bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING), which "vlan" and "vlanTrunk" need';
+
+/**
+ * Run the host batch. A name clash of the random host veth name is retried with a new name; a clash of the container
+ * interface name is reported as such. Returns the plan actually applied.
+ */
+export function applyHostLinks(host: Netns, container: Netns, plan: HostPlan): HostPlan {
+  for (let attempt = 0; ; attempt++) {
+    const lines = hostLinkLines(plan);
+    const r = host.ipBatch(lines);
+    if (r.status === 0) return plan;
+    const failedLine = Number(/Command failed -:(\d+)/.exec(r.stderr)?.[1] ?? 0);
+    if (failedLine === 1 && /File exists/.test(r.stderr)) {
+      // Either the container name is taken or (rarely) our random host name.
+      const taken = container.ip(['link', 'show', 'dev', plan.containerIfname]).status === 0;
+      if (taken) throw pluginError(`container veth name provided (${plan.containerIfname}) already exists`);
+      if (attempt < 10) {
+        plan = { ...plan, hostVeth: randomVethName() };
+        continue;
+      }
+    }
+    // Anything after line 1 may have left the veth behind: remove it (tolerant), the caller cleans up the rest.
+    if (failedLine > 1) host.ipBatch([`link del ${plan.hostVeth}`], true);
+    const line = lines[failedLine - 1] ?? '';
+    if (/vlan_filtering/.test(line) && isUnsupported(r.stderr)) throw pluginError(VLAN_FILTERING_MISSING, describeBatchFailure(r.stderr, lines));
+    throw pluginError(`failed to set up bridge ${JSON.stringify(plan.conf.brName)} and veth ${plan.hostVeth}`, describeBatchFailure(r.stderr, lines));
+  }
+}
+
+/** VLANs of the port (and of the VLAN gateway's port): one `bridge -batch`. */
+export function applyPortVlans(conf: BridgeConf, hostVeth: string, vlanGatewayPeer?: string): void {
+  if (!needsVlanFiltering(conf)) return;
+  const lines = portVlanLines(hostVeth, conf);
+  if (vlanGatewayPeer) lines.push(...portVlanLines(vlanGatewayPeer, conf, conf.vlan, []));
+  const r = run('bridge', ['-batch', '-'], { input: lines.join('\n') + '\n' });
+  if (r.status !== 0) {
+    if (isUnsupported(r.stderr)) throw pluginError(VLAN_FILTERING_MISSING, r.stderr.trim());
+    throw pluginError(`failed to set up VLANs on ${hostVeth}`, describeBatchFailure(r.stderr, lines));
+  }
+}
+
+/** Best-effort host sysctl writes (the reference ignores their errors: e.g. IPv6 disabled on the host). */
+export function hostSysctlsBestEffort(values: Record<string, string>): void {
+  for (const [k, v] of Object.entries(values)) {
+    try {
+      writeFileSync(`/proc/sys/${k}`, v);
+    } catch {
+      /* ignored as the reference does */
+    }
+  }
+}
+
+/** Remove the host veth (and with it the container end); tolerant of it being gone. */
+export function deleteHostVeth(host: Netns, name: string): void {
+  host.ipBatch([`link del ${name}`], true);
+}
+
+/** Set sysctls in the container (one exec), ignoring keys the kernel does not have (e.g. IPv6 disabled). */
+export function containerSysctlSet(ns: Netns, values: Record<string, string>): void {
+  const keys = Object.keys(values);
+  if (!keys.length) return;
+  const r = ns.exec('sysctl', ['-e', '-q', '-w', ...keys.map((k) => `${k}=${values[k]}`)]);
+  if (r.status !== 0) throw pluginError(`failed to set sysctls in ${ns.label}`, r.stderr.trim());
+}

@@ -1,0 +1,180 @@
+/**
+ * bridge: a veth pair between the container and a Linux bridge on the host (reference plugins/main/bridge), with
+ * IPAM, gateway on the bridge, masquerade, VLANs and MAC spoof checking. DEL always cleans up, netns or not.
+ */
+import { parseCniArgs } from '../../lib/cni/args.js';
+import { CniError, pluginError } from '../../lib/cni/errors.js';
+import { delegate, ipamAdd, ipamDel, ipamType } from '../../lib/cni/invoke.js';
+import { isDnsEmpty, type Interface, type Result } from '../../lib/cni/result.js';
+import type { CniContext, Plugin } from '../../lib/cni/skel.js';
+import { validAttachments } from '../../lib/cni/config.js';
+import { configureIfaceCommands, deleteLinkCapturingAddrs, requestedMac } from '../../lib/iface.js';
+import { familiesOf, gcIpMasq, setupIpMasq, teardownIpMasq } from '../../lib/ipmasq.js';
+import { Netns } from '../../lib/netns.js';
+import { setupSpoofcheck, spoofRefId, teardownSpoofcheck } from '../../lib/spoofcheck.js';
+import { checkBridge } from './check.js';
+import { parseBridgeConf, type BridgeConf } from './config.js';
+import {
+  applyHostLinks,
+  applyPortVlans,
+  containerSysctlSet,
+  deleteHostVeth,
+  hostSysctlsBestEffort,
+  newMac,
+  randomVethName,
+  readBridge,
+  readLinkOptional,
+} from './links.js';
+import { calcGateways, containerSysctls, gatewayAddrLines, vlanGatewayName, type Gateways, type HostPlan } from './plan.js';
+
+const confOf = (ctx: CniContext): BridgeConf => parseBridgeConf(ctx.conf, requestedMac(ctx, parseCniArgs(ctx.args, ['MAC'])));
+
+/** Run `fn`; on failure undo what `undo` lists (each step best-effort) and rethrow. */
+function withRollback<T>(undo: Array<() => void>, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    for (const u of undo.reverse()) {
+      try {
+        u();
+      } catch {
+        /* keep undoing */
+      }
+    }
+    throw e;
+  }
+}
+
+function add(ctx: CniContext): Result {
+  const conf = confOf(ctx);
+  const host = Netns.host();
+  const container = Netns.at(ctx.netns);
+  if (!container.exists()) throw pluginError(`failed to open netns ${JSON.stringify(ctx.netns)}: no such file or directory`);
+  const bridge = readBridge(host, conf.brName);
+  const undo: Array<() => void> = [];
+  const ipam = conf.layer3 ? ipamAdd(ctx) : undefined;
+  if (ipam) undo.push(() => ipamDel(ctx));
+  return withRollback(undo, () => {
+    const gws: Gateways | undefined = ipam ? calcGateways(ipam, conf) : undefined;
+    const vlanGw = conf.isGW && conf.vlan !== 0 && gws ? vlanGatewayName(conf) : undefined;
+    const vlanGwLink = vlanGw ? readLinkOptional(host, vlanGw) : undefined;
+    const gwDev = vlanGw ?? conf.brName;
+    const gwDevAddrs = vlanGw ? vlanGwLink?.addr_info : bridge?.addr_info;
+    let plan: HostPlan = {
+      conf,
+      ...(bridge ? { bridge } : {}),
+      bridgeMac: bridge?.address ?? newMac(),
+      hostVeth: randomVethName(),
+      hostMac: newMac(),
+      containerIfname: ctx.ifname,
+      containerMac: conf.mac ?? newMac(),
+      netnsPath: ctx.netns,
+      gatewayLines: gws && conf.isGW ? gatewayAddrLines(gwDev, gwDevAddrs, gws.bridgeAddrs, conf.forceAddress) : [],
+      ...(vlanGw ? { vlanGateway: { name: vlanGw, peer: randomVethName(), mac: vlanGwLink?.address ?? newMac(), exists: !!vlanGwLink } } : {}),
+    };
+    plan = applyHostLinks(host, container, plan);
+    undo.push(() => deleteHostVeth(host, plan.hostVeth));
+    hostSysctlsBestEffort({ [`net/ipv6/conf/${conf.brName}/accept_ra`]: '0', [`net/ipv6/conf/${plan.hostVeth}/accept_ra`]: '0' });
+    applyPortVlans(conf, plan.hostVeth, plan.vlanGateway && !plan.vlanGateway.exists ? plan.vlanGateway.peer : undefined);
+
+    const result: Result = {
+      cniVersion: ctx.conf.cniVersion,
+      interfaces: [
+        { name: conf.brName, mac: plan.bridgeMac },
+        { name: plan.hostVeth, mac: plan.hostMac },
+        { name: ctx.ifname, mac: plan.containerMac, sandbox: ctx.netns },
+      ],
+    };
+    if (conf.macspoofchk) {
+      setupSpoofcheck(plan.hostVeth, plan.containerMac, spoofRefId(ctx.containerId, ctx.ifname));
+      undo.push(() => teardownSpoofcheck(spoofRefId(ctx.containerId, ctx.ifname)));
+    }
+    if (ipam && gws) {
+      containerSysctlSet(container, containerSysctls(ctx.ifname, gws.ips, conf.enableDad));
+      container.ipBatchOk(configureIfaceCommands(ctx.ifname, gws.ips, gws.routes));
+      if (plan.vlanGateway) (result.interfaces as Interface[]).push({ name: plan.vlanGateway.name, mac: plan.vlanGateway.mac });
+      if (conf.isGW) {
+        const fwd: Record<string, string> = {};
+        if (gws.bridgeAddrs[4].length) fwd['net/ipv4/ip_forward'] = '1';
+        if (gws.bridgeAddrs[6].length) fwd['net/ipv6/conf/all/forwarding'] = '1';
+        host.sysctlSet(fwd);
+      }
+      if (conf.ipMasq) {
+        const masq = { network: conf.network, ifname: ctx.ifname, containerId: ctx.containerId };
+        setupIpMasq({ ...masq, addresses: gws.ips.map((i) => i.address), ...(conf.ipMasqBackend ? { backend: conf.ipMasqBackend } : {}) });
+        undo.push(() => teardownIpMasq(masq));
+      }
+      result.ips = gws.ips;
+      if (gws.routes.length) result.routes = gws.routes;
+      if (!isDnsEmpty(ipam.dns)) result.dns = ipam.dns!;
+    } else if (!conf.disableContainerInterface) {
+      container.ipBatchOk([`link set ${ctx.ifname} up`]);
+    }
+    if (!isDnsEmpty(ctx.conf.dns)) result.dns = ctx.conf.dns;
+    return result;
+  });
+}
+
+/** The container's addresses as DEL knows them: prevResult (≥0.4.0 runtimes send it) and what was on the link. */
+function knownAddresses(ctx: CniContext, captured: readonly string[]): string[] {
+  const prev = (ctx.conf.prevResult?.ips ?? []).map((i) => i.address);
+  return [...new Set([...prev, ...captured])];
+}
+
+function del(ctx: CniContext): void {
+  const conf = confOf(ctx);
+  const errors: CniError[] = [];
+  const attempt = (fn: () => void): void => {
+    try {
+      fn();
+    } catch (e) {
+      errors.push(e instanceof CniError ? e : pluginError((e as Error).message));
+    }
+  };
+  let captured: string[] = [];
+  if (ctx.netns) attempt(() => (captured = deleteLinkCapturingAddrs(Netns.at(ctx.netns), ctx.ifname).addresses));
+  if (conf.layer3) attempt(() => ipamDel(ctx));
+  if (conf.macspoofchk) attempt(() => teardownSpoofcheck(spoofRefId(ctx.containerId, ctx.ifname)));
+  if (conf.layer3 && conf.ipMasq) {
+    // Rules are found by name (chain hash, nft comment), so this works without netns and without prevResult; the
+    // addresses only narrow which iptables families to look at.
+    const families = familiesOf(knownAddresses(ctx, captured));
+    attempt(() => teardownIpMasq({ network: conf.network, ifname: ctx.ifname, containerId: ctx.containerId, families }));
+  }
+  if (errors.length) throw errors[0];
+}
+
+function check(ctx: CniContext): void {
+  const conf = confOf(ctx);
+  const container = Netns.at(ctx.netns);
+  if (!container.exists()) throw pluginError(`failed to open netns ${JSON.stringify(ctx.netns)}: no such file or directory`);
+  if (conf.layer3) delegate(ipamType(ctx)!, 'CHECK', ctx);
+  checkBridge(ctx, conf, Netns.host(), container);
+}
+
+function status(ctx: CniContext): void {
+  const type = ipamType(ctx);
+  if (type) delegate(type, 'STATUS', ctx);
+}
+
+function gc(ctx: CniContext): void {
+  const conf = confOf(ctx);
+  const keep = validAttachments(ctx.conf.raw);
+  const errors: Error[] = [];
+  try {
+    gcIpMasq(conf.network, keep);
+  } catch (e) {
+    errors.push(e as Error);
+  }
+  const type = ipamType(ctx);
+  if (type) {
+    try {
+      delegate(type, 'GC', ctx);
+    } catch (e) {
+      errors.push(e as Error);
+    }
+  }
+  if (errors.length) throw errors[0];
+}
+
+export const plugin: Plugin = { name: 'bridge', add, del, check, status, gc };
