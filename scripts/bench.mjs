@@ -12,7 +12,7 @@ const env = { ...process.env };
 delete env.NODE_EXTRA_CA_CERTS;
 delete env.NODE_OPTIONS;
 let failed = 0;
-for (const f of readdirSync(dir).filter((f) => f.endsWith('.mjs')).sort()) {
+for (const f of readdirSync(dir).filter((f) => f.endsWith('.mjs') && !f.startsWith('_')).sort()) {
   if (filter.length && !filter.some((x) => f.includes(x))) continue;
   console.log(`\n=== ${f}`);
   const r = spawnSync(process.execPath, [join(dir, f)], { stdio: 'inherit', env });

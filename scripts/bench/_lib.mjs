@@ -1,0 +1,45 @@
+// Shared benchmark helpers (files starting with "_" are not benchmarks themselves).
+// Plugins run exactly as a runtime runs them: executable + CNI_* env + config on stdin, inside a throwaway netns.
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join, resolve } from 'node:path';
+
+export const ROOT = resolve(import.meta.dirname, '..', '..');
+export const DIST = join(ROOT, 'dist', 'bin');
+export const GO = '/usr/lib/cni';
+
+export function netnsAdd(label) {
+  const name = `cnits-bench-${label}-${randomBytes(3).toString('hex')}`;
+  spawnSync('ip', ['netns', 'add', name]);
+  spawnSync('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+  return name;
+}
+
+export const netnsDel = (name) => spawnSync('ip', ['netns', 'del', name]);
+
+/** Run a plugin once in `hostNetns`; returns wall milliseconds and the exit status. */
+export function timePlugin({ plugin, command, conf, containerId = 'bench', netns = '/run/netns/none', ifname = 'eth0', path = DIST, hostNetns, args }) {
+  const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', CNI_COMMAND: command, CNI_CONTAINERID: containerId, CNI_NETNS: netns, CNI_IFNAME: ifname, CNI_PATH: path };
+  if (args) env.CNI_ARGS = args;
+  const argv = hostNetns ? ['netns', 'exec', hostNetns, plugin] : [];
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(hostNetns ? 'ip' : plugin, argv, { env, input: JSON.stringify(conf), encoding: 'utf8' });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.status !== 0) throw new Error(`${plugin} ${command} failed: ${r.stdout}${r.stderr}`);
+  return ms;
+}
+
+export const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** Print a table: rows of [label, ours ms, go ms]. */
+export function printTable(title, rows) {
+  console.log(title);
+  console.log('  ' + ['case'.padEnd(34), 'cni-ts'.padStart(9), 'Go'.padStart(9), 'ratio'.padStart(7)].join(' '));
+  for (const [label, ours, go] of rows) {
+    const ratio = go ? (ours / go).toFixed(1) + 'x' : '-';
+    console.log('  ' + [label.padEnd(34), `${ours.toFixed(1)}ms`.padStart(9), go ? `${go.toFixed(1)}ms`.padStart(9) : '-'.padStart(9), ratio.padStart(7)].join(' '));
+  }
+}
