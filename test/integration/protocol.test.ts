@@ -1,0 +1,70 @@
+/** The CNI protocol as every built plugin speaks it, through the real process boundary. */
+import { afterEach, describe, expect, it } from 'vitest';
+import { readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { DIST, TestNet, bin, isRoot, pluginEnv } from '../helpers/harness.js';
+import { SUPPORTED_VERSIONS } from '../../lib/cni/version.js';
+
+const plugins = readdirSync(DIST).filter((f) => f !== 'cni-ts' && !f.includes('.tmp'));
+
+describe('CNI protocol of every plugin', () => {
+  it('builds the six plugins', () => {
+    for (const p of ['bridge', 'host-local', 'ipvlan', 'loopback', 'macvlan', 'portmap']) expect(plugins).toContain(p);
+  });
+
+  it.each(plugins)('%s: VERSION lists all seven versions (stdin ignored)', (p) => {
+    const r = spawnSync(bin(p), [], { env: pluginEnv({ CNI_COMMAND: 'VERSION' }), input: 'not json', encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(`{"cniVersion":"1.1.0","supportedVersions":${JSON.stringify(SUPPORTED_VERSIONS)}}\n`);
+  });
+
+  it.each(plugins)('%s: no CNI_COMMAND prints the about text on stderr and exits 0', (p) => {
+    const r = spawnSync(bin(p), [], { env: pluginEnv({}), encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain(`CNI ${p} plugin`);
+    expect(r.stderr).toContain('CNI protocol versions supported: 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0');
+  });
+
+  it.each(plugins)('%s: an unknown command is code 4; errors are indented JSON on stdout with the config version', (p) => {
+    const r = spawnSync(bin(p), [], { env: pluginEnv({ CNI_COMMAND: 'BOGUS' }), input: '{}', encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(JSON.parse(r.stdout)).toEqual({ cniVersion: '1.1.0', code: 4, msg: 'unknown CNI_COMMAND: BOGUS' });
+    expect(r.stdout).toContain('\n    "code": 4');
+    const v = spawnSync(bin(p), [], {
+      env: pluginEnv({ CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'a', CNI_NETNS: '/x', CNI_IFNAME: 'eth0', CNI_PATH: DIST }),
+      input: JSON.stringify({ cniVersion: '0.4.0' }),
+      encoding: 'utf8',
+    });
+    expect(JSON.parse(v.stdout)).toEqual({ cniVersion: '0.4.0', code: 7, msg: 'missing network name' });
+  });
+
+  it.each(plugins)('%s: executable as a single self-contained file (no node_modules next to it)', (p) => {
+    const r = spawnSync('node', ['-e', `require('module').builtinModules; process.chdir('/'); require(${JSON.stringify(bin(p))})`], {
+      env: pluginEnv({ CNI_COMMAND: 'VERSION', NODE_PATH: '' }),
+      cwd: '/',
+      encoding: 'utf8',
+    });
+    expect(r.stdout).toContain('supportedVersions');
+  });
+});
+
+describe.skipIf(!isRoot)('netns safety', () => {
+  let net: TestNet;
+  afterEach(() => net?.cleanup());
+
+  it('refuses to configure its own network namespace (CNI_NETNS pointing at the host), code 8, before changing anything', () => {
+    net = new TestNet('proto');
+    const r = net.run({
+      plugin: bin('loopback'),
+      command: 'DEL',
+      conf: { cniVersion: '1.0.0', name: 'lo', type: 'loopback' },
+      containerId: 'a',
+      netns: `/run/netns/${net.host}`,
+      ifname: 'lo',
+    });
+    expect(r.status).toBe(1);
+    expect(r.json.code).toBe(8);
+    expect(net.ipJson(net.host, ['link', 'show', 'lo'])[0].flags).toContain('UP');
+  });
+});
