@@ -11,6 +11,7 @@
 #   VM_FILE_TIMEOUT   limit per test file inside the VM (default 240)
 #   VM_SMP / VM_MEM   vCPUs (default 1) / MiB (default 1024)
 #   VM_VERBOSE=1      also show kernel/guest lines that are not test results
+#   VMTEST_*          passed into the VM's environment for the tests
 #
 # The VM has no network device at all (-nic none): nothing it does can reach the host or beyond.
 # Prints one PASS/FAIL/SKIP line per test, then `N passed, N failed`; exits non-zero on any failure,
@@ -129,6 +130,8 @@ q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 {
   echo "CNITS_FILTER=$(q "$FILTER")"
   echo "CNITS_FILE_TIMEOUT=$(q "$VM_FILE_TIMEOUT")"
+  # VMTEST_* variables of the host are passed to the tests
+  while IFS='=' read -r k v; do echo "export $k=$(q "$v")"; done < <(env | grep -E '^VMTEST_[A-Za-z0-9_]*=' || true)
 } >"$O/cni-ts/run.env"
 (cd "$O" && find . | busybox cpio -o -H newc 2>/dev/null | gzip -1) >"$RUN/overlay.cpio.gz"
 cat "$BASE" "$RUN/overlay.cpio.gz" >"$RUN/initrd"

@@ -201,8 +201,8 @@ async function runOne({ name, fn, opts }) {
   let n = 0;
   const t = {
     id,
-    netns(suffix = `n${n++}`) {
-      const ns = createNetns(`${PREFIX}${id}-${suffix}`);
+    netns(suffix = 'n') {
+      const ns = createNetns(`${PREFIX}${id}-${n++}-${suffix}`);
       cleanups.push(() => deleteNetns(ns.name));
       return ns;
     },
