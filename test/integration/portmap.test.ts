@@ -1,0 +1,331 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Chain, ChainError, type ConfList } from '../helpers/chain.js';
+import { DIST, GO_PLUGINS, TestNet, bin, goBin, haveGoPlugins, isRoot, pluginEnv, sh, shOk } from '../helpers/harness.js';
+import { existsSync } from 'node:fs';
+
+/**
+ * portmap chained after a bridge, for real: TCP/UDP servers in containers, clients in an "outside" netns (through
+ * the host's address), in the host netns (127.0.0.1), in another container and in the container itself.
+ */
+
+const HOST_IP = '192.0.2.1';
+const OUTSIDE_IP = '192.0.2.2';
+const ourBridge = existsSync(`${DIST}/bridge`);
+
+const SERVER = `
+const net = require('net'), dgram = require('dgram');
+const name = process.argv[1];
+let up = 0; const ready = () => { if (++up === 2) process.stdout.write('ready\\n'); };
+net.createServer((s) => s.end('hello from ' + name + '\\n')).listen(80, '0.0.0.0', ready);
+const u = dgram.createSocket('udp4');
+u.on('message', (m, r) => u.send('pong from ' + name, r.port, r.address));
+u.bind(5353, '0.0.0.0', ready);
+setTimeout(() => process.exit(0), 110000);
+`;
+
+const CLIENT = `
+const [proto, host, port, sport] = process.argv.slice(1);
+const done = (s) => { process.stdout.write(s); process.exit(0); };
+setTimeout(() => done('TIMEOUT'), 1500);
+if (proto === 'tcp') {
+  const s = require('net').connect(Number(port), host);
+  let buf = '';
+  s.on('data', (d) => (buf += d));
+  s.on('end', () => done(buf.trim()));
+  s.on('error', (e) => done('ERR ' + e.code));
+} else {
+  const u = require('dgram').createSocket('udp4');
+  u.on('message', (m) => done(String(m)));
+  u.bind(sport ? Number(sport) : 0, () => u.send('ping', Number(port), host));
+}
+`;
+
+class Servers {
+  private procs: ChildProcess[] = [];
+  async start(netns: string, name: string): Promise<void> {
+    const p = spawn('ip', ['netns', 'exec', netns, process.execPath, '-e', SERVER, name], { env: pluginEnv({}), stdio: ['ignore', 'pipe', 'pipe'] });
+    this.procs.push(p);
+    await new Promise<void>((res, rej) => {
+      const t = setTimeout(() => rej(new Error(`server in ${netns} did not start`)), 10000);
+      p.stdout!.on('data', (d) => String(d).includes('ready') && (clearTimeout(t), res()));
+      p.on('exit', (c) => (clearTimeout(t), rej(new Error(`server in ${netns} exited ${c}`))));
+    });
+  }
+  stopAll(): void {
+    for (const p of this.procs) if (p.exitCode === null) p.kill('SIGKILL');
+    this.procs = [];
+  }
+}
+
+function request(netns: string, proto: 'tcp' | 'udp', host: string, port: number, sport?: number): string {
+  const args = ['netns', 'exec', netns, process.execPath, '-e', CLIENT, proto, host, String(port), ...(sport ? [String(sport)] : [])];
+  const r = sh('ip', args);
+  return r.stdout.trim() || `EXIT ${r.status} ${r.stderr}`;
+}
+
+function hostState(net: TestNet): { nft: string; ipt: string } {
+  return {
+    nft: net.exec(net.host, 'nft', ['list', 'ruleset']).stdout,
+    ipt: (net.exec(net.host, 'iptables-save', ['-t', 'nat']).stdout + net.exec(net.host, 'ip6tables-save', ['-t', 'nat']).stdout)
+      .split('\n')
+      .filter((l) => !l.startsWith('#'))
+      .join('\n'),
+  };
+}
+
+interface Env {
+  net: TestNet;
+  outside: string;
+  chain: Chain;
+  list: ConfList;
+}
+
+function setup(label: string, portmap: Record<string, unknown>, opts: { goBridge?: boolean; goPortmap?: boolean } = {}): Env {
+  const net = new TestNet(label);
+  const outside = net.addNetns('out');
+  shOk('ip', ['-n', net.host, 'link', 'add', 'ext0', 'type', 'veth', 'peer', 'name', 'ext1', 'netns', outside]);
+  shOk('ip', ['-n', net.host, 'addr', 'add', `${HOST_IP}/24`, 'dev', 'ext0']);
+  shOk('ip', ['-n', net.host, 'link', 'set', 'ext0', 'up']);
+  shOk('ip', ['-n', outside, 'addr', 'add', `${OUTSIDE_IP}/24`, 'dev', 'ext1']);
+  shOk('ip', ['-n', outside, 'link', 'set', 'ext1', 'up']);
+  const list: ConfList = {
+    cniVersion: '1.0.0',
+    name: `pm${net.id}`,
+    plugins: [
+      {
+        type: 'bridge',
+        bridge: `br${net.id}`,
+        isGateway: true,
+        hairpinMode: true,
+        ipam: { type: 'host-local', dataDir: net.tempDir(), ranges: [[{ subnet: '10.88.0.0/24' }]], routes: [{ dst: '0.0.0.0/0' }] },
+      },
+      { type: 'portmap', capabilities: { portMappings: true }, ...portmap },
+    ],
+  };
+  const plugins: Record<string, string> = {};
+  if (opts.goBridge || !ourBridge) plugins.bridge = goBin('bridge');
+  plugins.portmap = opts.goPortmap ? goBin('portmap') : bin('portmap');
+  const chain = new Chain(list, { hostNetns: net.host, plugins, path: `${DIST}:${GO_PLUGINS}` });
+  return { net, outside, chain, list };
+}
+
+const containerIP = (result: any): string => result.ips.find((i: any) => !i.address.includes(':')).address.split('/')[0];
+
+describe.skipIf(!isRoot || !haveGoPlugins)('portmap', () => {
+  let env: Env | undefined;
+  const servers = new Servers();
+  afterEach(() => {
+    servers.stopAll();
+    env?.net.cleanup();
+    env = undefined;
+  });
+  beforeAll(() => {
+    shOk('node', [`${DIST}/../../scripts/build.mjs`, 'portmap']);
+  });
+
+  for (const backend of ['nftables', 'iptables'] as const) {
+    it(`${backend}: reachable via the host address, 127.0.0.1, another container and hairpin; CHECK; DEL removes it (twice)`, async () => {
+      env = setup(`pm${backend[0]}`, { backend });
+      const { net, outside, chain } = env;
+      const before = hostState(net);
+      const a = net.addContainer('a');
+      const b = net.addContainer('b');
+      const portMappings = [
+        { hostPort: 8080, containerPort: 80, protocol: 'tcp' },
+        { HostPort: 5353, ContainerPort: 5353, Protocol: 'udp', HostIP: '' },
+      ];
+      const resA = chain.add({ containerId: 'ctr-a', netns: a.path, capabilityArgs: { portMappings } });
+      chain.add({ containerId: 'ctr-b', netns: b.path, capabilityArgs: { portMappings: [] } });
+      expect(resA.cniVersion).toBe('1.0.0');
+      await servers.start(a.name, 'a');
+      expect(request(outside, 'tcp', HOST_IP, 8080)).toBe('hello from a');
+      expect(request(outside, 'udp', HOST_IP, 5353)).toBe('pong from a');
+      expect(request(net.host, 'tcp', '127.0.0.1', 8080)).toBe('hello from a');
+      expect(request(net.host, 'tcp', HOST_IP, 8080)).toBe('hello from a');
+      expect(request(b.name, 'tcp', HOST_IP, 8080)).toBe('hello from a');
+      expect(request(a.name, 'tcp', HOST_IP, 8080)).toBe('hello from a');
+      // a port nobody published stays closed
+      expect(request(outside, 'tcp', HOST_IP, 8081)).toMatch(/ERR|TIMEOUT/);
+      chain.check({ containerId: 'ctr-a', netns: a.path });
+      const during = hostState(net);
+      if (backend === 'nftables') expect(during.nft).toContain('dnat to ' + containerIP(resA) + ':80');
+      else expect(during.ipt).toContain(`--to-destination ${containerIP(resA)}:80`);
+
+      chain.del({ containerId: 'ctr-a', netns: a.path });
+      expect(request(outside, 'tcp', HOST_IP, 8080)).toMatch(/ERR|TIMEOUT/);
+      const after = hostState(net);
+      expect(after.nft).not.toContain(containerIP(resA));
+      expect(after.ipt).not.toContain(containerIP(resA));
+      expect(after.ipt).not.toContain('CNI-DN-');
+      // a second DEL (runtimes retry) succeeds and changes nothing
+      chain.del({ containerId: 'ctr-a', netns: a.path, capabilityArgs: { portMappings } });
+      expect(hostState(net)).toEqual(after);
+      chain.del({ containerId: 'ctr-b', netns: b.path });
+      expect(before.nft).toBe('');
+    });
+  }
+
+  it('UDP keeps working after the container is deleted and re-added with a new IP (conntrack flushed)', async () => {
+    env = setup('pmu', {});
+    const { net, outside, chain } = env;
+    const portMappings = [{ hostPort: 5353, containerPort: 5353, protocol: 'udp' }];
+    const c1 = net.addContainer('u1');
+    const r1 = chain.add({ containerId: 'udp-1', netns: c1.path, capabilityArgs: { portMappings } });
+    await servers.start(c1.name, 'one');
+    // the same client source port each time: without a conntrack flush the second flow would follow the old entry
+    expect(request(outside, 'udp', HOST_IP, 5353, 40000)).toBe('pong from one');
+    chain.del({ containerId: 'udp-1', netns: c1.path });
+    servers.stopAll();
+    const c2 = net.addContainer('u2');
+    const r2 = chain.add({ containerId: 'udp-2', netns: c2.path, capabilityArgs: { portMappings } });
+    expect(containerIP(r2)).not.toBe(containerIP(r1));
+    await servers.start(c2.name, 'two');
+    expect(request(outside, 'udp', HOST_IP, 5353, 40000)).toBe('pong from two');
+    chain.del({ containerId: 'udp-2', netns: c2.path });
+  });
+
+  it('two containers with different mappings: deleting one leaves the other fully working', async () => {
+    env = setup('pm2', {});
+    const { net, outside, chain } = env;
+    const a = net.addContainer('a');
+    const b = net.addContainer('b');
+    chain.add({ containerId: 'two-a', netns: a.path, capabilityArgs: { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }] } });
+    chain.add({
+      containerId: 'two-b',
+      netns: b.path,
+      capabilityArgs: { portMappings: [{ hostPort: 9090, containerPort: 80, protocol: 'tcp' }, { hostPort: 9053, containerPort: 5353, protocol: 'udp' }] },
+    });
+    await servers.start(a.name, 'a');
+    await servers.start(b.name, 'b');
+    expect(request(outside, 'tcp', HOST_IP, 8080)).toBe('hello from a');
+    expect(request(outside, 'tcp', HOST_IP, 9090)).toBe('hello from b');
+    chain.del({ containerId: 'two-a', netns: a.path });
+    expect(request(outside, 'tcp', HOST_IP, 8080)).toMatch(/ERR|TIMEOUT/);
+    expect(request(outside, 'tcp', HOST_IP, 9090)).toBe('hello from b');
+    expect(request(outside, 'udp', HOST_IP, 9053)).toBe('pong from b');
+    expect(request(net.host, 'tcp', '127.0.0.1', 9090)).toBe('hello from b');
+    expect(request(b.name, 'tcp', HOST_IP, 9090)).toBe('hello from b');
+    chain.check({ containerId: 'two-b', netns: b.path });
+    chain.del({ containerId: 'two-b', netns: b.path });
+  });
+
+  it('a host port already forwarded to another container is refused with a clear error, nothing changed', () => {
+    env = setup('pmc', {});
+    const { net, chain } = env;
+    const a = net.addContainer('a');
+    const b = net.addContainer('b');
+    const portMappings = [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }];
+    chain.add({ containerId: 'own-a', netns: a.path, capabilityArgs: { portMappings } });
+    const before = hostState(net).nft;
+    let err: ChainError | undefined;
+    try {
+      chain.add({ containerId: 'own-b', netns: b.path, capabilityArgs: { portMappings } });
+    } catch (e) {
+      err = e as ChainError;
+    }
+    expect(err?.type).toBe('portmap');
+    expect(err?.run.json.msg).toContain('tcp 8080 (IPv4) is already forwarded to container own-a');
+    expect(hostState(net).nft).toBe(before);
+  });
+
+  it('DEL without prevResult and runtimeConfig, and after the netns is gone, still removes everything', () => {
+    env = setup('pmd', {});
+    const { net, chain, list } = env;
+    const a = net.addContainer('a');
+    const b = net.addContainer('b');
+    const portMappings = [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }, { hostPort: 5353, containerPort: 53, protocol: 'udp' }];
+    const resA = chain.add({ containerId: 'lost-a', netns: a.path, capabilityArgs: { portMappings } });
+    const resB = chain.add({ containerId: 'lost-b', netns: b.path, capabilityArgs: { portMappings: [{ hostPort: 9090, containerPort: 80, protocol: 'tcp' }] } });
+    const pm = chain.pluginConf(1, {});
+    const del = (id: string, netns: string) =>
+      net.run({ plugin: bin('portmap'), command: 'DEL', conf: pm, containerId: id, netns, ifname: 'eth0', path: `${DIST}:${GO_PLUGINS}` });
+    net.removeNetns(a.name);
+    const r = del('lost-a', a.path);
+    expect(r.status, r.stdout).toBe(0);
+    const nft = hostState(net).nft;
+    expect(nft).not.toContain(containerIP(resA));
+    expect(nft).toContain(`dnat to ${containerIP(resB)}:80`);
+    expect(del('lost-a', '').status).toBe(0);
+    chain.del({ containerId: 'lost-b', netns: b.path });
+    expect(hostState(net).nft).not.toContain(containerIP(resB));
+    void list;
+  });
+
+  it('GC removes the mappings of containers not in cni.dev/valid-attachments, keeps the others', () => {
+    env = setup('pmg', {});
+    const { net, chain, list } = env;
+    list.cniVersion = '1.1.0';
+    const a = net.addContainer('a');
+    const b = net.addContainer('b');
+    const resA = chain.add({ containerId: 'gc-a', netns: a.path, capabilityArgs: { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }] } });
+    const resB = chain.add({ containerId: 'gc-b', netns: b.path, capabilityArgs: { portMappings: [{ hostPort: 9090, containerPort: 80, protocol: 'tcp' }] } });
+    const pm = { ...chain.pluginConf(1, {}), 'cni.dev/valid-attachments': [{ containerID: 'gc-b', ifname: 'eth0' }] };
+    const r = net.run({ plugin: bin('portmap'), command: 'GC', conf: pm, path: DIST });
+    expect(r.status, r.stdout).toBe(0);
+    const nft = hostState(net).nft;
+    expect(nft).not.toContain(containerIP(resA));
+    expect(nft).toContain(`dnat to ${containerIP(resB)}:80`);
+  });
+
+  it('with no mappings ADD prints prevResult in the config version and touches no netfilter', () => {
+    env = setup('pmn', {});
+    const { net, chain } = env;
+    chain.list.cniVersion = '0.4.0';
+    const a = net.addContainer('a');
+    const res = chain.add({ containerId: 'none', netns: a.path });
+    expect(res.cniVersion).toBe('0.4.0');
+    expect(res.ips[0].version).toBe('4');
+    expect(hostState(net).nft).toBe('');
+    chain.del({ containerId: 'none', netns: a.path });
+  });
+
+  it('refuses to run unchained', () => {
+    env = setup('pmp', {});
+    const { net } = env;
+    const a = net.addContainer('a');
+    const r = net.run({
+      plugin: bin('portmap'),
+      command: 'ADD',
+      conf: { cniVersion: '1.0.0', name: 'x', type: 'portmap', runtimeConfig: { portMappings: [{ hostPort: 1, containerPort: 1, protocol: 'tcp' }] } },
+      containerId: 'x',
+      netns: a.path,
+      ifname: 'eth0',
+    });
+    expect(r.status).toBe(1);
+    expect(r.json.msg).toBe('must be called as chained plugin');
+  });
+
+  describe('bad inputs: precise error, nothing installed', () => {
+    const cases: Array<[string, Record<string, unknown>, unknown[], RegExp]> = [
+      ['host port 0', {}, [{ hostPort: 0, containerPort: 80, protocol: 'tcp' }], /invalid host port number 0 \("hostPort" must be an integer from 1 to 65535\)/],
+      ['host port 70000', {}, [{ hostPort: 70000, containerPort: 80, protocol: 'tcp' }], /invalid host port number 70000/],
+      ['container port 0', {}, [{ hostPort: 80, containerPort: 0, protocol: 'tcp' }], /invalid container port number 0/],
+      ['protocol icmp', {}, [{ hostPort: 80, containerPort: 80, protocol: 'icmp' }], /unsupported protocol "icmp" \(allowed: tcp, udp, sctp\)/],
+      ['hostIP not an IP', {}, [{ hostPort: 80, containerPort: 80, protocol: 'tcp', hostIP: 'localhost' }], /"hostIP" is not an IP address: "localhost"/],
+      ['markMasqBit with externalSetMarkChain', { markMasqBit: 5, externalSetMarkChain: 'KUBE-MARK-MASQ' }, [{ hostPort: 80, containerPort: 80 }], /Cannot specify externalSetMarkChain and markMasqBit/],
+      ['markMasqBit 32', { markMasqBit: 32 }, [{ hostPort: 80, containerPort: 80 }], /"markMasqBit" is 32, above the maximum 31/],
+      ['unknown backend', { backend: 'ebpf' }, [{ hostPort: 80, containerPort: 80 }], /"backend" is "ebpf"; allowed: nftables, iptables/],
+      ['nft backend with iptables conditions', { backend: 'nftables', conditionsV4: ['-s', '1.2.3.4'] }, [{ hostPort: 80, containerPort: 80 }], /nftables backend was requested but configuration contains iptables-specific options \[conditionsV4\]/],
+    ];
+    for (const [what, extra, portMappings, msg] of cases) {
+      it(what, () => {
+        env = setup('pmb', extra);
+        const { net, chain } = env;
+        const a = net.addContainer('a');
+        let err: ChainError | undefined;
+        try {
+          chain.add({ containerId: 'bad', netns: a.path, capabilityArgs: { portMappings } });
+        } catch (e) {
+          err = e as ChainError;
+        }
+        expect(err?.type).toBe('portmap');
+        expect(err?.run.json.code).toBe(7);
+        expect(err?.run.json.msg).toMatch(msg);
+        const st = hostState(net);
+        expect(st.nft).not.toContain('cni_hostport');
+        expect(st.ipt).not.toContain('CNI-');
+      });
+    }
+  });
+});
