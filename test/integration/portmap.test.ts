@@ -166,6 +166,46 @@ describe.skipIf(!isRoot || !haveGoPlugins)('portmap', () => {
     });
   }
 
+  it('iptables: swapping with the Go portmap in both directions leaves no rule behind', async () => {
+    env = setup('pms', { backend: 'iptables' }, { goBridge: true });
+    const { net, outside, chain: ours, list } = env;
+    const go = new Chain(list, { hostNetns: net.host, plugins: { ...ours.opts.plugins, portmap: goBin('portmap') }, path: `${DIST}:${GO_PLUGINS}` });
+    const share = (from: Chain, to: Chain) => from.cache.forEach((v, k) => to.cache.set(k, v));
+    const leftovers = (ip: string) => hostState(net).ipt.split('\n').filter((l) => l.includes('CNI-DN-') || l.includes(ip) || l.includes('dnat name'));
+    const portMappings = [
+      { hostPort: 8080, containerPort: 80, protocol: 'tcp' },
+      { hostPort: 8081, containerPort: 80, protocol: 'tcp' },
+      { hostPort: 5353, containerPort: 5353, protocol: 'udp' },
+    ];
+    // Go ADD -> our DEL
+    const a = net.addContainer('a');
+    const resA = go.add({ containerId: 'swap-a', netns: a.path, capabilityArgs: { portMappings } });
+    await servers.start(a.name, 'a');
+    expect(request(outside, 'tcp', HOST_IP, 8081)).toBe('hello from a');
+    share(go, ours);
+    ours.check({ containerId: 'swap-a', netns: a.path });
+    ours.del({ containerId: 'swap-a', netns: a.path });
+    expect(leftovers(containerIP(resA))).toEqual([]);
+    expect(request(outside, 'tcp', HOST_IP, 8081)).toMatch(/ERR|TIMEOUT/);
+    servers.stopAll();
+    // our ADD (next to the shared chains the Go plugin made) -> Go DEL
+    const b = net.addContainer('b');
+    const resB = ours.add({ containerId: 'swap-b', netns: b.path, capabilityArgs: { portMappings } });
+    await servers.start(b.name, 'b');
+    expect(request(outside, 'tcp', HOST_IP, 8080)).toBe('hello from b');
+    expect(request(net.host, 'tcp', '127.0.0.1', 8081)).toBe('hello from b');
+    share(ours, go);
+    go.del({ containerId: 'swap-b', netns: b.path });
+    expect(leftovers(containerIP(resB))).toEqual([]);
+    expect(request(outside, 'tcp', HOST_IP, 8080)).toMatch(/ERR|TIMEOUT/);
+    // a single mapping (one multiport entry rule) the same way
+    const c = net.addContainer('c');
+    const resC = ours.add({ containerId: 'swap-c', netns: c.path, capabilityArgs: { portMappings: portMappings.slice(0, 1) } });
+    share(ours, go);
+    go.del({ containerId: 'swap-c', netns: c.path });
+    expect(leftovers(containerIP(resC))).toEqual([]);
+  });
+
   it('UDP keeps working after the container is deleted and re-added with a new IP (conntrack flushed)', async () => {
     env = setup('pmu', {});
     const { net, outside, chain } = env;
