@@ -57,6 +57,14 @@ export function applyHostLinks(host: Netns, container: Netns, plan: HostPlan): H
     // Anything after line 1 may have left the veth behind: remove it (tolerant), the caller cleans up the rest.
     if (failedLine > 1) host.ipBatch([`link del ${plan.hostVeth}`], true);
     const line = lines[failedLine - 1] ?? '';
+    if (!plan.bridge && line.startsWith(`link add ${plan.conf.brName} `) && /File exists/.test(r.stderr) && attempt < 10) {
+      // A concurrent ADD created the bridge between our read and our batch: use theirs.
+      const bridge = readBridge(host, plan.conf.brName);
+      if (bridge) {
+        plan = { ...plan, bridge, bridgeMac: bridge.address ?? plan.bridgeMac };
+        continue;
+      }
+    }
     if (/vlan_filtering/.test(line) && isUnsupported(r.stderr)) throw pluginError(VLAN_FILTERING_MISSING, describeBatchFailure(r.stderr, lines));
     throw pluginError(`failed to set up bridge ${JSON.stringify(plan.conf.brName)} and veth ${plan.hostVeth}`, describeBatchFailure(r.stderr, lines));
   }
