@@ -2,7 +2,7 @@
 import { ipamAdd, ipamType } from '../../lib/cni/invoke.js';
 import type { Result } from '../../lib/cni/result.js';
 import type { CniContext, Plugin } from '../../lib/cni/skel.js';
-import { addSubLink, checkSubLink, delSubLink, ipamSource, type IpSource } from '../../lib/parentlink.js';
+import { addSubLink, checkSubLink, delSubLink, ipamGc, ipamSource, ipamStatus, type IpSource } from '../../lib/parentlink.js';
 import { addSpec, ipSourceKind, parseIpvlanConf } from './config.js';
 
 function add(ctx: CniContext): Result {
@@ -21,4 +21,4 @@ function check(ctx: CniContext): void {
   checkSubLink(ctx, spec, spec.master !== undefined || ipamType(ctx) !== undefined);
 }
 
-export const plugin: Plugin = { name: 'ipvlan', add, del: delSubLink, check, status: () => undefined, gc: () => undefined };
+export const plugin: Plugin = { name: 'ipvlan', add, del: delSubLink, check, status: ipamStatus, gc: ipamGc };

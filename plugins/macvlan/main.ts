@@ -4,7 +4,7 @@ import { ipamAdd, ipamType } from '../../lib/cni/invoke.js';
 import type { Result } from '../../lib/cni/result.js';
 import type { CniContext, Plugin } from '../../lib/cni/skel.js';
 import { requestedMac } from '../../lib/iface.js';
-import { addSubLink, checkSubLink, delSubLink, ipamSource } from '../../lib/parentlink.js';
+import { addSubLink, checkSubLink, delSubLink, ipamGc, ipamSource, ipamStatus } from '../../lib/parentlink.js';
 import { parseMacvlanConf } from './config.js';
 
 const specOf = (ctx: CniContext) => parseMacvlanConf(ctx.conf, requestedMac(ctx, parseCniArgs(ctx.args, ['MAC'])));
@@ -19,4 +19,4 @@ function check(ctx: CniContext): void {
   checkSubLink(ctx, specOf(ctx), true);
 }
 
-export const plugin: Plugin = { name: 'macvlan', add, del: delSubLink, check, status: () => undefined, gc: () => undefined };
+export const plugin: Plugin = { name: 'macvlan', add, del: delSubLink, check, status: ipamStatus, gc: ipamGc };

@@ -290,6 +290,21 @@ describe.skipIf(!isRoot)('macvlan', () => {
     }
   });
 
+  it.skipIf(!existsSync(bin('host-local')))('STATUS and GC (1.1.0) are delegated to the IPAM plugin', () => {
+    net = setup();
+    const dataDir = net.tempDir();
+    const cfg = conf(dataDir, { cniVersion: '1.1.0' });
+    const [a, b] = [net.addContainer('a'), net.addContainer('b')];
+    expect(net.run({ ...inv(a, 'ca', cfg), command: 'ADD' }).status).toBe(0);
+    expect(net.run({ ...inv(b, 'cb', cfg), command: 'ADD' }).status).toBe(0);
+    const status = net.run({ ...inv(a, '', cfg, { containerId: undefined, netns: undefined, ifname: undefined }), command: 'STATUS' });
+    expect(status.status, status.stdout).toBe(0);
+    const gcConf = { ...cfg, 'cni.dev/valid-attachments': [{ containerID: 'ca', ifname: 'eth0' }] };
+    const gc = net.run({ ...inv(a, '', gcConf, { containerId: undefined, netns: undefined, ifname: undefined }), command: 'GC' });
+    expect(gc.status, gc.stdout).toBe(0);
+    expect(leases(dataDir)).toEqual(['10.78.0.2']);
+  });
+
   it('works with a CNI_NETNS path outside /run/netns', () => {
     net = setup();
     const a = net.addContainer('a');
