@@ -1,16 +1,49 @@
 /** Host-side effects besides the NAT rules: route_localnet on the interface towards the container, conntrack flushes. */
+import { readFileSync } from 'node:fs';
 import { deleteEntriesForDstPorts } from '../../lib/conntrack.js';
 import { pluginError } from '../../lib/cni/errors.js';
-import type { Family } from '../../lib/ip.js';
+import { parseIP, type Family } from '../../lib/ip.js';
 import { Netns } from '../../lib/netns.js';
+
+/**
+ * The interface of the most specific main-table IPv4 route to `ip`, from /proc/net/route text
+ * (hex little-endian Destination/Mask columns). Pure; undefined when no route matches.
+ */
+export function routeInterfaceV4(procNetRoute: string, ip: string): string | undefined {
+  const addr = parseIP(ip);
+  if (!addr || addr.family !== 4) return undefined;
+  const le = (hex: string): bigint => {
+    const v = Number.parseInt(hex, 16) >>> 0;
+    return BigInt(((v & 0xff) << 24) | ((v >>> 8) & 0xff) << 16 | ((v >>> 16) & 0xff) << 8 | (v >>> 24)) & 0xffffffffn;
+  };
+  let best: { dev: string; mask: bigint } | undefined;
+  for (const line of procNetRoute.split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 8) continue;
+    const [dev, dst, , flags, , , , mask] = f as [string, string, string, string, string, string, string, string];
+    if (!(Number.parseInt(flags, 16) & 1)) continue; // RTF_UP
+    const m = le(mask);
+    if ((addr.value & m) !== le(dst)) continue;
+    if (!best || m > best.mask) best = { dev, mask: m };
+  }
+  return best?.dev;
+}
+
+function interfaceTowards(ip: string): string {
+  try {
+    const dev = routeInterfaceV4(readFileSync('/proc/net/route', 'utf8'), ip);
+    if (dev) return dev;
+  } catch {
+    /* fall back to asking the kernel */
+  }
+  const dev = Netns.host().ipJson<Array<{ dev?: string }>>(['route', 'get', ip])[0]?.dev;
+  if (!dev) throw pluginError(`no route to container address ${ip} in the host namespace`);
+  return dev;
+}
 
 /** 127.0.0.1:hostPort → container needs route_localnet on the interface the host routes the container through. */
 export function enableRouteLocalnet(containerIP: string): void {
-  const host = Netns.host();
-  const routes = host.ipJson<Array<{ dev?: string }>>(['route', 'get', containerIP]);
-  const dev = routes[0]?.dev;
-  if (!dev) throw pluginError(`no route to container address ${containerIP} in the host namespace`);
-  host.sysctlSet({ [`net/ipv4/conf/${dev}/route_localnet`]: '1' });
+  Netns.host().sysctlSet({ [`net/ipv4/conf/${interfaceTowards(containerIP)}/route_localnet`]: '1' });
 }
 
 /** Flush UDP conntrack entries of the host ports so new datagrams follow the current rules (plugins#123). */

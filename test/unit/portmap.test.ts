@@ -301,3 +301,31 @@ describe('portmap nftables scripts', () => {
     );
   });
 });
+
+describe('portmap host helpers', () => {
+  it('finds the interface towards an address in /proc/net/route (longest prefix, up routes only)', async () => {
+    const { routeInterfaceV4 } = await import('../../plugins/portmap/host.js');
+    const table = [
+      'Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT',
+      'eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0',
+      'eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0',
+      'cni0\t0000580A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0',
+      'down0\t0200580A\t00000000\t0000\t0\t0\t0\tFFFFFFFF\t0\t0\t0',
+    ].join('\n');
+    expect(routeInterfaceV4(table, '10.88.0.2')).toBe('cni0');
+    expect(routeInterfaceV4(table, '192.0.2.9')).toBe('eth0');
+    expect(routeInterfaceV4(table.split('\n').slice(2).join('\n'), '8.8.8.8')).toBeUndefined();
+  });
+
+  it('lists original destination ports with conntrack entries per family and protocol', async () => {
+    const { dstPortsWithEntries } = await import('../../lib/conntrack.js');
+    const text = [
+      'ipv4     2 udp      17 29 src=192.0.2.2 dst=192.0.2.1 sport=40000 dport=5353 [UNREPLIED] src=10.88.0.2 dst=192.0.2.2 sport=5353 dport=40000 mark=0 zone=0 use=2',
+      'ipv4     2 tcp      6 431999 ESTABLISHED src=192.0.2.2 dst=192.0.2.1 sport=40001 dport=8080 src=10.88.0.2 dst=192.0.2.2 sport=80 dport=40001 [ASSURED] mark=0 zone=0 use=2',
+      'ipv6     10 udp      17 29 src=2001:db8::2 dst=2001:db8::1 sport=1 dport=53 src=2001:db8::1 dst=2001:db8::2 sport=53 dport=1 mark=0 zone=0 use=2',
+    ].join('\n');
+    expect([...dstPortsWithEntries(text, 4, 'udp')]).toEqual([5353]);
+    expect([...dstPortsWithEntries(text, 6, 'udp')]).toEqual([53]);
+    expect([...dstPortsWithEntries(text, 4, 'tcp')]).toEqual([8080]);
+  });
+});
