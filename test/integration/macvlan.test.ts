@@ -221,6 +221,40 @@ describe.skipIf(!isRoot)('macvlan', () => {
     expect(links(net, net.host).sort()).toEqual(['lo', 'm0', 'm0p']);
   });
 
+  it('a failure after the rename (route via an unreachable gateway) removes eth0 and releases the lease', () => {
+    net = setup();
+    const dataDir = net.tempDir();
+    const a = net.addContainer('a');
+    const cfg = conf(dataDir);
+    cfg.ipam.routes = [{ dst: '10.200.0.0/16', gw: '10.250.0.1' }];
+    const r = net.run({ ...inv(a, 'ca', cfg), command: 'ADD' });
+    expect(r.status).toBe(1);
+    expect(r.json.msg).toBe('failed to configure eth0 in ' + a.path);
+    expect(r.json.details).toMatch(/route add 10.200.0.0\/16 via 10.250.0.1 dev eth0/);
+    expect(links(net, a.name)).toEqual(['lo']);
+    expect(leases(dataDir)).toEqual([]);
+  });
+
+  it('dual-stack: IPv4 and IPv6 addresses, v6 enabled on the link, containers reach each other over both', () => {
+    net = setup();
+    const dataDir = net.tempDir();
+    const cfg = conf(dataDir);
+    cfg.ipam.ranges = [[{ subnet: '10.78.0.0/24' }], [{ subnet: 'fd00:78::/64' }]];
+    cfg.ipam.routes = [];
+    const [a, b] = [net.addContainer('a'), net.addContainer('b')];
+    for (const c of [a, b]) net.exec(c.name, 'sysctl', ['-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+    const add = net.run({ ...inv(a, 'ca', cfg), command: 'ADD' });
+    expect(add.status, add.stdout).toBe(0);
+    expect(net.run({ ...inv(b, 'cb', cfg), command: 'ADD' }).status).toBe(0);
+    expect(add.json.ips.map((i: any) => i.address)).toEqual(['10.78.0.2/24', 'fd00:78::2/64']);
+    expect(net.exec(a.name, 'cat', ['/proc/sys/net/ipv6/conf/eth0/disable_ipv6']).stdout.trim()).toBe('0');
+    expect(ping(a.name, '10.78.0.3')).toBe(true);
+    let v6 = false;
+    for (let i = 0; i < 5 && !v6; i++) v6 = ping(a.name, 'fd00:78::3'); // DAD may still run for a moment
+    expect(v6).toBe(true);
+    expect(net.run({ ...inv(a, 'ca', { ...cfg, prevResult: add.json }), command: 'CHECK' }).status).toBe(0);
+  });
+
   it('DEL succeeds when the netns is gone or CNI_NETNS is empty, and still releases the lease', () => {
     net = setup();
     const dataDir = net.tempDir();
