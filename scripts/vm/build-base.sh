@@ -17,7 +17,7 @@ ln -s ../run "$R/var/run"
 ln -s lib "$R/usr/lib64" 2>/dev/null || true
 
 # busybox: every applet as a link in /bin, except the tools we ship the real (host) version of.
-BB=$(command -v busybox)
+BB=$(readlink -f "$(command -v busybox)")
 cp "$BB" "$R/bin/busybox"
 REAL="ip bridge nsenter flock sysctl nft iptables ip6tables iptables-save iptables-restore ip6tables-save ip6tables-restore"
 for a in $("$R/bin/busybox" --list); do
@@ -49,9 +49,12 @@ copy_libs() { # binary...
   done
 }
 
-# node, stripped (99 MB -> ~80 MB) when strip is available
-if command -v strip >/dev/null; then strip -o "$R/usr/bin/node" /usr/bin/node; else cp -L /usr/bin/node "$R/usr/bin/node"; fi
-copy_libs /usr/bin/node
+copy_libs "$BB" # nothing for busybox-static
+
+# node (NODE_BIN, default: the one on PATH), stripped (99 MB -> ~80 MB) when strip is available
+NODE_BIN=${NODE_BIN:-$(readlink -f "$(command -v node)")}
+if command -v strip >/dev/null; then strip -o "$R/usr/bin/node" "$NODE_BIN"; else cp -L "$NODE_BIN" "$R/usr/bin/node"; fi
+copy_libs "$NODE_BIN"
 
 # iproute2, util-linux, procps, nft
 for t in ip bridge nsenter flock sysctl nft; do

@@ -47,19 +47,25 @@ apt_install() { # packages...
 }
 need=()
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
-busybox --list 2>/dev/null | grep -qx depmod && file -L "$(command -v busybox)" 2>/dev/null | grep -q static ||
-  { [ -x /bin/busybox ] && /bin/busybox --list | grep -qx depmod; } || need+=(busybox-static)
+# busybox is the VM's init and shell (static from busybox-static, or Debian's dynamic one: its libs are copied)
+busybox --list 2>/dev/null | grep -x depmod >/dev/null || need+=(busybox-static)
 command -v ip >/dev/null && command -v bridge >/dev/null || need+=(iproute2)
 command -v nft >/dev/null || need+=(nftables)
 command -v xtables-nft-multi >/dev/null || need+=(iptables)
 command -v sysctl >/dev/null || need+=(procps)
 command -v nsenter >/dev/null && command -v flock >/dev/null || need+=(util-linux)
 command -v strip >/dev/null || need+=(binutils)
-command -v file >/dev/null || need+=(file)
 [ -x /usr/lib/cni/host-local ] || need+=(containernetworking-plugins)
 [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 command -v node >/dev/null || die "node not found"
+NODE_BIN=$(readlink -f "$(command -v node)")
+export NODE_BIN
 [ -d "$ROOT/dist/bin" ] || die "no dist/bin: run 'npm run build' first"
+
+# Several runs may share the cache (parallel engineers, CI jobs): kernel fetch, base build and initrd assembly
+# happen under a lock; the VMs themselves then run independently.
+exec 9>"$CACHE/.lock"
+flock -w 600 9 || die "could not lock $CACHE/.lock"
 
 # ---------------------------------------------------------------- 2. kernel (downloaded once, never installed)
 KVER=${VM_KERNEL:-}
@@ -96,7 +102,7 @@ VMLINUZ=$(ls "$KDIR"/boot/vmlinuz-* | head -1)
 key_inputs() {
   echo "$KVER"
   sha256sum "$HERE/build-base.sh"
-  for p in /usr/bin/node "$(command -v busybox)" "$(command -v ip)" "$(command -v nft)" /usr/sbin/xtables-nft-multi /usr/lib/cni/*; do
+  for p in "$NODE_BIN" "$(command -v busybox)" "$(command -v ip)" "$(command -v nft)" /usr/sbin/xtables-nft-multi /usr/lib/cni/*; do
     stat -L -c '%n %s %Y' "$p" 2>/dev/null || true
   done
 }
@@ -135,6 +141,8 @@ q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 } >"$O/cni-ts/run.env"
 (cd "$O" && find . | busybox cpio -o -H newc 2>/dev/null | gzip -1) >"$RUN/overlay.cpio.gz"
 cat "$BASE" "$RUN/overlay.cpio.gz" >"$RUN/initrd"
+flock -u 9
+exec 9>&-
 
 n_files=$(cd "$ROOT/test/vm" && ls -1 *.vm.mjs 2>/dev/null | grep -cF -- "$FILTER" || true)
 [ "$n_files" -gt 0 ] || die "no test/vm/*.vm.mjs file matches '${FILTER}'"
@@ -152,7 +160,7 @@ timeout -k 5 "$VM_TIMEOUT" qemu-system-x86_64 \
 QPID=$!
 
 AWK=(awk)
-awk -W version 2>&1 | grep -q mawk && AWK=(awk -W interactive) # mawk buffers its input otherwise: no live output
+awk -W version 2>&1 | grep mawk >/dev/null && AWK=(awk -W interactive) # mawk buffers its input otherwise: no live output
 set +e
 "${AWK[@]}" -v verbose="${VM_VERBOSE:-0}" -v t0="$T_BOOT" -v summary="$RUN/summary" '
   function now(   c, t) { c = "date +%s.%N"; c | getline t; close(c); return t }
