@@ -105,3 +105,21 @@ export function containerSysctlSet(ns: Netns, values: Record<string, string>): v
   const r = ns.exec('sysctl', ['-e', '-q', '-w', ...keys.map((k) => `${k}=${values[k]}`)]);
   if (r.status !== 0) throw pluginError(`failed to set sysctls in ${ns.label}`, r.stderr.trim());
 }
+
+/**
+ * With DAD on (enabledad), wait until the container's IPv6 addresses are no longer tentative before adding routes
+ * (reference SettleAddresses: every 50 ms, up to 5 s; a failed DAD is an error).
+ */
+export function settleAddresses(ns: Netns, ifname: string, timeoutMs = 5000): void {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = ns.ip(['-j', '-6', 'addr', 'show', 'dev', ifname]);
+    if (r.status !== 0) throw pluginError(`failed to read the addresses of ${ifname}`, r.stderr.trim());
+    const addrs = (JSON.parse(r.stdout || '[]') as IpLink[])[0]?.addr_info ?? [];
+    const failed = addrs.find((a) => a.dadfailed);
+    if (failed) throw pluginError(`${ifname} has an address ${failed.local} that failed duplicate address detection`);
+    if (!addrs.some((a) => a.tentative && a.scope !== 'link')) return;
+    if (Date.now() > deadline) throw pluginError(`${ifname} still has tentative addresses after ${timeoutMs / 1000}s`);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+  }
+}

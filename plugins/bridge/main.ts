@@ -24,6 +24,7 @@ import {
   randomVethName,
   readBridge,
   readLinkOptional,
+  settleAddresses,
 } from './links.js';
 import { calcGateways, containerSysctls, gatewayAddrLines, vlanGatewayName, type Gateways, type HostPlan } from './plan.js';
 
@@ -91,7 +92,16 @@ function add(ctx: CniContext): Result {
     }
     if (ipam && gws) {
       containerSysctlSet(container, containerSysctls(ctx.ifname, gws.ips, conf.enableDad));
-      container.ipBatchOk(configureIfaceCommands(ctx.ifname, gws.ips, gws.routes));
+      const lines = configureIfaceCommands(ctx.ifname, gws.ips, gws.routes);
+      if (conf.enableDad && gws.ips.some((i) => i.gateway && i.address.includes(':'))) {
+        // DAD on: addresses and link up first, routes once the IPv6 addresses are usable.
+        const up = lines.findIndex((l) => l.startsWith('link set'));
+        container.ipBatchOk(lines.slice(0, up + 1));
+        settleAddresses(container, ctx.ifname);
+        container.ipBatchOk(lines.slice(up + 1));
+      } else {
+        container.ipBatchOk(lines);
+      }
       if (plan.vlanGateway) (result.interfaces as Interface[]).push({ name: plan.vlanGateway.name, mac: plan.vlanGateway.mac });
       if (conf.isGW) {
         const fwd: Record<string, string> = {};

@@ -337,6 +337,41 @@ describe.skipIf(!isRoot)('bridge plugin', () => {
     expect(hostExec('nft', ['list', 'table', 'bridge', 'nat'])).not.toContain('cni-br-iface-ctr-s-eth0');
   });
 
+  it('enabledad: DAD on in the container, IPv6 routes added once the address settled', () => {
+    start('brdad');
+    const c = net.addContainer();
+    const conf = mkConf({ isDefaultGateway: true, enabledad: true, ipam: { type: 'host-local', ranges: [[{ subnet: 'fd79::/64' }]], dataDir } });
+    const r = addOk(conf, 'ctr-dad', c);
+    expect(r.routes).toEqual([{ dst: '::/0', gw: 'fd79::1' }]);
+    expect(net.exec(c.name, 'cat', ['/proc/sys/net/ipv6/conf/eth0/accept_dad']).stdout.trim()).toBe('1');
+    const addr = (net.ipJson(c.name, ['-6', 'addr', 'show', 'dev', 'eth0'])[0].addr_info as any[]).find((a) => a.local === 'fd79::2');
+    expect(addr.tentative).toBeUndefined();
+    expect(net.ipJson(c.name, ['-6', 'route', 'show', 'default'])[0].gateway).toBe('fd79::1');
+    expect(run('DEL', conf, 'ctr-dad', c).status).toBe(0);
+    expectNothingLeft();
+  });
+
+  it('works with a netns given as /proc/<pid>/ns/net (not under /run/netns)', async () => {
+    start('brpid');
+    const c = net.addContainer();
+    const { spawn } = await import('node:child_process');
+    const holder = spawn('ip', ['netns', 'exec', c.name, 'sleep', '60'], { stdio: 'ignore' });
+    try {
+      await new Promise((res) => setTimeout(res, 100));
+      const path = `/proc/${holder.pid}/ns/net`;
+      const conf = mkConf();
+      const r = addOk(conf, 'ctr-pid', { name: c.name, path });
+      expect(r.interfaces[2].sandbox).toBe(path);
+      expect(addressesOf(c.name, 'eth0')).toContain('10.77.0.2/24');
+      expect(run('CHECK', withPrev(conf, r), 'ctr-pid', { path }).status).toBe(0);
+      expect(run('DEL', conf, 'ctr-pid', { path }).status).toBe(0);
+      expect(net.ipJson(c.name, ['link', 'show']).map((l: any) => l.ifname)).toEqual(['lo']);
+      expectNothingLeft();
+    } finally {
+      holder.kill('SIGKILL');
+    }
+  });
+
   it('concurrent ADDs onto a bridge that does not exist yet all succeed', async () => {
     start('brp');
     const cs = [0, 1, 2, 3].map(() => net.addContainer());
