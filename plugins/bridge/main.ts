@@ -3,7 +3,8 @@
  * IPAM, gateway on the bridge, masquerade, VLANs and MAC spoof checking. DEL always cleans up, netns or not.
  */
 import { parseCniArgs } from '../../lib/cni/args.js';
-import { CniError, pluginError } from '../../lib/cni/errors.js';
+import { CniError, ErrorCode, pluginError } from '../../lib/cni/errors.js';
+import { resultFamily } from '../../lib/cni/version.js';
 import { delegate, ipamAdd, ipamDel, ipamType } from '../../lib/cni/invoke.js';
 import { isDnsEmpty, type Interface, type Result } from '../../lib/cni/result.js';
 import type { CniContext, Plugin } from '../../lib/cni/skel.js';
@@ -48,6 +49,10 @@ function withRollback<T>(undo: Array<() => void>, fn: () => T): T {
 
 function add(ctx: CniContext): Result {
   const conf = confOf(ctx);
+  if (!conf.layer3 && resultFamily(ctx.conf.cniVersion) === '020') {
+    // The reference creates everything and then fails to print; refuse before touching anything instead.
+    throw new CniError(ErrorCode.IncompatibleVersion, `cannot convert: no valid IP addresses (a cniVersion ${ctx.conf.cniVersion} result needs one; this bridge config has no "ipam")`);
+  }
   const host = Netns.host();
   const container = Netns.at(ctx.netns);
   if (!container.exists()) throw pluginError(`failed to open netns ${JSON.stringify(ctx.netns)}: no such file or directory`);
