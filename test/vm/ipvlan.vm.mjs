@@ -167,3 +167,23 @@ test('same result as the Go ipvlan (modulo sandbox); swap ADD/DEL between them l
   assert.deepEqual(leases(cfgOurs.ipam.dataDir), []);
   assert.deepEqual(leases(cfgGo.ipam.dataDir), []);
 });
+
+test('linkInContainer with mtu: the master lives in the container netns; CHECK; DEL keeps the master', (t) => {
+  const host = t.netns('h');
+  const a = { ...t.netns('a'), id: 'lic' };
+  ip(['link', 'add', 'cm0', 'mtu', '1450', 'type', 'dummy'], a.name);
+  ip(['link', 'set', 'cm0', 'up'], a.name);
+  const dataDir = t.tempDir();
+  const cfg = conf(dataDir, { master: 'cm0', linkInContainer: true, mtu: 1400 });
+  const tooBig = run('ADD', host, a, { ...cfg, mtu: 1500 });
+  assert.equal(tooBig.json?.msg, 'invalid MTU 1500, must be [0, master MTU(1450)]');
+  const res = ok(run('ADD', host, a, cfg), 'ADD');
+  const link = linkInfo('eth0', a.name);
+  assert.equal(link.linkinfo.info_kind, 'ipvlan');
+  assert.equal(link.link, 'cm0');
+  assert.equal(link.mtu, 1400);
+  ok(run('CHECK', host, a, { ...cfg, prevResult: res }), 'CHECK');
+  ok(run('DEL', host, a, { ...cfg, prevResult: res }), 'DEL');
+  assert.deepEqual(linkNames(a.name), ['cm0', 'lo']);
+  assert.deepEqual(leases(dataDir), []);
+});
