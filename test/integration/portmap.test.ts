@@ -11,13 +11,15 @@ import { existsSync } from 'node:fs';
 
 const HOST_IP = '192.0.2.1';
 const OUTSIDE_IP = '192.0.2.2';
+const HOST_IP6 = '2001:db8:1::1';
+const OUTSIDE_IP6 = '2001:db8:1::2';
 const ourBridge = existsSync(`${DIST}/bridge`);
 
 const SERVER = `
 const net = require('net'), dgram = require('dgram');
 const name = process.argv[1];
 let up = 0; const ready = () => { if (++up === 2) process.stdout.write('ready\\n'); };
-net.createServer((s) => s.end('hello from ' + name + '\\n')).listen(80, '0.0.0.0', ready);
+net.createServer((s) => s.end('hello from ' + name + '\\n')).listen(80, '::', ready);
 const u = dgram.createSocket('udp4');
 u.on('message', (m, r) => u.send('pong from ' + name, r.port, r.address));
 u.bind(5353, '0.0.0.0', ready);
@@ -81,7 +83,7 @@ interface Env {
   list: ConfList;
 }
 
-function setup(label: string, portmap: Record<string, unknown>, opts: { goBridge?: boolean; goPortmap?: boolean } = {}): Env {
+function setup(label: string, portmap: Record<string, unknown>, opts: { goBridge?: boolean; goPortmap?: boolean; v6?: boolean } = {}): Env {
   const net = new TestNet(label);
   const outside = net.addNetns('out');
   shOk('ip', ['-n', net.host, 'link', 'add', 'ext0', 'type', 'veth', 'peer', 'name', 'ext1', 'netns', outside]);
@@ -89,6 +91,10 @@ function setup(label: string, portmap: Record<string, unknown>, opts: { goBridge
   shOk('ip', ['-n', net.host, 'link', 'set', 'ext0', 'up']);
   shOk('ip', ['-n', outside, 'addr', 'add', `${OUTSIDE_IP}/24`, 'dev', 'ext1']);
   shOk('ip', ['-n', outside, 'link', 'set', 'ext1', 'up']);
+  if (opts.v6) {
+    shOk('ip', ['-n', net.host, 'addr', 'add', `${HOST_IP6}/64`, 'dev', 'ext0', 'nodad']);
+    shOk('ip', ['-n', outside, 'addr', 'add', `${OUTSIDE_IP6}/64`, 'dev', 'ext1', 'nodad']);
+  }
   const list: ConfList = {
     cniVersion: '1.0.0',
     name: `pm${net.id}`,
@@ -98,7 +104,12 @@ function setup(label: string, portmap: Record<string, unknown>, opts: { goBridge
         bridge: `br${net.id}`,
         isGateway: true,
         hairpinMode: true,
-        ipam: { type: 'host-local', dataDir: net.tempDir(), ranges: [[{ subnet: '10.88.0.0/24' }]], routes: [{ dst: '0.0.0.0/0' }] },
+        ipam: {
+          type: 'host-local',
+          dataDir: net.tempDir(),
+          ranges: [[{ subnet: '10.88.0.0/24' }], ...(opts.v6 ? [[{ subnet: 'fd00:88::/64' }]] : [])],
+          routes: [{ dst: '0.0.0.0/0' }, ...(opts.v6 ? [{ dst: '::/0' }] : [])],
+        },
       },
       { type: 'portmap', capabilities: { portMappings: true }, ...portmap },
     ],
@@ -204,6 +215,74 @@ describe.skipIf(!isRoot || !haveGoPlugins)('portmap', () => {
     share(ours, go);
     go.del({ containerId: 'swap-c', netns: c.path });
     expect(leftovers(containerIP(resC))).toEqual([]);
+  });
+
+  it('dual-stack (nftables): IPv6 mapping via the host IPv6 address, hostIP restricted to its family, CHECK, DEL', async () => {
+    env = setup('pm6', {}, { v6: true });
+    const { net, outside, chain } = env;
+    const a = net.addContainer('a');
+    const portMappings = [
+      { hostPort: 8080, containerPort: 80, protocol: 'tcp' },
+      { hostPort: 8086, containerPort: 80, protocol: 'tcp', hostIP: HOST_IP6 },
+      { hostPort: 8084, containerPort: 80, protocol: 'tcp', hostIP: HOST_IP },
+    ];
+    const res = chain.add({ containerId: 'ds-a', netns: a.path, capabilityArgs: { portMappings } });
+    const ip6 = res.ips.find((i: any) => i.address.includes(':')).address.split('/')[0];
+    await servers.start(a.name, 'a');
+    const tcp6 = (host: string, port: number) => request(outside, 'tcp', host, port);
+    // DAD on the container address may still be running: bounded retry
+    let r = '';
+    for (let i = 0; i < 30 && r !== 'hello from a'; i++) {
+      r = tcp6(HOST_IP6, 8080);
+      if (r !== 'hello from a') await new Promise((ok) => setTimeout(ok, 200));
+    }
+    expect(r).toBe('hello from a');
+    expect(tcp6(HOST_IP6, 8086)).toBe('hello from a');
+    expect(tcp6(HOST_IP, 8080)).toBe('hello from a');
+    expect(tcp6(HOST_IP, 8084)).toBe('hello from a');
+    expect(tcp6(HOST_IP, 8086)).toMatch(/ERR|TIMEOUT/);
+    expect(tcp6(HOST_IP6, 8084)).toMatch(/ERR|TIMEOUT/);
+    chain.check({ containerId: 'ds-a', netns: a.path });
+    chain.del({ containerId: 'ds-a', netns: a.path });
+    expect(tcp6(HOST_IP6, 8080)).toMatch(/ERR|TIMEOUT/);
+    expect(hostState(net).nft).not.toContain(ip6);
+  });
+
+  for (const backend of ['nftables', 'iptables'] as const) {
+    it(`${backend}: CHECK fails when a rule of the attachment is gone`, () => {
+      env = setup('pmk', { backend });
+      const { net, chain } = env;
+      const a = net.addContainer('a');
+      chain.add({ containerId: 'chk-a', netns: a.path, capabilityArgs: { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }] } });
+      chain.check({ containerId: 'chk-a', netns: a.path });
+      if (backend === 'nftables') shOk('ip', ['netns', 'exec', net.host, 'nft', 'flush', 'map', 'ip', 'cni_hostport', 'cnits_hostports']);
+      else {
+        const dn = hostState(net).ipt.match(/:(CNI-DN-[0-9a-f]+)/)![1]!;
+        shOk('ip', ['netns', 'exec', net.host, 'iptables', '-t', 'nat', '-F', dn]);
+      }
+      let err: ChainError | undefined;
+      try {
+        chain.check({ containerId: 'chk-a', netns: a.path });
+      } catch (e) {
+        err = e as ChainError;
+      }
+      expect(err?.type).toBe('portmap');
+      expect(err?.run.json.msg).toMatch(backend === 'nftables' ? /host port tcp 8080 is not forwarded to container chk-a/ : /chain CNI-DN-\w+ has 0 rules, expected 3/);
+      chain.del({ containerId: 'chk-a', netns: a.path });
+    });
+  }
+
+  it('routeLocalnet: false leaves route_localnet alone (127.0.0.1 not forwarded), the host address still works', async () => {
+    env = setup('pml', { routeLocalnet: false });
+    const { net, outside, chain, list } = env;
+    const a = net.addContainer('a');
+    chain.add({ containerId: 'rl-a', netns: a.path, capabilityArgs: { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }] } });
+    await servers.start(a.name, 'a');
+    const br = String(list.plugins[0]!.bridge);
+    expect(net.exec(net.host, 'cat', [`/proc/sys/net/ipv4/conf/${br}/route_localnet`]).stdout.trim()).toBe('0');
+    expect(request(outside, 'tcp', HOST_IP, 8080)).toBe('hello from a');
+    expect(request(net.host, 'tcp', '127.0.0.1', 8080)).toMatch(/ERR|TIMEOUT/);
+    chain.del({ containerId: 'rl-a', netns: a.path });
   });
 
   it('UDP keeps working after the container is deleted and re-added with a new IP (conntrack flushed)', async () => {
