@@ -145,6 +145,14 @@ describe.skipIf(!isRoot)('macvlan', () => {
     const add2 = net.run({ ...inv(b, 'cb', rc, { args: 'MAC=02:aa:bb:cc:dd:04' }), command: 'ADD' });
     expect(add2.status, add2.stdout).toBe(0);
     expect(detail(net, b.name)).toMatchObject({ address: '02:aa:bb:cc:dd:02', linkinfo: { info_data: { bcqueuelen: 100 } } });
+
+    for (const mode of ['vepa', 'source']) {
+      const c = net.addContainer(mode);
+      const r = net.run({ ...inv(c, mode, { ...l2, mode }), command: 'ADD' });
+      expect(r.status, r.stdout).toBe(0);
+      expect(detail(net, c.name).linkinfo.info_data.mode).toBe(mode);
+      expect(net.run({ ...inv(c, mode, { ...l2, mode, prevResult: r.json }), command: 'CHECK' }).status).toBe(0);
+    }
   });
 
   it('master defaults to the default-route interface; without a default route ADD fails and leaves nothing', () => {
