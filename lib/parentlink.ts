@@ -76,7 +76,7 @@ export function createLinkArgs(spec: SubLinkSpec, master: string, tmpName: strin
 export function createFailure(spec: SubLinkSpec, master: string, where: string, stderr: string): CniError {
   const text = stderr.trim();
   if (/Cannot find device/i.test(text)) return pluginError(`failed to lookup master ${JSON.stringify(master)} in ${where}: Link not found`);
-  if (/Unknown device type|Operation not supported|not supported/i.test(text)) {
+  if (/Unknown device type/i.test(text)) {
     return pluginError(
       `failed to create ${spec.kind}: the kernel has no ${spec.kind} support (CONFIG_${spec.kind.toUpperCase()} / the ${spec.kind} module is missing)`,
       text,
