@@ -371,20 +371,54 @@ describe.skipIf(!isRoot || !haveGoPlugins)('portmap', () => {
     void list;
   });
 
-  it('GC removes the mappings of containers not in cni.dev/valid-attachments, keeps the others', () => {
-    env = setup('pmg', {});
-    const { net, chain, list } = env;
-    list.cniVersion = '1.1.0';
+  for (const backend of ['nftables', 'iptables'] as const) {
+    it(`${backend}: GC removes the mappings of containers not in cni.dev/valid-attachments, keeps the others`, () => {
+      env = setup('pmg', { backend });
+      const { net, chain, list } = env;
+      list.cniVersion = '1.1.0';
+      const a = net.addContainer('a');
+      const b = net.addContainer('b');
+      const resA = chain.add({ containerId: 'gc-a', netns: a.path, capabilityArgs: { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }] } });
+      const resB = chain.add({ containerId: 'gc-b', netns: b.path, capabilityArgs: { portMappings: [{ hostPort: 9090, containerPort: 80, protocol: 'tcp' }] } });
+      const pm = { ...chain.pluginConf(1, {}), 'cni.dev/valid-attachments': [{ containerID: 'gc-b', ifname: 'eth0' }] };
+      // another network's attachment with the same container ID must survive this network's GC
+      const other = { ...pm, name: 'othernet', prevResult: resA, runtimeConfig: { portMappings: [{ hostPort: 7070, containerPort: 80, protocol: 'tcp' }] } };
+      const o = net.run({ plugin: bin('portmap'), command: 'ADD', conf: other, containerId: 'gc-a', netns: a.path, ifname: 'eth0' });
+      expect(o.status, o.stdout).toBe(0);
+      const r = net.run({ plugin: bin('portmap'), command: 'GC', conf: pm, path: DIST });
+      expect(r.status, r.stdout).toBe(0);
+      const st = hostState(net);
+      const text = backend === 'nftables' ? st.nft : st.ipt;
+      expect(text).not.toMatch(/dport 8080|--dport 8080 /);
+      expect(text).toMatch(/dport 9090/);
+      expect(text).toMatch(/dport 7070/);
+      expect(text).toContain(containerIP(resB));
+    });
+  }
+
+  it('nftables: DEL also removes reference-style rules (commented with the container ID) in table cni_hostport', () => {
+    env = setup('pmr', {});
+    const { net, chain } = env;
     const a = net.addContainer('a');
     const b = net.addContainer('b');
-    const resA = chain.add({ containerId: 'gc-a', netns: a.path, capabilityArgs: { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }] } });
-    const resB = chain.add({ containerId: 'gc-b', netns: b.path, capabilityArgs: { portMappings: [{ hostPort: 9090, containerPort: 80, protocol: 'tcp' }] } });
-    const pm = { ...chain.pluginConf(1, {}), 'cni.dev/valid-attachments': [{ containerID: 'gc-b', ifname: 'eth0' }] };
-    const r = net.run({ plugin: bin('portmap'), command: 'GC', conf: pm, path: DIST });
+    const portMappings = [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }];
+    chain.add({ containerId: 'mine', netns: b.path, capabilityArgs: { portMappings: [{ hostPort: 9090, containerPort: 80, protocol: 'tcp' }] } });
+    // what the Go nftables portmap (plugins HEAD) leaves for container "theirs"
+    const t = 'ip cni_hostport';
+    shOk('ip', ['netns', 'exec', net.host, 'nft', '-f', '-'], [
+      `add rule ${t} hostports tcp dport 8080 dnat to 10.88.0.77:80 comment "theirs"`,
+      `add rule ${t} hostip_hostports ip daddr ${HOST_IP} tcp dport 8081 dnat to 10.88.0.77:80 comment "theirs"`,
+      `add rule ${t} masquerading ip saddr 10.88.0.77 ip daddr 10.88.0.77 masquerade comment "theirs"`,
+      `add rule ${t} masquerading ip saddr 127.0.0.1 ip daddr 10.88.0.77 masquerade comment "theirs"`,
+      '',
+    ].join('\n'));
+    expect(hostState(net).nft).toContain('10.88.0.77');
+    const r = net.run({ plugin: bin('portmap'), command: 'DEL', conf: chain.pluginConf(1, { portMappings }), containerId: 'theirs', netns: a.path, ifname: 'eth0' });
     expect(r.status, r.stdout).toBe(0);
     const nft = hostState(net).nft;
-    expect(nft).not.toContain(containerIP(resA));
-    expect(nft).toContain(`dnat to ${containerIP(resB)}:80`);
+    expect(nft).not.toContain('10.88.0.77');
+    expect(nft).toContain('dport 9090');
+    chain.del({ containerId: 'mine', netns: b.path });
   });
 
   it('with no mappings ADD prints prevResult in the config version and touches no netfilter', () => {
