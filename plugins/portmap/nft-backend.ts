@@ -14,6 +14,7 @@ import {
   setupScript,
   TABLE,
   type ContainerObjects,
+  type MapKey,
 } from './nft-rules.js';
 import { attachmentChains, parseTable, removalFromState, udpPortsOf, type TableState } from './nft-state.js';
 import type { Forwarder, Removed } from './forwarder.js';
@@ -30,15 +31,15 @@ const objectsFor = (conf: PortMapConf, containerId: string, addrs: ContainerAddr
 const isSetUp = (st: TableState | undefined): boolean =>
   !!st && st.chains.has('hostip_hostports') && st.rules.some((r) => r.chain === 'hostip_hostports' && r.comment === 'cni-ts portmap');
 
-/** Host ports another attachment already forwards: a clear error instead of nft's "File exists". */
-function conflicts(st: TableState | undefined, o: ContainerObjects): string[] {
-  if (!st) return [];
-  const out: string[] = [];
+/** Host ports another attachment forwards now: the keys to take over, and a description of each for the log. */
+function conflicts(st: TableState | undefined, o: ContainerObjects): { keys: MapKey[]; notes: string[] } {
+  const out: { keys: MapKey[]; notes: string[] } = { keys: [], notes: [] };
   for (const k of o.keys) {
-    const e = st.elements.find((x) => x.map === k.map && x.key === k.key && x.target !== o.chain);
+    const e = st?.elements.find((x) => x.map === k.map && x.key === k.key && x.target !== o.chain);
     if (!e) continue;
-    const owner = st.rules.find((r) => r.chain === e.target && r.comment)?.comment;
-    out.push(`${k.key.replace(/ \. /g, ' ')} (IPv${o.family}) is already forwarded to container ${owner ?? e.target}`);
+    const owner = st!.rules.find((r) => r.chain === e.target && r.comment)?.comment;
+    out.keys.push(k);
+    out.notes.push(`${k.key.replace(/ \. /g, ' ')} (IPv${o.family}) taken over from container ${owner ?? e.target}`);
   }
   return out;
 }
@@ -46,18 +47,20 @@ function conflicts(st: TableState | undefined, o: ContainerObjects): string[] {
 function add(conf: PortMapConf, containerId: string, addrs: ContainerAddress[]): void {
   const objs = objectsFor(conf, containerId, addrs);
   if (!objs.length) return;
-  const fast = nftApply(objs.map(addScript).join(''));
+  const fast = nftApply(objs.map((o) => addScript(o)).join(''));
   if (fast.status === 0) return;
-  // First ADD in this namespace (no table yet), or a conflict: look, then set up what is missing in one transaction.
+  // First ADD in this namespace (no table yet), or a host port held by another (likely stale) attachment:
+  // look, then set up what is missing and take such ports over, in one transaction.
   let script = '';
-  const problems: string[] = [];
+  const notes: string[] = [];
   for (const o of objs) {
     const st = readTable(o.family);
-    problems.push(...conflicts(st, o));
+    const c = conflicts(st, o);
+    notes.push(...c.notes);
     if (!isSetUp(st)) script += setupScript(o.family);
-    script += addScript(o);
+    script += addScript(o, c.keys);
   }
-  if (problems.length) throw pluginError(`cannot forward host ports: ${problems.join('; ')}`);
+  if (notes.length) process.stderr.write(`portmap: ${notes.join('; ')}\n`);
   const r = nftApply(script);
   if (r.status !== 0) throw pluginError('unable to set up nftables rules for port mappings', r.stderr.trim());
 }

@@ -106,11 +106,18 @@ export function containerObjects(conf: PortMapConf, containerId: string, addr: C
 const elements = (t: string, verb: 'add' | 'delete', set: string, items: string[]): string[] =>
   items.length ? [`${verb} element ${t} ${set} { ${items.join(', ')} }`] : [];
 
-/** ADD for one family: (re)fill the attachment's chain and point the map elements at it. */
-export function addScript(o: ContainerObjects): string {
+/**
+ * ADD for one family: (re)fill the attachment's chain and point the map elements at it. `takeOver` lists keys
+ * another attachment holds: they are deleted first, so the newest container gets the host port (as the reference's
+ * prepended iptables rules give it) instead of the ADD failing on a stale mapping.
+ */
+export function addScript(o: ContainerObjects, takeOver: MapKey[] = []): string {
   const t = `${nftFamily(o.family)} ${TABLE}`;
   const byMap = (map: string): string[] => o.keys.filter((k) => k.map === map).map((k) => `${k.key} : jump ${o.chain}`);
+  const taken = (map: string): string[] => takeOver.filter((k) => k.map === map).map((k) => k.key);
   return [
+    ...elements(t, 'delete', HOSTPORTS_MAP, taken(HOSTPORTS_MAP)),
+    ...elements(t, 'delete', HOSTIP_MAP, taken(HOSTIP_MAP)),
     `add chain ${t} ${o.chain}`,
     `flush chain ${t} ${o.chain}`,
     ...o.rules.map((r) => `add rule ${t} ${o.chain} ${r}`),
@@ -143,10 +150,18 @@ export const removalOf = (o: ContainerObjects): Removal => ({
   ruleHandles: [],
 });
 
+/**
+ * DEL for one family. Map elements are deleted by key only, so each is first re-added with this attachment's
+ * verdict: if another container has taken the host port over since, that add clashes and the whole transaction
+ * fails (the caller then reads the table), instead of deleting the other container's mapping.
+ */
 export function deleteScript(r: Removal): string {
   const t = `${nftFamily(r.family)} ${TABLE}`;
   const byMap = (map: string): string[] => r.keys.filter((k) => k.map === map).map((k) => k.key);
+  const guard = (map: string): string[] => (r.chain ? elements(t, 'add', map, byMap(map).map((k) => `${k} : jump ${r.chain}`)) : []);
   return [
+    ...guard(HOSTPORTS_MAP),
+    ...guard(HOSTIP_MAP),
     ...elements(t, 'delete', HOSTPORTS_MAP, byMap(HOSTPORTS_MAP)),
     ...elements(t, 'delete', HOSTIP_MAP, byMap(HOSTIP_MAP)),
     ...elements(t, 'delete', HAIRPIN_SET, r.hairpin),

@@ -329,24 +329,29 @@ describe.skipIf(!isRoot || !haveGoPlugins)('portmap', () => {
     chain.del({ containerId: 'two-b', netns: b.path });
   });
 
-  it('a host port already forwarded to another container is refused with a clear error, nothing changed', () => {
-    env = setup('pmc', {});
-    const { net, chain } = env;
-    const a = net.addContainer('a');
-    const b = net.addContainer('b');
-    const portMappings = [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }];
-    chain.add({ containerId: 'own-a', netns: a.path, capabilityArgs: { portMappings } });
-    const before = hostState(net).nft;
-    let err: ChainError | undefined;
-    try {
+  for (const backend of ['nftables', 'iptables'] as const) {
+    it(`${backend}: the newest container gets a host port another one holds; the older one's DEL leaves it alone`, async () => {
+      env = setup('pmc', { backend });
+      const { net, outside, chain } = env;
+      const a = net.addContainer('a');
+      const b = net.addContainer('b');
+      const portMappings = [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }];
+      chain.add({ containerId: 'own-a', netns: a.path, capabilityArgs: { portMappings } });
+      await servers.start(a.name, 'a');
+      await servers.start(b.name, 'b');
+      expect(request(outside, 'tcp', HOST_IP, 8080)).toBe('hello from a');
       chain.add({ containerId: 'own-b', netns: b.path, capabilityArgs: { portMappings } });
-    } catch (e) {
-      err = e as ChainError;
-    }
-    expect(err?.type).toBe('portmap');
-    expect(err?.run.json.msg).toContain('tcp 8080 (IPv4) is already forwarded to container own-a');
-    expect(hostState(net).nft).toBe(before);
-  });
+      expect(request(outside, 'tcp', HOST_IP, 8080)).toBe('hello from b');
+      chain.del({ containerId: 'own-a', netns: a.path });
+      expect(request(outside, 'tcp', HOST_IP, 8080)).toBe('hello from b');
+      chain.check({ containerId: 'own-b', netns: b.path });
+      chain.del({ containerId: 'own-b', netns: b.path });
+      expect(request(outside, 'tcp', HOST_IP, 8080)).toMatch(/ERR|TIMEOUT/);
+      const st = hostState(net);
+      expect(st.nft).not.toContain('cnits_dn_');
+      expect(st.ipt).not.toContain('CNI-DN-');
+    });
+  }
 
   it('DEL without prevResult and runtimeConfig, and after the netns is gone, still removes everything', () => {
     env = setup('pmd', {});

@@ -252,6 +252,11 @@ describe('portmap nftables scripts', () => {
     );
   });
 
+  it('ADD taking a host port over from another attachment deletes its element first', () => {
+    const o = containerObjects(conf({}, [{ hostPort: 8080, containerPort: 80 }]), 'ctr1', v4);
+    expect(addScript(o, o.keys).split('\n').slice(0, 2)).toEqual(['delete element ip cni_hostport cnits_hostports { tcp . 8080 }', `add chain ip cni_hostport ${ch}`]);
+  });
+
   it('ADD for IPv6 with nftables conditions; masqAll uses the masq_all set; DEL mirrors ADD', () => {
     const c6 = conf({ masqAll: true, conditionsV6: ['iifname', '"eth0"'] }, [{ hostPort: 9000, containerPort: 90, protocol: 'sctp', hostIP: '2001:db8::9' }]);
     const o = containerObjects(c6, 'ctr1', v6);
@@ -267,6 +272,7 @@ describe('portmap nftables scripts', () => {
     );
     expect(deleteScript(removalOf(o))).toBe(
       [
+        `add element ip6 cni_hostport cnits_hostip_ports { 2001:db8::9 . sctp . 9000 : jump ${ch} }`,
         'delete element ip6 cni_hostport cnits_hostip_ports { 2001:db8::9 . sctp . 9000 }',
         'delete element ip6 cni_hostport cnits_masq_all { 2001:db8::2 }',
         `flush chain ip6 cni_hostport ${ch}`,
@@ -290,6 +296,8 @@ describe('portmap nftables scripts', () => {
     const st = parseTable(items, 4);
     expect(deleteScript(removalFromState(st, ch, 'ctr1'))).toBe(
       [
+        `add element ip cni_hostport cnits_hostports { tcp . 8080 : jump ${ch} }`,
+        `add element ip cni_hostport cnits_hostip_ports { 192.0.2.1 . udp . 5353 : jump ${ch} }`,
         'delete element ip cni_hostport cnits_hostports { tcp . 8080 }',
         'delete element ip cni_hostport cnits_hostip_ports { 192.0.2.1 . udp . 5353 }',
         'delete element ip cni_hostport cnits_hairpin { 10.0.0.2 . 10.0.0.2, 127.0.0.1 . 10.0.0.2 }',
