@@ -66,6 +66,8 @@ export NODE_BIN
 # happen under a lock; the VMs themselves then run independently.
 exec 9>"$CACHE/.lock"
 flock -w 600 9 || die "could not lock $CACHE/.lock"
+# run dirs of runs that were SIGKILLed (a live run is never older than VM_TIMEOUT + the build)
+find "$CACHE" -maxdepth 1 -name 'run.*' -type d -mmin +60 -exec rm -rf {} + 2>/dev/null || true
 
 # ---------------------------------------------------------------- 2. kernel (downloaded once, never installed)
 KVER=${VM_KERNEL:-}
@@ -154,7 +156,7 @@ mkfifo "$RUN/console"
 timeout -k 5 "$VM_TIMEOUT" qemu-system-x86_64 \
   -accel tcg -cpu max -smp "$VM_SMP" -m "$VM_MEM" \
   -kernel "$VMLINUZ" -initrd "$RUN/initrd" \
-  -append "console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init" \
+  -append "console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init ${VM_APPEND:-}" \
   -nodefaults -no-user-config -display none -nic none -monitor none -serial stdio -no-reboot \
   </dev/null >"$RUN/console" 2>&1 &
 QPID=$!
