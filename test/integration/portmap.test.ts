@@ -217,8 +217,8 @@ describe.skipIf(!isRoot || !haveGoPlugins)('portmap', () => {
     expect(leftovers(containerIP(resC))).toEqual([]);
   });
 
-  it('dual-stack (nftables): IPv6 mapping via the host IPv6 address, hostIP restricted to its family, CHECK, DEL', async () => {
-    env = setup('pm6', {}, { v6: true });
+  for (const backend of ['nftables', 'iptables'] as const) it(`dual-stack (${backend}): IPv6 mapping via the host IPv6 address, hostIP restricted to its family, CHECK, DEL`, async () => {
+    env = setup('pm6', { backend }, { v6: true });
     const { net, outside, chain } = env;
     const a = net.addContainer('a');
     const portMappings = [
@@ -246,6 +246,8 @@ describe.skipIf(!isRoot || !haveGoPlugins)('portmap', () => {
     chain.del({ containerId: 'ds-a', netns: a.path });
     expect(tcp6(HOST_IP6, 8080)).toMatch(/ERR|TIMEOUT/);
     expect(hostState(net).nft).not.toContain(ip6);
+    expect(hostState(net).ipt).not.toContain(ip6);
+    expect(hostState(net).ipt).not.toContain('CNI-DN-');
   });
 
   for (const backend of ['nftables', 'iptables'] as const) {
