@@ -3,10 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { pluginError } from '../../lib/cni/errors.js';
 import { run } from '../../lib/exec.js';
-import type { IpLink } from '../../lib/iface.js';
+import { configureIfaceCommands, type IpLink } from '../../lib/iface.js';
 import { describeBatchFailure, isNotFound, type Netns } from '../../lib/netns.js';
 import { needsVlanFiltering, type BridgeConf } from './config.js';
-import { hostLinkLines, isUnsupported, portVlanLines, randomMac, type HostPlan } from './plan.js';
+import { containerSysctls, gatewayAddrLines, hostLinkLines, isUnsupported, portVlanLines, randomMac, vlanGatewayName, type Gateways, type HostPlan } from './plan.js';
 
 /** The bridge (with addresses and details), undefined when missing; a non-bridge link of that name is an error. */
 export function readBridge(host: Netns, name: string): IpLink | undefined {
@@ -122,4 +122,48 @@ export function settleAddresses(ns: Netns, ifname: string, timeoutMs = 5000): vo
     if (Date.now() > deadline) throw pluginError(`${ifname} still has tentative addresses after ${timeoutMs / 1000}s`);
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
   }
+}
+
+/**
+ * L3 container setup: sysctls (one exec), then addresses, link up and routes (one `ip -batch`). With DAD on and an
+ * IPv6 gateway, routes wait until the addresses settled (two batches).
+ */
+export function configureContainer(container: Netns, ifname: string, gws: Gateways, enableDad: boolean): void {
+  containerSysctlSet(container, containerSysctls(ifname, gws.ips, enableDad));
+  const lines = configureIfaceCommands(ifname, gws.ips, gws.routes);
+  if (enableDad && gws.ips.some((i) => i.gateway && i.address.includes(':'))) {
+    const up = lines.findIndex((l) => l.startsWith('link set'));
+    container.ipBatchOk(lines.slice(0, up + 1));
+    settleAddresses(container, ifname);
+    container.ipBatchOk(lines.slice(up + 1));
+  } else {
+    container.ipBatchOk(lines);
+  }
+}
+
+/** ip_forward / IPv6 forwarding for the families that got a gateway on the bridge (written only when not already 1). */
+export function enableForwarding(host: Netns, gws: Gateways): void {
+  const fwd: Record<string, string> = {};
+  if (gws.bridgeAddrs[4].length) fwd['net/ipv4/ip_forward'] = '1';
+  if (gws.bridgeAddrs[6].length) fwd['net/ipv6/conf/all/forwarding'] = '1';
+  host.sysctlSet(fwd);
+}
+
+/** What the host batch will do: fresh random names/MACs, the bridge's pinned MAC, gateway addresses, VLAN gateway. */
+export function planHost(host: Netns, conf: BridgeConf, bridge: IpLink | undefined, gws: Gateways | undefined, ifname: string, netnsPath: string): HostPlan {
+  const vlanGw = conf.isGW && conf.vlan !== 0 && gws ? vlanGatewayName(conf) : undefined;
+  const vlanGwLink = vlanGw ? readLinkOptional(host, vlanGw) : undefined;
+  const gwDevAddrs = vlanGw ? vlanGwLink?.addr_info : bridge?.addr_info;
+  return {
+    conf,
+    ...(bridge ? { bridge } : {}),
+    bridgeMac: bridge?.address ?? newMac(),
+    hostVeth: randomVethName(),
+    hostMac: newMac(),
+    containerIfname: ifname,
+    containerMac: conf.mac ?? newMac(),
+    netnsPath,
+    gatewayLines: gws && conf.isGW ? gatewayAddrLines(vlanGw ?? conf.brName, gwDevAddrs, gws.bridgeAddrs, conf.forceAddress) : [],
+    ...(vlanGw ? { vlanGateway: { name: vlanGw, peer: randomVethName(), mac: vlanGwLink?.address ?? newMac(), exists: !!vlanGwLink } } : {}),
+  };
 }

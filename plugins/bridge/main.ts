@@ -9,7 +9,7 @@ import { delegate, ipamAdd, ipamDel, ipamType } from '../../lib/cni/invoke.js';
 import { isDnsEmpty, type Interface, type Result } from '../../lib/cni/result.js';
 import type { CniContext, Plugin } from '../../lib/cni/skel.js';
 import { validAttachments } from '../../lib/cni/config.js';
-import { configureIfaceCommands, deleteLinkCapturingAddrs, requestedMac } from '../../lib/iface.js';
+import { deleteLinkCapturingAddrs, requestedMac } from '../../lib/iface.js';
 import { familiesOf, gcIpMasq, setupIpMasq, teardownIpMasq } from '../../lib/ipmasq.js';
 import { Netns } from '../../lib/netns.js';
 import { setupSpoofcheck, spoofRefId, teardownSpoofcheck } from '../../lib/spoofcheck.js';
@@ -18,16 +18,14 @@ import { parseBridgeConf, type BridgeConf } from './config.js';
 import {
   applyHostLinks,
   applyPortVlans,
-  containerSysctlSet,
+  configureContainer,
   deleteHostVeth,
+  enableForwarding,
   hostSysctlsBestEffort,
-  newMac,
-  randomVethName,
+  planHost,
   readBridge,
-  readLinkOptional,
-  settleAddresses,
 } from './links.js';
-import { calcGateways, containerSysctls, gatewayAddrLines, vlanGatewayName, type Gateways, type HostPlan } from './plan.js';
+import { calcGateways, type Gateways } from './plan.js';
 
 const confOf = (ctx: CniContext): BridgeConf => parseBridgeConf(ctx.conf, requestedMac(ctx, parseCniArgs(ctx.args, ['MAC'])));
 
@@ -62,22 +60,7 @@ function add(ctx: CniContext): Result {
   if (ipam) undo.push(() => ipamDel(ctx));
   return withRollback(undo, () => {
     const gws: Gateways | undefined = ipam ? calcGateways(ipam, conf) : undefined;
-    const vlanGw = conf.isGW && conf.vlan !== 0 && gws ? vlanGatewayName(conf) : undefined;
-    const vlanGwLink = vlanGw ? readLinkOptional(host, vlanGw) : undefined;
-    const gwDev = vlanGw ?? conf.brName;
-    const gwDevAddrs = vlanGw ? vlanGwLink?.addr_info : bridge?.addr_info;
-    let plan: HostPlan = {
-      conf,
-      ...(bridge ? { bridge } : {}),
-      bridgeMac: bridge?.address ?? newMac(),
-      hostVeth: randomVethName(),
-      hostMac: newMac(),
-      containerIfname: ctx.ifname,
-      containerMac: conf.mac ?? newMac(),
-      netnsPath: ctx.netns,
-      gatewayLines: gws && conf.isGW ? gatewayAddrLines(gwDev, gwDevAddrs, gws.bridgeAddrs, conf.forceAddress) : [],
-      ...(vlanGw ? { vlanGateway: { name: vlanGw, peer: randomVethName(), mac: vlanGwLink?.address ?? newMac(), exists: !!vlanGwLink } } : {}),
-    };
+    let plan = planHost(host, conf, bridge, gws, ctx.ifname, ctx.netns);
     plan = applyHostLinks(host, container, plan);
     undo.push(() => deleteHostVeth(host, plan.hostVeth));
     hostSysctlsBestEffort({ [`net/ipv6/conf/${conf.brName}/accept_ra`]: '0', [`net/ipv6/conf/${plan.hostVeth}/accept_ra`]: '0' });
@@ -96,24 +79,9 @@ function add(ctx: CniContext): Result {
       undo.push(() => teardownSpoofcheck(spoofRefId(ctx.containerId, ctx.ifname)));
     }
     if (ipam && gws) {
-      containerSysctlSet(container, containerSysctls(ctx.ifname, gws.ips, conf.enableDad));
-      const lines = configureIfaceCommands(ctx.ifname, gws.ips, gws.routes);
-      if (conf.enableDad && gws.ips.some((i) => i.gateway && i.address.includes(':'))) {
-        // DAD on: addresses and link up first, routes once the IPv6 addresses are usable.
-        const up = lines.findIndex((l) => l.startsWith('link set'));
-        container.ipBatchOk(lines.slice(0, up + 1));
-        settleAddresses(container, ctx.ifname);
-        container.ipBatchOk(lines.slice(up + 1));
-      } else {
-        container.ipBatchOk(lines);
-      }
+      configureContainer(container, ctx.ifname, gws, conf.enableDad);
       if (plan.vlanGateway) (result.interfaces as Interface[]).push({ name: plan.vlanGateway.name, mac: plan.vlanGateway.mac });
-      if (conf.isGW) {
-        const fwd: Record<string, string> = {};
-        if (gws.bridgeAddrs[4].length) fwd['net/ipv4/ip_forward'] = '1';
-        if (gws.bridgeAddrs[6].length) fwd['net/ipv6/conf/all/forwarding'] = '1';
-        host.sysctlSet(fwd);
-      }
+      if (conf.isGW) enableForwarding(host, gws);
       if (conf.ipMasq) {
         const masq = { network: conf.network, ifname: ctx.ifname, containerId: ctx.containerId };
         setupIpMasq({ ...masq, addresses: gws.ips.map((i) => i.address), ...(conf.ipMasqBackend ? { backend: conf.ipMasqBackend } : {}) });
