@@ -1,6 +1,6 @@
 /** Applying the reference's iptables rules: one iptables-restore --noflush per family per operation in the common case. */
 import { pluginError } from '../../lib/cni/errors.js';
-import { dnatChainName, chainName } from '../../lib/hash.js';
+import { dnatChainName, sha512Hex } from '../../lib/hash.js';
 import type { Family } from '../../lib/ip.js';
 import { iptablesRestore, iptablesSave, iptablesUsable } from '../../lib/netfilter.js';
 import type { ContainerAddress, PortMapConf } from './config.js';
@@ -28,7 +28,7 @@ function save(f: Family): string | undefined {
 }
 
 /** The reference's old per-container SNAT chain (CNI-SN-<hash>), torn down too in case it lingers. */
-const oldSnatChain = (net: string, id: string): string => `CNI-SN-${chainName(net, id).slice(4)}`.slice(0, 28);
+const oldSnatChain = (net: string, id: string): string => `CNI-SN-${sha512Hex(net + id)}`.slice(0, 28);
 
 function add(conf: PortMapConf, containerId: string, addrs: ContainerAddress[]): void {
   for (const addr of addrs) {
@@ -65,9 +65,7 @@ function del(conf: PortMapConf, containerId: string, addrs: ContainerAddress[] |
     const r = iptablesRestore(f, script);
     if (r.status !== 0) throw pluginError(`could not teardown ipv${f} dnat`, r.stderr.trim());
   }
-  if (!usable && !(addrs && addrs.length === 0)) {
-    if (!iptablesUsable(4) && !iptablesUsable(6)) throw pluginError('neither iptables nor ip6tables is usable');
-  }
+  if (!usable && families.length && !iptablesUsable(4) && !iptablesUsable(6)) throw pluginError('neither iptables nor ip6tables is usable');
   return removed;
 }
 
