@@ -153,6 +153,8 @@ export function nftSetupScript(addresses: readonly string[], id: MasqIdentity): 
 export interface NftRule {
   handle: number;
   comment?: string;
+  /** Address family the rule matches (from its `ip`/`ip6 saddr` match). */
+  family?: 4 | 6;
 }
 
 /** The rules of `nft -j list chain inet cni_plugins_masquerade masq_checks`. */
@@ -163,7 +165,9 @@ export function nftRulesOf(listJson: string): NftRule[] {
   } catch {
     return [];
   }
-  return (parsed.nftables ?? []).filter((o) => o.rule && o.rule.chain === MASQ_CHAIN).map((o) => ({ handle: Number(o.rule.handle), comment: o.rule.comment }));
+  return (parsed.nftables ?? [])
+    .filter((o) => o.rule && o.rule.chain === MASQ_CHAIN)
+    .map((o) => ({ handle: Number(o.rule.handle), comment: o.rule.comment, family: JSON.stringify(o.rule.expr ?? []).includes('"protocol":"ip6"') ? 6 : 4 }));
 }
 
 /** `nft -f -` input deleting the rules with the given handles; undefined when there are none. */
@@ -321,4 +325,22 @@ export function gcIpMasq(network: string, keep: ReadonlyArray<{ containerID: str
     errors.push((e as Error).message);
   }
   if (errors.length) throw pluginError('failed to garbage-collect IP masquerade', errors.join('; '));
+}
+
+/**
+ * CHECK: is the masquerade of this attachment in place for every family of `addresses`? (An iptables chain with its
+ * POSTROUTING jump, or nft rules with the attachment's comment.) Returns what is missing, empty when all is there.
+ */
+export function missingIpMasq(id: MasqIdentity, addresses: readonly string[]): string[] {
+  const missing: string[] = [];
+  const chain = masqChain(id.network, id.containerId);
+  let nftRules: NftRule[] | undefined;
+  for (const family of familiesOf(addresses)) {
+    const save = run(iptTool(family, '-save'), ['-t', 'nat']);
+    if (save.status === 0 && hasChain(save.stdout, chain) && postroutingJumps(save.stdout, chain).length > 0) continue;
+    nftRules ??= listMasqRules() ?? [];
+    if (nftRulesFor(nftRules, id).some((r) => r.family === family)) continue;
+    missing.push(`IPv${family} (no iptables chain ${chain} with its POSTROUTING jump, no nft rule in inet ${MASQ_TABLE} ${MASQ_CHAIN} for ${hashForInstance(id)})`);
+  }
+  return missing;
 }

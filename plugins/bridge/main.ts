@@ -10,7 +10,7 @@ import { isDnsEmpty, type Interface, type Result } from '../../lib/cni/result.js
 import type { CniContext, Plugin } from '../../lib/cni/skel.js';
 import { validAttachments } from '../../lib/cni/config.js';
 import { deleteLinkCapturingAddrs, requestedMac } from '../../lib/iface.js';
-import { familiesOf, gcIpMasq, setupIpMasq, teardownIpMasq } from '../../lib/ipmasq.js';
+import { familiesOf, gcIpMasq, missingIpMasq, setupIpMasq, teardownIpMasq } from '../../lib/ipmasq.js';
 import { Netns } from '../../lib/netns.js';
 import { setupSpoofcheck, spoofRefId, teardownSpoofcheck } from '../../lib/spoofcheck.js';
 import { checkBridge } from './check.js';
@@ -133,6 +133,10 @@ function check(ctx: CniContext): void {
   if (!container.exists()) throw pluginError(`failed to open netns ${JSON.stringify(ctx.netns)}: no such file or directory`);
   if (conf.layer3) delegate(ipamType(ctx)!, 'CHECK', ctx);
   checkBridge(ctx, conf, Netns.host(), container);
+  if (conf.layer3 && conf.ipMasq) {
+    const missing = missingIpMasq({ network: conf.network, ifname: ctx.ifname, containerId: ctx.containerId }, (ctx.conf.prevResult?.ips ?? []).map((i) => i.address));
+    if (missing.length) throw pluginError(`IP masquerade for ${ctx.containerId} is missing: ${missing.join('; ')}`);
+  }
 }
 
 function status(ctx: CniContext): void {

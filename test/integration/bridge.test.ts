@@ -146,9 +146,10 @@ describe.skipIf(!isRoot)('bridge plugin', () => {
     sh('ip', ['-n', out, 'addr', 'add', '192.0.2.2/24', 'dev', 'o0']);
     sh('ip', ['-n', out, 'link', 'set', 'o0', 'up']);
     const conf = mkConf({ cniVersion: '1.1.0', isDefaultGateway: true, ipMasqBackend: 'nftables' });
-    addOk(conf, 'ctr-1', c1);
+    const r1 = addOk(conf, 'ctr-1', c1);
     addOk(conf, 'ctr-2', c2);
     expect(ping(c1.name, '192.0.2.2')).toBe(true);
+    expect(run('CHECK', withPrev(conf, r1), 'ctr-1', c1).status).toBe(0);
     let m = masqState();
     expect(m.ipt).toEqual([]);
     expect(m.nft).toContain('ip saddr 10.77.0.2 ip daddr != 10.77.0.0/24 masquerade comment');
@@ -247,6 +248,13 @@ describe.skipIf(!isRoot)('bridge plugin', () => {
     expect(check().json.msg).toBe('Failed to match addr 10.77.0.2/24 on interface eth0');
     sh('ip', ['-n', c.name, 'addr', 'add', '10.77.0.2/24', 'dev', 'eth0']);
     sh('ip', ['-n', c.name, 'route', 'add', 'default', 'via', '10.77.0.1']);
+    expect(check().status).toBe(0);
+    // Masquerade is checked too (the reference does not): remove the rules, CHECK names them, ADD's rules restored by DEL+ADD.
+    const chain = masqState().ipt.find((l) => l.startsWith(':'))!.split(' ')[0]!.slice(1);
+    const saved = hostExec('iptables-save', ['-t', 'nat']);
+    net.exec(net.host, 'iptables', ['-t', 'nat', '-F', 'POSTROUTING']);
+    expect(check().json.msg).toMatch(new RegExp(`IP masquerade for ctr-c is missing: IPv4 \\(no iptables chain ${chain}`));
+    expect(net.exec(net.host, 'iptables-restore', [], saved).status).toBe(0);
     expect(check().status).toBe(0);
     sh('ip', ['-n', net.host, 'link', 'del', res.interfaces[1].name]);
     expect(check().json.msg).toMatch(/CNI created interface in container eth0 not found/);

@@ -53,7 +53,7 @@ describe('nft scripts', () => {
       nftables: [
         { metainfo: {} },
         { chain: { name: 'masq_checks' } },
-        { rule: { chain: 'masq_checks', handle: 4, comment: nftComment(id) } },
+        { rule: { chain: 'masq_checks', handle: 4, comment: nftComment(id), expr: [{ match: { left: { payload: { protocol: 'ip6', field: 'saddr' } } } }] } },
         { rule: { chain: 'masq_checks', handle: 5, comment: nftComment({ ...id, containerId: 'two' }) } },
         { rule: { chain: 'masq_checks', handle: 6, comment: nftComment({ network: 'other', ifname: 'eth0', containerId: 'x' }) } },
         { rule: { chain: 'postrouting', handle: 7 } },
@@ -61,6 +61,7 @@ describe('nft scripts', () => {
     });
     const rules = nftRulesOf(listing);
     expect(rules.map((r) => r.handle)).toEqual([4, 5, 6]);
+    expect(rules.map((r) => r.family)).toEqual([6, 4, 4]);
     expect(nftRulesFor(rules, id).map((r) => r.handle)).toEqual([4]);
     expect(nftStaleRules(rules, 'unit-test', [{ containerID: 'two', ifname: 'eth0' }]).map((r) => r.handle)).toEqual([4]);
     expect(nftStaleRules(rules, 'unit-test', []).map((r) => r.handle)).toEqual([4, 5]);
