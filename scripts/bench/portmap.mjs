@@ -131,6 +131,26 @@ function measureAll(list, n) {
   }
 }
 
+/** What an exec costs before any work: VERSION (no stdin parsing, no netfilter), ours vs Go, interleaved. */
+function versionFloor() {
+  const id = randomBytes(3).toString('hex');
+  const host = `cnits-bench-${id}-v`;
+  sh('ip', ['netns', 'add', host]);
+  try {
+    const t = { ours: [], go: [] };
+    for (let i = 0; i <= RUNS; i++) {
+      for (const [k, plugin] of [['ours', OURS], ['go', GO]]) {
+        const t0 = process.hrtime.bigint();
+        spawnSync('ip', ['netns', 'exec', host, plugin], { env: { PATH, CNI_COMMAND: 'VERSION' }, input: '{}' });
+        if (i > 0) t[k].push(Number(process.hrtime.bigint() - t0) / 1e6);
+      }
+    }
+    return { ours: median(t.ours), go: median(t.go) };
+  } finally {
+    spawnSync('ip', ['netns', 'del', host]);
+  }
+}
+
 const impls = [
   { name: 'ours nftables', plugin: OURS, backend: 'nftables' },
   { name: 'ours iptables', plugin: OURS, backend: 'iptables' },
@@ -160,9 +180,11 @@ for (const n of SIZES) {
 if (SIZES.includes(0)) {
   console.log('\nno mappings (runtime sends portMappings: []), empty host:');
   const res = measureAll(noMap, 0);
+  const floor = versionFloor();
   for (const impl of noMap) {
     const r = res[impl.name];
-    console.log(`  ${impl.name.padEnd(24)} ADD ${r.add.toFixed(1).padStart(6)} ms   DEL ${r.del.toFixed(1).padStart(6)} ms`);
+    const f = floor[impl.go ? 'go' : 'ours'];
+    console.log(`  ${impl.name.padEnd(24)} ADD ${r.add.toFixed(1).padStart(6)} ms   DEL ${r.del.toFixed(1).padStart(6)} ms   (process start floor, VERSION: ${f.toFixed(1)} ms)`);
   }
 }
 const first = rows[0];

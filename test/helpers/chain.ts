@@ -32,8 +32,8 @@ export interface ChainOptions {
   path?: string;
   /** Explicit executables per plugin type (e.g. { bridge: goBin('bridge') }). */
   plugins?: Record<string, string>;
-  /** The netns (name) plugins run in, e.g. TestNet.host. */
-  hostNetns?: string;
+  /** The netns (name) plugins run in, e.g. TestNet.host. Required: plugins never run in the machine's own netns. */
+  hostNetns: string;
   env?: Record<string, string | undefined>;
 }
 
@@ -59,8 +59,10 @@ export class Chain {
 
   constructor(
     readonly list: ConfList,
-    readonly opts: ChainOptions = {},
-  ) {}
+    readonly opts: ChainOptions,
+  ) {
+    if (!opts.hostNetns) throw new Error('Chain: hostNetns is required (plugins must run in a throwaway netns)');
+  }
 
   get path(): string {
     return this.opts.path ?? `${DIST}:${GO_PLUGINS}`;
