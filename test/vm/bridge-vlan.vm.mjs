@@ -164,3 +164,35 @@ test('vlan and vlanTrunk together, or a bad VLAN id, is rejected without leaving
   }
   assert.deepEqual(leases(dir, 'bvlan'), []);
 }, { skip: oursMissing || (useGo ? 'the Go plugin 1.1.1 has no vlanTrunk' : undefined) });
+
+test('vlan + isGateway: the gateway address lives on a <bridge>.<vlan> veth in that VLAN; containers reach it', (t) => {
+  const host = t.netns('h');
+  const dir = t.tempDir();
+  const conf100 = netConf(dir, { vlan: 100, isGateway: true }, 'bgw100', '10.63.0.0/24');
+  const conf200 = netConf(dir, { vlan: 200, isGateway: true }, 'bgw200', '10.64.0.0/24');
+  const a = add(BR, t, host, conf100, 'a');
+  const b = add(BR, t, host, conf100, 'b');
+  const c = add(BR, t, host, conf200, 'c');
+  for (const [x, gwIf] of [[a, 'cnitsbr0.100'], [b, 'cnitsbr0.100'], [c, 'cnitsbr0.200']]) {
+    assert.deepEqual(x.res.interfaces.map((i) => i.name).slice(0, 1).concat(x.res.interfaces.slice(3).map((i) => i.name)), ['cnitsbr0', gwIf], 'result interfaces');
+    assert.equal(x.res.ips[0].gateway, gwIf.endsWith('100') ? '10.63.0.1' : '10.64.0.1');
+  }
+  assert.deepEqual(addrs('cnitsbr0.100', host.name), ['10.63.0.1/24']);
+  assert.deepEqual(addrs('cnitsbr0.200', host.name), ['10.64.0.1/24']);
+  assert.deepEqual(addrs('cnitsbr0', host.name), [], 'gateway address put on the bridge itself');
+  // the bridge-side peer of each gateway veth is an access port of its VLAN
+  const peerOf = (ifname) => {
+    const li = linkInfo(ifname, host.name);
+    assert.equal(li?.linkinfo?.info_kind, 'veth', `${ifname} is not a veth`);
+    return li.link; // a peer in the same netns is shown by name
+  };
+  for (const [gwIf, vid] of [['cnitsbr0.100', 100], ['cnitsbr0.200', 200]]) {
+    const peer = peerOf(gwIf);
+    assert.ok(peer, `no peer for ${gwIf}`);
+    assert.equal(linkInfo(peer, host.name)?.master, 'cnitsbr0');
+    assert.ok(portVlans(host.name, peer).includes(`${vid}:P:U`), `${peer}: ${portVlans(host.name, peer)}`);
+  }
+  assert.ok(ping(a.ns.name, '10.63.0.1'), 'a cannot reach its VLAN 100 gateway');
+  assert.ok(ping(b.ns.name, ipOf(a.res)), 'b cannot reach a');
+  assert.ok(ping(c.ns.name, '10.64.0.1'), 'c cannot reach its VLAN 200 gateway');
+}, { skip: oursMissing || (useGo ? 'the Go plugin 1.1.1 has no VLAN gateway interface' : undefined) });
