@@ -327,6 +327,11 @@ describe.skipIf(!isRoot)('bridge plugin', () => {
     const port = net.ipJson(net.host, ['-d', 'link', 'show', l2.interfaces[1].name])[0];
     expect(port.linkinfo.info_slave_data).toMatchObject({ hairpin: true, isolated: true });
 
+    const cd = net.addContainer();
+    addOk({ cniVersion: '1.0.0', name: 'l2', type: 'bridge', bridge: BR, promiscMode: true, disableContainerInterface: true }, 'ctr-down', cd);
+    expect(net.ipJson(cd.name, ['link', 'show', 'eth0'])[0].flags).not.toContain('UP');
+    expect(net.ipJson(net.host, ['link', 'show', BR])[0].flags).toContain('PROMISC');
+
     const c2 = net.addContainer();
     const conf = mkConf({
       macspoofchk: true,
