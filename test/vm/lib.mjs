@@ -7,7 +7,8 @@
  *   file with `node <name>.vm.mjs` from /cni-ts/test/vm, as root, one file after the other, in one fresh VM.
  * - Environment: DIST=<dir of our built plugins (dist/bin)>, GO_PLUGINS=<dir of the Go reference plugins
  *   (/usr/lib/cni)>, CNITS_VM=1. Tools: node, iproute2 ip/bridge, nft, iptables(-nft/-legacy), nsenter, flock,
- *   sysctl, busybox (ping, sh, ...). No network device to the outside: the VM is offline.
+ *   sysctl, busybox (ping, sh, ...). No network device to the outside: the VM is offline. Host variables named
+ *   VMTEST_* are passed through (e.g. VMTEST_BRIDGE=go in bridge-vlan.vm.mjs).
  * - Import what you need from './lib.mjs'; declare tests with `test(name, async (t) => { ... })`. They run in
  *   order after the module body; each prints exactly one line `PASS <file>: <name> (<ms> ms)`,
  *   `FAIL <file>: <name>: <error>` or `SKIP <file>: <name>: <reason>`. A file exits 0 when nothing failed.
