@@ -5,6 +5,7 @@ import type { Family } from '../../lib/ip.js';
 import { iptablesRestore, iptablesSave, iptablesUsable } from '../../lib/netfilter.js';
 import type { ContainerAddress, PortMapConf } from './config.js';
 import type { Forwarder, Removed } from './forwarder.js';
+import { withSetupLock } from './setup-lock.js';
 import {
   addRestore,
   attachmentsInSave,
@@ -34,14 +35,16 @@ function add(conf: PortMapConf, containerId: string, addrs: ContainerAddress[]):
   for (const addr of addrs) {
     if (iptablesRestore(addr.family, addRestore(conf, containerId, addr)).status === 0) continue;
     // Shared chains missing (first ADD) or stale state: read once, add what is missing and drop old jumps to our chain.
-    const dump = save(addr.family);
-    if (dump === undefined) throw pluginError(`${tool(addr.family)} is not usable`);
-    const chain = dnatChainName(conf.name, containerId);
-    const stale = removalRestore(dump, [chain])
-      .split('\n')
-      .filter((l) => l.startsWith('-D '));
-    const r = iptablesRestore(addr.family, addRestore(conf, containerId, addr, [...missingSetup(conf, dump), ...stale]));
-    if (r.status !== 0) throw pluginError(`unable to set up ${tool(addr.family)} rules for port mappings`, r.stderr.trim());
+    withSetupLock(() => {
+      const dump = save(addr.family);
+      if (dump === undefined) throw pluginError(`${tool(addr.family)} is not usable`);
+      const chain = dnatChainName(conf.name, containerId);
+      const stale = removalRestore(dump, [chain])
+        .split('\n')
+        .filter((l) => l.startsWith('-D '));
+      const r = iptablesRestore(addr.family, addRestore(conf, containerId, addr, [...missingSetup(conf, dump), ...stale]));
+      if (r.status !== 0) throw pluginError(`unable to set up ${tool(addr.family)} rules for port mappings`, r.stderr.trim());
+    });
   }
 }
 

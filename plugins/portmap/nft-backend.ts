@@ -18,6 +18,7 @@ import {
 } from './nft-rules.js';
 import { attachmentChains, parseTable, removalFromState, udpPortsOf, type TableState } from './nft-state.js';
 import type { Forwarder, Removed } from './forwarder.js';
+import { withSetupLock } from './setup-lock.js';
 
 function readTable(family: Family): TableState | undefined {
   const items = nftJson(['list', 'table', nftFamily(family), TABLE]);
@@ -51,18 +52,20 @@ function add(conf: PortMapConf, containerId: string, addrs: ContainerAddress[]):
   if (fast.status === 0) return;
   // First ADD in this namespace (no table yet), or a host port held by another (likely stale) attachment:
   // look, then set up what is missing and take such ports over, in one transaction.
-  let script = '';
-  const notes: string[] = [];
-  for (const o of objs) {
-    const st = readTable(o.family);
-    const c = conflicts(st, o);
-    notes.push(...c.notes);
-    if (!isSetUp(st)) script += setupScript(o.family);
-    script += addScript(o, c.keys);
-  }
-  if (notes.length) process.stderr.write(`portmap: ${notes.join('; ')}\n`);
-  const r = nftApply(script);
-  if (r.status !== 0) throw pluginError('unable to set up nftables rules for port mappings', r.stderr.trim());
+  withSetupLock(() => {
+    let script = '';
+    const notes: string[] = [];
+    for (const o of objs) {
+      const st = readTable(o.family);
+      const c = conflicts(st, o);
+      notes.push(...c.notes);
+      if (!isSetUp(st)) script += setupScript(o.family);
+      script += addScript(o, c.keys);
+    }
+    if (notes.length) process.stderr.write(`portmap: ${notes.join('; ')}\n`);
+    const r = nftApply(script);
+    if (r.status !== 0) throw pluginError('unable to set up nftables rules for port mappings', r.stderr.trim());
+  });
 }
 
 function del(conf: PortMapConf, containerId: string, addrs: ContainerAddress[] | undefined): Removed {

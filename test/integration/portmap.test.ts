@@ -287,6 +287,43 @@ describe.skipIf(!isRoot || !haveGoPlugins)('portmap', () => {
     chain.del({ containerId: 'rl-a', netns: a.path });
   });
 
+  for (const backend of ['nftables', 'iptables'] as const) {
+    it(`${backend}: parallel ADDs in a fresh namespace all succeed and set the shared rules up once; parallel DELs remove all`, async () => {
+      env = setup('pmx', {});
+      const { net } = env;
+      const c = net.addContainer('c');
+      shOk('ip', ['-n', net.host, 'link', 'add', 'p0', 'type', 'veth', 'peer', 'name', 'p1']);
+      shOk('ip', ['-n', net.host, 'addr', 'add', '10.99.0.1/16', 'dev', 'p0']);
+      shOk('ip', ['-n', net.host, 'link', 'set', 'p0', 'up']);
+      const conf = (i: number) => ({
+        cniVersion: '1.0.0',
+        name: 'par',
+        type: 'portmap',
+        backend,
+        prevResult: { cniVersion: '1.0.0', interfaces: [{ name: 'eth0', sandbox: c.path }], ips: [{ address: `10.99.1.${i + 2}/16`, interface: 0 }] },
+        runtimeConfig: { portMappings: [{ hostPort: 20000 + i, containerPort: 80, protocol: 'tcp' }] },
+      });
+      const run = (command: string, i: number) =>
+        net.runAsync({ plugin: bin('portmap'), command, conf: conf(i), containerId: `par-${i}`, netns: c.path, ifname: 'eth0' });
+      const adds = await Promise.all(Array.from({ length: 6 }, (_, i) => run('ADD', i)));
+      for (const r of adds) expect(r.status, r.stdout).toBe(0);
+      const st = hostState(net);
+      if (backend === 'nftables') {
+        expect(st.nft.match(/vmap @cnits_hostports/g)).toHaveLength(1);
+        expect(st.nft.match(/dnat to 10\.99\.1\.\d+:80/g)).toHaveLength(6);
+      } else {
+        expect(st.ipt.match(/-A PREROUTING .*CNI-HOSTPORT-DNAT/g)).toHaveLength(1);
+        expect(st.ipt.match(/-A POSTROUTING .*CNI-HOSTPORT-MASQ/g)).toHaveLength(1);
+        expect(st.ipt.match(/--to-destination 10\.99\.1\.\d+:80/g)).toHaveLength(6);
+      }
+      const dels = await Promise.all(Array.from({ length: 6 }, (_, i) => run('DEL', i)));
+      for (const r of dels) expect(r.status, r.stdout).toBe(0);
+      const after = hostState(net);
+      expect(after.nft).not.toContain('10.99.1.');
+      expect(after.ipt).not.toContain('10.99.1.');
+    });
+  }
+
   it('UDP keeps working after the container is deleted and re-added with a new IP (conntrack flushed)', async () => {
     env = setup('pmu', {});
     const { net, outside, chain } = env;
