@@ -104,6 +104,7 @@ function makeHost(impl, n) {
   const mappings = impl.mappings ?? [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }, { hostPort: 8081, containerPort: 81, protocol: 'udp' }];
   env.conf = { cniVersion: '1.0.0', name: netName, type: 'portmap', backend: impl.backend, prevResult, runtimeConfig: { portMappings: mappings } };
   if (impl.go) delete env.conf.backend;
+  env.delConf = impl.delWithoutRuntimeConfig ? { ...env.conf, runtimeConfig: undefined, prevResult: undefined } : env.conf;
   return env;
 }
 
@@ -121,7 +122,7 @@ function measureAll(list, n) {
     for (let i = 0; i <= RUNS; i++) {
       for (const e of envs) {
         const a = invoke(e.host, e.impl.plugin, 'ADD', e.conf, `bench-${i}`, `/run/netns/${e.ctr}`);
-        const d = invoke(e.host, e.impl.plugin, 'DEL', e.conf, `bench-${i}`, `/run/netns/${e.ctr}`);
+        const d = invoke(e.host, e.impl.plugin, 'DEL', e.delConf, `bench-${i}`, `/run/netns/${e.ctr}`);
         if (i > 0) e.add.push(a), e.del.push(d);
       }
     }
@@ -155,6 +156,8 @@ const impls = [
   { name: 'ours nftables', plugin: OURS, backend: 'nftables' },
   { name: 'ours iptables', plugin: OURS, backend: 'iptables' },
   { name: 'Go 1.1.1 iptables', plugin: GO, backend: 'iptables', go: true },
+  // a runtime that lost its cache: DEL has neither runtimeConfig nor prevResult, so ours reads the table (O(n))
+  { name: 'ours nft, bare DEL', plugin: OURS, backend: 'nftables', delWithoutRuntimeConfig: true },
 ];
 const noMap = [
   { name: 'ours (no mappings)', plugin: OURS, backend: 'nftables', mappings: [] },
@@ -171,10 +174,10 @@ for (const n of SIZES) {
   const go = res['Go 1.1.1 iptables'];
   const cell = (x) => x.toFixed(1).padStart(7);
   console.log(`existing mappings: ${n}`);
-  console.log('  implementation        ADD ms   DEL ms   ADD vs Go   DEL vs Go');
+  console.log('  implementation         ADD ms   DEL ms   ADD vs Go   DEL vs Go');
   for (const impl of impls) {
     const r = res[impl.name];
-    console.log(`  ${impl.name.padEnd(20)} ${cell(r.add)}  ${cell(r.del)}   ${(r.add / go.add).toFixed(2).padStart(8)}x  ${(r.del / go.del).toFixed(2).padStart(8)}x`);
+    console.log(`  ${impl.name.padEnd(21)} ${cell(r.add)}  ${cell(r.del)}   ${(r.add / go.add).toFixed(2).padStart(8)}x  ${(r.del / go.del).toFixed(2).padStart(8)}x`);
   }
 }
 if (SIZES.includes(0)) {
@@ -194,6 +197,6 @@ if (first && last && first !== last) {
   for (const impl of impls) {
     const a = last.res[impl.name].add / first.res[impl.name].add;
     const d = last.res[impl.name].del / first.res[impl.name].del;
-    console.log(`  ${impl.name.padEnd(20)} ${a.toFixed(2)}x / ${d.toFixed(2)}x`);
+    console.log(`  ${impl.name.padEnd(21)} ${a.toFixed(2)}x / ${d.toFixed(2)}x`);
   }
 }
