@@ -4,7 +4,8 @@
 // `node scripts/build.mjs bridge host-local` builds only those. Files are replaced atomically (write + rename),
 // so tests running meanwhile never execute a half-written plugin.
 import { build } from 'esbuild';
-import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..');
@@ -23,18 +24,42 @@ export function pluginEntries() {
   return found;
 }
 
-const common = {
+/** A hash of every source file: executables of one build may run each other in-process (lib/cni/invoke.ts). */
+function buildId() {
+  const h = createHash('sha256');
+  const walk = (dir) => {
+    for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (p.endsWith('.ts')) h.update(p.slice(root.length)).update(readFileSync(p));
+    }
+  };
+  for (const d of ['lib', 'plugins', 'ipam']) if (existsSync(join(root, d))) walk(join(root, d));
+  return h.digest('hex').slice(0, 16);
+}
+
+const BUILD = buildId();
+
+const common = (name) => ({
   bundle: true,
   platform: 'node',
   target: 'node20',
   format: 'cjs',
   minify: true,
   legalComments: 'none',
-  banner: { js: '#!/usr/bin/env node' },
+  define: { __CNI_TS_BUILD__: JSON.stringify(BUILD) },
+  banner: { js: `#!/usr/bin/env node\n// cni-ts ${BUILD} ${name}` },
   logLevel: 'warning',
-};
+});
 
 const skel = JSON.stringify(join(root, 'lib/cni/skel.ts'));
+
+/** Does the plugin (its own folder) delegate to other plugins (imports lib/cni/invoke)? */
+function delegatesIpam(main) {
+  const dir = join(main, '..');
+  const imports = (f) => readFileSync(join(dir, f), 'utf8').includes("lib/cni/invoke.js'");
+  return !main.includes('/ipam/') && readdirSync(dir).some((f) => f.endsWith('.ts') && imports(f));
+}
 
 async function buildTo(outfile, options) {
   const tmp = `${outfile}.tmp-${process.pid}`;
@@ -50,12 +75,16 @@ async function main() {
   const unknown = only.filter((t) => !all.some((e) => e.type === t));
   if (unknown.length) throw new Error(`no such plugin: ${unknown.join(', ')}`);
   const entries = only.length ? all.filter((e) => only.includes(e.type)) : all;
+  // Plugins that delegate IPAM carry our host-local, run in-process when CNI_PATH's host-local is this build's.
+  const ipam = all.filter((e) => e.main.includes('/ipam/'));
+  const ipamTable = (type) =>
+    `{${ipam.filter((e) => e.type !== type).map((e) => `${JSON.stringify(e.type)}:require(${JSON.stringify(e.main)}).plugin`).join(',')}}`;
   await Promise.all(
     entries.map(({ type, main }) =>
       buildTo(join(out, type), {
-        ...common,
+        ...common(type),
         stdin: {
-          contents: `const {runPlugin}=require(${skel});const {plugin}=require(${JSON.stringify(main)});process.exitCode=runPlugin(plugin);`,
+          contents: `const {runPlugin}=require(${skel});const {plugin}=require(${JSON.stringify(main)});process.exitCode=runPlugin(plugin,process.env,${delegatesIpam(main) ? ipamTable(type) : 'undefined'});`,
           resolveDir: root,
           loader: 'js',
         },
@@ -68,13 +97,13 @@ async function main() {
   }
   const table = all.map(({ type, main }) => `${JSON.stringify(type)}:()=>require(${JSON.stringify(main)}).plugin`).join(',');
   await buildTo(join(out, 'cni-ts'), {
-    ...common,
+    ...common('cni-ts'),
     stdin: {
       contents: `const {runPlugin}=require(${skel});const plugins={${table}};
 const name=require('node:path').basename(process.argv[1]||'');
 const get=plugins[name];
 if(!get){process.stderr.write('cni-ts: invoke me as one of: '+Object.keys(plugins).join(', ')+'\\n');process.exitCode=2}
-else process.exitCode=runPlugin(get());`,
+else process.exitCode=runPlugin(get(),process.env,{${ipam.map((e) => `${JSON.stringify(e.type)}:plugins[${JSON.stringify(e.type)}]()`).join(',')}});`,
       resolveDir: root,
       loader: 'js',
     },

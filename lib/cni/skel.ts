@@ -25,6 +25,8 @@ export interface CniContext {
   path: string[];
   stdin: Buffer;
   conf: NetConf;
+  /** Plugins bundled into this executable that a delegation may run in-process (see invoke.ts). */
+  inProcess?: Readonly<Record<string, Plugin>>;
 }
 
 export interface Plugin {
@@ -79,12 +81,19 @@ function out(text: string, fd = 1): void {
 export const aboutText = (name: string): string =>
   `CNI ${name} plugin cni-ts\nCNI protocol versions supported: ${SUPPORTED_VERSIONS.join(', ')}\n`;
 
-function dispatch(plugin: Plugin, env: NodeJS.ProcessEnv, reply: { version: string }): string | undefined {
+interface Invocation {
+  env: NodeJS.ProcessEnv;
+  readStdin: () => Buffer;
+  inProcess?: Readonly<Record<string, Plugin>>;
+  /** Set as soon as the config's version is known: errors are reported in it. */
+  version: string;
+}
+
+/** Validate, run the command, and return what goes to stdout (throws CniError on failure). */
+function dispatch(plugin: Plugin, inv: Invocation): string | undefined {
+  const env = inv.env;
   const command = env.CNI_COMMAND!;
-  if (command === 'VERSION') {
-    out(JSON.stringify({ cniVersion: CURRENT_VERSION, supportedVersions: SUPPORTED_VERSIONS }) + '\n');
-    return undefined;
-  }
+  if (command === 'VERSION') return JSON.stringify({ cniVersion: CURRENT_VERSION, supportedVersions: SUPPORTED_VERSIONS }) + '\n';
   if (!(command in REQUIRED_ENV)) throw new CniError(ErrorCode.InvalidEnvironment, `unknown CNI_COMMAND: ${command}`);
   const cmd = command as CommandName;
   const missing = REQUIRED_ENV[cmd].filter((k) => env[k] === undefined || (env[k] === '' && k !== 'CNI_PATH'));
@@ -98,11 +107,11 @@ function dispatch(plugin: Plugin, env: NodeJS.ProcessEnv, reply: { version: stri
     validateContainerId(containerId);
     validateIfname(ifname);
   }
-  const stdin = readStdin();
+  const stdin = inv.readStdin();
   const raw = decodeJSON(stdin);
   const version = configVersion(raw);
   checkVersionSupported(version);
-  reply.version = version;
+  inv.version = version;
   const conf = parseNetConf(raw);
   if (cmd === 'CHECK' && !versionAllowsCheck(version)) {
     throw new CniError(ErrorCode.IncompatibleVersion, `config version ${JSON.stringify(version)} does not allow CHECK (needs 0.4.0 or later)`);
@@ -120,6 +129,7 @@ function dispatch(plugin: Plugin, env: NodeJS.ProcessEnv, reply: { version: stri
     stdin,
     conf,
   };
+  if (inv.inProcess) ctx.inProcess = inv.inProcess;
   const override = env.CNI_NETNS_OVERRIDE === '1' || env.CNI_NETNS_OVERRIDE === 'true';
   if ((cmd === 'ADD' || cmd === 'DEL' || cmd === 'CHECK') && ctx.netns && !override && Netns.at(ctx.netns).isCurrent()) {
     throw new CniError(ErrorCode.InvalidNetns, `CNI_NETNS ${ctx.netns} is the plugin's own network namespace; refusing to configure it`);
@@ -142,20 +152,33 @@ function dispatch(plugin: Plugin, env: NodeJS.ProcessEnv, reply: { version: stri
   }
 }
 
-/** Entry point of every plugin executable. Returns the process exit code. */
-export function runPlugin(plugin: Plugin, env: NodeJS.ProcessEnv = process.env): number {
+/**
+ * Entry point of every plugin executable. Returns the process exit code.
+ * `inProcess`: other plugins bundled in, which IPAM delegation may run without a new process.
+ */
+export function runPlugin(plugin: Plugin, env: NodeJS.ProcessEnv = process.env, inProcess?: Readonly<Record<string, Plugin>>): number {
   ensurePath();
   if (env.CNI_COMMAND === undefined || env.CNI_COMMAND === '') {
     out(aboutText(plugin.name), 2);
     return 0;
   }
-  const reply = { version: CURRENT_VERSION };
+  const { status, stdout } = invokePlugin(plugin, env, readStdin, inProcess);
+  if (stdout) out(stdout);
+  return status;
+}
+
+/** Run a plugin as its executable would, but in this process: exit status and stdout, nothing printed. */
+export function invokePlugin(
+  plugin: Plugin,
+  env: NodeJS.ProcessEnv,
+  stdin: () => Buffer,
+  inProcess?: Readonly<Record<string, Plugin>>,
+): { status: number; stdout: string } {
+  const inv: Invocation = { env, readStdin: stdin, version: CURRENT_VERSION };
+  if (inProcess) inv.inProcess = inProcess;
   try {
-    const text = dispatch(plugin, env, reply);
-    if (text !== undefined) out(text);
-    return 0;
+    return { status: 0, stdout: dispatch(plugin, inv) ?? '' };
   } catch (e) {
-    out(printJSON(asCniError(e).toJSON(reply.version)));
-    return 1;
+    return { status: 1, stdout: printJSON(asCniError(e).toJSON(inv.version)) };
   }
 }
