@@ -43,3 +43,25 @@ export function printTable(title, rows) {
     console.log('  ' + [label.padEnd(34), `${ours.toFixed(1)}ms`.padStart(9), go ? `${go.toFixed(1)}ms`.padStart(9) : '-'.padStart(9), ratio.padStart(7)].join(' '));
   }
 }
+
+/**
+ * ADD then DEL, ours and Go interleaved (the order alternating each round), `rounds` measured after 2 warm-up rounds.
+ * `sides` = { ours: {plugin, path}, go: {plugin, path} }; `confOf(side)` the config each side gets.
+ * Returns median ms: { ours: { ADD, DEL }, go: { ADD, DEL } }.
+ */
+export function addDelMedians({ rounds, sides, confOf, netns, hostNetns, id }) {
+  const t = { ours: { ADD: [], DEL: [] }, go: { ADD: [], DEL: [] } };
+  for (let i = 0; i < rounds + 2; i++) {
+    for (const side of i % 2 ? ['go', 'ours'] : ['ours', 'go']) {
+      const inv = { ...sides[side], conf: confOf(side), containerId: `${id}r${i}${side}`, netns, hostNetns };
+      const add = timePlugin({ ...inv, command: 'ADD' });
+      const del = timePlugin({ ...inv, command: 'DEL' });
+      if (i >= 2) {
+        t[side].ADD.push(add);
+        t[side].DEL.push(del);
+      }
+    }
+  }
+  const m = (side) => ({ ADD: median(t[side].ADD), DEL: median(t[side].DEL) });
+  return { ours: m('ours'), go: m('go') };
+}

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { DIST, GO, median, netnsAdd, netnsDel, printTable, timePlugin } from './_lib.mjs';
+import { DIST, GO, addDelMedians, netnsAdd, netnsDel, printTable } from './_lib.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
 delete process.env.NODE_EXTRA_CA_CERTS;
@@ -46,20 +46,8 @@ try {
   const execs = [];
   for (let c = 0; c < confs('ours').length; c++) {
     const [label] = confs('ours')[c];
-    const t = { ours: { ADD: [], DEL: [] }, go: { ADD: [], DEL: [] } };
-    for (let i = 0; i < ROUNDS + 2; i++) {
-      for (const side of i % 2 ? ['go', 'ours'] : ['ours', 'go']) {
-        const conf = confs(side)[c][1];
-        const inv = { ...sides[side], conf, containerId: `b${c}r${i}`, netns: `/run/netns/${ctr}`, hostNetns: host };
-        const add = timePlugin({ ...inv, command: 'ADD' });
-        const del = timePlugin({ ...inv, command: 'DEL' });
-        if (i >= 2) {
-          t[side].ADD.push(add);
-          t[side].DEL.push(del);
-        }
-      }
-    }
-    for (const cmd of ['ADD', 'DEL']) rows.push([`${label} ${cmd}`, median(t.ours[cmd]), median(t.go[cmd])]);
+    const t = addDelMedians({ rounds: ROUNDS, sides, confOf: (side) => confs(side)[c][1], netns: `/run/netns/${ctr}`, hostNetns: host, id: `b${c}` });
+    for (const cmd of ['ADD', 'DEL']) rows.push([`${label} ${cmd}`, t.ours[cmd], t.go[cmd]]);
     const e = {};
     for (const side of ['ours', 'go']) {
       const conf = confs(side)[c][1];
