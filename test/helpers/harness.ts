@@ -134,6 +134,20 @@ export class TestNet {
     return { name, path: `/run/netns/${name}` };
   }
 
+  /**
+   * An "outside" namespace linked to the host netns by a veth (host end `hostIf`, outside end `outIf`), with the given
+   * addresses (CIDRs; IPv6 without DAD). The outside has no route back to container subnets. Returns its name.
+   */
+  addOutside(hostAddrs: string[], outAddrs: string[], hostIf = 'up0', outIf = 'o0'): string {
+    const out = this.addNetns('out');
+    shOk('ip', ['-n', this.host, 'link', 'add', hostIf, 'type', 'veth', 'peer', 'name', outIf, 'netns', out]);
+    const batch = (ns: string, dev: string, addrs: string[]) =>
+      shOk('ip', ['-n', ns, '-batch', '-'], [...addrs.map((a) => `addr add ${a} dev ${dev}${a.includes(':') ? ' nodad' : ''}`), `link set ${dev} up`].join('\n') + '\n');
+    batch(this.host, hostIf, hostAddrs);
+    batch(out, outIf, outAddrs);
+    return out;
+  }
+
   /** Remove a namespace early (e.g. to test DEL after the container is gone). */
   removeNetns(name: string): void {
     sh('ip', ['netns', 'del', name]);

@@ -117,13 +117,8 @@ describe.skipIf(!isRoot)('bridge plugin', () => {
   it('a container reaches an outside namespace through masquerade (the outside sees the host address)', () => {
     start('brm');
     const c = net.addContainer();
-    const out = net.addNetns('out');
     // Host <-> outside link; the outside has no route back to the container subnet.
-    sh('ip', ['-n', net.host, 'link', 'add', 'up0', 'type', 'veth', 'peer', 'name', 'o0', 'netns', out]);
-    sh('ip', ['-n', net.host, 'addr', 'add', '192.0.2.1/24', 'dev', 'up0']);
-    sh('ip', ['-n', net.host, 'link', 'set', 'up0', 'up']);
-    sh('ip', ['-n', out, 'addr', 'add', '192.0.2.2/24', 'dev', 'o0']);
-    sh('ip', ['-n', out, 'link', 'set', 'o0', 'up']);
+    const out = net.addOutside(['192.0.2.1/24'], ['192.0.2.2/24']);
     const counters = 'table ip seen {\n chain input {\n type filter hook input priority 0;\n ip saddr 192.0.2.1 icmp type echo-request counter\n ip saddr 10.77.0.0/24 counter\n }\n}\n';
     expect(net.exec(out, 'nft', ['-f', '-'], counters).status).toBe(0);
     addOk(mkConf({ isDefaultGateway: true }), 'ctr-m', c);
@@ -139,12 +134,7 @@ describe.skipIf(!isRoot)('bridge plugin', () => {
     start('brn');
     const c1 = net.addContainer();
     const c2 = net.addContainer();
-    const out = net.addNetns('out');
-    sh('ip', ['-n', net.host, 'link', 'add', 'up0', 'type', 'veth', 'peer', 'name', 'o0', 'netns', out]);
-    sh('ip', ['-n', net.host, 'addr', 'add', '192.0.2.1/24', 'dev', 'up0']);
-    sh('ip', ['-n', net.host, 'link', 'set', 'up0', 'up']);
-    sh('ip', ['-n', out, 'addr', 'add', '192.0.2.2/24', 'dev', 'o0']);
-    sh('ip', ['-n', out, 'link', 'set', 'o0', 'up']);
+    net.addOutside(['192.0.2.1/24'], ['192.0.2.2/24']);
     const conf = mkConf({ cniVersion: '1.1.0', isDefaultGateway: true, ipMasqBackend: 'nftables' });
     const r1 = addOk(conf, 'ctr-1', c1);
     addOk(conf, 'ctr-2', c2);

@@ -85,16 +85,12 @@ interface Env {
 
 function setup(label: string, portmap: Record<string, unknown>, opts: { goBridge?: boolean; goPortmap?: boolean; v6?: boolean } = {}): Env {
   const net = new TestNet(label);
-  const outside = net.addNetns('out');
-  shOk('ip', ['-n', net.host, 'link', 'add', 'ext0', 'type', 'veth', 'peer', 'name', 'ext1', 'netns', outside]);
-  shOk('ip', ['-n', net.host, 'addr', 'add', `${HOST_IP}/24`, 'dev', 'ext0']);
-  shOk('ip', ['-n', net.host, 'link', 'set', 'ext0', 'up']);
-  shOk('ip', ['-n', outside, 'addr', 'add', `${OUTSIDE_IP}/24`, 'dev', 'ext1']);
-  shOk('ip', ['-n', outside, 'link', 'set', 'ext1', 'up']);
-  if (opts.v6) {
-    shOk('ip', ['-n', net.host, 'addr', 'add', `${HOST_IP6}/64`, 'dev', 'ext0', 'nodad']);
-    shOk('ip', ['-n', outside, 'addr', 'add', `${OUTSIDE_IP6}/64`, 'dev', 'ext1', 'nodad']);
-  }
+  const outside = net.addOutside(
+    [`${HOST_IP}/24`, ...(opts.v6 ? [`${HOST_IP6}/64`] : [])],
+    [`${OUTSIDE_IP}/24`, ...(opts.v6 ? [`${OUTSIDE_IP6}/64`] : [])],
+    'ext0',
+    'ext1',
+  );
   const list: ConfList = {
     cniVersion: '1.0.0',
     name: `pm${net.id}`,
