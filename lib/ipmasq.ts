@@ -15,7 +15,7 @@ import { pluginError } from './cni/errors.js';
 import { chainName, sha512Hex } from './hash.js';
 import { formatCIDR, formatIP, networkOf, parseCIDR } from './ip.js';
 import { run } from './exec.js';
-import type { Backend } from './netfilter.js';
+import { iptablesCmd as iptTool, iptablesRestore, nftApply, type Backend } from './netfilter.js';
 
 export const MASQ_TABLE = 'cni_plugins_masquerade';
 export const MASQ_CHAIN = 'masq_checks';
@@ -189,16 +189,6 @@ export function nftStaleRules(rules: readonly NftRule[], network: string, keep: 
 
 // ---------- effects ----------
 
-const iptTool = (family: 4 | 6, tool: '-save' | '-restore'): string => `${family === 4 ? 'iptables' : 'ip6tables'}${tool}`;
-
-function iptablesRestore(family: 4 | 6, input: string): { status: number; stderr: string } {
-  return run(iptTool(family, '-restore'), ['-w', '--noflush'], { input });
-}
-
-function nft(args: readonly string[], input?: string): { status: number; stdout: string; stderr: string } {
-  return run('nft', args, { input });
-}
-
 /** Table or chain missing: `nft list chain` says "No such file or directory". */
 const nftMissing = (stderr: string): boolean => /No such file or directory|does not exist/i.test(stderr);
 
@@ -222,7 +212,7 @@ function setupIptables(s: MasqSetup): void {
 }
 
 function setupNftables(s: MasqSetup): void {
-  const r = nft(['-f', '-'], nftSetupScript(s.addresses, s));
+  const r = nftApply(nftSetupScript(s.addresses, s));
   if (r.status !== 0) throw pluginError('failed to set up IP masquerade with nft', r.stderr.trim() || `exit status ${r.status}`);
 }
 
@@ -270,7 +260,7 @@ function teardownIptables(id: MasqIdentity, families: ReadonlyArray<4 | 6>, chai
 
 /** `nft -j list chain` of masq_checks; undefined when the table/chain does not exist or nft is missing. */
 function listMasqRules(): NftRule[] | undefined {
-  const r = nft(['-j', 'list', 'chain', 'inet', MASQ_TABLE, MASQ_CHAIN]);
+  const r = run('nft', ['-j', 'list', 'chain', 'inet', MASQ_TABLE, MASQ_CHAIN]);
   if (r.status !== 0) {
     if (r.status === 127 || nftMissing(r.stderr)) return undefined;
     throw pluginError('failed to list nft masquerade rules', r.stderr.trim());
@@ -281,7 +271,7 @@ function listMasqRules(): NftRule[] | undefined {
 function deleteNftRules(rules: readonly NftRule[]): string[] {
   const script = nftDeleteScript(rules.map((r) => r.handle));
   if (!script) return [];
-  const r = nft(['-f', '-'], script);
+  const r = nftApply(script);
   return r.status === 0 ? [] : [`nft: ${r.stderr.trim()}`];
 }
 

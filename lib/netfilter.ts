@@ -30,7 +30,7 @@ export function nftUsable(): boolean {
   return run('nft', ['list', 'tables']).status === 0;
 }
 
-const iptablesCmd = (family: 4 | 6, tool: '' | '-save' | '-restore'): string => `${family === 4 ? 'iptables' : 'ip6tables'}${tool}`;
+export const iptablesCmd = (family: 4 | 6, tool: '' | '-save' | '-restore'): string => `${family === 4 ? 'iptables' : 'ip6tables'}${tool}`;
 
 export function iptablesUsable(family: 4 | 6): boolean {
   return run(iptablesCmd(family, ''), ['-w', '-t', 'nat', '-S', 'POSTROUTING']).status === 0;
