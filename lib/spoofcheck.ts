@@ -6,6 +6,7 @@
  */
 import { pluginError } from './cni/errors.js';
 import { run } from './exec.js';
+import { nftApply } from './netfilter.js';
 
 const TABLE = 'bridge nat';
 const BASE = 'PREROUTING';
@@ -56,7 +57,7 @@ export function spoofcheckTeardownScript(listJson: string, refId: string): strin
 }
 
 export function setupSpoofcheck(hostIface: string, mac: string, refId: string): void {
-  const r = run('nft', ['-f', '-'], { input: spoofcheckSetupScript(hostIface, mac, refId) });
+  const r = nftApply(spoofcheckSetupScript(hostIface, mac, refId));
   if (r.status !== 0) throw pluginError('failed to set up the MAC spoof check with nft', r.stderr.trim() || `exit status ${r.status}`);
 }
 
@@ -65,6 +66,6 @@ export function teardownSpoofcheck(refId: string): void {
   if (list.status !== 0) return; // no table (or no nft): nothing of ours
   const script = spoofcheckTeardownScript(list.stdout, refId);
   if (!script) return;
-  const r = run('nft', ['-f', '-'], { input: script });
+  const r = nftApply(script);
   if (r.status !== 0) throw pluginError('failed to remove the MAC spoof check', r.stderr.trim());
 }
