@@ -95,8 +95,9 @@ export class Netns {
   /**
    * Set sysctls (keys in slash form, e.g. "net/ipv4/conf/eth0/arp_notify") in this namespace.
    * The host is written directly; other namespaces need one `sysctl` exec for all keys.
+   * `ignoreMissing`: keys the kernel does not have (e.g. IPv6 disabled) are skipped.
    */
-  sysctlSet(values: Record<string, string>): void {
+  sysctlSet(values: Record<string, string>, ignoreMissing = false): void {
     const keys = Object.keys(values);
     if (keys.length === 0) return;
     if (this.isHost) {
@@ -106,12 +107,13 @@ export class Netns {
           if (readFileSync(file, 'utf8').trim() === values[k]) continue;
           writeFileSync(file, values[k]!);
         } catch (e) {
+          if (ignoreMissing && (e as NodeJS.ErrnoException).code === 'ENOENT') continue;
           throw pluginError(`failed to set sysctl ${k}=${values[k]}`, (e as Error).message);
         }
       }
       return;
     }
-    const r = this.exec('sysctl', ['-q', '-w', ...keys.map((k) => `${k}=${values[k]}`)]);
+    const r = this.exec('sysctl', [...(ignoreMissing ? ['-e'] : []), '-q', '-w', ...keys.map((k) => `${k}=${values[k]}`)]);
     if (r.status !== 0) throw pluginError(`failed to set sysctls in ${this.label}`, r.stderr.trim());
   }
 

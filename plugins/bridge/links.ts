@@ -98,14 +98,6 @@ export function deleteHostVeth(host: Netns, name: string): void {
   host.ipBatch([`link del ${name}`], true);
 }
 
-/** Set sysctls in the container (one exec), ignoring keys the kernel does not have (e.g. IPv6 disabled). */
-export function containerSysctlSet(ns: Netns, values: Record<string, string>): void {
-  const keys = Object.keys(values);
-  if (!keys.length) return;
-  const r = ns.exec('sysctl', ['-e', '-q', '-w', ...keys.map((k) => `${k}=${values[k]}`)]);
-  if (r.status !== 0) throw pluginError(`failed to set sysctls in ${ns.label}`, r.stderr.trim());
-}
-
 /**
  * With DAD on (enabledad), wait until the container's IPv6 addresses are no longer tentative before adding routes
  * (reference SettleAddresses: every 50 ms, up to 5 s; a failed DAD is an error).
@@ -129,7 +121,7 @@ export function settleAddresses(ns: Netns, ifname: string, timeoutMs = 5000): vo
  * IPv6 gateway, routes wait until the addresses settled (two batches).
  */
 export function configureContainer(container: Netns, ifname: string, gws: Gateways, enableDad: boolean): void {
-  containerSysctlSet(container, containerSysctls(ifname, gws.ips, enableDad));
+  container.sysctlSet(containerSysctls(ifname, gws.ips, enableDad), true);
   const lines = configureIfaceCommands(ifname, gws.ips, gws.routes);
   if (enableDad && gws.ips.some((i) => i.gateway && i.address.includes(':'))) {
     const up = lines.findIndex((l) => l.startsWith('link set'));
