@@ -8,9 +8,12 @@ scripts/deps.sh
 npm ci --no-audit --no-fund --loglevel=error
 npm run build --silent
 mkdir -p "$dest"
+# The installed copies name node by its absolute path: `#!/usr/bin/env node` costs ~2.5 ms per invocation.
+node_bin=$(command -v node)
 for f in dist/bin/*; do
   name=$(basename "$f")
   [[ "$name" == cni-ts ]] && continue
-  install -m 0755 "$f" "$dest/$name.cni-ts.tmp" && mv -f "$dest/$name.cni-ts.tmp" "$dest/$name"
+  tmp="$dest/.$name.cni-ts.tmp"
+  { echo "#!$node_bin"; tail -n +2 "$f"; } > "$tmp" && chmod 0755 "$tmp" && mv -f "$tmp" "$dest/$name"
 done
 echo "installed $(ls dist/bin | grep -v '^cni-ts$' | tr '\n' ' ')into $dest"
