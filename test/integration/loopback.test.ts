@@ -33,6 +33,25 @@ describe.skipIf(!isRoot)('loopback', () => {
     expect(net.run({ ...base, netns: '' }).status).toBe(0);
   });
 
+  it('runs concurrently with the main network plugin, as containerd\'s CRI calls it, for several pods at once', async () => {
+    net = new TestNet('lo');
+    const dataDir = net.tempDir();
+    const pods = [0, 1, 2, 3].map(() => net.addContainer());
+    const lo = { cniVersion: '1.0.0', name: 'lo', type: 'loopback' };
+    const br = { cniVersion: '1.0.0', name: 'lonet', type: 'bridge', bridge: 'cnilo0', isGateway: true, ipam: { type: 'host-local', dataDir, subnet: '10.67.0.0/24' } };
+    const runs = await Promise.all(
+      pods.flatMap((p, i) => [
+        net.runAsync({ plugin: bin('loopback'), command: 'ADD', conf: lo, containerId: `pod${i}`, netns: p.path, ifname: 'lo' }),
+        net.runAsync({ plugin: bin('bridge'), command: 'ADD', conf: br, containerId: `pod${i}`, netns: p.path, ifname: 'eth0' }),
+      ]),
+    );
+    expect(runs.filter((r) => r.status !== 0).map((r) => r.stdout)).toEqual([]);
+    for (const p of pods) {
+      expect(net.ipJson(p.name, ['link', 'show', 'lo'])[0].flags).toContain('UP');
+      expect(net.ipJson(p.name, ['-4', 'addr', 'show', 'eth0'])[0].addr_info[0].local).toMatch(/^10\.67\.0\.\d+$/);
+    }
+  });
+
   it.skipIf(!haveGoPlugins)('gives the same result as the Go loopback at 1.0.0', () => {
     net = new TestNet('lo');
     const c1 = net.addContainer();
