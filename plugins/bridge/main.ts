@@ -104,8 +104,21 @@ function knownAddresses(ctx: CniContext, captured: readonly string[]): string[] 
   return [...new Set([...prev, ...captured])];
 }
 
+/**
+ * The config DEL works from. A config that no longer validates (edited since ADD) must not block the cleanup — the
+ * reference fails such DELs and leaks: fall back to what identifies the attachment and tear everything down.
+ */
+function delConfOf(ctx: CniContext): Pick<BridgeConf, 'network' | 'layer3' | 'ipMasq' | 'macspoofchk'> {
+  try {
+    return confOf(ctx);
+  } catch {
+    const type = ctx.conf.ipam?.type;
+    return { network: ctx.conf.name, layer3: typeof type === 'string' && type !== '', ipMasq: true, macspoofchk: true };
+  }
+}
+
 function del(ctx: CniContext): void {
-  const conf = confOf(ctx);
+  const conf = delConfOf(ctx);
   const errors: CniError[] = [];
   const attempt = (fn: () => void): void => {
     try {

@@ -192,6 +192,18 @@ describe.skipIf(!isRoot)('bridge plugin', () => {
     expectNothingLeft();
   });
 
+  it('DEL still cleans up when the config was edited into something invalid since ADD (the reference fails and leaks)', () => {
+    start('bre');
+    const c = net.addContainer();
+    const conf = mkConf();
+    addOk(conf, 'ctr-e', c);
+    const broken = { ...conf, mtu: 'large', hairpinMode: true, promiscMode: true };
+    expect(run('ADD', broken, 'ctr-x', c).json.code).toBe(7);
+    const d = run('DEL', broken, 'ctr-e', c);
+    expect(d.status, d.stdout).toBe(0);
+    expectNothingLeft();
+  });
+
   it('fails cleanly: container ifname taken, IPAM error, unusable masquerade backend — nothing left, no lease', () => {
     start('brf');
     const c = net.addContainer();
