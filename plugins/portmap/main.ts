@@ -37,8 +37,33 @@ function add(ctx: CniContext): Result {
   return prev;
 }
 
+/**
+ * A config that no longer validates (edited since ADD) must not block DEL — that leaks rules: remove everything of
+ * this attachment from both backends, found by container ID.
+ */
+function delWithInvalidConf(ctx: CniContext): void {
+  const base: PortMapConf = {
+    name: ctx.conf.name, snat: true, masqAll: false, markMasqBit: 13, conditionsV4: [], conditionsV6: [],
+    backend: 'nftables', routeLocalnet: false, mappings: [],
+  };
+  const errors: string[] = [];
+  for (const backend of ['nftables', 'iptables'] as const) {
+    try {
+      flushUdp(forwarder({ ...base, backend }).del({ ...base, backend }, ctx.containerId, undefined).udpPorts);
+    } catch (e) {
+      errors.push((e as Error).message);
+    }
+  }
+  if (errors.length === 2) throw pluginError('failed to remove port mappings', errors.join('; '));
+}
+
 function del(ctx: CniContext): void {
-  const conf = parseConf(ctx.conf, defaultBackend);
+  let conf: PortMapConf;
+  try {
+    conf = parseConf(ctx.conf, defaultBackend);
+  } catch {
+    return delWithInvalidConf(ctx);
+  }
   // The runtime said explicitly there are no mappings: nothing was installed, touch nothing.
   if (!conf.mappings.length && Array.isArray(capability(ctx.conf, 'portMappings'))) return;
   const addrs = ctx.conf.prevResult ? containerAddresses(ctx.conf.prevResult, ctx.ifname) : undefined;

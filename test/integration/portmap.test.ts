@@ -412,6 +412,25 @@ describe.skipIf(!isRoot || !haveGoPlugins)('portmap', () => {
   });
 
   for (const backend of ['nftables', 'iptables'] as const) {
+    it(`${backend}: DEL with a config edited into something invalid since ADD still removes everything of the attachment`, () => {
+      env = setup('pmx', { backend });
+      const { net, chain } = env;
+      const a = net.addContainer('a');
+      const resA = chain.add({ containerId: 'inv-a', netns: a.path, capabilityArgs: { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }] } });
+      const before = hostState(net);
+      expect(backend === 'nftables' ? before.nft : before.ipt).toContain(containerIP(resA));
+      const broken = { ...chain.pluginConf(1, {}), backend: 'carrier-pigeon', prevResult: resA, runtimeConfig: { portMappings: [{ hostPort: 0, containerPort: 80 }] } };
+      const bad = net.run({ plugin: bin('portmap'), command: 'ADD', conf: broken, containerId: 'inv-b', netns: a.path, ifname: 'eth0' });
+      expect(bad.json.code).toBe(7);
+      const r = net.run({ plugin: bin('portmap'), command: 'DEL', conf: broken, containerId: 'inv-a', netns: a.path, ifname: 'eth0' });
+      expect(r.status, r.stdout).toBe(0);
+      const after = hostState(net);
+      expect(after.nft).not.toContain(containerIP(resA));
+      expect(after.ipt).not.toContain(containerIP(resA));
+    });
+  }
+
+  for (const backend of ['nftables', 'iptables'] as const) {
     it(`${backend}: GC removes the mappings of containers not in cni.dev/valid-attachments, keeps the others`, () => {
       env = setup('pmg', { backend });
       const { net, chain, list } = env;
