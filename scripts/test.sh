@@ -12,5 +12,6 @@ npx tsc --noEmit
 status=0
 npx vitest run || status=1
 bash scripts/vm/run-tests.sh || status=1
+bash scripts/e2e/containerd.sh || status=1
 scripts/check-clean.sh || status=1
 exit $status

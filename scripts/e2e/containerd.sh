@@ -1,0 +1,359 @@
+#!/usr/bin/env bash
+# End-to-end test under a real runtime: containerd 1.6's `ctr run --cni` with a conflist of OUR bridge + host-local +
+# portmap (dist/bin). As root. Installs containerd, runc and busybox-static if missing, builds a busybox image with no
+# registry, and then, isolated from the machine's own network:
+#   - a throwaway "host" netns cnits-e2e-<rand> in which a private containerd (root, state, sockets, config under
+#     /tmp/cnits-e2e-*) AND ctr run, so every bridge, sysctl and nft/iptables rule the plugins make lives there;
+#   - a private mount namespace in which /etc/cni/net.d, /opt/cni/bin, /var/lib/cni (ctr's result cache) and
+#     /run/containerd are our temp dirs (overlays, so not even a mount point is created on the host) and
+#     /usr/lib/cni (Debian's Go plugins, ctr's fallback CNI_PATH) is hidden: only our plugins can run.
+# Two containers (`ctr run --cni`, not detached: ctr 1.6 never runs DEL for a detached container) get addresses from
+# our host-local, ping the gateway and each other; a mapped port answers; after `ctr task kill/delete` and
+# `ctr container rm` no veth, lease, result cache or masquerade/portmap rule is left, and the root namespace's links,
+# nft ruleset and iptables are unchanged. Prints PASS/FAIL lines and `N passed, N failed`; exits 1 on any failure.
+#
+# ctr has no port-mapping flag (`ctr run --help`: no -p/--publish), so go-cni never sends runtimeConfig.portMappings.
+# The first container's conflist therefore carries a static `runtimeConfig.portMappings` on portmap, which libcni
+# passes through unchanged (it only injects runtimeConfig for capabilities it has arguments for); the second
+# container's conflist (same network) has none.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# CNITS_E2E_BIN: the plugin dir to test (default: our dist/bin). CNITS_E2E_BIN=/usr/lib/cni runs the same scenario
+# on Debian's Go plugins 1.1.1, whose bridge DEL (ctr passes no netns) leaks the masquerade rules: those checks FAIL.
+BIN=${CNITS_E2E_BIN:-$ROOT/dist/bin}
+if [[ "${1:-}" == --inner ]]; then INNER=1 T=$2 RAND=$3; else INNER=0 RAND=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n'); fi
+NET=cnits-e2e            # CNI network name (lease dir, rule comments)
+CTRNS=cnitse2e$RAND      # containerd namespace (also the cgroup parent); CNI container ids are "$CTRNS-<name>"
+IMAGE=docker.io/library/cnits-e2e-busybox:latest
+SUBNET=10.231.7.0/24 GW=10.231.7.1 HOSTPORT=8080
+
+passed=0 failed=0
+pass() { echo "PASS $*"; passed=$((passed + 1)); }
+fail() { echo "FAIL $*"; failed=$((failed + 1)); }
+die() { fail "$*"; exit 1; }
+check() { # description command... : PASS when the command succeeds
+  local d=$1; shift
+  if "$@" >/dev/null 2>&1; then pass "$d"; else fail "$d"; fi
+}
+
+# ====================================================================================================================
+# inner part: runs inside the host netns (ip netns exec) and a private mount namespace (unshare -m)
+# ====================================================================================================================
+if ((INNER)); then
+  unset NODE_EXTRA_CA_CERTS NODE_OPTIONS # ctr passes its environment on to the plugins
+  export CONTAINERD_ADDRESS=$T/containerd/containerd.sock CONTAINERD_NAMESPACE=$CTRNS
+  CD=$T/containerd
+  declare -A RUNPID=() # container -> pid of its (backgrounded, not detached) `ctr run`
+  # ctr retries a dead socket for long: bound every connection attempt, and skip ctr once our containerd is gone
+  ctr() { command ctr --connect-timeout 3s "$@"; }
+  alive() { [[ -f $CD/containerd.pid ]] && kill -0 "$(cat "$CD/containerd.pid")" 2>/dev/null; }
+
+  inner_cleanup() {
+    local c p
+    for c in "${!RUNPID[@]}"; do
+      alive && ctr task kill -s KILL "$c" >/dev/null 2>&1
+      p=${RUNPID[$c]}
+      for _ in $(seq 50); do kill -0 "$p" 2>/dev/null && alive || break; sleep 0.1; done
+      kill "$p" 2>/dev/null
+      alive && ctr task delete -f "$c" >/dev/null 2>&1
+      alive && ctr container rm "$c" >/dev/null 2>&1
+    done
+    alive && ctr image rm "$IMAGE" >/dev/null 2>&1
+    # shims are daemons (setsid): stop them by their pid files
+    for f in "$CD"/state/io.containerd.runtime.v2.task/*/*/shim.pid; do
+      [[ -f $f ]] && kill -9 "$(cat "$f")" 2>/dev/null
+    done
+    if [[ -f $CD/containerd.pid ]]; then
+      p=$(cat "$CD/containerd.pid")
+      kill "$p" 2>/dev/null
+      for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+      kill -9 "$p" 2>/dev/null
+      wait "$p" 2>/dev/null
+    fi
+    echo "$passed $failed" >"$T/inner.result"
+  }
+  trap inner_cleanup EXIT
+  trap 'exit 130' INT TERM HUP
+
+  # --- private mounts ---
+  # `ip netns exec` mounted a fresh sysfs on /sys, which dropped the cgroup mounts runc needs: mount them again
+  # (same hierarchies, recorded by the outer part from the root mount namespace)
+  while read -r target fstype opts; do
+    mkdir -p "$target"
+    mount -t "$fstype" -o "$opts" "$fstype" "$target" || die "mount $fstype on $target (private mount namespace)"
+  done <"$T/cgroup-mounts"
+  # overlays over the parents, so the mount points can be made without touching the host; uppers on a private tmpfs
+  mkdir -p "$T/ovl" && mount -t tmpfs tmpfs "$T/ovl"
+  for d in /etc /opt /var/lib /run; do
+    o=$T/ovl/${d//\//_}
+    mkdir -p "$o/up" "$o/work"
+    mount -t overlay overlay -o "lowerdir=$d,upperdir=$o/up,workdir=$o/work" "$d" || die "overlay on $d (private mount namespace)"
+  done
+  mkdir -p /etc/cni/net.d /opt/cni/bin /var/lib/cni /run/containerd
+  mount --bind "$T/net.d" /etc/cni/net.d &&
+    mount --bind -o ro "$BIN" /opt/cni/bin &&
+    mount --bind "$T/cni-cache" /var/lib/cni || die "bind mounts on /etc/cni/net.d /opt/cni/bin /var/lib/cni"
+  if [[ -d /usr/lib/cni ]]; then mount -t tmpfs -o ro tmpfs /usr/lib/cni || die "hide /usr/lib/cni"; fi
+  pass "private mounts: /etc/cni/net.d /opt/cni/bin=$BIN /var/lib/cni /run/containerd ours, /usr/lib/cni hidden"
+
+  # --- private containerd ---
+  containerd --config "$CD/config.toml" >"$CD/containerd.log" 2>&1 &
+  echo $! >"$CD/containerd.pid"
+  for _ in $(seq 100); do alive && ctr version >/dev/null 2>&1 && break; sleep 0.1; done
+  check "private containerd answers on $CD/containerd.sock" ctr version
+  check "image imported" ctr image import "$T/image.tar"
+
+  # ctr_run NAME CONFDIR CMD... : `ctr run --cni` (not detached, so ctr runs DEL when the task exits), in the
+  # background, with CONFDIR as /etc/cni/net.d; waits until the task is RUNNING (ADD happens before the start)
+  ctr_run() {
+    local name=$1 conf=$2; shift 2
+    unshare -m --propagation private /bin/sh -c 'mount --bind "$0" /etc/cni/net.d && exec "$@"' "$conf" \
+      ctr run --cni "$IMAGE" "$name" "$@" </dev/null >"$T/ctr-$name.log" 2>&1 &
+    RUNPID[$name]=$!
+    for _ in $(seq 100); do
+      ctr task ls 2>/dev/null | awk -v n="$name" '$1 == n && $3 == "RUNNING" {f = 1} END {exit !f}' && return 0
+      kill -0 "${RUNPID[$name]}" 2>/dev/null && alive || break
+      sleep 0.1
+    done
+    cat "$T/ctr-$name.log" >&2
+    return 1
+  }
+  task_pid() { ctr task ls 2>/dev/null | awk -v n="$1" '$1 == n {print $2}'; }
+  cip() { nsenter -t "$1" -n ip -4 -o addr show dev eth0 2>/dev/null | awk '{split($4, a, "/"); print a[1]; exit}'; }
+  in_ctr() { # NAME CMD... : run a command inside the container (ctr task exec)
+    local name=$1; shift
+    ctr task exec --exec-id "e$RANDOM$RANDOM" "$name" "$@"
+  }
+  leases() { find "$T/ipam/$NET" -maxdepth 1 -type f ! -name lock ! -name 'last_reserved_ip*' -printf '%f\n' 2>/dev/null; }
+  rules() { nft list ruleset 2>/dev/null; for s in iptables-save ip6tables-save iptables-legacy-save ip6tables-legacy-save; do command -v $s >/dev/null && $s 2>/dev/null; done; }
+
+  t0=$(date +%s%N)
+  check "ctr run --cni ca (our bridge+host-local+portmap, static port mapping $HOSTPORT->80)" \
+    ctr_run ca "$T/net.d-ports" /bin/httpd -f -p 80 -h /www
+  check "ctr run --cni cb (same network, no port mapping)" ctr_run cb "$T/net.d" /bin/httpd -f -p 80 -h /www
+  echo "# two containers up in $((($(date +%s%N) - t0) / 1000000)) ms"
+  PA=$(task_pid ca) PB=$(task_pid cb)
+  echo "$PA $PB" >"$T/task.pids"
+  for p in $PA $PB; do readlink "/proc/$p/ns/net"; done >"$T/container.netns"
+  IPA=$(cip "$PA") IPB=$(cip "$PB")
+  echo "# ca: pid $PA eth0 $IPA   cb: pid $PB eth0 $IPB"
+
+  # --- addresses, routes, leases: from our host-local, through our bridge ---
+  inrange() { [[ -n $1 && $1 == "${SUBNET%.*}."* && $1 != "$GW" ]]; }
+  check "ca has an address in $SUBNET on eth0 ($IPA)" inrange "$IPA"
+  check "cb has an address in $SUBNET on eth0 ($IPB)" inrange "$IPB"
+  check "the two addresses differ" test "$IPA" != "$IPB"
+  lease_is() { [[ -f $T/ipam/$NET/$1 ]] && [[ $(head -n1 "$T/ipam/$NET/$1" | tr -d '\r') == "$2" ]]; }
+  check "host-local lease $T/ipam/$NET/$IPA names container $CTRNS-ca" lease_is "$IPA" "$CTRNS-ca"
+  check "host-local lease $T/ipam/$NET/$IPB names container $CTRNS-cb" lease_is "$IPB" "$CTRNS-cb"
+  defroute() { [[ $(nsenter -t "$1" -n ip -4 route show default) == "default via $GW dev eth0"* ]]; }
+  check "ca: default route via the bridge gateway $GW on eth0" defroute "$PA"
+  check "cb: default route via the bridge gateway $GW on eth0" defroute "$PB"
+  check "bridge cnie2e0 holds the gateway $GW/24 in the host netns" sh -c "ip -4 -o addr show dev cnie2e0 | grep -q ' $GW/24 '"
+  check "two veths on bridge cnie2e0 in the host netns" test "$(ip -o link show master cnie2e0 type veth 2>/dev/null | wc -l)" = 2
+  check "ctr's libcni result cache (private /var/lib/cni) holds both ADD results" \
+    test -f "$T/cni-cache/results/$NET-$CTRNS-ca-eth0" -a -f "$T/cni-cache/results/$NET-$CTRNS-cb-eth0"
+
+  # --- traffic ---
+  check "ca pings the gateway $GW (ctr task exec)" in_ctr ca ping -c1 -W2 "$GW"
+  check "cb pings the gateway $GW (ctr task exec)" in_ctr cb ping -c1 -W2 "$GW"
+  check "ca pings cb ($IPB)" in_ctr ca ping -c1 -W2 "$IPB"
+  check "cb pings ca ($IPA)" in_ctr cb ping -c1 -W2 "$IPA"
+  http_ok() { curl -sS -m 3 "$1" | grep -q 'hello from the busybox image'; }
+  check "host netns -> ca's httpd directly (http://$IPA/)" http_ok "http://$IPA/"
+  check "mapped port: host netns -> http://$GW:$HOSTPORT/ answers from ca" http_ok "http://$GW:$HOSTPORT/"
+  check "mapped port: host netns -> http://127.0.0.1:$HOSTPORT/ answers from ca" http_ok "http://127.0.0.1:$HOSTPORT/"
+  check "mapped port: cb -> $GW:$HOSTPORT answers from ca" \
+    sh -c "ctr task exec --exec-id nc$RANDOM cb sh -c 'printf \"GET / HTTP/1.0\r\n\r\n\" | nc -w 3 $GW $HOSTPORT' | grep -q 'hello from the busybox image'"
+  rules >"$T/rules.during"
+  check "bridge ipMasq: masquerade rules of ca and cb present while they run" \
+    sh -c "grep -q '$CTRNS-ca' '$T/rules.during' && grep -q '$CTRNS-cb' '$T/rules.during' && grep -qi masquerade '$T/rules.during'"
+  check "the portmap rules are cni-ts's (nft comment \"cni-ts portmap\")" grep -q 'comment "cni-ts portmap"' "$T/rules.during"
+  check "portmap: DNAT $HOSTPORT -> $IPA:80 present while ca runs" grep -qE "dnat (ip )?to $IPA:80|DNAT --to-destination $IPA:80" "$T/rules.during"
+
+  # --- teardown the way a user does it: ctr task kill / delete, ctr container rm ---
+  t0=$(date +%s%N)
+  for c in ca cb; do
+    ctr task kill -s KILL "$c" >/dev/null 2>&1
+    p=${RUNPID[$c]}
+    for _ in $(seq 100); do kill -0 "$p" 2>/dev/null && alive || break; sleep 0.1; done
+    wait "$p" 2>/dev/null
+    ctr task delete "$c" >/dev/null 2>&1 # usually already deleted by the exiting `ctr run`
+    check "ctr container rm $c" ctr container rm "$c"
+    unset "RUNPID[$c]"
+    if grep -qi 'error' "$T/ctr-$c.log"; then fail "ctr run $c logged no error (DEL ok): $(tr '\n' ' ' <"$T/ctr-$c.log")"; else pass "ctr run $c logged no error (DEL ok)"; fi
+  done
+  echo "# both containers removed in $((($(date +%s%N) - t0) / 1000000)) ms"
+  check "no task or container left in containerd" sh -c "! ctr task ls -q | grep -q . && ! ctr container ls -q | grep -q ."
+  links=$(ip -o link show 2>/dev/null | awk -F': ' '{sub(/@.*/, "", $2); print $2}' | sort | tr '\n' ' ')
+  check "DEL ran: no veth left in the host netns (links: $links)" test "$links" = "cnie2e0 lo "
+  check "DEL ran: no lease left in $T/ipam/$NET (left: $(leases | tr '\n' ' '))" test -z "$(leases)"
+  check "DEL ran: libcni result cache entries removed" \
+    test ! -e "$T/cni-cache/results/$NET-$CTRNS-ca-eth0" -a ! -e "$T/cni-cache/results/$NET-$CTRNS-cb-eth0"
+  rules >"$T/rules.after"
+  check "DEL ran: no rule, chain or comment of either container left (nft + iptables, v4 + v6, nft + legacy)" \
+    sh -c "! grep -qE '$CTRNS-c[ab]|CNI-[0-9a-f]{24}|cnits_dn_' '$T/rules.after'"
+  check "DEL ran: no rule mentions $IPA or $IPB" \
+    sh -c "! grep -qE '(^|[^0-9])(${IPA//./\\.}|${IPB//./\\.})([^0-9]|$)' '$T/rules.after'"
+  check "DEL ran: no DNAT rule left" sh -c "! grep -qiE 'dnat (ip )?to|DNAT --to' '$T/rules.after'"
+  check "DEL ran: no masquerade rule left (but portmap's shared hairpin rules on empty sets)" \
+    sh -c "! grep -i masquerade '$T/rules.after' | grep -qv 'comment \"cni-ts portmap\"'"
+  exit 0 # inner_cleanup records the counts
+fi
+
+# ====================================================================================================================
+# outer part: root mount and network namespace
+# ====================================================================================================================
+[[ $(id -u) == 0 ]] || { echo "must run as root" >&2; exit 1; }
+unset NODE_EXTRA_CA_CERTS NODE_OPTIONS
+START=$(date +%s%N)
+
+# --- dependencies and build ---
+need=()
+command -v containerd >/dev/null || need+=(containerd)
+command -v runc >/dev/null || need+=(runc)
+command -v ctr >/dev/null || need+=(containerd)
+dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || need+=(busybox-static)
+command -v curl >/dev/null || need+=(curl)
+command -v nsenter >/dev/null || need+=(util-linux)
+if ((${#need[@]})); then
+  echo "# installing ${need[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}" >/dev/null || { echo "FAIL apt-get install ${need[*]}"; echo "0 passed, 1 failed"; exit 1; }
+fi
+[[ -x $ROOT/dist/bin/bridge && -x $ROOT/dist/bin/host-local && -x $ROOT/dist/bin/portmap ]] ||
+  (cd "$ROOT" && npm run build --silent) || { echo "FAIL npm run build"; echo "0 passed, 1 failed"; exit 1; }
+
+# --- snapshot of the root namespace (must be unchanged at the end) ---
+snapshot() {
+  ip -o link show
+  echo "--- nft"; nft list ruleset 2>&1
+  for s in iptables-save ip6tables-save iptables-legacy-save ip6tables-legacy-save; do
+    command -v $s >/dev/null || continue
+    echo "--- $s"; $s 2>/dev/null | grep -v '^#' | sed -E 's/ \[[0-9]+:[0-9]+\]$//'
+  done
+  echo "--- sysctl"; sysctl -n net.ipv4.ip_forward net.ipv4.conf.all.forwarding net.ipv6.conf.all.forwarding
+  echo "--- cni dirs"; ls -d /etc/cni /opt/cni /var/lib/cni /run/containerd 2>&1
+}
+
+HOSTNS=cnits-e2e-$RAND
+T=$(mktemp -d "/tmp/cnits-e2e-$RAND.XXXX")
+chmod 755 "$T"
+snapshot >"$T/root.before"
+
+SUMMARY=0
+outer_cleanup() {
+  local p pids
+  if ((!SUMMARY)); then fail "interrupted (cleaning up)"; echo "$passed passed, $failed failed"; fi
+  # processes the inner part may have left (it kills its own; this is the safety net): container tasks, then anything
+  # still in the host netns (containerd, shims, ctr)
+  if [[ -f $T/task.pids ]]; then for p in $(cat "$T/task.pids"); do kill -9 "$p" 2>/dev/null; done; fi
+  for f in /sys/fs/cgroup/*/"$CTRNS"/*/cgroup.procs /sys/fs/cgroup/"$CTRNS"/*/cgroup.procs; do
+    [[ -f $f ]] && for p in $(cat "$f"); do kill -9 "$p" 2>/dev/null; done
+  done
+  if ip netns list | grep -qw "$HOSTNS"; then
+    pids=$(ip netns pids "$HOSTNS" 2>/dev/null)
+    [[ -n $pids ]] && kill -9 $pids 2>/dev/null && sleep 0.3
+    ip netns del "$HOSTNS"
+  fi
+  sleep 0.2
+  for d in /sys/fs/cgroup/*/"$CTRNS"/* /sys/fs/cgroup/"$CTRNS"/*; do [[ -d $d ]] && rmdir "$d" 2>/dev/null; done
+  for d in /sys/fs/cgroup/*/"$CTRNS" /sys/fs/cgroup/"$CTRNS"; do [[ -d $d ]] && rmdir "$d" 2>/dev/null; done
+  rm -rf "$T"
+}
+trap outer_cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+# --- temp dirs, configs, image ---
+mkdir -p "$T"/{net.d,net.d-ports,cni-cache,ipam,containerd,image}
+findmnt -rn -R -o TARGET,FSTYPE,OPTIONS /sys/fs/cgroup >"$T/cgroup-mounts"
+conflist() { # static runtimeConfig JSON for portmap, or empty
+  local rc=''
+  [[ -n ${1:-} ]] && rc=", \"runtimeConfig\": $1"
+  cat <<J
+{
+  "cniVersion": "1.0.0",
+  "name": "$NET",
+  "plugins": [
+    { "type": "bridge", "bridge": "cnie2e0", "isGateway": true, "isDefaultGateway": true, "ipMasq": true,
+      "hairpinMode": true,
+      "ipam": { "type": "host-local", "dataDir": "$T/ipam", "ranges": [[{ "subnet": "$SUBNET", "gateway": "$GW" }]] } },
+    { "type": "portmap", "capabilities": { "portMappings": true }$rc }
+  ]
+}
+J
+}
+conflist >"$T/net.d/10-cnits-e2e.conflist"
+conflist "{ \"portMappings\": [{ \"hostPort\": $HOSTPORT, \"containerPort\": 80, \"protocol\": \"tcp\" }] }" \
+  >"$T/net.d-ports/10-cnits-e2e.conflist"
+cat >"$T/containerd/config.toml" <<C
+version = 2
+root = "$T/containerd/root"
+state = "$T/containerd/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$T/containerd/containerd.sock"
+[ttrpc]
+  address = "$T/containerd/containerd.sock.ttrpc"
+[debug]
+  address = "$T/containerd/debug.sock"
+C
+
+build_image() { # OCI image layout tar with a static busybox rootfs, no registry
+  local O=$T/image R=$T/image/rootfs d ld ls cd cs md ms
+  mkdir -p "$O/blobs/sha256" "$R"/{bin,etc,proc,sys,dev,tmp,www,root}
+  cp /bin/busybox "$R/bin/busybox"
+  for a in $(/bin/busybox --list); do [[ $a == busybox ]] || ln -s busybox "$R/bin/$a"; done
+  echo 'root:x:0:0:root:/root:/bin/sh' >"$R/etc/passwd"; echo 'root:x:0:' >"$R/etc/group"
+  echo 'hello from the busybox image' >"$R/www/index.html"
+  tar --numeric-owner --owner=0 --group=0 --sort=name --mtime=@0 -C "$R" -cf "$O/layer.tar" . || return 1
+  put() { d=$(sha256sum "$1" | cut -d' ' -f1); mv "$1" "$O/blobs/sha256/$d"; echo "$d"; }
+  ld=$(put "$O/layer.tar"); ls=$(stat -c %s "$O/blobs/sha256/$ld")
+  printf '%s' "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Env\":[\"PATH=/bin\"],\"Cmd\":[\"/bin/sh\"],\"WorkingDir\":\"/\"},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"sha256:$ld\"]}}" >"$O/config.json"
+  cd=$(put "$O/config.json"); cs=$(stat -c %s "$O/blobs/sha256/$cd")
+  printf '%s' "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"sha256:$cd\",\"size\":$cs},\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"sha256:$ld\",\"size\":$ls}]}" >"$O/manifest.json"
+  md=$(put "$O/manifest.json"); ms=$(stat -c %s "$O/blobs/sha256/$md")
+  echo '{"imageLayoutVersion":"1.0.0"}' >"$O/oci-layout"
+  printf '%s' "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:$md\",\"size\":$ms,\"annotations\":{\"io.containerd.image.name\":\"$IMAGE\",\"org.opencontainers.image.ref.name\":\"latest\"}}]}" >"$O/index.json"
+  tar -C "$O" -cf "$T/image.tar" oci-layout index.json blobs
+}
+check "busybox image built (OCI layout, no registry)" build_image
+[[ $(uname -m) == x86_64 ]] || echo "# note: image config says amd64; this machine is $(uname -m)"
+
+# --- the scenario, inside the host netns and a private mount namespace ---
+ip netns add "$HOSTNS" && ip -n "$HOSTNS" link set lo up
+check "throwaway host netns $HOSTNS created" ip netns pids "$HOSTNS"
+# (watchdog: the inner part normally takes a few seconds; on timeout it gets TERM and cleans up, then KILL)
+timeout -k 20 120 ip netns exec "$HOSTNS" unshare -m --propagation private \
+  bash "$ROOT/scripts/e2e/containerd.sh" --inner "$T" "$RAND"
+if [[ -f $T/inner.result ]]; then
+  read -r in_passed in_failed <"$T/inner.result"; passed=$((passed + in_passed)) failed=$((failed + in_failed))
+else
+  fail "inner scenario did not finish"
+fi
+
+# --- nothing left, root namespace unchanged ---
+check "no process left in $HOSTNS" test -z "$(ip netns pids "$HOSTNS" 2>/dev/null)"
+gone_netns() { # the containers' network namespaces (by inode) are held by no process
+  local ino p
+  [[ -s $T/container.netns ]] || return 1
+  for ino in $(cat "$T/container.netns"); do
+    for p in /proc/[0-9]*/ns/net; do [[ $(readlink "$p" 2>/dev/null) == "$ino" ]] && return 1; done
+  done
+  return 0
+}
+check "the containers' network namespaces are gone" gone_netns
+check "no cgroup of containerd namespace $CTRNS left below the root cgroups" \
+  sh -c "! ls -d /sys/fs/cgroup/*/$CTRNS/*/ /sys/fs/cgroup/$CTRNS/*/ 2>/dev/null | grep -q ."
+ip netns del "$HOSTNS" 2>/dev/null
+for d in /sys/fs/cgroup/*/"$CTRNS" /sys/fs/cgroup/"$CTRNS"; do [[ -d $d ]] && rmdir "$d" 2>/dev/null; done
+snapshot >"$T/root.after"
+if diff -u "$T/root.before" "$T/root.after" >"$T/root.diff"; then
+  pass "root namespace unchanged (ip link, nft ruleset, iptables-save, forwarding sysctls, /etc/cni /opt/cni /var/lib/cni /run/containerd)"
+else
+  fail "root namespace changed:"; cat "$T/root.diff"
+fi
+echo "# total $((($(date +%s%N) - START) / 1000000)) ms"
+echo "$passed passed, $failed failed"
+SUMMARY=1
+((failed == 0))
