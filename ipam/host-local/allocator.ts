@@ -37,8 +37,17 @@ const toIPConfig = (ip: IP, r: Range): IPConfig => ({ address: `${formatIP(ip)}/
 /**
  * Allocate one IP from range set `setIndex` for (containerId, ifname). Call with the store lock held.
  * `requested` are the caller's requested IPs; the first that falls in this set is used and removed from the list.
+ * `existing` gives the store's leases (read at most once per ADD, and only when a free IP must be searched).
  */
-export function allocate(store: LeaseStore, set: RangeSet, setIndex: number, containerId: string, ifname: string, requested: IP[]): IPConfig {
+export function allocate(
+  store: LeaseStore,
+  set: RangeSet,
+  setIndex: number,
+  containerId: string,
+  ifname: string,
+  requested: IP[],
+  existing: () => readonly Lease[] = () => store.leases(),
+): IPConfig {
   const fail = (msg: string): never => {
     throw pluginError(`failed to allocate for range ${setIndex}: ${msg}`);
   };
@@ -52,7 +61,7 @@ export function allocate(store: LeaseStore, set: RangeSet, setIndex: number, con
     }
     return toIPConfig(ip, r);
   }
-  const mine = store.leases().filter((l) => leaseMatches(l, containerId, ifname, false) && rangeSetContains(set, l.ip));
+  const mine = existing().filter((l) => leaseMatches(l, containerId, ifname, false) && rangeSetContains(set, l.ip));
   if (mine.length) fail(`${formatIP(mine[0]!.ip)} has been allocated to ${containerId}, duplicate allocation is not allowed`);
   for (const { ip, range } of candidates(set, store.lastReserved(setIndex))) {
     if (store.reserve(ip, containerId, ifname, setIndex)) return toIPConfig(ip, range);

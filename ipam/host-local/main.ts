@@ -9,7 +9,7 @@ import { formatIP, parseCIDR } from '../../lib/ip.js';
 import { allocate, releaseByID, staleLeases } from './allocator.js';
 import { parseHostLocalConfig, rangeSetContains, storeLocation } from './config.js';
 import { readResolvConf } from './resolvconf.js';
-import { DiskStore, leaseMatches } from './store.js';
+import { DiskStore, leaseMatches, type Lease } from './store.js';
 
 function add(ctx: CniContext): Result {
   const cfg = parseHostLocalConfig(ctx.conf, parseCniArgs(ctx.args, ['IP']));
@@ -21,9 +21,11 @@ function add(ctx: CniContext): Result {
   const store = new DiskStore(cfg.dataDir, cfg.name).open();
   const ips = store.locked(() => {
     const requested = [...cfg.requestedIPs];
+    let leases: Lease[] | undefined;
+    const existing = (): Lease[] => (leases ??= store.leases());
     const got: IPConfig[] = [];
     try {
-      cfg.rangeSets.forEach((set, i) => got.push(allocate(store, set, i, ctx.containerId, ctx.ifname, requested)));
+      cfg.rangeSets.forEach((set, i) => got.push(allocate(store, set, i, ctx.containerId, ctx.ifname, requested, existing)));
       if (requested.length) throw pluginError(`failed to allocate all requested IPs: ${requested.map(formatIP).join(', ')}`);
     } catch (e) {
       // Undo only what this call reserved; existing leases stay.
