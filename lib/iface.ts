@@ -84,15 +84,6 @@ export function configureIfaceCommands(ifname: string, ips: readonly IPConfig[],
   return lines;
 }
 
-/** Apply a result to `ifname` inside `ns`: sysctls (one exec), then addresses, link up and routes (one ip batch). */
-export function configureIface(ns: Netns, ifname: string, ips: readonly IPConfig[], routes: readonly Route[] = []): void {
-  for (const ip of ips) {
-    if (!parseCIDR(ip.address)) throw pluginError(`invalid address ${JSON.stringify(ip.address)} from IPAM`);
-  }
-  ns.sysctlSet(ifaceSysctls(ifname, ips));
-  ns.ipBatchOk(configureIfaceCommands(ifname, ips, routes));
-}
-
 /** Read one link (with addresses) from `ns`; undefined when it does not exist. */
 export function readLink(ns: Netns, ifname: string, details = false): IpLink | undefined {
   const r = ns.ip(['-j', ...(details ? ['-d'] : []), 'addr', 'show', 'dev', ifname]);

@@ -124,12 +124,6 @@ export function formatIP(ip: IP): string {
 
 export const formatCIDR = (c: CIDR): string => `${formatIP(c.ip)}/${c.prefix}`;
 
-/** Canonical text of an address ("fd00:0::1" → "fd00::1"); the input when it is not an address. */
-export function canonicalIP(s: string): string {
-  const ip = parseIP(s);
-  return ip ? formatIP(ip) : s;
-}
-
 export function maskOf(family: Family, prefix: number): bigint {
   const bits = BigInt(bitsOf(family));
   const all = (1n << bits) - 1n;

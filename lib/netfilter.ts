@@ -10,11 +10,6 @@ export function nftApply(script: string, netns?: Netns): RunResult {
   return netns ? netns.exec('nft', ['-f', '-'], script) : run('nft', ['-f', '-'], { input: script });
 }
 
-export function nftApplyOk(script: string, what: string): void {
-  const r = nftApply(script);
-  if (r.status !== 0) throw pluginError(`${what}: nft failed`, r.stderr.trim());
-}
-
 /** `nft -j ARGS` parsed into its list of objects (the `nftables` array). Undefined when nft fails. */
 export function nftJson(args: readonly string[]): Array<Record<string, any>> | undefined {
   const r = run('nft', ['-j', ...args]);
@@ -24,10 +19,6 @@ export function nftJson(args: readonly string[]): Array<Record<string, any>> | u
   } catch {
     return undefined;
   }
-}
-
-export function nftUsable(): boolean {
-  return run('nft', ['list', 'tables']).status === 0;
 }
 
 export const iptablesCmd = (family: 4 | 6, tool: '' | '-save' | '-restore'): string => `${family === 4 ? 'iptables' : 'ip6tables'}${tool}`;
@@ -47,11 +38,3 @@ export function iptablesSave(family: 4 | 6, table: string): string {
 export function iptablesRestore(family: 4 | 6, input: string): RunResult {
   return run(iptablesCmd(family, '-restore'), ['-w', '--noflush'], { input });
 }
-
-export function iptablesRestoreOk(family: 4 | 6, input: string, what: string): void {
-  const r = iptablesRestore(family, input);
-  if (r.status !== 0) throw pluginError(`${what}: ${iptablesCmd(family, '-restore')} failed`, r.stderr.trim());
-}
-
-/** Quote a string for nft (comments). */
-export const nftQuote = (s: string): string => `"${s.replace(/["\\]/g, '')}"`;

@@ -6,7 +6,7 @@
 import { configError, pluginError } from '../../lib/cni/errors.js';
 import type { IPConfig, Result, Route } from '../../lib/cni/result.js';
 import { ifaceSysctls, type IpLink } from '../../lib/iface.js';
-import { addIP, contains, formatCIDR, formatIP, networkOf, parseCIDR, parseIP, type CIDR } from '../../lib/ip.js';
+import { addIP, contains, formatCIDR, formatIP, networkOf, parseCIDR, type CIDR } from '../../lib/ip.js';
 import { needsVlanFiltering, type BridgeConf } from './config.js';
 
 export interface Gateways {
@@ -168,5 +168,3 @@ export function vlanGatewayName(conf: BridgeConf): string {
 
 /** Is an `ip` error about a missing kernel feature (bridge VLAN filtering)? */
 export const isUnsupported = (stderr: string): boolean => /Operation not supported|not supported/i.test(stderr);
-
-export const validIP = (s: string): boolean => parseIP(s) !== undefined;

@@ -10,7 +10,6 @@ import { appliesTo, PROTOCOLS, type ContainerAddress, type PortMapConf } from '.
 export const TOP_DNAT = 'CNI-HOSTPORT-DNAT';
 export const SETMARK = 'CNI-HOSTPORT-SETMARK';
 export const MASQ = 'CNI-HOSTPORT-MASQ';
-export const OLD_TOP_SNAT = 'CNI-HOSTPORT-SNAT';
 
 /** Quote one argument for an iptables-restore line (double quotes, backslash escapes). */
 export function quoteArg(a: string): string {
