@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { pluginError } from '../../lib/cni/errors.js';
 import { run } from '../../lib/exec.js';
-import { configureIfaceCommands, type IpLink } from '../../lib/iface.js';
+import { configureIfaceCommands, readLink, type IpLink } from '../../lib/iface.js';
 import { describeBatchFailure, isNotFound, type Netns } from '../../lib/netns.js';
 import { needsVlanFiltering, type BridgeConf } from './config.js';
 import { containerSysctls, gatewayAddrLines, hostLinkLines, isUnsupported, portVlanLines, randomMac, vlanGatewayName, type Gateways, type HostPlan } from './plan.js';
@@ -21,12 +21,6 @@ export function readBridge(host: Netns, name: string): IpLink | undefined {
     throw pluginError(`${JSON.stringify(name)} already exists but is not a bridge`, `its kind is ${JSON.stringify(link.linkinfo?.info_kind ?? 'unknown')}`);
   }
   return link;
-}
-
-export function readLinkOptional(host: Netns, name: string): IpLink | undefined {
-  const r = host.ip(['-j', '-d', 'addr', 'show', 'dev', name]);
-  if (r.status !== 0) return undefined;
-  return (JSON.parse(r.stdout || '[]') as IpLink[])[0];
 }
 
 export const randomVethName = (): string => `veth${randomBytes(4).toString('hex')}`;
@@ -144,7 +138,7 @@ export function enableForwarding(host: Netns, gws: Gateways): void {
 /** What the host batch will do: fresh random names/MACs, the bridge's pinned MAC, gateway addresses, VLAN gateway. */
 export function planHost(host: Netns, conf: BridgeConf, bridge: IpLink | undefined, gws: Gateways | undefined, ifname: string, netnsPath: string): HostPlan {
   const vlanGw = conf.isGW && conf.vlan !== 0 && gws ? vlanGatewayName(conf) : undefined;
-  const vlanGwLink = vlanGw ? readLinkOptional(host, vlanGw) : undefined;
+  const vlanGwLink = vlanGw ? readLink(host, vlanGw, true) : undefined;
   const gwDevAddrs = vlanGw ? vlanGwLink?.addr_info : bridge?.addr_info;
   return {
     conf,
