@@ -4,18 +4,13 @@ import { writeFileSync } from 'node:fs';
 import { pluginError } from '../../lib/cni/errors.js';
 import { run } from '../../lib/exec.js';
 import { configureIfaceCommands, readLink, type IpLink } from '../../lib/iface.js';
-import { describeBatchFailure, isNotFound, type Netns } from '../../lib/netns.js';
+import { describeBatchFailure, type Netns } from '../../lib/netns.js';
 import { needsVlanFiltering, type BridgeConf } from './config.js';
 import { containerSysctls, gatewayAddrLines, hostLinkLines, isUnsupported, portVlanLines, randomMac, vlanGatewayName, type Gateways, type HostPlan } from './plan.js';
 
 /** The bridge (with addresses and details), undefined when missing; a non-bridge link of that name is an error. */
 export function readBridge(host: Netns, name: string): IpLink | undefined {
-  const r = host.ip(['-j', '-d', 'addr', 'show', 'dev', name]);
-  if (r.status !== 0) {
-    if (isNotFound(r.stderr)) return undefined;
-    throw pluginError(`failed to read bridge ${JSON.stringify(name)}`, r.stderr.trim());
-  }
-  const link = (JSON.parse(r.stdout || '[]') as IpLink[])[0];
+  const link = readLink(host, name, true);
   if (!link) return undefined;
   if (link.linkinfo?.info_kind !== 'bridge') {
     throw pluginError(`${JSON.stringify(name)} already exists but is not a bridge`, `its kind is ${JSON.stringify(link.linkinfo?.info_kind ?? 'unknown')}`);
