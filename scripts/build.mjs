@@ -24,6 +24,15 @@ export function pluginEntries() {
   return found;
 }
 
+/**
+ * Programs that are not plugins: `<main>` exports `main(argv: string[], env: NodeJS.ProcessEnv): Promise<number>` (the
+ * exit status) and does nothing at import. Built only when the file exists.
+ */
+export const COMMANDS = [
+  { name: 'cnictl', main: 'cli/main.ts' },
+  { name: 'cni-ts-agent', main: 'agent/main.ts' },
+].filter((c) => existsSync(join(root, c.main)));
+
 /** A hash of every source file: executables of one build may run each other in-process (lib/cni/invoke.ts). */
 function buildId() {
   const h = createHash('sha256');
@@ -34,7 +43,7 @@ function buildId() {
       else if (p.endsWith('.ts')) h.update(p.slice(root.length)).update(readFileSync(p));
     }
   };
-  for (const d of ['lib', 'plugins', 'ipam']) if (existsSync(join(root, d))) walk(join(root, d));
+  for (const d of ['lib', 'plugins', 'ipam', ...COMMANDS.map((c) => c.main.split('/')[0])]) if (existsSync(join(root, d))) walk(join(root, d));
   return h.digest('hex').slice(0, 16);
 }
 
@@ -72,7 +81,7 @@ async function main() {
   mkdirSync(out, { recursive: true });
   const all = pluginEntries();
   const only = process.argv.slice(2);
-  const unknown = only.filter((t) => !all.some((e) => e.type === t));
+  const unknown = only.filter((t) => !all.some((e) => e.type === t) && !COMMANDS.some((c) => c.name === t));
   if (unknown.length) throw new Error(`no such plugin: ${unknown.join(', ')}`);
   const entries = only.length ? all.filter((e) => only.includes(e.type)) : all;
   // Plugins that delegate IPAM carry our host-local, run in-process when CNI_PATH's host-local is this build's.
@@ -89,6 +98,13 @@ async function main() {
           loader: 'js',
         },
       }),
+    ),
+  );
+  const commandEntry = (main) =>
+    `require(${JSON.stringify(join(root, main))}).main(process.argv.slice(2),process.env).then((c)=>{process.exitCode=c},(e)=>{process.stderr.write(String(e&&e.stack||e)+'\\n');process.exitCode=1});`;
+  await Promise.all(
+    COMMANDS.filter((c) => !only.length || only.includes(c.name)).map((c) =>
+      buildTo(join(out, c.name), { ...common(c.name), stdin: { contents: commandEntry(c.main), resolveDir: root, loader: 'js' } }),
     ),
   );
   if (only.length) {
