@@ -13,6 +13,8 @@ export const ROOT = resolve(import.meta.dirname, '..', '..');
 export const DIST = join(ROOT, 'dist', 'bin');
 export const GO_PLUGINS = '/usr/lib/cni';
 export const PREFIX = 'cnits-';
+/** Names in dist/bin that are programs, not plugins. */
+export const COMMAND_NAMES = ['cnictl', 'cni-ts-agent'];
 
 export const isRoot = process.getuid?.() === 0;
 export const haveGoPlugins = spawnSync('test', ['-x', `${GO_PLUGINS}/host-local`]).status === 0;

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { Chain, ChainError, type ConfList } from '../helpers/chain.js';
 import { DIST, GO_PLUGINS, TestNet, bin, goBin, haveGoPlugins, isRoot, pluginEnv, sh, shOk } from '../helpers/harness.js';
 import { existsSync } from 'node:fs';
@@ -126,9 +126,6 @@ describe.skipIf(!isRoot || !haveGoPlugins)('portmap', () => {
     servers.stopAll();
     env?.net.cleanup();
     env = undefined;
-  });
-  beforeAll(() => {
-    shOk('node', [`${DIST}/../../scripts/build.mjs`, 'portmap']);
   });
 
   for (const backend of ['nftables', 'iptables'] as const) {
