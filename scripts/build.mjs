@@ -92,22 +92,29 @@ async function bundleAll() {
   });
 }
 
-/** Compile the bundle into a self-contained executable for `target` at `outfile` (atomically). */
+/**
+ * Compile the bundle into a self-contained executable for `target` at `outfile` (atomically). Bun embeds the output
+ * file's name, so it is compiled as `cni-ts` in a private directory and then renamed: the same sources and lock file
+ * give the same bytes.
+ */
 export function compile(target, outfile) {
-  const tmp = `${outfile}.tmp-${process.pid}`;
+  const tmpDir = join(root, 'dist', 'build', `compile-${process.pid}`);
+  const tmp = join(tmpDir, 'cni-ts');
+  mkdirSync(tmpDir, { recursive: true });
   const bun = bunFor(hostTarget());
   const args = ['build', bundle, '--compile', '--bytecode', '--format=cjs', '--minify', `--outfile=${tmp}`,
     // A CNI plugin must not read .env or bunfig.toml from whatever directory the runtime runs it in.
     '--no-compile-autoload-dotenv', '--no-compile-autoload-bunfig'];
   if (target !== hostTarget()) args.push(`--target=bun-${target}`, `--compile-executable-path=${bunFor(target)}`);
-  const env = { ...process.env, BUN_INSTALL_CACHE_DIR: join(root, 'dist', 'build', 'bun-cache'), DO_NOT_TRACK: '1' };
-  const r = spawnSync(bun, args, { encoding: 'utf8', env });
-  if (r.status !== 0) {
-    rmSync(tmp, { force: true });
-    throw new Error(`bun build --compile failed (${r.status}):\n${r.stdout}${r.stderr}`);
+  const env = { ...process.env, DO_NOT_TRACK: '1' };
+  try {
+    const r = spawnSync(bun, args, { encoding: 'utf8', env, cwd: tmpDir });
+    if (r.status !== 0) throw new Error(`bun build --compile failed (${r.status}):\n${r.stdout}${r.stderr}`);
+    chmodSync(tmp, 0o755);
+    renameSync(tmp, outfile);
+  } finally {
+    rmSync(tmpDir, { recursive: true, force: true });
   }
-  chmodSync(tmp, 0o755);
-  renameSync(tmp, outfile);
 }
 
 /** dist/bin/<name> -> cni-ts for every program; stale links of programs that no longer exist are removed. */

@@ -5,24 +5,9 @@
  * in there either); the outcomes are checked from the test process afterwards, outside that mount namespace.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { existsSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DIST, TestNet, addressesOf, isRoot, sh } from '../helpers/harness.js';
-
-/** Every path a `node` can be started from on this machine (PATH entries and their link targets). */
-function nodeBinaries(): string[] {
-  const found = new Set<string>();
-  for (const dir of ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin', ...(process.env.PATH ?? '').split(':')]) {
-    for (const name of ['node', 'nodejs']) {
-      const p = join(dir, name);
-      if (!existsSync(p)) continue;
-      found.add(realpathSync(p));
-      found.add(p);
-    }
-  }
-  found.add(realpathSync(process.execPath));
-  return [...found];
-}
+import { DIST, TestNet, addressesOf, isRoot, nodeBinaries, sh } from '../helpers/harness.js';
 
 /**
  * The driver: covers node, proves it cannot start, then runs the stage's CNI calls with env + stdin exactly as a
