@@ -89,6 +89,7 @@ async function bundleAll() {
     minify: true,
     legalComments: 'none',
     logLevel: 'warning',
+    external: ['bun:*'], // Bun's own modules (lib/native.ts): resolved by the runtime
   });
 }
 
