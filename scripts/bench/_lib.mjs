@@ -1,67 +1,223 @@
 // Shared benchmark helpers (files starting with "_" are not benchmarks themselves).
-// Plugins run exactly as a runtime runs them: executable + CNI_* env + config on stdin, inside a throwaway netns.
-import { spawnSync } from 'node:child_process';
+// Plugins run exactly as a runtime runs them: executable + CNI_* env + config on stdin, exec'd by a runtime process
+// (_runtime.mjs) that lives inside a throwaway `cnits-bench-*` "host" netns; ours and Go's are measured in
+// interleaved rounds (the order alternating) so the noise of this shared machine hits both alike.
+// Every netns and temp dir made here is removed at exit, also on an error or Ctrl-C.
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 export const DIST = join(ROOT, 'dist', 'bin');
 export const GO = '/usr/lib/cni';
+/** The two sides of every comparison: where the plugins are and the CNI_PATH they get. */
+export const SIDES = {
+  ours: { bin: DIST, path: DIST },
+  go: { bin: GO, path: GO },
+};
 
+/** Rounds (env BENCH_ROUNDS, or the older BENCH_RUNS), timed after `WARMUP` untimed rounds. */
+export const rounds = (dflt = 15) => Number(process.env.BENCH_ROUNDS ?? process.env.BENCH_RUNS ?? dflt);
+export const WARMUP = Number(process.env.BENCH_WARMUP ?? 2);
+
+// ---- cleanup of everything this process creates -------------------------------------------------------------------
+const RUN = process.env.BENCH_RUN_ID ?? randomBytes(2).toString('hex');
+const made = { netns: new Set(), dirs: new Set(), children: new Set() };
+
+function cleanup() {
+  for (const c of made.children) c.kill('SIGKILL');
+  for (const n of made.netns) spawnSync('ip', ['netns', 'del', n]);
+  for (const d of made.dirs) rmSync(d, { recursive: true, force: true });
+  made.netns.clear();
+  made.dirs.clear();
+}
+process.on('exit', cleanup);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => process.exit(130));
+process.on('unhandledRejection', (e) => {
+  console.error(e);
+  process.exit(1);
+});
+
+export function sh(cmd, args, input) {
+  const r = spawnSync(cmd, args, { input, encoding: 'utf8', maxBuffer: 1 << 28 });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
+  return r.stdout;
+}
+
+/** A throwaway netns `cnits-bench-<run>-<label>-<random>` with lo up; removed at exit. */
 export function netnsAdd(label) {
-  const name = `cnits-bench-${label}-${randomBytes(3).toString('hex')}`;
-  spawnSync('ip', ['netns', 'add', name]);
-  spawnSync('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+  const name = `cnits-bench-${RUN}-${label}-${randomBytes(2).toString('hex')}`;
+  sh('ip', ['netns', 'add', name]);
+  made.netns.add(name);
+  sh('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
   return name;
 }
 
-export const netnsDel = (name) => spawnSync('ip', ['netns', 'del', name]);
-
-/** Run a plugin once in `hostNetns`; returns wall milliseconds and the exit status. */
-export function timePlugin({ plugin, command, conf, containerId = 'bench', netns = '/run/netns/none', ifname = 'eth0', path = DIST, hostNetns, args }) {
-  const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', CNI_COMMAND: command, CNI_CONTAINERID: containerId, CNI_NETNS: netns, CNI_IFNAME: ifname, CNI_PATH: path };
-  if (args) env.CNI_ARGS = args;
-  const argv = hostNetns ? ['netns', 'exec', hostNetns, plugin] : [];
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync(hostNetns ? 'ip' : plugin, argv, { env, input: JSON.stringify(conf), encoding: 'utf8' });
-  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  if (r.status !== 0) throw new Error(`${plugin} ${command} failed: ${r.stdout}${r.stderr}`);
-  return ms;
+/** `count` bare netns (no lo up) made with one `ip -batch`; names returned, removed at exit. */
+export function netnsAddMany(label, count) {
+  const names = Array.from({ length: count }, (_, i) => `cnits-bench-${RUN}-${label}${i}-${randomBytes(2).toString('hex')}`);
+  names.forEach((x) => made.netns.add(x));
+  sh('ip', ['-batch', '-'], names.map((x) => `netns add ${x}\n`).join(''));
+  return names;
 }
 
+export function netnsDel(name) {
+  spawnSync('ip', ['netns', 'del', name]);
+  made.netns.delete(name);
+}
+
+export function tempDir(label) {
+  const d = mkdtempSync(join(tmpdir(), `cnits-bench-${label}-`));
+  made.dirs.add(d);
+  return d;
+}
+
+/**
+ * A throwaway "host" netns with a runtime process (_runtime.mjs) inside it. `call(fn, arg)` runs one of the runtime's
+ * functions there (exec, chain, burst, rss) and resolves its value.
+ */
+export class HostNetns {
+  constructor(label) {
+    this.name = netnsAdd(label);
+    this.child = spawn('ip', ['netns', 'exec', this.name, process.execPath, join(import.meta.dirname, '_runtime.mjs')], { stdio: ['pipe', 'pipe', 'inherit'] });
+    made.children.add(this.child);
+    this.pending = new Map();
+    this.seq = 0;
+    createInterface({ input: this.child.stdout }).on('line', (line) => {
+      const { id, value, error } = JSON.parse(line);
+      const p = this.pending.get(id);
+      this.pending.delete(id);
+      if (error) p.reject(new Error(error));
+      else p.resolve(value);
+    });
+    this.child.on('exit', (code) => {
+      for (const p of this.pending.values()) p.reject(new Error(`bench runtime in ${this.name} exited (${code})`));
+      this.pending.clear();
+    });
+  }
+
+  /** `ip -n <this> …` (setup, not timed). */
+  ip(...args) {
+    return sh('ip', ['-n', this.name, ...args]);
+  }
+
+  call(fn, arg) {
+    const id = ++this.seq;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.child.stdin.write(JSON.stringify({ id, fn, arg }) + '\n');
+    });
+  }
+
+  /** Time one plugin exec here: resolves wall ms (throws when the plugin fails). */
+  async time(inv) {
+    return (await this.call('exec', inv)).ms;
+  }
+
+  close() {
+    this.child.stdin.end();
+    made.children.delete(this.child);
+    netnsDel(this.name);
+  }
+}
+
+// ---- statistics, rounds, output -------------------------------------------------------------------------------------
 export const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-/** Print a table: rows of [label, ours ms, go ms]. */
-export function printTable(title, rows) {
-  console.log(title);
-  console.log('  ' + ['case'.padEnd(34), 'cni-ts'.padStart(9), 'Go'.padStart(9), 'ratio'.padStart(7)].join(' '));
-  for (const [label, ours, go] of rows) {
-    const ratio = go ? (ours / go).toFixed(1) + 'x' : '-';
-    console.log('  ' + [label.padEnd(34), `${ours.toFixed(1)}ms`.padStart(9), go ? `${go.toFixed(1)}ms`.padStart(9) : '-'.padStart(9), ratio.padStart(7)].join(' '));
-  }
-}
+/** { median, min, max, n } of samples. */
+export const stats = (xs) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs), n: xs.length });
 
 /**
- * ADD then DEL, ours and Go interleaved (the order alternating each round), `rounds` measured after 2 warm-up rounds.
- * `sides` = { ours: {plugin, path}, go: {plugin, path} }; `confOf(side)` the config each side gets.
- * Returns median ms: { ours: { ADD, DEL }, go: { ADD, DEL } }.
+ * `n` timed rounds after `warmup` untimed ones; each round calls `fn(side, round)` for every side, the order of the sides
+ * alternating round by round. `fn` resolves a number or an object of numbers; returns { side: samples } (arrays, or
+ * objects of arrays, in the shape `fn` resolves).
  */
-export function addDelMedians({ rounds, sides, confOf, netns, hostNetns, id }) {
-  const t = { ours: { ADD: [], DEL: [] }, go: { ADD: [], DEL: [] } };
-  for (let i = 0; i < rounds + 2; i++) {
-    for (const side of i % 2 ? ['go', 'ours'] : ['ours', 'go']) {
-      const inv = { ...sides[side], conf: confOf(side), containerId: `${id}r${i}${side}`, netns, hostNetns };
-      const add = timePlugin({ ...inv, command: 'ADD' });
-      const del = timePlugin({ ...inv, command: 'DEL' });
-      if (i >= 2) {
-        t[side].ADD.push(add);
-        t[side].DEL.push(del);
-      }
+export async function interleave(n, sides, fn, warmup = WARMUP) {
+  const out = Object.fromEntries(sides.map((s) => [s, undefined]));
+  for (let i = 0; i < n + warmup; i++) {
+    for (const side of i % 2 ? [...sides].reverse() : sides) {
+      const v = await fn(side, i);
+      if (i < warmup) continue;
+      if (typeof v === 'number') (out[side] ??= []).push(v);
+      else for (const [k, x] of Object.entries(v)) ((out[side] ??= {})[k] ??= []).push(x);
     }
   }
-  const m = (side) => ({ ADD: median(t[side].ADD), DEL: median(t[side].DEL) });
-  return { ours: m('ours'), go: m('go') };
+  return out;
+}
+
+/** ADD then DEL of one plugin per side and round; { ours: { ADD, DEL, 'ADD+DEL' }, go: … } samples. */
+export function addDelRounds({ n, hosts, invOf, id }) {
+  return interleave(n, Object.keys(hosts), async (side, i) => {
+    const inv = { ...invOf(side), containerId: `${id}r${i}${side}` };
+    const add = await hosts[side].time({ ...inv, command: 'ADD' });
+    const del = await hosts[side].time({ ...inv, command: 'DEL' });
+    return { ADD: add, DEL: del, 'ADD+DEL': add + del };
+  });
+}
+
+const fmt = (x) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
+/** "12.3 (11.0–15.2)" */
+export const cell = (s, unit = '') => `${fmt(s.median)}${unit} (${fmt(s.min)}–${fmt(s.max)})`;
+export const ratio = (a, b) => (b ? a.median / b.median : NaN);
+
+/**
+ * Print a table of rows { label, ours, go } (stats objects; go optional) with medians, min–max and ratio ours/Go.
+ * Returns the rows (for the report).
+ */
+export function printTable(title, rows, unit = 'ms') {
+  console.log(title);
+  const w = Math.max(34, ...rows.map((r) => r.label.length));
+  console.log('  ' + ['case'.padEnd(w), `cni-ts ${unit} (min–max)`.padStart(24), `Go ${unit} (min–max)`.padStart(24), 'ours/Go'.padStart(8)].join(' '));
+  for (const r of rows) {
+    const q = r.go ? ratio(r.ours, r.go).toFixed(2) + 'x' : '-';
+    console.log('  ' + [r.label.padEnd(w), cell(r.ours).padStart(24), (r.go ? cell(r.go) : '-').padStart(24), q.padStart(8)].join(' '));
+  }
+  return rows;
+}
+
+/** Rows { label, ours, go } (stats) from interleave()'d samples with keys `keys` ('ADD', 'DEL', …). */
+export function rowsOf(label, samples, keys) {
+  return keys.map((k) => ({ label: `${label} ${k}`, key: k, ours: stats(samples.ours[k]), go: stats(samples.go[k]) }));
+}
+
+/** Write this benchmark's results (JSON) where scripts/bench.mjs collects them for the report (env BENCH_OUT). */
+export function saveResults(value) {
+  if (process.env.BENCH_OUT) writeFileSync(process.env.BENCH_OUT, JSON.stringify(value, null, 1));
+}
+
+// ---- the pod network used by the chain, burst, RSS and phase benchmarks -----------------------------------------------
+/**
+ * The conflist of a typical pod network: bridge (isGateway, ipMasq, hairpinMode) with host-local IPAM, then portmap
+ * with the portMappings capability. Same JSON for both sides (each default backend applies).
+ */
+export const podList = (dataDir) => ({
+  cniVersion: '1.0.0',
+  name: 'benchpod',
+  plugins: [
+    { type: 'bridge', bridge: 'cni0', isGateway: true, ipMasq: true, hairpinMode: true, ipam: { type: 'host-local', dataDir, ranges: [[{ subnet: '10.89.0.0/16' }]], routes: [{ dst: '0.0.0.0/0' }] } },
+    { type: 'portmap', capabilities: { portMappings: true } },
+  ],
+});
+
+/** One pod attachment: its container netns and one port mapping (runtimeConfig.portMappings, as libcni passes it). */
+export const pod = (containerId, netns, hostPort) => ({
+  containerId,
+  netns: `/run/netns/${netns}`,
+  ifname: 'eth0',
+  capabilityArgs: { portMappings: [{ hostPort, containerPort: 80, protocol: 'tcp' }] },
+});
+
+/** The stdin bridge gets as the first plugin of podList (ADD, no prevResult). */
+export const podBridgeConf = (dataDir) => ({ ...podList(dataDir).plugins[0], name: 'benchpod', cniVersion: '1.0.0' });
+
+/** Whether `host`'s nftables ruleset or iptables nat table mentions `port` (a sanity check that a mapping exists). */
+export function hostPortRuled(host, port) {
+  const text = sh('ip', ['netns', 'exec', host.name, 'nft', 'list', 'ruleset']) + sh('ip', ['netns', 'exec', host.name, 'iptables-save', '-t', 'nat']);
+  return new RegExp(`\\b${port}\\b`).test(text);
 }

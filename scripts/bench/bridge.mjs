@@ -1,44 +1,36 @@
 // bridge ADD/DEL wall time, cni-ts vs the Go reference (/usr/lib/cni/bridge 1.1.1), medians over N interleaved rounds,
-// in throwaway netns; plus the programs each invocation executes (strace -f execve, the IPAM plugin included).
-// Each side uses its own host-local. `BENCH_ROUNDS` (default 15). NODE_EXTRA_CA_CERTS must be unset (scripts/bench.mjs does).
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+// one throwaway host netns per side; plus the programs each invocation executes (strace -f execve, the IPAM plugin
+// included). Each side uses its own host-local. `BENCH_ROUNDS` (default 15).
 import { spawnSync } from 'node:child_process';
-import { DIST, GO, addDelMedians, netnsAdd, netnsDel, printTable } from './_lib.mjs';
+import { HostNetns, SIDES, addDelRounds, netnsAdd, printTable, rounds, rowsOf, saveResults, tempDir } from './_lib.mjs';
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
-delete process.env.NODE_EXTRA_CA_CERTS;
-
-const host = netnsAdd('brh');
-const ctr = netnsAdd('brc');
-const dirs = { ours: mkdtempSync(join(tmpdir(), 'cnits-bench-br-')), go: mkdtempSync(join(tmpdir(), 'cnits-bench-br-')) };
-const sides = {
-  ours: { plugin: join(DIST, 'bridge'), path: `${DIST}:${GO}` },
-  go: { plugin: join(GO, 'bridge'), path: GO },
-};
+const n = rounds(15);
+const hosts = { ours: new HostNetns('brh'), go: new HostNetns('brh') };
+const ctrs = { ours: netnsAdd('brc'), go: netnsAdd('brc') };
+const dirs = { ours: tempDir('br'), go: tempDir('br') };
 
 const confs = (side) => {
   const ipam = { type: 'host-local', dataDir: dirs[side], subnet: '10.88.0.0/24' };
-  const l3 = { cniVersion: '1.0.0', name: 'brbench', type: 'bridge', bridge: `bb${side}0`, isGateway: true, ipMasq: true, ipam };
+  const l3 = { cniVersion: '1.0.0', name: 'brbench', type: 'bridge', bridge: 'bb0', isGateway: true, ipMasq: true, ipam };
   return [
     ['isGateway+ipMasq (iptables)', l3],
     ['isGateway+ipMasq nftables*', { ...l3, ipMasqBackend: 'nftables' }],
     ['dual-stack, default gw, ipMasq', { ...l3, isDefaultGateway: true, ipam: { ...ipam, subnet: undefined, ranges: [[{ subnet: '10.88.0.0/24' }], [{ subnet: 'fd88::/64' }]] } }],
-    ['L2 (no ipam)', { cniVersion: '1.0.0', name: 'brbench', type: 'bridge', bridge: `bb${side}0` }],
+    ['L2 (no ipam)', { cniVersion: '1.0.0', name: 'brbench', type: 'bridge', bridge: 'bb0' }],
   ];
 };
+const invOf = (c) => (side) => ({ plugin: `${SIDES[side].bin}/bridge`, path: SIDES[side].path, conf: confs(side)[c][1], netns: `/run/netns/${ctrs[side]}` });
 
-/** Programs executed by one invocation (not counting `ip netns exec`, the plugin itself, and the `node` a script's shebang runs). */
+/** Programs executed by one invocation (not counting `ip netns exec` and the plugin itself). */
 function execCount(side, conf, command, containerId) {
-  const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', CNI_COMMAND: command, CNI_CONTAINERID: containerId, CNI_NETNS: `/run/netns/${ctr}`, CNI_IFNAME: 'eth0', CNI_PATH: sides[side].path };
-  const r = spawnSync('strace', ['-f', '-qq', '-e', 'trace=execve', '-e', 'signal=none', 'ip', 'netns', 'exec', host, sides[side].plugin], { env, input: JSON.stringify(conf), encoding: 'utf8' });
+  const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', CNI_COMMAND: command, CNI_CONTAINERID: containerId, CNI_NETNS: `/run/netns/${ctrs[side]}`, CNI_IFNAME: 'eth0', CNI_PATH: SIDES[side].path };
+  const r = spawnSync('strace', ['-f', '-qq', '-e', 'trace=execve', '-e', 'signal=none', 'ip', 'netns', 'exec', hosts[side].name, `${SIDES[side].bin}/bridge`], { env, input: JSON.stringify(conf), encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${side} ${command} under strace failed: ${r.stdout}${r.stderr}`);
   const argv0 = r.stderr
     .split('\n')
     .filter((l) => /execve\(/.test(l) && !/= -1 /.test(l))
     .map((l) => /execve\("[^"]*", \["([^"]*)"/.exec(l)?.[1] ?? '?');
-  return argv0.slice(2).filter((a) => a !== 'node').length;
+  return argv0.slice(2).length;
 }
 
 try {
@@ -46,23 +38,22 @@ try {
   const execs = [];
   for (let c = 0; c < confs('ours').length; c++) {
     const [label] = confs('ours')[c];
-    const t = addDelMedians({ rounds: ROUNDS, sides, confOf: (side) => confs(side)[c][1], netns: `/run/netns/${ctr}`, hostNetns: host, id: `b${c}` });
-    for (const cmd of ['ADD', 'DEL']) rows.push([`${label} ${cmd}`, t.ours[cmd], t.go[cmd]]);
-    const e = {};
+    const t = await addDelRounds({ n, hosts, invOf: invOf(c), id: `b${c}` });
+    rows.push(...rowsOf(label, t, ['ADD', 'DEL']));
+    const e = { label };
     for (const side of ['ours', 'go']) {
       const conf = confs(side)[c][1];
       e[side] = { ADD: execCount(side, conf, 'ADD', `x${c}`), DEL: execCount(side, conf, 'DEL', `x${c}`) };
     }
-    execs.push([label, e]);
+    execs.push(e);
   }
-  printTable(`bridge, median of ${ROUNDS} (2 warm-up rounds; includes ~1 ms of 'ip netns exec'; *Go 1.1.1 has no nftables backend: it uses iptables)`, rows);
+  printTable(`bridge, median of ${n} (min–max) (*Go 1.1.1 has no nftables backend: it uses iptables)`, rows);
   console.log('programs executed per invocation (strace execve; the IPAM plugin and what it runs included)');
   console.log('  ' + ['case'.padEnd(34), 'ours ADD', 'Go ADD', 'ours DEL', 'Go DEL'].join('  '));
-  for (const [label, e] of execs) {
-    console.log('  ' + [label.padEnd(34), String(e.ours.ADD).padStart(8), String(e.go.ADD).padStart(6), String(e.ours.DEL).padStart(8), String(e.go.DEL).padStart(6)].join('  '));
+  for (const e of execs) {
+    console.log('  ' + [e.label.padEnd(34), String(e.ours.ADD).padStart(8), String(e.go.ADD).padStart(6), String(e.ours.DEL).padStart(8), String(e.go.DEL).padStart(6)].join('  '));
   }
+  saveResults({ rounds: n, rows, execs });
 } finally {
-  netnsDel(ctr);
-  netnsDel(host);
-  for (const d of Object.values(dirs)) rmSync(d, { recursive: true, force: true });
+  for (const h of Object.values(hosts)) h.close();
 }

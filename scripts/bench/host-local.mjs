@@ -1,41 +1,30 @@
-// host-local and loopback: ADD/DEL wall time per invocation, ours vs the Go plugins (median of N, interleaved).
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { DIST, GO, median, netnsAdd, netnsDel, printTable, timePlugin } from './_lib.mjs';
+// host-local and loopback: ADD/DEL wall time per exec, ours vs the Go plugins, interleaved, with 200 leases already in
+// each store (so DEL walks a realistic store). Each side its own dataDir. `BENCH_ROUNDS` (default 20 here).
+import { HostNetns, SIDES, interleave, netnsAdd, printTable, rounds, rowsOf, saveResults, tempDir } from './_lib.mjs';
 
-const N = Number(process.env.BENCH_RUNS ?? 30);
-const host = netnsAdd('hl');
+const n = rounds(20);
+const host = new HostNetns('hl');
 const ctr = netnsAdd('hlc');
-const dirs = [mkdtempSync(join(tmpdir(), 'cnits-bench-')), mkdtempSync(join(tmpdir(), 'cnits-bench-'))];
 try {
-  const conf = (dataDir) => ({ cniVersion: '1.0.0', name: 'bench', ipam: { type: 'host-local', dataDir, ranges: [[{ subnet: '10.0.0.0/16' }], [{ subnet: 'fd00:1::/64' }]] } });
-  const impls = [
-    { key: 'ours', bin: join(DIST, 'host-local'), lo: join(DIST, 'loopback'), conf: conf(dirs[0]) },
-    { key: 'go', bin: join(GO, 'host-local'), lo: join(GO, 'loopback'), conf: conf(dirs[1]) },
-  ];
-  const t = { ours: { version: [], add: [], del: [], loAdd: [], loDel: [] }, go: { version: [], add: [], del: [], loAdd: [], loDel: [] } };
-  // Pre-fill 200 leases so DEL walks a realistic store.
-  for (const im of impls) for (let i = 0; i < 200; i++) timePlugin({ plugin: im.bin, command: 'ADD', conf: im.conf, containerId: `fill${i}`, hostNetns: host });
-  for (let i = 0; i < N; i++) {
-    for (const im of impls) {
-      t[im.key].version.push(timePlugin({ plugin: im.bin, command: 'VERSION', conf: {}, hostNetns: host }));
-      t[im.key].add.push(timePlugin({ plugin: im.bin, command: 'ADD', conf: im.conf, containerId: `b${i}`, hostNetns: host }));
-      t[im.key].del.push(timePlugin({ plugin: im.bin, command: 'DEL', conf: im.conf, containerId: `b${i}`, hostNetns: host }));
-      const lo = { cniVersion: '1.0.0', name: 'lo', type: 'loopback' };
-      t[im.key].loAdd.push(timePlugin({ plugin: im.lo, command: 'ADD', conf: lo, netns: `/run/netns/${ctr}`, ifname: 'lo', hostNetns: host }));
-      t[im.key].loDel.push(timePlugin({ plugin: im.lo, command: 'DEL', conf: lo, netns: `/run/netns/${ctr}`, ifname: 'lo', hostNetns: host }));
-    }
-  }
-  printTable(`host-local / loopback, median of ${N} (each includes ~1 ms of 'ip netns exec'; 200 leases in the store)`, [
-    ['VERSION (process start floor)', median(t.ours.version), median(t.go.version)],
-    ['host-local ADD (dual-stack)', median(t.ours.add), median(t.go.add)],
-    ['host-local DEL', median(t.ours.del), median(t.go.del)],
-    ['loopback ADD', median(t.ours.loAdd), median(t.go.loAdd)],
-    ['loopback DEL', median(t.ours.loDel), median(t.go.loDel)],
+  const dirs = { ours: tempDir('hl'), go: tempDir('hl') };
+  const conf = (side) => ({ cniVersion: '1.0.0', name: 'bench', ipam: { type: 'host-local', dataDir: dirs[side], ranges: [[{ subnet: '10.0.0.0/16' }], [{ subnet: 'fd00:1::/64' }]] } });
+  const lo = { cniVersion: '1.0.0', name: 'lo', type: 'loopback' };
+  const hl = (side) => ({ plugin: `${SIDES[side].bin}/host-local`, conf: conf(side), path: SIDES[side].path });
+  for (const side of ['ours', 'go']) for (let i = 0; i < 200; i++) await host.time({ ...hl(side), command: 'ADD', containerId: `fill${i}` });
+  const t = await interleave(n, ['ours', 'go'], async (side, i) => {
+    const loInv = { plugin: `${SIDES[side].bin}/loopback`, path: SIDES[side].path, conf: lo, netns: `/run/netns/${ctr}`, ifname: 'lo' };
+    return {
+      ADD: await host.time({ ...hl(side), command: 'ADD', containerId: `b${i}` }),
+      DEL: await host.time({ ...hl(side), command: 'DEL', containerId: `b${i}` }),
+      'loopback ADD': await host.time({ ...loInv, command: 'ADD' }),
+      'loopback DEL': await host.time({ ...loInv, command: 'DEL' }),
+    };
+  });
+  const rows = printTable(`host-local (dual-stack, 200 leases in the store) / loopback, median of ${n} (min–max)`, [
+    ...rowsOf('host-local', t, ['ADD', 'DEL']),
+    ...rowsOf('', t, ['loopback ADD', 'loopback DEL']).map((r) => ({ ...r, label: r.key })),
   ]);
+  saveResults({ rounds: n, rows });
 } finally {
-  netnsDel(ctr);
-  netnsDel(host);
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  host.close();
 }

@@ -1,0 +1,268 @@
+// The Markdown report of `npm run bench` (docs/bench/report.md) and its two SVG plots, from the results every
+// benchmark saved (saveResults in _lib.mjs). Sections whose benchmark did not run in this run say so.
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { cpus, loadavg, release, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { DIST, GO, ROOT, cell } from './_lib.mjs';
+import { linePlot, stackedBars } from './_svg.mjs';
+
+const run = (cmd, args, opts = {}) => spawnSync(cmd, args, { encoding: 'utf8', ...opts }).stdout?.trim() ?? '';
+
+/** Facts about this machine and the two builds compared. */
+export function machineFacts() {
+  const goBin = readFileSync(join(GO, 'bridge')).toString('latin1');
+  const bun = run(join(DIST, 'cni-ts'), ['--version'], { env: { BUN_BE_BUN: '1', PATH: process.env.PATH } });
+  const dirty = run('git', ['-C', ROOT, 'status', '--porcelain', '--untracked-files=no']) ? ' (with uncommitted changes)' : '';
+  return {
+    date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? '?',
+    memGiB: (totalmem() / 2 ** 30).toFixed(1),
+    kernel: release(),
+    os: /PRETTY_NAME="([^"]*)"/.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? '?',
+    load: loadavg().map((x) => x.toFixed(2)).join(' '),
+    commit: run('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']) + dirty,
+    bun: /^\d+\.\d+\.\d+/.test(bun) ? bun : '?',
+    node: process.versions.node,
+    goPkg: run('dpkg-query', ['-W', '-f', '${Version}', 'containernetworking-plugins']) || '?',
+    goVersion: /go1\.\d+(\.\d+)?/.exec(goBin)?.[0] ?? '?',
+  };
+}
+
+const f1 = (x) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
+const f2 = (x) => x.toFixed(2);
+const pct = (x) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(0)} %`;
+
+function table(head, rows) {
+  return [`| ${head.join(' | ')} |`, `|${head.map((h, i) => (i ? '---:' : '---')).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+}
+
+/** Markdown table of rows { label, ours, go } (stats), with ratio ours/Go. */
+function rowsTable(rows, unit = 'ms') {
+  return table(
+    ['case', `cni-ts ${unit}, median (min–max)`, `Go 1.1.1 ${unit}, median (min–max)`, 'ours/Go'],
+    rows.map((r) => [r.label.trim(), cell(r.ours), r.go ? cell(r.go) : '–', r.go ? `${f2(r.ours.median / r.go.median)}×` : '–']),
+  );
+}
+
+const find = (res, key) => res?.rows?.find((r) => r.key === key || r.label === key);
+const MISSING = '_not measured in this run_';
+const START = 'runtime start → first event';
+const OUTSIDE = 'exec + exit (outside)';
+/** Order of phases in tables: start first, then the work, then the rest in-process, then exec + exit. */
+const rank = (phase) => ({ [START]: 0, 'other in-process': 2, [OUTSIDE]: 3 })[phase] ?? 1;
+
+/** The targets of issue 9, each evaluated from the results: { name, goal, measured, value, limit, met, why }. */
+function targets(R) {
+  const out = [];
+  const ph = R.phases;
+  const version = find(R.version, 'VERSION');
+  const startGap = version ? version.ours.median - version.go.median : undefined;
+  const startNote = (execs) =>
+    startGap === undefined ? '' : `Each exec of ours costs ${f1(startGap)} ms more to start and exit than a Go plugin's (VERSION ${f1(version.ours.median)} vs ${f1(version.go.median)} ms), ${execs} exec${execs > 1 ? 's' : ''} here: ≈ ${f1(execs * startGap)} ms. `;
+  const ratioTarget = (name, row, limit, why, extra = '') => {
+    if (!row) return out.push({ name, goal: `≤ ${limit.toFixed(1)}×`, measured: MISSING });
+    const v = row.ours.median / row.go.median;
+    const over = row.ours.median - limit * row.go.median;
+    out.push({
+      name,
+      goal: `≤ ${limit.toFixed(1)}×`,
+      measured: `${f1(row.ours.median)} vs ${f1(row.go.median)} ms${extra}`,
+      value: `${f2(v)}×`,
+      minRatio: `${f2(row.ours.min / row.go.min)}×`,
+      met: v <= limit,
+      why: v <= limit ? '' : `Missed by ${pct(v / limit - 1)} (ours would need ${f1(over)} ms less). ${why()}`,
+    });
+  };
+  /** Where one exec of ours in the pod chain spends its time (from phases.mjs), one sentence. */
+  const spent = (x) => {
+    const e = ph?.execs[x];
+    if (!e) return '';
+    const g = (name) => e.phases.find((p) => p.phase === name)?.median ?? 0;
+    const progs = e.phases.filter((p) => p.phase.startsWith('exec ') && p.phase !== OUTSIDE);
+    const top = [...progs].sort((a, b) => b.median - a.median)[0];
+    const inproc = e.phases.filter((p) => !p.phase.startsWith('exec ') && p.phase !== START).reduce((s, p) => s + p.median, 0);
+    return `${x} ${f1(e.totals.ours.median)} vs ${f1(e.totals.go.median)} ms: ours starts for ${f1(g(START))} ms until its first event and spends ${f1(g(OUTSIDE))} ms on exec and exit outside its clock, ${f1(progs.reduce((s, p) => s + p.median, 0))} ms in ${progs.length} kinds of program exec${top ? ` (largest: \`${top.phase.slice(5)}\` ${f1(top.median)} ms)` : ''} and ${f1(inproc)} ms in-process. `;
+  };
+  const chain = R.chain;
+  ratioTarget('pod ADD chain (bridge+host-local+portmap)', find(chain, 'ADD'), 1.0, () => {
+    const b = find(chain, 'bridge ADD');
+    const p = find(chain, 'portmap ADD');
+    return `${startNote(2)}${ph ? spent('bridge ADD') + spent('portmap ADD') : `bridge ADD ${f1(b.ours.median)} vs ${f1(b.go.median)} ms, portmap ADD ${f1(p.ours.median)} vs ${f1(p.go.median)} ms.`}`;
+  });
+  ratioTarget('pod DEL chain', find(chain, 'DEL'), 0.5, () => {
+    const b = find(chain, 'bridge DEL');
+    const p = find(chain, 'portmap DEL');
+    return `${startNote(2)}In this benchmark portmap DEL is ${f2(p.ours.median / p.go.median)}× Go's and bridge DEL ${f2(b.ours.median / b.go.median)}×. ${spent('portmap DEL')}${spent('bridge DEL')}`;
+  });
+
+  const pm = R.portmap;
+  if (pm) {
+    const at = (count, name) => pm.sizes.find((s) => s.count === count)?.res[name];
+    const z = at(0, 'ours nftables');
+    const k = at(1000, 'ours nftables');
+    if (z && k) {
+      const growth = (name) => at(1000, name)['ADD+DEL'].median / at(0, name)['ADD+DEL'].median;
+      const v = growth('ours nftables');
+      out.push({
+        name: 'portmap ADD+DEL at 1000 installed mappings vs at 0 (ours, nftables = default)',
+        goal: '≤ 1.1×',
+        measured: `${f1(k['ADD+DEL'].median)} vs ${f1(z['ADD+DEL'].median)} ms (ours iptables ${f2(growth('ours iptables'))}×, Go ${f2(growth(pm.go))}×)`,
+        value: `${f2(v)}×`,
+        minRatio: `${f2(k['ADD+DEL'].min / z['ADD+DEL'].min)}×`,
+        met: v <= 1.1,
+        why: v <= 1.1 ? '' : `Missed by ${pct(v / 1.1 - 1)}: ADD ${f1(z.ADD.median)} → ${f1(k.ADD.median)} ms, DEL ${f1(z.DEL.median)} → ${f1(k.DEL.median)} ms.`,
+      });
+    } else out.push({ name: 'portmap ADD+DEL at 1000 vs 0 installed mappings', goal: '≤ 1.1×', measured: MISSING });
+  } else out.push({ name: 'portmap ADD+DEL at 1000 vs 0 installed mappings', goal: '≤ 1.1×', measured: MISSING });
+
+  const burst = R.burst;
+  if (burst) {
+    const add = find(burst, 'ADD');
+    const dups = burst.checks.ours.reduce((s, c) => s + c.resultDups + c.leaseMismatch, 0);
+    const v = add.ours.median / add.go.median;
+    out.push({
+      name: `burst of ${burst.pods} pods at concurrency ${burst.concurrency} (ADD chains), duplicate IPs`,
+      goal: '≤ 1.0×, 0 duplicates',
+      measured: `${f1(add.ours.median)} vs ${f1(add.go.median)} ms (${f1(burst.pps.ours.median)} vs ${f1(burst.pps.go.median)} pods/s); ${dups} duplicates`,
+      value: `${f2(v)}×`,
+      minRatio: `${f2(add.ours.min / add.go.min)}×`,
+      met: v <= 1.0 && dups === 0,
+      why: v <= 1.0 && dups === 0 ? '' : `${dups ? `${dups} duplicate/unleased addresses! ` : ''}${v > 1 ? `Missed by ${pct(v - 1)}: on 2 cores a burst is CPU-bound, so each pod's process starts (2 per pod) add up: ${startNote(2)}` : ''}`,
+    });
+  } else out.push({ name: 'burst of 100 pods at concurrency 10', goal: '≤ 1.0×, 0 duplicates', measured: MISSING });
+
+  ratioTarget('macvlan ADD+DEL (host-local IPAM)', find(R.macvlan, 'host-local ipam ADD+DEL'), 1.5, () => {
+    const l2 = find(R.macvlan, 'L2 (no ipam) ADD+DEL');
+    return `${startNote(2)}Without IPAM (the plugin alone) ours is ${f1(l2.ours.median)} vs ${f1(l2.go.median)} ms: Go's macvlan does its work over netlink in-process, ours execs \`ip\` (≈ 2 ms each, see the bridge phases).`;
+  });
+  ratioTarget('VERSION (process start)', version, 4.0, () =>
+    ph ? `Of ours' VERSION, ${f1(ph.versionStart)} ms pass inside the runtime's clock (its start-up until the exit event) and the rest is exec of the 100 MB executable before that clock starts plus exit.` : '',
+  );
+
+  const rss = find(R.rss, 'bridge ADD');
+  if (rss) {
+    const ver = find(R.rss, 'VERSION');
+    out.push({
+      name: 'peak RSS of one bridge ADD (ours: host-local in-process, included)',
+      goal: '≤ 30 MB',
+      measured: `${f1(rss.ours.median)} MB (Go: ${f1(rss.go.median)} MB)`,
+      value: `${f1(rss.ours.median)} MB`,
+      met: rss.ours.median <= 30,
+      why: rss.ours.median <= 30 ? '' : `Missed by ${f1(rss.ours.median - 30)} MB (${pct(rss.ours.median / 30 - 1)}). The runtime alone (VERSION) peaks at ${f1(ver.ours.median)} MB; the bridge ADD adds ${f1(rss.ours.median - ver.ours.median)} MB.`,
+    });
+  } else out.push({ name: 'peak RSS of one bridge ADD', goal: '≤ 30 MB', measured: MISSING });
+  return out;
+}
+
+const PHASE_COLORS = ['#1f4e79', '#4f81bd', '#c0504d', '#e46c0a', '#9bbb59', '#8064a2', '#4bacc6', '#f79646', '#2c7f5e', '#b65f9c', '#7f7f7f', '#bfa12e', '#3d3d3d'];
+
+function phasesSvg(ph) {
+  const x = ph.execs['bridge ADD'];
+  const colorOf = (name, k) => (name === 'exec + exit (outside)' ? '#555555' : name.startsWith('runtime start') ? '#1f4e79' : PHASE_COLORS[(k % (PHASE_COLORS.length - 1)) + 1]);
+  return stackedBars({
+    title: 'Where one bridge ADD of cni-ts spends its time',
+    subtitle: `the pod chain's bridge (isGateway, ipMasq, hairpinMode, host-local in-process); each segment the median of ${ph.rounds} runs (CNI_TS_TRACE)`,
+    xLabel: 'milliseconds (wall time as the runtime sees it)',
+    bars: [
+      { label: 'cni-ts', sublabel: `untraced: ${x.totals.ours.median.toFixed(1)} ms`, segments: x.phases.map((p, k) => ({ name: p.phase, value: p.median, color: colorOf(p.phase, k) })) },
+      { label: 'Go 1.1.1', sublabel: 'total', segments: [{ name: 'Go 1.1.1 bridge ADD, total (host-local exec’d)', value: x.totals.go.median, color: '#9e9e9e' }] },
+    ],
+  });
+}
+
+function portmapSvg(pm) {
+  const colors = { 'ours nftables': '#1f77b4', 'ours iptables': '#2ca02c', [pm.go]: '#d62728', 'ours nft, bare DEL': '#1f77b4' };
+  const series = pm.impls.map((name) => ({
+    name,
+    color: colors[name] ?? '#7f7f7f',
+    dash: name.includes('bare DEL') ? '6 4' : undefined,
+    note: name.includes('bare DEL') ? '(DEL without cached result)' : undefined,
+    points: pm.sizes.map((s) => ({ x: s.count, y: s.res[name]['ADD+DEL'].median, lo: s.res[name]['ADD+DEL'].min, hi: s.res[name]['ADD+DEL'].max })),
+  }));
+  return linePlot({
+    title: 'portmap ADD+DEL vs mappings already installed on the host',
+    subtitle: `one container with 2 mappings (tcp, udp); wall ms per ADD+DEL pair, ${pm.rounds} interleaved rounds`,
+    xLabel: 'mappings of other containers installed',
+    yLabel: 'ADD + DEL, ms',
+    xTicks: [0, ...pm.sizes.map((s) => s.count).filter((x) => x > 0)],
+    series,
+  });
+}
+
+/** Write report.md, portmap.svg and bridge-phases.svg to `dir` from results R = { bench name: saved value }. */
+export function writeReport(R, dir, facts, meta) {
+  mkdirSync(dir, { recursive: true });
+  const md = [];
+  const f = facts;
+  md.push('# cni-ts vs the Go reference plugins: benchmark report');
+  md.push('');
+  md.push(`Written by \`npm run bench\` on ${f.date} (took ${(meta.seconds / 60).toFixed(1)} min). Rerun it to refresh this file and the plots beside it.`);
+  md.push('');
+  md.push(`- Machine: ${f.cpus} × ${f.cpuModel}, ${f.memGiB} GiB, ${f.os}, kernel ${f.kernel}; shared with other jobs (load average at the start ${meta.loadStart}, at the end ${f.load}).`);
+  md.push(`- cni-ts ${f.commit}: the self-contained executable \`dist/bin/cni-ts\` (Bun ${f.bun}), host-local in-process. Go: Debian \`containernetworking-plugins\` ${f.goPkg} in ${GO} (built with ${f.goVersion}).`);
+  md.push(
+    `- Method: each plugin is exec'd as a runtime does (CNI_* env, config on stdin) by a runtime process (Node ${f.node}, scripts/bench/_runtime.mjs) living inside a throwaway \`cnits-bench-*\` host netns, one per side, so no \`ip netns exec\` is in any timing; ours and Go's rounds alternate (order flipped every round) after untimed warm-up rounds, so the load of this shared machine hits both alike. Numbers are medians with min–max; ratios are ours/Go of the medians.`,
+  );
+  md.push('');
+  md.push('## Targets (issue 9)');
+  md.push('');
+  const T = targets(R);
+  md.push(table(['target', 'goal', 'measured, medians (ours vs Go)', 'value', 'met', 'from the minimums'], T.map((t) => [t.name, t.goal, t.measured, t.value ?? '–', t.met === undefined ? '–' : t.met ? '✓' : '✗', t.minRatio ?? '–'])));
+  md.push('');
+  md.push('"value" is from the medians and decides ✓/✗; "from the minimums" is the same ratio from the fastest runs, a check of how much the noise of the shared machine moves it.');
+  md.push('');
+  const missed = T.filter((t) => t.met === false);
+  if (missed.length) {
+    md.push('Where targets are missed and where the time goes:');
+    md.push('');
+    for (const t of missed) md.push(`- **${t.name}** (${t.value}, goal ${t.goal}): ${t.why.trim()}`);
+    md.push('');
+  }
+  const section = (title, key, body) => {
+    md.push(`## ${title}`);
+    md.push('');
+    md.push(R[key] ? body(R[key]) : MISSING);
+    md.push('');
+  };
+  section('Process start (VERSION)', 'version', (r) => `\`CNI_COMMAND=VERSION\` of bridge, median of ${r.rounds}.\n\n${rowsTable(r.rows)}`);
+  section('host-local and loopback', 'host-local', (r) => `Dual-stack host-local with 200 leases already in the store; each side its own dataDir. Median of ${r.rounds}.\n\n${rowsTable(r.rows)}`);
+  section('bridge', 'bridge', (r) => {
+    const ex = table(['case', 'ours ADD', 'Go ADD', 'ours DEL', 'Go DEL'], r.execs.map((e) => [e.label, e.ours.ADD, e.go.ADD, e.ours.DEL, e.go.DEL]));
+    return `Median of ${r.rounds}; \\*Go 1.1.1 has no nftables backend (uses iptables for the same config).\n\n${rowsTable(r.rows)}\n\nPrograms executed per invocation (strace execve, the IPAM plugin and what it runs included):\n\n${ex}`;
+  });
+  section(
+    'Pod chain: bridge + host-local + portmap (one mapping)',
+    'chain',
+    (r) =>
+      `The conflist (cniVersion 1.0.0): bridge \`cni0\` (isGateway, ipMasq, hairpinMode, host-local 10.89.0.0/16) then portmap (capabilities.portMappings, one tcp mapping in runtimeConfig). ADD: bridge then portmap with bridge's result as prevResult; DEL: portmap then bridge, each with the cached final result as prevResult. A chain's time is the wall time of its execs in sequence. Median of ${r.rounds}.\n\n${rowsTable(r.rows)}`,
+  );
+  section('macvlan', 'macvlan', (r) => `On a veth master; each side its own host netns and host-local. Median of ${r.rounds}.\n\n${rowsTable(r.rows)}`);
+  section('portmap vs installed mappings', 'portmap', (pm) => {
+    const rows = [];
+    for (const s of pm.sizes) for (const name of pm.impls) rows.push([String(s.count), name, cell(s.res[name].ADD), cell(s.res[name].DEL), cell(s.res[name]['ADD+DEL']), `${f2(s.res[name]['ADD+DEL'].median / s.res[pm.go]['ADD+DEL'].median)}×`]);
+    const growth = pm.impls.map((name) => `${name} ${f2(pm.sizes.at(-1).res[name]['ADD+DEL'].median / pm.sizes[0].res[name]['ADD+DEL'].median)}×`).join(', ');
+    const none = pm.noMappings ? `\n\nWith \`portMappings: []\` on an empty host: ${Object.entries(pm.noMappings).map(([k, v]) => `${k} ADD ${cell(v.ADD)}, DEL ${cell(v.DEL)} ms`).join('; ')}.` : '';
+    return `One container with 2 mappings (tcp 8080, udp 8081) added and deleted while other containers' mappings are installed (one batch generated by our own rule modules; the iptables rules are the reference's). Every implementation and size in its own host netns, all interleaved. Median of ${pm.rounds}. "bare DEL": the runtime lost its cache (no runtimeConfig, no prevResult), ours then has to read the table.\n\n![portmap ADD+DEL vs installed mappings](portmap.svg)\n\n${table(['installed', 'implementation', 'ADD ms', 'DEL ms', 'ADD+DEL ms', 'ADD+DEL vs Go'], rows)}\n\nGrowth of ADD+DEL from ${pm.sizes[0].count} to ${pm.sizes.at(-1).count}: ${growth}.${none}`;
+  });
+  section('Burst: pods at concurrency', 'burst', (b) => {
+    const c = (side) => b.checks[side].map((x) => `${x.resultDups} dup / ${x.leaseMismatch} unleased / ${x.leases} leases / ${x.leasesAfterDel} left after DEL`).join('; ');
+    return `${b.pods} pods, ${b.concurrency} at a time, each its own container netns, each the full pod ADD chain above (its own host port); then all DEL chains at the same concurrency. Wall time of all ADDs / all DELs, median of ${b.rounds} rounds (one warm-up pod per side first).\n\n${rowsTable(b.rows)}\n\nOne exec while ${b.concurrency} pods run at once (median over all pods of a round, then over the rounds):\n\n${rowsTable(b.execRows ?? [])}\n\nPods/s (ADD): ours ${f1(b.pps.ours.median)} (${f1(b.pps.ours.min)}–${f1(b.pps.ours.max)}), Go ${f1(b.pps.go.median)} (${f1(b.pps.go.min)}–${f1(b.pps.go.max)}).\n\nChecks per round (duplicate addresses among the results / pods whose address's lease file names another container / lease files after the ADDs / after the DELs): ours ${c('ours')}; Go ${c('go')}.`;
+  });
+  section('Peak RSS', 'rss', (r) => `GNU time \`%M\` (the largest single process of the waited tree, not a sum). Ours runs host-local in-process, so the bridge ADD number includes IPAM; Go's bridge execs host-local (and iptables) as children, which count only when larger than bridge itself, so Go's host-local alone is listed too. Median of ${r.rounds}.\n\n${rowsTable(r.rows, 'MB')}`);
+  section('Where the time of ours goes, phase by phase', 'phases', (ph) => {
+    const xs = Object.keys(ph.execs);
+    const names = [...new Set(xs.flatMap((x) => ph.execs[x].phases.map((p) => p.phase)))].sort((a, b) => rank(a) - rank(b));
+    const rows = names.map((name) => [name, ...xs.map((x) => ph.execs[x].phases.find((p) => p.phase === name)).map((p) => (p ? `${f2(p.median)} (${f2(p.min)}–${f2(p.max)})` : '–'))]);
+    const sums = ['sum of the phase medians', ...xs.map((x) => f1(ph.execs[x].phases.reduce((s, p) => s + p.median, 0)))];
+    const wall = (k, label) => [label, ...xs.map((x) => cell(ph.execs[x].totals[k]))];
+    return `Each exec of ours in the pod chain run with \`CNI_TS_TRACE\` (lib/trace.ts: one line per exec / in-process phase, \`t\` = ms on the process's clock since its start). *${START}*: the runtime's start-up, loading the plugin's code, reading stdin and the config until the first traced event (for scale: VERSION, the same executable doing nothing, reaches its exit event at ${f2(ph.versionStart)} ms); *exec …*: programs run; *in-process …*: host-local run in-process (own work, nested events out), flock(2) and setns+sysctl through FFI; *other in-process*: the rest until the exit event; *${OUTSIDE}*: the runtime's wall time minus the exit event's \`t\` (fork/exec of the executable, loading before the clock starts, exit). Median of ${ph.rounds} per phase (the medians' sum need not equal the median total); traced runs, untraced runs and Go's interleaved.\n\n![bridge ADD phases](bridge-phases.svg)\n\n${table(['phase, ms: median (min–max)', ...xs], [...rows, sums, wall('oursTraced', 'wall, ours traced'), wall('ours', 'wall, ours untraced'), wall('go', 'wall, Go 1.1.1')])}`;
+  });
+  md.push(`Benchmarks run: ${meta.ran.join(', ')}${meta.failed.length ? `; FAILED: ${meta.failed.join(', ')}` : ''}.`);
+  md.push('');
+  writeFileSync(join(dir, 'report.md'), md.join('\n'));
+  if (R.portmap) writeFileSync(join(dir, 'portmap.svg'), portmapSvg(R.portmap));
+  if (R.phases) writeFileSync(join(dir, 'bridge-phases.svg'), phasesSvg(R.phases));
+  return T;
+}
