@@ -27,6 +27,7 @@ export interface IpLink {
   link_index?: number;
   flags?: string[];
   mtu?: number;
+  txqlen?: number;
   address?: string;
   operstate?: string;
   master?: string;
