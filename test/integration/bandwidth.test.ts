@@ -2,10 +2,10 @@
  * bandwidth, for real: chained after our bridge in a throwaway host netns with an "outside" namespace behind it.
  * Qdiscs, classes and the IFB device are read back with tc/ip; the limit is measured with TCP traffic.
  */
-import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Chain, ChainError, type ConfList } from '../helpers/chain.js';
-import { DIST, GO_PLUGINS, TestNet, bin, goBin, haveGoPlugins, isRoot, pluginEnv, sh, shOk } from '../helpers/harness.js';
+import { DIST, GO_PLUGINS, TestNet, bin, goBin, haveGoPlugins, isRoot, sh, shOk } from '../helpers/harness.js';
+import { measureThroughput } from '../helpers/traffic.js';
 import { ifbDeviceName } from '../../lib/hash.js';
 
 const OUTSIDE = '192.0.2.2';
@@ -55,43 +55,6 @@ function chainErr(fn: () => unknown): ChainError {
   throw new Error('expected the chain to fail');
 }
 
-// ---- traffic: a sink counts what arrives between 0.5 s and 3.5 s after the first byte; a source sends flat out ----
-const TRAFFIC = `
-const net = require('net');
-const [mode, a, b] = process.argv.slice(1);
-const chunk = Buffer.alloc(65536);
-const pump = (s) => { const w = () => { while (s.write(chunk)); }; s.on('drain', w); w(); s.on('error', () => {}); };
-const count = (s) => { let n = 0, t0 = 0; s.on('data', (d) => { const t = Date.now(); if (!t0) t0 = t; if (t - t0 >= 500 && t - t0 < 3500) n += d.length; if (t - t0 >= 3500) { process.stdout.write(String(n * 8 / 3)); process.exit(0); } }); s.on('error', () => {}); };
-if (mode === 'serve-sink') net.createServer(count).listen(Number(a), () => process.stdout.write('ready\\n'));
-if (mode === 'serve-source') net.createServer(pump).listen(Number(a), () => process.stdout.write('ready\\n'));
-if (mode === 'source') pump(net.connect(Number(b), a));
-if (mode === 'sink') count(net.connect(Number(b), a));
-setTimeout(() => process.exit(2), 15000);
-`;
-
-/** Bits per second measured from `from` (client) to/from the outside: 'egress' = the client uploads, 'ingress' = it downloads. */
-async function measure(outside: string, client: string, dir: 'egress' | 'ingress', port: number): Promise<number> {
-  const server = spawn('ip', ['netns', 'exec', outside, process.execPath, '-e', TRAFFIC, dir === 'egress' ? 'serve-sink' : 'serve-source', String(port)], { env: pluginEnv({}), stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  server.stdout.on('data', (d) => (out += d));
-  await new Promise<void>((res, rej) => {
-    const t = setTimeout(() => rej(new Error('server did not start')), 10000);
-    const poll = setInterval(() => out.includes('ready\n') && (clearTimeout(t), clearInterval(poll), res()), 20);
-  });
-  const clientProc = spawn('ip', ['netns', 'exec', client, process.execPath, '-e', TRAFFIC, dir === 'egress' ? 'source' : 'sink', OUTSIDE, String(port)], { env: pluginEnv({}), stdio: ['ignore', 'pipe', 'pipe'] });
-  let clientOut = '';
-  clientProc.stdout.on('data', (d) => (clientOut += d));
-  const done = (p: ReturnType<typeof spawn>) => new Promise<void>((res) => p.on('exit', () => res()));
-  if (dir === 'egress') {
-    await done(server);
-    clientProc.kill('SIGKILL');
-    return Number(out.replace('ready\n', ''));
-  }
-  await done(clientProc);
-  server.kill('SIGKILL');
-  return Number(clientOut);
-}
-
 describe.skipIf(!isRoot)('bandwidth plugin', () => {
   it('shapes both directions: htb on the host veth, IFB bwp<hash> with the veth redirected to it; result lists the IFB; CHECK; DEL (twice)', () => {
     const { net, chain, list } = setup('bw', { ingressRate: 8_000_000, ingressBurst: 512_000, egressRate: 16_000_000, egressBurst: 512_000 });
@@ -127,9 +90,9 @@ describe.skipIf(!isRoot)('bandwidth plugin', () => {
     const limit = 8_000_000;
     chain.add({ containerId: 'bw-lim', netns: limited.path, capabilityArgs: { bandwidth: { ingressRate: limit, ingressBurst: 512_000, egressRate: limit, egressBurst: 512_000 } } });
     chain.add({ containerId: 'bw-free', netns: free.path });
-    const up = await measure(outside!, limited.name, 'egress', 5001);
-    const down = await measure(outside!, limited.name, 'ingress', 5002);
-    const unlimited = await measure(outside!, free.name, 'egress', 5003);
+    const up = await measureThroughput(outside!, OUTSIDE, limited.name, 'egress', 5001);
+    const down = await measureThroughput(outside!, OUTSIDE, limited.name, 'ingress', 5002);
+    const unlimited = await measureThroughput(outside!, OUTSIDE, free.name, 'egress', 5003);
     expect(up, `egress ${up}`).toBeLessThan(1.5 * limit);
     expect(up).toBeGreaterThan(0.25 * limit);
     expect(down, `ingress ${down}`).toBeLessThan(1.5 * limit);
