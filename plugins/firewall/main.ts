@@ -1,8 +1,9 @@
 /**
  * firewall (chained): lets a container's traffic through the host's filter FORWARD chain with the reference's
  * iptables rules (plugins/meta/firewall, iptables backend), so either implementation removes what the other added.
- * Per family and operation: one iptables-save and at most one iptables-restore. See rules.ts for the layout and
- * README.md for why there is no nftables backend.
+ * Per family: ADD reads the table once (iptables-save) and adds what is missing in one iptables-restore; DEL deletes
+ * the container's rules in one iptables-restore (reading the table only when they are not all there). See rules.ts
+ * for the layout and README.md for why there is no nftables backend.
  */
 import { pluginError } from '../../lib/cni/errors.js';
 import type { Result } from '../../lib/cni/result.js';
@@ -14,7 +15,7 @@ import { withHostLock } from '../../lib/lock.js';
 import { iptablesCmd, iptablesRestore, iptablesSave } from '../../lib/netfilter.js';
 import { Netns } from '../../lib/netns.js';
 import { isolatedBridge, openAddresses, parseFirewallConf, type OpenAddress } from './config.js';
-import { familiesOf, missingForCheck, planAdd, planDel, restoreText } from './rules.js';
+import { blindDel, familiesOf, missingForCheck, planAdd, planDel, restoreText } from './rules.js';
 
 function requirePrev(ctx: CniContext): Result {
   if (!ctx.conf.prevResult) throw pluginError('missing prevResult from earlier plugin', 'firewall must be chained after a plugin that gives the container its addresses');
@@ -69,6 +70,9 @@ function delAddresses(ctx: CniContext): OpenAddress[] {
 function del(ctx: CniContext): void {
   const addrs = delAddresses(ctx);
   for (const family of familiesOf(addrs)) {
+    const mine = addrs.filter((a) => a.family === family);
+    // Common case, one exec: the rules are there once. Otherwise (gone, a retried DEL, copies) look first.
+    if (iptablesRestore(family, restoreText(blindDel(mine))).status === 0) continue;
     let save: string;
     try {
       save = iptablesSave(family, 'filter');
@@ -76,7 +80,7 @@ function del(ctx: CniContext): void {
       if (/command not found/.test((e as Error).message)) continue; // no iptables: nothing of ours can be there
       throw e;
     }
-    restore(family, planDel(save, addrs.filter((a) => a.family === family)), 'failed to remove firewall rules');
+    restore(family, planDel(save, mine), 'failed to remove firewall rules');
   }
 }
 

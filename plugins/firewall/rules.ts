@@ -79,6 +79,9 @@ export function planAdd(save: string, adminChain: string, addrs: readonly OpenAd
 
 export const restoreText = (lines: readonly string[]): string => ['*filter', ...lines, 'COMMIT', ''].join('\n');
 
+/** `-D` lines for the addresses' rules, without looking: the common DEL (fails as a whole if one is missing). */
+export const blindDel = (addrs: readonly OpenAddress[]): string[] => addrs.flatMap(addressRules).map((r) => `-D ${FORWARD_CHAIN} ${r}`);
+
 /** `-D` lines removing every occurrence of the addresses' rules found in `save` (none: empty). */
 export function planDel(save: string, addrs: readonly OpenAddress[]): string[] {
   const wanted = new Set(addrs.flatMap(addressRules).map((r) => `-A ${FORWARD_CHAIN} ${r}`));

@@ -3,7 +3,7 @@ import { parseNetConf } from '../../lib/cni/config.js';
 import { CniError } from '../../lib/cni/errors.js';
 import { parseResult } from '../../lib/cni/result.js';
 import { isolatedBridge, openAddresses, parseFirewallConf } from '../../plugins/firewall/config.js';
-import { missingForCheck, planAdd, planDel } from '../../plugins/firewall/rules.js';
+import { blindDel, missingForCheck, planAdd, planDel } from '../../plugins/firewall/rules.js';
 
 const fw = (extra: Record<string, unknown>) => parseFirewallConf(parseNetConf({ cniVersion: '1.0.0', name: 'n', type: 'firewall', ...extra }));
 
@@ -113,6 +113,7 @@ describe('firewall iptables rules', () => {
 
   it('DEL deletes exactly the addresses’ rules (every copy), nothing shared; CHECK names what is missing', () => {
     expect(planDel(GO_SAVE, v4)).toEqual(['-D CNI-FORWARD -d 10.89.0.2/32 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT', '-D CNI-FORWARD -s 10.89.0.2/32 -j ACCEPT']);
+    expect(blindDel(v4)).toEqual(planDel(GO_SAVE, v4));
     const twice = GO_SAVE.replace('-A CNI-FORWARD -s 10.89.0.2/32 -j ACCEPT', '-A CNI-FORWARD -s 10.89.0.2/32 -j ACCEPT\n-A CNI-FORWARD -s 10.89.0.2/32 -j ACCEPT');
     expect(planDel(twice, v4)).toHaveLength(3);
     expect(planDel(GO_SAVE, [{ family: 4, host: '10.89.0.3/32' }])).toEqual([]);
