@@ -133,9 +133,10 @@ export function checkInterfaceIPs(link: IpLink, ips: readonly IPConfig[]): void 
  */
 export function checkRoutes(ns: Netns, ifname: string, routes: readonly Route[], devOnly = false): void {
   if (routes.length === 0) return;
-  const have: IpRoute[] = [];
+  // Per family: `ip -j` prints both defaults as "default".
+  const have = new Map<4 | 6, IpRoute[]>();
   for (const fam of new Set(routes.map((r) => familyOf(r.dst)))) {
-    have.push(...ns.ipJson<IpRoute[]>([fam === 6 ? '-6' : '-4', 'route', 'show', ...(devOnly ? ['dev', ifname] : ['table', 'all'])]));
+    have.set(fam, ns.ipJson<IpRoute[]>([fam === 6 ? '-6' : '-4', 'route', 'show', ...(devOnly ? ['dev', ifname] : ['table', 'all'])]));
   }
   const norm = (dst: string, fam: 4 | 6): string => {
     if (dst === 'default') return fam === 4 ? '0.0.0.0/0' : '::/0';
@@ -145,7 +146,7 @@ export function checkRoutes(ns: Netns, ifname: string, routes: readonly Route[],
   for (const r of routes) {
     const fam = familyOf(r.dst);
     const dst = norm(r.dst, fam);
-    const found = have.some(
+    const found = have.get(fam)!.some(
       (h) => norm(h.dst, fam) === dst && (!r.gw || (h.gateway !== undefined && parseIP(h.gateway) && formatIP(parseIP(h.gateway)!) === formatIP(parseIP(r.gw)!))),
     );
     if (!found) throw pluginError(`Failed to match route ${r.dst}${r.gw ? ` via ${r.gw}` : ''} on interface ${ifname}`);

@@ -6,12 +6,15 @@
  *   the subnet via the gateway, both with the address as source; then the IPAM routes;
  * - host: the veth end carries every gateway as /32 (/128) and a host route to each container address.
  *
+ * Unlike the reference, no IPv6 address here waits for duplicate address detection (a 1–2 s ADD there): the link is
+ * point-to-point and its only other address is the gateway, which is on every host end by design.
+ *
  * So all container traffic, to its own subnet too, goes through the host, which routes it. Pure; unit-tested.
  */
 import { pluginError } from '../../lib/cni/errors.js';
 import type { IPConfig, Result, Route } from '../../lib/cni/result.js';
 import { routeLines } from '../../lib/iface.js';
-import { bitsOf, formatCIDR, formatIP, ipEqual, networkOf, parseCIDR, parseIP, type Family } from '../../lib/ip.js';
+import { bitsOf, formatCIDR, formatIP, ipEqual, linkLocalFromMac, networkOf, parseCIDR, parseIP, type Family } from '../../lib/ip.js';
 import { vethAddLine, type VethPair } from '../../lib/veth.js';
 
 /** A container address with its gateway, parsed. */
@@ -62,7 +65,14 @@ export function ptpRoutes(addrs: readonly PtpAddress[]): Route[] {
  */
 export function hostLines(pair: VethPair, addrs: readonly PtpAddress[], mtu?: number): string[] {
   const dev = pair.hostVeth;
-  const lines = [vethAddLine(pair, mtu), `link set dev ${dev} up`];
+  const lines = [vethAddLine(pair, mtu)];
+  if (addrs.some((a) => a.family === 6)) {
+    // The host end's link-local address, without DAD: the host sends its neighbour solicitations from it when
+    // forwarding to the container, and sends none while it is tentative (the first second after ADD).
+    lines.push(`link set dev ${dev} addrgenmode none`, `link set dev ${dev} up`, `addr add ${formatIP(linkLocalFromMac(pair.hostMac))}/64 dev ${dev} nodad`);
+  } else {
+    lines.push(`link set dev ${dev} up`);
+  }
   const gateways = new Set<string>();
   for (const a of addrs) {
     const gw = `${a.gateway}/${hostPrefix(a)}`;
@@ -78,7 +88,9 @@ export function hostLines(pair: VethPair, addrs: readonly PtpAddress[], mtu?: nu
 
 /** The container `ip -batch`: addresses, up, the ptp routes, then the IPAM routes (via the gateway of their family). */
 export function containerLines(ifname: string, addrs: readonly PtpAddress[], ipamRoutes: readonly Route[]): string[] {
-  const lines = addrs.map((a) => `addr add ${a.cidr}${a.family === 4 ? ' brd +' : ''} dev ${ifname} noprefixroute`);
+  // IPv6 `nodad`: never tentative, so the routes with it as source can follow in the same batch (the container end
+  // has only the host end as neighbour, whose addresses are the gateways).
+  const lines = addrs.map((a) => `addr add ${a.cidr}${a.family === 4 ? ' brd +' : ''} dev ${ifname} noprefixroute${a.family === 6 ? ' nodad' : ''}`);
   lines.push(`link set ${ifname} up`);
   for (const a of addrs) {
     lines.push(`route add ${a.gateway}/${hostPrefix(a)} dev ${ifname}${a.family === 4 ? ' scope link' : ''} src ${a.ip}`);
