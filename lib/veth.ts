@@ -1,16 +1,15 @@
 /**
  * Veth pairs between the host and a container, shared by bridge and ptp: random names and MACs, the `ip -batch` line
  * that creates the pair straight into the container netns, running a host batch that starts with it (name clashes
- * handled), the container sysctls before addressing, and DEL/GC of such an attachment.
+ * handled), removal, forwarding, and DEL/GC of such an attachment.
  * Line and sysctl generation is pure; the functions taking a Netns do the I/O.
  */
 import { randomBytes } from 'node:crypto';
 import { validAttachments } from './cni/config.js';
 import { pluginError } from './cni/errors.js';
 import { ipamDel, ipamGc } from './cni/invoke.js';
-import type { IPConfig } from './cni/result.js';
 import type { CniContext } from './cni/skel.js';
-import { deleteLinkCapturingAddrs, ifaceSysctls } from './iface.js';
+import { deleteLinkCapturingAddrs } from './iface.js';
 import { familiesOf, gcIpMasq, teardownIpMasq } from './ipmasq.js';
 import { Netns } from './netns.js';
 import { runAll } from './rollback.js';
@@ -91,19 +90,6 @@ export function applyVethBatch<P extends VethPair>(
 /** Remove the host veth (and with it the container end); tolerant of it being gone. */
 export function deleteHostVeth(host: Netns, name: string): void {
   host.ipBatch([`link del ${name}`], true);
-}
-
-/** Container sysctls before its addresses: DAD off unless asked for, arp_notify, IPv6 enabled when needed. */
-export function containerSysctls(ifname: string, ips: readonly IPConfig[], enableDad: boolean): Record<string, string> {
-  const s: Record<string, string> = { ...ifaceSysctls(ifname, ips) };
-  if (enableDad) {
-    s[`net/ipv6/conf/${ifname}/enhanced_dad`] = '1';
-    s[`net/ipv6/conf/${ifname}/accept_dad`] = '1';
-  } else {
-    s[`net/ipv6/conf/${ifname}/accept_dad`] = '0';
-  }
-  s[`net/ipv4/conf/${ifname}/arp_notify`] = '1';
-  return s;
 }
 
 /** Host forwarding sysctls for the families a plugin routes (the reference's ip.EnableForward). */

@@ -5,8 +5,8 @@ import { run } from '../../lib/exec.js';
 import { configureIfaceCommands, readLink, type IpLink } from '../../lib/iface.js';
 import { describeBatchFailure, type Netns } from '../../lib/netns.js';
 import { needsVlanFiltering, type BridgeConf } from './config.js';
-import { applyVethBatch, containerSysctls, forwardingSysctls, newMac, newVethPair, randomVethName } from '../../lib/veth.js';
-import { gatewayAddrLines, hostLinkLines, isUnsupported, portVlanLines, vlanGatewayName, type Gateways, type HostPlan } from './plan.js';
+import { applyVethBatch, forwardingSysctls, newMac, newVethPair, randomVethName } from '../../lib/veth.js';
+import { containerSysctls, gatewayAddrLines, hostLinkLines, isUnsupported, portVlanLines, vlanGatewayName, type Gateways, type HostPlan } from './plan.js';
 
 /** The bridge (with addresses and details), undefined when missing; a non-bridge link of that name is an error. */
 export function readBridge(host: Netns, name: string): IpLink | undefined {

@@ -5,7 +5,7 @@
  */
 import { configError, pluginError } from '../../lib/cni/errors.js';
 import type { IPConfig, Result, Route } from '../../lib/cni/result.js';
-import type { IpLink } from '../../lib/iface.js';
+import { ifaceSysctls, type IpLink } from '../../lib/iface.js';
 import { vethAddLine, type VethPair } from '../../lib/veth.js';
 import { addIP, contains, formatCIDR, formatIP, networkOf, parseCIDR, type CIDR } from '../../lib/ip.js';
 import { needsVlanFiltering, type BridgeConf } from './config.js';
@@ -133,6 +133,19 @@ export function portVlanLines(dev: string, conf: BridgeConf, vlan = conf.vlan, v
   if (vlan !== 0) lines.push(`vlan add dev ${dev} vid ${vlan} pvid untagged`);
   for (const v of vlans) lines.push(`vlan add dev ${dev} vid ${v}`);
   return lines;
+}
+
+/** Container sysctls before its addresses (reference: DAD per enabledad, arp_notify, IPv6 enabled when needed). */
+export function containerSysctls(ifname: string, ips: readonly IPConfig[], enableDad: boolean): Record<string, string> {
+  const s: Record<string, string> = { ...ifaceSysctls(ifname, ips) };
+  if (enableDad) {
+    s[`net/ipv6/conf/${ifname}/enhanced_dad`] = '1';
+    s[`net/ipv6/conf/${ifname}/accept_dad`] = '1';
+  } else {
+    s[`net/ipv6/conf/${ifname}/accept_dad`] = '0';
+  }
+  s[`net/ipv4/conf/${ifname}/arp_notify`] = '1';
+  return s;
 }
 
 /** The VLAN gateway interface name `<bridge>.<vlan>` must fit in 15 bytes. */

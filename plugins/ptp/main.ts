@@ -8,11 +8,11 @@ import { isDnsEmpty, type Result } from '../../lib/cni/result.js';
 import type { CniContext, Plugin } from '../../lib/cni/skel.js';
 import { describeBatchFailure, Netns } from '../../lib/netns.js';
 import { pluginError } from '../../lib/cni/errors.js';
+import { ifaceSysctls } from '../../lib/iface.js';
 import { requireIpMasq, setupIpMasq, teardownIpMasq } from '../../lib/ipmasq.js';
 import { withRollback } from '../../lib/rollback.js';
 import {
   applyVethBatch,
-  containerSysctls,
   deleteHostVeth,
   delVethAttachment,
   forwardingSysctls,
@@ -37,7 +37,9 @@ function add(ctx: CniContext): Result {
     });
     undo.push(() => deleteHostVeth(host, pair.hostVeth));
     const ips = resultIps(addrs);
-    container.sysctlSet(containerSysctls(ctx.ifname, ips, false), true);
+    // IPv6 enabled on the interface when it gets IPv6 addresses (nothing, and no exec, for IPv4 only). No arp_notify:
+    // on a point-to-point link nobody holds a stale neighbour entry for the container.
+    container.sysctlSet(ifaceSysctls(ctx.ifname, ips), true);
     container.ipBatchOk(containerLines(ctx.ifname, addrs, ipam.routes ?? []));
     host.sysctlSet(forwardingSysctls(new Set(addrs.map((a) => a.family))));
     if (conf.ipMasq) {
