@@ -1,6 +1,7 @@
 /** The one place that runs programs: spawnSync with argv arrays, never a shell. */
 import { spawnSync, type StdioOptions } from 'node:child_process';
 import { pluginError } from './cni/errors.js';
+import { traced } from './trace.js';
 
 export interface RunResult {
   status: number;
@@ -22,6 +23,10 @@ export function ensurePath(): void {
 }
 
 export function run(cmd: string, args: readonly string[], opts: RunOptions = {}): RunResult {
+  return traced(() => `exec ${[cmd, ...args].join(' ').slice(0, 120)}`, () => spawn(cmd, args, opts));
+}
+
+function spawn(cmd: string, args: readonly string[], opts: RunOptions): RunResult {
   const r = spawnSync(cmd, args, {
     input: opts.input,
     env: opts.env,
