@@ -3,9 +3,10 @@
  * it. IPAM is host-local from CNI_PATH (ours first; the Go plugins after it, for `static`).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, symlinkSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { hostVeths as hostVethsOf, leaseFiles, masqState as masqStateOf, normResult, pathWithoutNetfilter, withPidNetns, withPrev } from '../helpers/attachment.js';
 import { DIST, GO_PLUGINS, TestNet, addressesOf, bin, goBin, haveGoPlugins, isRoot, ping, sh, type PluginRun } from '../helpers/harness.js';
 
 const CNI_PATH = `${DIST}:${GO_PLUGINS}`;
@@ -46,17 +47,10 @@ function addOk(conf: unknown, cid: string, c: { path: string }, extra: Record<st
   return r.json;
 }
 
-const withPrev = (conf: Record<string, any>, prev: unknown): Record<string, any> => ({ ...conf, prevResult: prev });
 const hostExec = (cmd: string, args: string[]): string => net.exec(net.host, cmd, args).stdout;
 
-/** Masquerade state in the host netns: iptables/ip6tables CNI lines and the nft ruleset. */
-function masqState(t: TestNet = net): { ipt: string[]; nft: string } {
-  const ipt = ['iptables-save', 'ip6tables-save'].flatMap((tool) => t.exec(t.host, tool, ['-t', 'nat']).stdout.split('\n')).filter((l) => l.includes('CNI-'));
-  return { ipt, nft: t.exec(t.host, 'nft', ['list', 'ruleset']).stdout };
-}
-
-const hostVeths = (t: TestNet = net): string[] =>
-  (t.ipJson(t.host, ['-d', 'link', 'show']) as any[]).filter((l) => l.linkinfo?.info_kind === 'veth' && l.ifname.startsWith('veth')).map((l) => l.ifname);
+const masqState = (t: TestNet = net): { ipt: string[]; nft: string } => masqStateOf(t);
+const hostVeths = (t: TestNet = net): string[] => hostVethsOf(t);
 
 /** Routes of a netns as "dst [via gw] [dev] [scope] [src] [metric]" lines (main table, both families), devs renamed. */
 function routes(t: TestNet, ns: string, rename: Record<string, string> = {}): string[] {
@@ -72,11 +66,7 @@ function routes(t: TestNet, ns: string, rename: Record<string, string> = {}): st
 
 const hostRoutesTo = (prefix: string): string[] => routes(net, net.host).filter((r) => r.startsWith(prefix));
 
-function leases(dir = dataDir): string[] {
-  const d = join(dir, NET);
-  if (!existsSync(d)) return [];
-  return readdirSync(d).filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip'));
-}
+const leases = (dir = dataDir): string[] => leaseFiles(dir, NET);
 
 function expectNothingLeft(t: TestNet = net, dir = dataDir): void {
   expect(hostVeths(t)).toEqual([]);
@@ -293,9 +283,7 @@ describe.skipIf(!isRoot)('ptp plugin', () => {
     onlyLo(c.name);
 
     // Masquerade backend unusable: a PATH without iptables and nft. Everything made so far is rolled back.
-    const bin2 = join(net.tempDir(), 'bin');
-    mkdirSync(bin2);
-    for (const t of ['/usr/bin/node', '/usr/sbin/ip', '/usr/bin/nsenter', '/usr/sbin/sysctl', '/usr/bin/flock', '/usr/bin/env']) symlinkSync(t, join(bin2, t.split('/').pop()!));
+    const bin2 = pathWithoutNetfilter(net);
     for (const backend of [undefined, 'iptables', 'nftables']) {
       const r = run('ADD', mkConf(backend ? { ipMasqBackend: backend } : {}), 'ctr-f', c, { env: { PATH: bin2 } });
       expect(r.status, r.stdout).toBe(1);
@@ -358,11 +346,7 @@ describe.skipIf(!isRoot)('ptp plugin', () => {
     start('ptpx');
     const c = net.addContainer();
     const conf = mkConf({ ipMasq: false, dns: { nameservers: ['10.79.0.53'], search: ['svc.local'] } });
-    const { spawn } = await import('node:child_process');
-    const holder = spawn('ip', ['netns', 'exec', c.name, 'sleep', '60'], { stdio: 'ignore' });
-    try {
-      await new Promise((res) => setTimeout(res, 100));
-      const path = `/proc/${holder.pid}/ns/net`;
+    await withPidNetns(c.name, (path) => {
       const r = addOk(conf, 'ctr-x', { path });
       expect(r.dns).toEqual({ nameservers: ['10.79.0.53'], search: ['svc.local'] });
       expect(r.interfaces[1].sandbox).toBe(path);
@@ -372,9 +356,7 @@ describe.skipIf(!isRoot)('ptp plugin', () => {
       expect(run('DEL', conf, 'ctr-x', { path }).status).toBe(0);
       onlyLo(c.name);
       expectNothingLeft();
-    } finally {
-      holder.kill('SIGKILL');
-    }
+    });
   });
 
   it('concurrent ADDs all succeed; every host veth carries the same gateway', async () => {
@@ -389,18 +371,6 @@ describe.skipIf(!isRoot)('ptp plugin', () => {
     expect(ping(cs[3]!.name, rs[0]!.json.ips[1].address.split('/')[0])).toBe(true);
   });
 });
-
-/** Normalize a result for comparison: random names and MACs, sandbox path, `dns: {}` ≡ absent. */
-function norm(j: any): any {
-  const out = JSON.parse(JSON.stringify(j));
-  if (out.dns && Object.keys(out.dns).length === 0) delete out.dns;
-  for (const i of out.interfaces ?? []) {
-    if (/^veth[0-9a-f]{8}$/.test(i.name)) i.name = 'vethX';
-    if (/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(i.mac)) i.mac = 'MAC';
-    if (i.sandbox) i.sandbox = 'NS';
-  }
-  return out;
-}
 
 describe.skipIf(!isRoot || !haveGoPlugins)('ptp vs the Go reference ptp', () => {
   let go: TestNet | undefined;
@@ -427,7 +397,7 @@ describe.skipIf(!isRoot || !haveGoPlugins)('ptp vs the Go reference ptp', () => 
       const theirs = go.run({ plugin: goBin('ptp'), command: 'ADD', conf: { ...base, ipam: { ...base.ipam, dataDir: goData } }, containerId: 'diff1', netns: cg.path, ifname: 'eth0', path: GO_PLUGINS });
       expect(ours.status, ours.stdout).toBe(0);
       expect(theirs.status, theirs.stdout).toBe(0);
-      expect(norm(ours.json)).toEqual(norm(theirs.json));
+      expect(normResult(ours.json)).toEqual(normResult(theirs.json));
 
       const vethOf = (t: TestNet): string => hostVeths(t)[0]!;
       const [vOurs, vGo] = [vethOf(net), vethOf(go)];
