@@ -71,7 +71,7 @@ const commands={${COMMANDS.map((c) => `${q(c.name)}:()=>require(${q(join(root, c
 const ipam={${ipam.map((e) => `get ${q(e.type)}(){return plugins[${q(e.type)}]()}`).join(',')}};
 // Bun: argv0 is the name we were invoked by (argv[1] is the embedded script); under node it is argv[1].
 const name=basename(typeof Bun!=='undefined'?process.argv0:(process.argv[1]||''));
-if(plugins[name]){process.exitCode=require(${q(join(root, 'lib/cni/skel.ts'))}).runPlugin(plugins[name](),process.env,ipam)}
+if(plugins[name]){process.exit(require(${q(join(root, "lib/cni/skel.ts"))}).runPlugin(plugins[name](),process.env,ipam))}
 else if(commands[name]){commands[name]()(process.argv.slice(2),process.env).then((c)=>{process.exitCode=c},(e)=>{process.stderr.write(name+': '+(e&&e.stack||e)+'\\n');process.exitCode=1})}
 else{process.stderr.write('cni-ts: invoke me by one of my names (a link named like it): '+[...Object.keys(plugins),...Object.keys(commands)].join(', ')+'\\n');process.exitCode=2}
 `;
