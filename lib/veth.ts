@@ -4,10 +4,10 @@
  * handled), removal, forwarding, and DEL/GC of such an attachment.
  * Line and sysctl generation is pure; the functions taking a Netns do the I/O.
  */
-import { randomBytes } from 'node:crypto';
 import { validAttachments } from './cni/config.js';
 import { pluginError } from './cni/errors.js';
 import { ipamDel, ipamGc } from './cni/invoke.js';
+import { randomBytes } from './hash.js';
 import type { CniContext } from './cni/skel.js';
 import { deleteLinkCapturingAddrs } from './iface.js';
 import { familiesOf, gcIpMasq, teardownIpMasq } from './ipmasq.js';

@@ -79,8 +79,12 @@ function out(text: string, fd = 1): void {
   writeSync(fd, text);
 }
 
+/** cni-ts's version, set by the build (undefined when running from source). */
+declare const __CNI_TS_VERSION__: string | undefined;
+export const CNI_TS_VERSION = typeof __CNI_TS_VERSION__ === 'string' ? __CNI_TS_VERSION__ : 'dev';
+
 export const aboutText = (name: string): string =>
-  `CNI ${name} plugin cni-ts\nCNI protocol versions supported: ${SUPPORTED_VERSIONS.join(', ')}\n`;
+  `CNI ${name} plugin cni-ts ${CNI_TS_VERSION}\nCNI protocol versions supported: ${SUPPORTED_VERSIONS.join(', ')}\n`;
 
 interface Invocation {
   env: NodeJS.ProcessEnv;

@@ -1,6 +1,6 @@
 /** The CNI protocol as every built plugin speaks it, through the real process boundary. */
 import { afterEach, describe, expect, it } from 'vitest';
-import { linkSync, mkdtempSync, readdirSync, realpathSync, rmSync } from 'node:fs';
+import { linkSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,6 +39,17 @@ describe('CNI protocol of every plugin', () => {
       encoding: 'utf8',
     });
     expect(JSON.parse(v.stdout)).toEqual({ cniVersion: '0.4.0', code: 7, msg: 'missing network name' });
+  });
+
+  it('the executable under its own name: --version, --help, and a usage error otherwise', () => {
+    const version = JSON.parse(readFileSync(join(DIST, '..', '..', 'package.json'), 'utf8')).version;
+    expect(spawnSync(bin('cni-ts'), ['--version'], { encoding: 'utf8' }).stdout).toBe(`cni-ts ${version}\n`);
+    const help = spawnSync(bin('cni-ts'), ['--help'], { encoding: 'utf8' });
+    expect(help.status).toBe(0);
+    for (const p of plugins) expect(help.stdout).toContain(p);
+    const bare = spawnSync(bin('cni-ts'), [], { encoding: 'utf8' });
+    expect(bare.status).toBe(2);
+    expect(bare.stderr).toMatch(/invoke me by one of my names/);
   });
 
   it.each(plugins)('%s: the executable alone, under that name in an empty directory, is the plugin (no node, no node_modules)', (p) => {
