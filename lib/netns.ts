@@ -6,6 +6,8 @@ import { existsSync, statSync, writeFileSync, readFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { CniError, ErrorCode, pluginError } from './cni/errors.js';
 import { run, type RunResult } from './exec.js';
+import { inNetns, libc, type Libc } from './native.js';
+import { traced } from './trace.js';
 
 const NAMED_DIRS = new Set(['/var/run/netns', '/run/netns']);
 
@@ -100,34 +102,88 @@ export class Netns {
   sysctlSet(values: Record<string, string>, ignoreMissing = false): void {
     const keys = Object.keys(values);
     if (keys.length === 0) return;
-    if (this.isHost) {
-      for (const k of keys) {
-        const file = `/proc/sys/${k}`;
-        try {
-          if (readFileSync(file, 'utf8').trim() === values[k]) continue;
-          writeFileSync(file, values[k]!);
-        } catch (e) {
-          if (ignoreMissing && (e as NodeJS.ErrnoException).code === 'ENOENT') continue;
-          throw pluginError(`failed to set sysctl ${k}=${values[k]}`, (e as Error).message);
-        }
-      }
+    const c = this.path ? libc() : undefined;
+    if (this.isHost || c) {
+      // /proc/sys/net resolves to the netns of the calling thread: the host's, or the container's entered with setns(2)
+      const write = (): void => writeSysctls(values, ignoreMissing, this.label);
+      if (this.isHost) write();
+      else traced('setns+sysctl', () => inNetnsOrFail(c!, this.path!, write));
       return;
     }
     const r = this.exec('sysctl', [...(ignoreMissing ? ['-e'] : []), '-q', '-w', ...keys.map((k) => `${k}=${values[k]}`)]);
     if (r.status !== 0) throw pluginError(`failed to set sysctls in ${this.label}`, r.stderr.trim());
   }
 
+  /**
+   * Read several sysctls (slash form) in this namespace: keys that cannot be read are absent from the map.
+   * In-process (host, or setns(2) in the executable); otherwise one `grep -H` over the files.
+   */
+  sysctlRead(keys: readonly string[]): Map<string, string> {
+    const readAll = (): Map<string, string> => {
+      const m = new Map<string, string>();
+      for (const k of keys) {
+        try {
+          m.set(k, readFileSync(`/proc/sys/${k}`, 'utf8').replace(/\n$/, ''));
+        } catch {
+          /* absent */
+        }
+      }
+      return m;
+    };
+    if (this.isHost) return readAll();
+    const c = libc();
+    if (c) return inNetnsOrFail(c, this.path!, readAll);
+    return parseProcValues(this.exec('grep', ['-H', '', ...keys.map((k) => `/proc/sys/${k}`)]).stdout);
+  }
+
   sysctlGet(key: string): string | undefined {
-    if (this.isHost) {
+    const read = (): string | undefined => {
       try {
         return readFileSync(`/proc/sys/${key}`, 'utf8').trim();
       } catch {
         return undefined;
       }
-    }
+    };
+    if (this.isHost) return read();
+    const c = libc();
+    if (c) return inNetnsOrFail(c, this.path!, read);
     const r = this.exec('cat', [`/proc/sys/${key}`]);
     return r.status === 0 ? r.stdout.trim() : undefined;
   }
+}
+
+/** Write sysctls (slash form) under /proc/sys of the calling thread's netns, skipping values already set. */
+function writeSysctls(values: Record<string, string>, ignoreMissing: boolean, label: string): void {
+  for (const [k, v] of Object.entries(values)) {
+    const file = `/proc/sys/${k}`;
+    try {
+      if (readFileSync(file, 'utf8').trim() === v) continue;
+      writeFileSync(file, v);
+    } catch (e) {
+      if (ignoreMissing && (e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw pluginError(`failed to set sysctl ${k}=${v} in ${label}`, (e as Error).message);
+    }
+  }
+}
+
+function inNetnsOrFail<T>(c: Libc, path: string, fn: () => T): T {
+  try {
+    return inNetns(c, path, fn);
+  } catch (e) {
+    if (e instanceof CniError) throw e;
+    throw pluginError(`failed to enter netns ${path}`, (e as Error).message);
+  }
+}
+
+/** `grep -H '' FILE...` output ("/proc/sys/net/x:value" lines) as key → value (key relative to /proc/sys). */
+export function parseProcValues(out: string): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const line of out.split('\n')) {
+    if (!line.startsWith('/proc/sys/')) continue;
+    const i = line.indexOf(':');
+    if (i > 0) m.set(line.slice('/proc/sys/'.length, i), line.slice(i + 1));
+  }
+  return m;
 }
 
 /** ip -batch reports "Command failed -:N"; name the failing line. */

@@ -1,6 +1,6 @@
 /** The host side of bandwidth: finding the container's host veth, the IFB device, applying and reading tc. */
-import { randomBytes } from 'node:crypto';
 import { pluginError } from '../../lib/cni/errors.js';
+import { randomBytes } from '../../lib/hash.js';
 import type { Result } from '../../lib/cni/result.js';
 import { run } from '../../lib/exec.js';
 import type { IpLink } from '../../lib/iface.js';

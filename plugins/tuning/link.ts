@@ -45,16 +45,5 @@ export function linkMismatch(ifname: string, want: LinkSettings, now: LinkState)
   return undefined;
 }
 
-/** `grep -H '' FILE...` output ("/proc/sys/net/x:value" lines) as path → value (path relative to /proc/sys). */
-export function parseProcValues(out: string): Map<string, string> {
-  const m = new Map<string, string>();
-  for (const line of out.split('\n')) {
-    if (!line.startsWith('/proc/sys/')) continue;
-    const i = line.indexOf(':');
-    if (i > 0) m.set(line.slice('/proc/sys/'.length, i), line.slice(i + 1));
-  }
-  return m;
-}
-
 /** Sysctl values compare equal whatever the whitespace between fields (the kernel prints tabs for "a b c"). */
 export const sameSysctlValue = (a: string, b: string): boolean => a.trim().split(/\s+/).join(' ') === b.trim().split(/\s+/).join(' ');

@@ -1,8 +1,8 @@
 /**
  * tuning (chained): sets net.* sysctls and interface attributes (MAC, MTU, promiscuous, all-multicast, TX queue
  * length) of CNI_IFNAME in the container (reference plugins/meta/tuning). The original attributes are saved in the
- * reference's layout and put back on DEL. At most two execs in the container: one sysctl, one `ip -batch` that
- * reads the link and changes it.
+ * reference's layout and put back on DEL. In the container: the sysctls (written in-process through setns(2) in the
+ * executable, else one `sysctl` exec) and one `ip -batch` that reads the link and changes it.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { parseCniArgs } from '../../lib/cni/args.js';
@@ -14,7 +14,7 @@ import type { IpLink } from '../../lib/iface.js';
 import { backupOf, backupPath, readBackup, removeBackup, restoreSettings, writeBackup } from './backup.js';
 import { checkAllowlist, dataDirOf, parseAllowlist, parseTuningConf, wantsLinkChange, type LinkSettings, type TuningConf } from './config.js';
 import { checkNoDuplicateSysctls } from './duplicates.js';
-import { linkMismatch, linkSetLine, linkState, parseProcValues, sameSysctlValue, type LinkState } from './link.js';
+import { linkMismatch, linkSetLine, linkState, sameSysctlValue, type LinkState } from './link.js';
 
 /** The reference's allowlist file; CNI_TS_TUNING_ALLOWLIST names another (tests, non-standard layouts). */
 const allowlistFile = (): string => process.env.CNI_TS_TUNING_ALLOWLIST || '/etc/cni/tuning/allowlist.conf';
@@ -95,11 +95,10 @@ function check(ctx: CniContext): void {
   requirePrev(ctx);
   const ns = openNetns(ctx);
   if (conf.sysctls.length) {
-    const r = ns.exec('grep', ['-H', '', ...conf.sysctls.map((s) => `/proc/sys/${s.path}`)]);
-    const values = parseProcValues(r.stdout);
+    const values = ns.sysctlRead(conf.sysctls.map((s) => s.path));
     for (const s of conf.sysctls) {
       const cur = values.get(s.path);
-      if (cur === undefined) throw pluginError(`Error: Tuning configured sysctl /proc/sys/${s.path} cannot be read`, r.stderr.trim());
+      if (cur === undefined) throw pluginError(`Error: Tuning configured sysctl /proc/sys/${s.path} cannot be read in ${ns.label}`);
       if (!sameSysctlValue(cur, s.value)) throw pluginError(`Error: Tuning configured value of /proc/sys/${s.path} is ${s.value}, current value is ${cur}`);
     }
   }

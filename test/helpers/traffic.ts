@@ -1,4 +1,7 @@
-/** Traffic for integration tests: small Node servers and clients run inside namespaces (ip netns exec). */
+/**
+ * Traffic for integration tests: Node TCP (port 80) and UDP (port 5353) servers inside a netns that answer with their
+ * name, and a one-shot client. The servers stop by themselves after 110 s at the latest. And a TCP throughput measure.
+ */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { pluginEnv, sh } from './harness.js';
 
@@ -30,7 +33,6 @@ if (proto === 'tcp') {
 }
 `;
 
-/** TCP (port 80, answering "hello from <name>") and UDP (5353, "pong from <name>") servers in namespaces. */
 export class Servers {
   private procs: ChildProcess[] = [];
   async start(netns: string, name: string): Promise<void> {
@@ -48,13 +50,11 @@ export class Servers {
   }
 }
 
-/** One TCP or UDP exchange with a server above, from `netns`: the reply, ERR <code> or TIMEOUT. */
 export function request(netns: string, proto: 'tcp' | 'udp', host: string, port: number, sport?: number): string {
   const args = ['netns', 'exec', netns, process.execPath, '-e', CLIENT, proto, host, String(port), ...(sport ? [String(sport)] : [])];
   const r = sh('ip', args);
   return r.stdout.trim() || `EXIT ${r.status} ${r.stderr}`;
 }
-
 
 // Throughput: a sink counts what arrives between 0.5 s and 3.5 s after the first byte; a source sends flat out.
 const TRAFFIC = `
@@ -95,4 +95,3 @@ export async function measureThroughput(serverNs: string, serverIp: string, clie
   server.kill('SIGKILL');
   return Number(clientOut);
 }
-

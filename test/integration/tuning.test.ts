@@ -95,6 +95,20 @@ describe.skipIf(!isRoot)('tuning plugin', () => {
     expect(link(e)).toEqual(ORIGINAL);
   });
 
+  it('the same outcome without FFI (CNI_TS_NO_FFI=1: sysctls through one `sysctl` exec, CHECK through `grep`)', () => {
+    const e = setup('tun');
+    const env = { CNI_TS_NO_FFI: '1' };
+    const conf = tuningConf(e, { mtu: 1400, sysctl: { 'net.ipv4.conf.IFNAME.arp_filter': '1', 'net.ipv4.tcp_rmem': '4096 87380 6291456' } });
+    const res = ok(run(e, 'ADD', conf, { env }));
+    expect(sysctl(e, 'net/ipv4/conf/eth0/arp_filter')).toBe('1');
+    expect(link(e).mtu).toBe(1400);
+    ok(run(e, 'CHECK', { ...conf, prevResult: res }, { env }));
+    e.net.exec(e.ctr.name, 'sysctl', ['-qw', 'net.ipv4.conf.eth0.arp_filter=0']);
+    expect(run(e, 'CHECK', { ...conf, prevResult: res }, { env }).json.msg).toMatch(/arp_filter is 1, current value is 0/);
+    ok(run(e, 'DEL', conf, { env }));
+    expect(link(e)).toEqual(ORIGINAL);
+  });
+
   it('CHECK names what drifted: MTU, promiscuous mode, a sysctl', () => {
     const e = setup();
     const conf = tuningConf(e, { mtu: 1400, sysctl: { 'net.ipv4.conf.IFNAME.arp_filter': '1' } });

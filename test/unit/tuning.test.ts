@@ -4,7 +4,8 @@ import { CniError } from '../../lib/cni/errors.js';
 import { backupOf, formatBackup, parseBackup, restoreSettings } from '../../plugins/tuning/backup.js';
 import { checkAllowlist, dataDirOf, parseAllowlist, parseTuningConf, sysctlPath, wantsLinkChange } from '../../plugins/tuning/config.js';
 import { checkNoDuplicateSysctls, topLevelObjectKeys } from '../../plugins/tuning/duplicates.js';
-import { linkMismatch, linkSetLine, linkState, parseProcValues, sameSysctlValue } from '../../plugins/tuning/link.js';
+import { linkMismatch, linkSetLine, linkState, sameSysctlValue } from '../../plugins/tuning/link.js';
+import { parseProcValues } from '../../lib/netns.js';
 
 const conf = (extra: Record<string, unknown>, ifname = 'eth0', mac?: string) =>
   parseTuningConf(parseNetConf({ cniVersion: '1.0.0', name: 'n', type: 'tuning', ...extra }), ifname, mac);
