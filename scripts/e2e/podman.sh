@@ -19,14 +19,8 @@ BIN=${CNITS_E2E_BIN:-$ROOT/dist/bin}
 if [[ "${1:-}" == --inner ]]; then INNER=1 T=$2; else INNER=0; fi
 GW=10.88.0.1 HOSTPORT=8080 STATIC=10.88.0.77
 
-passed=0 failed=0
-pass() { echo "PASS $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL $*"; failed=$((failed + 1)); }
-die() { fail "$*"; exit 1; }
-check() { # description command... : PASS when the command succeeds
-  local d=$1; shift
-  if "$@" >/dev/null 2>&1; then pass "$d"; else fail "$d"; fi
-}
+# shellcheck source=lib.sh
+source "$ROOT/scripts/e2e/lib.sh" # pass/fail/die/check, private_mounts
 
 # ====================================================================================================================
 # inner part: inside the host netns (ip netns exec) and a private mount namespace (unshare -m)
@@ -42,17 +36,7 @@ if ((INNER)); then
   trap inner_cleanup EXIT
   trap 'exit 130' INT TERM HUP
 
-  # `ip netns exec` mounted a fresh sysfs on /sys, which dropped the cgroup mounts the OCI runtime needs
-  while read -r target fstype opts; do
-    mkdir -p "$target"
-    mount -t "$fstype" -o "$opts" "$fstype" "$target" || die "mount $fstype on $target (private mount namespace)"
-  done <"$T/cgroup-mounts"
-  mkdir -p "$T/ovl" && mount -t tmpfs tmpfs "$T/ovl"
-  for d in /etc /opt /var/lib /run; do
-    o=$T/ovl/${d//\//_}
-    mkdir -p "$o/up" "$o/work"
-    mount -t overlay overlay -o "lowerdir=$d,upperdir=$o/up,workdir=$o/work" "$d" || die "overlay on $d (private mount namespace)"
-  done
+  private_mounts "$T" # cgroups again, overlays on /etc /opt /var/lib /run (lib.sh)
   if [[ -d /usr/lib/cni ]]; then mount -t tmpfs -o ro tmpfs /usr/lib/cni || die "hide /usr/lib/cni"; fi
   pass "private mounts: overlays on /etc /opt /var/lib /run, /usr/lib/cni hidden, plugins only from $BIN"
 

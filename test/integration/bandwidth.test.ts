@@ -2,19 +2,16 @@
  * bandwidth, for real: chained after our bridge in a throwaway host netns with an "outside" namespace behind it.
  * Qdiscs, classes and the IFB device are read back with tc/ip; the limit is measured with TCP traffic.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Chain, ChainError, type ConfList } from '../helpers/chain.js';
-import { DIST, GO_PLUGINS, TestNet, bin, goBin, haveGoPlugins, isRoot, sh, shOk } from '../helpers/harness.js';
+import { DIST, GO_PLUGINS, bin, goBin, haveGoPlugins, isRoot, sh, shOk, type TestNet } from '../helpers/harness.js';
+import { testNets } from '../helpers/nets.js';
 import { measureThroughput } from '../helpers/traffic.js';
 import { ifbDeviceName } from '../../lib/hash.js';
 
 const OUTSIDE = '192.0.2.2';
 
-let nets: TestNet[] = [];
-afterEach(() => {
-  for (const n of nets) n.cleanup();
-  nets = [];
-});
+const newNet = testNets();
 
 interface Env {
   net: TestNet;
@@ -25,8 +22,7 @@ interface Env {
 }
 
 function setup(label: string, bandwidth: Record<string, unknown> = {}, opts: { version?: string; goBandwidth?: boolean; outside?: boolean } = {}): Env {
-  const net = new TestNet(label);
-  nets.push(net);
+  const net = newNet(label);
   const outside = opts.outside ? net.addOutside(['192.0.2.1/24'], [`${OUTSIDE}/24`], 'ext0', 'ext1') : undefined;
   const list: ConfList = {
     cniVersion: opts.version ?? '1.0.0',

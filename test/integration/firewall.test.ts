@@ -2,23 +2,14 @@
  * firewall, for real: chained after our bridge in a throwaway host netns whose FORWARD policy is DROP, with an
  * "outside" namespace behind the host. Rules are read back with iptables-save; traffic with ping.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Chain, ChainError, type ConfList } from '../helpers/chain.js';
-import { DIST, GO_PLUGINS, TestNet, bin, goBin, haveGoPlugins, isRoot, ping, shOk, type PluginRun } from '../helpers/harness.js';
+import { DIST, GO_PLUGINS, bin, goBin, haveGoPlugins, isRoot, ping, shOk, type PluginRun, type TestNet } from '../helpers/harness.js';
+import { testNets } from '../helpers/nets.js';
 
 const OUTSIDE = '192.0.2.2';
 
-let nets: TestNet[] = [];
-afterEach(() => {
-  for (const n of nets) n.cleanup();
-  nets = [];
-});
-
-function newNet(label: string): TestNet {
-  const n = new TestNet(label);
-  nets.push(n);
-  return n;
-}
+const newNet = testNets();
 
 /** The filter table of both families in the host netns, without the comment lines. */
 function filterState(net: TestNet): string[] {

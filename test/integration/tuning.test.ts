@@ -4,17 +4,14 @@
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { TestNet, bin, goBin, haveGoPlugins, isRoot, type PluginRun } from '../helpers/harness.js';
+import { describe, expect, it } from 'vitest';
+import { bin, goBin, haveGoPlugins, isRoot, type PluginRun, type TestNet } from '../helpers/harness.js';
+import { testNets } from '../helpers/nets.js';
 
 const HOST_MAC = '02:aa:00:00:00:01';
 const CTR_MAC = '02:bb:00:00:00:02';
 
-let nets: TestNet[] = [];
-afterEach(() => {
-  for (const n of nets) n.cleanup();
-  nets = [];
-});
+const newNet = testNets();
 
 interface Env {
   net: TestNet;
@@ -24,8 +21,7 @@ interface Env {
 }
 
 function setup(label = 'tu', version = '1.0.0'): Env {
-  const net = new TestNet(label);
-  nets.push(net);
+  const net = newNet(label);
   const ctr = net.addContainer('c');
   net.addVeth(ctr.name, 'vh0', 'eth0', { host: HOST_MAC, ctr: CTR_MAC });
   const prev = {

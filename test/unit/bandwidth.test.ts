@@ -1,21 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { parseNetConf } from '../../lib/cni/config.js';
-import { CniError } from '../../lib/cni/errors.js';
+import { cniError as err } from '../helpers/errors.js';
 import { hashWithPrefix, ifbDeviceName } from '../../lib/hash.js';
 import { parseBandwidthConf } from '../../plugins/bandwidth/config.js';
 import { bufferTicks, htbLines, htbMismatch, parseHtbClasses, redirectLines, shapingMismatch, tickInUsec, toBytes } from '../../plugins/bandwidth/tc.js';
 
 const bw = (extra: Record<string, unknown>) => parseBandwidthConf(parseNetConf({ cniVersion: '1.0.0', name: 'n', type: 'bandwidth', ...extra }));
 
-function err(fn: () => unknown): CniError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(CniError);
-    return e as CniError;
-  }
-  throw new Error('expected an error');
-}
 
 const TICK = tickInUsec('000003e8 00000040 000f4240 3b9aca00\n'); // this kernel's /proc/net/psched
 

@@ -1,21 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { parseNetConf } from '../../lib/cni/config.js';
-import { CniError } from '../../lib/cni/errors.js';
+import { cniError as err } from '../helpers/errors.js';
 import { parseResult } from '../../lib/cni/result.js';
 import { isolatedBridge, openAddresses, parseFirewallConf } from '../../plugins/firewall/config.js';
 import { blindDel, missingForCheck, planAdd, planDel } from '../../plugins/firewall/rules.js';
 
 const fw = (extra: Record<string, unknown>) => parseFirewallConf(parseNetConf({ cniVersion: '1.0.0', name: 'n', type: 'firewall', ...extra }));
 
-function err(fn: () => unknown): CniError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(CniError);
-    return e as CniError;
-  }
-  throw new Error('expected an error');
-}
 
 const RESULT = parseResult(
   {

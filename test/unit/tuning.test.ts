@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseNetConf } from '../../lib/cni/config.js';
-import { CniError } from '../../lib/cni/errors.js';
+import { cniError as err } from '../helpers/errors.js';
 import { backupOf, formatBackup, parseBackup, restoreSettings } from '../../plugins/tuning/backup.js';
 import { checkAllowlist, dataDirOf, parseAllowlist, parseTuningConf, sysctlPath, wantsLinkChange } from '../../plugins/tuning/config.js';
 import { checkNoDuplicateSysctls, topLevelObjectKeys } from '../../plugins/tuning/duplicates.js';
@@ -10,15 +10,6 @@ import { parseProcValues } from '../../lib/netns.js';
 const conf = (extra: Record<string, unknown>, ifname = 'eth0', mac?: string) =>
   parseTuningConf(parseNetConf({ cniVersion: '1.0.0', name: 'n', type: 'tuning', ...extra }), ifname, mac);
 
-function err(fn: () => unknown): CniError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(CniError);
-    return e as CniError;
-  }
-  throw new Error('expected an error');
-}
 
 describe('tuning sysctl keys', () => {
   it('maps dotted keys to /proc/sys paths, substituting the first IFNAME', () => {
