@@ -31,7 +31,7 @@ IMAGE=docker.io/library/cnits-e2e-busybox:latest
 SUBNET=10.231.7.0/24 GW=10.231.7.1 HOSTPORT=8080 KINDPORT=8081
 
 # shellcheck source=lib.sh
-source "$ROOT/scripts/e2e/lib.sh" # pass/fail/die/check, private_mounts
+source "$ROOT/scripts/e2e/lib.sh" # pass/fail/die/check, private_mounts, finish
 
 # ====================================================================================================================
 # inner part: runs inside the host netns (ip netns exec) and a private mount namespace (unshare -m)
@@ -368,13 +368,4 @@ check "no cgroup of containerd namespace $CTRNS left below the root cgroups" \
   sh -c "! ls -d /sys/fs/cgroup/*/$CTRNS/*/ /sys/fs/cgroup/$CTRNS/*/ 2>/dev/null | grep -q ."
 ip netns del "$HOSTNS" 2>/dev/null
 for d in /sys/fs/cgroup/*/"$CTRNS" /sys/fs/cgroup/"$CTRNS"; do [[ -d $d ]] && rmdir "$d" 2>/dev/null; done
-snapshot >"$T/root.after"
-if diff -u "$T/root.before" "$T/root.after" >"$T/root.diff"; then
-  pass "root namespace unchanged (ip link, nft ruleset, iptables-save, forwarding sysctls, /etc/cni /opt/cni /var/lib/cni /run/containerd)"
-else
-  fail "root namespace changed:"; cat "$T/root.diff"
-fi
-echo "# total $((($(date +%s%N) - START) / 1000000)) ms"
-echo "$passed passed, $failed failed"
-SUMMARY=1
-((failed == 0))
+finish "ip link, nft ruleset, iptables-save, forwarding sysctls, /etc/cni /opt/cni /var/lib/cni /run/containerd"

@@ -27,3 +27,18 @@ private_mounts() {
     mount -t overlay overlay -o "lowerdir=$d,upperdir=$o/up,workdir=$o/work" "$d" || die "overlay on $d (private mount namespace)"
   done
 }
+
+# finish WHAT : last step of the outer part: the root namespace (the caller's `snapshot`) must be as in $T/root.before;
+# then the timing and the summary line. Sets SUMMARY=1; its status is the script's (1 on any failure).
+finish() {
+  snapshot >"$T/root.after"
+  if diff -u "$T/root.before" "$T/root.after" >"$T/root.diff"; then
+    pass "root namespace unchanged ($1)"
+  else
+    fail "root namespace changed:"; cat "$T/root.diff"
+  fi
+  echo "# total $((($(date +%s%N) - START) / 1000000)) ms"
+  echo "$passed passed, $failed failed"
+  SUMMARY=1
+  ((failed == 0))
+}

@@ -20,7 +20,7 @@ if [[ "${1:-}" == --inner ]]; then INNER=1 T=$2; else INNER=0; fi
 GW=10.88.0.1 HOSTPORT=8080 STATIC=10.88.0.77
 
 # shellcheck source=lib.sh
-source "$ROOT/scripts/e2e/lib.sh" # pass/fail/die/check, private_mounts
+source "$ROOT/scripts/e2e/lib.sh" # pass/fail/die/check, private_mounts, finish
 
 # ====================================================================================================================
 # inner part: inside the host netns (ip netns exec) and a private mount namespace (unshare -m)
@@ -157,13 +157,4 @@ else
 fi
 check "no process left in $HOSTNS" test -z "$(ip netns pids "$HOSTNS" 2>/dev/null)"
 ip netns del "$HOSTNS" 2>/dev/null
-snapshot >"$T/root.after"
-if diff -u "$T/root.before" "$T/root.after" >"$T/root.diff"; then
-  pass "root namespace unchanged (ip link, nft, iptables, forwarding sysctls, CNI/podman dirs)"
-else
-  fail "root namespace changed:"; cat "$T/root.diff"
-fi
-echo "# total $((($(date +%s%N) - START) / 1000000)) ms"
-echo "$passed passed, $failed failed"
-SUMMARY=1
-((failed == 0))
+finish "ip link, nft, iptables, forwarding sysctls, CNI/podman dirs"
