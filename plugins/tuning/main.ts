@@ -35,9 +35,9 @@ function openNetns(ctx: CniContext): Netns {
   return ns;
 }
 
-/** `ip -j -batch`: show the link, then (optionally) change it. Returns the state before the change. */
-function showAndSet(ns: Netns, ifname: string, set: LinkSettings | undefined): LinkState {
-  const change = set && linkSetLine(ifname, set);
+/** `ip -j -batch`: show the link, then change it. Returns the state before the change. */
+function showAndSet(ns: Netns, ifname: string, set: LinkSettings): LinkState {
+  const change = linkSetLine(ifname, set);
   const lines = [`link show dev ${ifname}`, ...(change ? [change] : [])];
   const r = ns.ip(['-j', '-batch', '-'], lines.join('\n') + '\n');
   const shown = r.stdout.trim() ? ((JSON.parse(r.stdout.trim().split('\n')[0]!) as IpLink[])[0]) : undefined;
