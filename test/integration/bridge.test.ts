@@ -55,6 +55,8 @@ const hostVeths = (): string[] => hostVethsOf(net);
 const leases = (name = 'brnet'): string[] => leaseFiles(dataDir, name);
 
 function expectNothingLeft(): void {
+  // A deleted netns is torn down by the kernel asynchronously (its veth peers leave the host a moment later under load)
+  for (let i = 0; i < 100 && hostVeths().length; i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
   expect(hostVeths()).toEqual([]);
   expect(leases()).toEqual([]);
   const m = masqState();
