@@ -46,9 +46,13 @@ function open(o: HttpOptions, onResponse: (res: IncomingMessage) => void, onErro
   const timer = o.timeoutMs ? setTimeout(() => req.destroy(new Error(`no answer from ${o.url.origin} within ${o.timeoutMs} ms`)), o.timeoutMs) : undefined;
   req.on('response', () => timer && clearTimeout(timer));
   req.on('close', () => timer && clearTimeout(timer));
+  // Destroyed without an error: an error here would be emitted on the (TLS) socket after the response began, where
+  // nothing listens for it, and take the whole agent down.
   const abort = (): void => {
-    req.destroy(new Error('aborted'));
+    fail(new Error('aborted'));
+    req.destroy();
   };
+  req.on('socket', (sock) => sock.on('error', () => undefined));
   o.signal?.addEventListener('abort', abort, { once: true });
   req.on('close', () => o.signal?.removeEventListener('abort', abort));
   req.end(payload);

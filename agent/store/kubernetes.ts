@@ -234,6 +234,7 @@ export class KubeStore implements Store {
         if (signal.aborted) return;
         const cause = failure ?? err;
         if (!cause) {
+          this.o.log(`the Node watch was ended by the server; watching again from resourceVersion ${rv}`);
           backoff.reset();
           continue; // the server ended the watch (timeoutSeconds): resume from rv
         }

@@ -145,6 +145,7 @@ describe.skipIf(!isRoot || !haveEtcd)('cni-ts-agent with etcd', () => {
       await waitFor('node-1 to route to node-2 again', () => knows(c, n1, n2, subnets[1]![0]!));
       await waitFor('pod 1 to reach pod 2 again', () => ping(p1.netns, p2.ip));
 
+      expect(agents[0]!.exitCode, agents[0]!.log).toBeUndefined(); // node-1's agent ran through all of it
       // Nothing but ours was touched: node 1's own underlay route and address are intact.
       expect(c.ipJson(n1.netns, ['route', 'show', 'default'])[0]).toMatchObject({ gateway: '192.168.77.1', dev: 'eth0' });
     });
@@ -179,6 +180,7 @@ describe.skipIf(!isRoot || !haveEtcd)('cni-ts-agent with etcd', () => {
     const p3 = c.addPod(n3, 'p3');
     expect(ping(p1.netns, p3.ip)).toBe(true);
     expect(ping(p3.netns, p2.ip)).toBe(true);
+    expect([a1.exitCode, a2.exitCode]).toEqual([undefined, undefined]);
   });
 
   it('refuses bad input before changing anything: different cluster settings, exhausted subnet space, invalid CIDRs', async () => {

@@ -146,3 +146,24 @@ describe('etcd store planning', () => {
     expect(d.push(':2}\n')).toEqual([{ b: 2 }]);
   });
 });
+
+describe('kubernetes store parsing', () => {
+  it('peers from Node objects: podCIDRs (or the older podCIDR), public IP annotation or InternalIP, VTEP MAC from backend-data', async () => {
+    const { nodeRecord, ourAnnotations, podCIDRsOf, isGone } = await import('../../agent/store/kubernetes.js');
+    const { HttpError } = await import('../../agent/store/http.js');
+    const node = {
+      metadata: { name: 'n1', annotations: { 'cni-ts.io/backend-data': '{"VtepMAC":"02:00:00:00:00:01"}', 'cni-ts.io/public-ip': '192.168.1.1' } },
+      spec: { podCIDR: '10.244.1.0/24', podCIDRs: ['10.244.1.0/24', 'fd00:0:0:1::/64'] },
+      status: { addresses: [{ type: 'InternalIP', address: '10.0.0.1' }, { type: 'Hostname', address: 'n1' }] },
+    };
+    expect(nodeRecord(node)).toEqual({ node: 'n1', publicIPs: ['192.168.1.1'], subnets: ['10.244.1.0/24', 'fd00:0:0:1::/64'], backend: 'vxlan', vtepMAC: '02:00:00:00:00:01' });
+    const bare = { metadata: { name: 'n2' }, spec: { podCIDR: '10.244.2.0/24' }, status: { addresses: [{ type: 'InternalIP', address: '10.0.0.2' }] } };
+    expect(nodeRecord(bare)).toEqual({ node: 'n2', publicIPs: ['10.0.0.2'], subnets: ['10.244.2.0/24'], backend: 'vxlan', vtepMAC: undefined });
+    expect(nodeRecord({ metadata: { name: 'n3', annotations: { 'cni-ts.io/backend-data': '{bad' } }, spec: {} })).toBeUndefined();
+    expect(podCIDRsOf({ spec: {} })).toEqual([]);
+    expect(ourAnnotations({ publicIPs: ['1.2.3.4'], backend: 'host-gw' })).toEqual({ 'cni-ts.io/public-ip': '1.2.3.4', 'cni-ts.io/backend-type': 'host-gw', 'cni-ts.io/backend-data': '{}' });
+    expect(isGone(new HttpError(410, '', 'u'))).toBe(true);
+    expect(isGone(Object.assign(new Error('x'), { gone: true }))).toBe(true);
+    expect(isGone(new HttpError(500, '', 'u'))).toBe(false);
+  });
+});
