@@ -334,12 +334,18 @@ export class DataPath {
     const sysctls: Record<string, string> = {};
     if (this.clusterCIDRs.some((c) => !c.includes(':'))) sysctls['net/ipv4/ip_forward'] = '1';
     if (this.clusterCIDRs.some((c) => c.includes(':'))) sysctls['net/ipv6/conf/all/forwarding'] = '1';
-    host.sysctlSet(sysctls);
-    if (this.backend !== 'vxlan') return { described: [], errors: [] };
+    const errors: string[] = [];
+    try {
+      host.sysctlSet(sysctls); // writes only what differs
+    } catch (e) {
+      // An unprivileged container has /proc/sys read-only: say so, the node's admin has to turn forwarding on.
+      errors.push(`IP forwarding is off and cannot be turned on here (${(e as Error).message}): pods cannot reach other nodes until it is on`);
+    }
+    if (this.backend !== 'vxlan') return { described: [], errors };
     const { lines, described } = deviceLines(this.link(), this.spec());
     const r = host.ipBatch(lines);
     if (r.status !== 0) throw new Error(`creating ${this.device} failed: ${r.stderr.trim()}`);
-    return { described, errors: [] };
+    return { described, errors };
   }
 
   /** (vxlan) this node's subnets' network addresses on the device. */
