@@ -4,7 +4,7 @@
  * container netns, rename + configuration, rollback on failure, CHECK and DEL.
  * Command building and result building are pure; the functions taking a context or a Netns do the I/O.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from './hash.js';
 import { CniError, ErrorCode, configError, pluginError } from './cni/errors.js';
 import { delegate, ipamDel, ipamType } from './cni/invoke.js';
 import type { DNS, IPConfig, Interface, Result, Route } from './cni/result.js';

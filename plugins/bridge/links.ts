@@ -1,5 +1,5 @@
 /** Host-side effects of the bridge plugin: reading the bridge, creating bridge + veth in one `ip -batch`, VLANs, sysctls. */
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from '../../lib/hash.js';
 import { writeFileSync } from 'node:fs';
 import { pluginError } from '../../lib/cni/errors.js';
 import { run } from '../../lib/exec.js';

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { Chain, ChainError, type ConfList } from '../helpers/chain.js';
 import { DIST, GO_PLUGINS, TestNet, bin, goBin, haveGoPlugins, isRoot, pluginEnv, sh, shOk } from '../helpers/harness.js';
 import { existsSync } from 'node:fs';
@@ -126,9 +126,6 @@ describe.skipIf(!isRoot || !haveGoPlugins)('portmap', () => {
     servers.stopAll();
     env?.net.cleanup();
     env = undefined;
-  });
-  beforeAll(() => {
-    shOk('node', [`${DIST}/../../scripts/build.mjs`, 'portmap']);
   });
 
   for (const backend of ['nftables', 'iptables'] as const) {
@@ -491,6 +488,31 @@ describe.skipIf(!isRoot || !haveGoPlugins)('portmap', () => {
     expect(hostState(net).nft).toBe('');
     chain.del({ containerId: 'none', netns: a.path });
   });
+
+  for (const backend of ['nftables', 'iptables'] as const) {
+    it(`${backend}: ADD succeeds when the host has no route to the container (route_localnet skipped), DEL removes the rules`, () => {
+      // e.g. a macvlan/ipvlan container, or a host without a default route: only the 127.0.0.1 path needs the route
+      const net = new TestNet('pmnr');
+      env = { net, outside: '', chain: undefined as unknown as Chain, list: undefined as unknown as ConfList };
+      const conf = {
+        cniVersion: '1.0.0', name: 'pmnoroute', type: 'portmap', backend,
+        runtimeConfig: { portMappings: [{ hostPort: 8081, containerPort: 80, protocol: 'tcp' }] },
+        prevResult: { cniVersion: '1.0.0', interfaces: [{ name: 'eth0', sandbox: '/run/netns/x' }], ips: [{ address: '10.213.0.5/24', interface: 0 }] },
+      };
+      expect(net.exec(net.host, 'ip', ['route', 'get', '10.213.0.5']).status).not.toBe(0);
+      const base = { plugin: bin('portmap'), conf, containerId: 'noroute', netns: '/run/netns/x', ifname: 'eth0' };
+      const add = net.run({ ...base, command: 'ADD' });
+      expect(add.status, add.stdout + add.stderr).toBe(0);
+      expect(add.stderr).toMatch(/no route to 10\.213\.0\.5/);
+      expect(add.json.ips[0].address).toBe('10.213.0.5/24');
+      const state = hostState(net);
+      expect(state.nft + state.ipt).toMatch(/10\.213\.0\.5:80/);
+      const del = net.run({ ...base, command: 'DEL' });
+      expect(del.status, del.stdout).toBe(0);
+      const after = hostState(net);
+      expect(after.nft + after.ipt).not.toMatch(/10\.213\.0\.5/);
+    });
+  }
 
   it('refuses to run unchained', () => {
     env = setup('pmp', {});
