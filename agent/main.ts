@@ -6,14 +6,14 @@
  * main() does nothing at import; it resolves with the exit status (the daemon on SIGTERM/SIGINT).
  */
 import { hostname } from 'node:os';
+import { CNI_TS_VERSION } from '../lib/cni/skel.js';
 import { ensurePath } from '../lib/exec.js';
 import { AgentConfigError, loadConfig, usage } from './config.js';
 import { runCleanup } from './cleanup.js';
 import { runDaemon } from './daemon.js';
 import { installPlugins } from './install.js';
 
-declare const __CNI_TS_BUILD__: string | undefined;
-export const VERSION = `cni-ts-agent 0.1.0${typeof __CNI_TS_BUILD__ === 'string' ? ` (build ${__CNI_TS_BUILD__})` : ''}`;
+export const VERSION = `cni-ts-agent ${CNI_TS_VERSION}`;
 
 const log = (msg: string): void => {
   process.stderr.write(`${new Date().toISOString()} cni-ts-agent: ${msg}\n`);
