@@ -183,6 +183,33 @@ describe.skipIf(!isRoot || !haveEtcd)('cni-ts-agent with etcd', () => {
     expect([a1.exitCode, a2.exitCode]).toEqual([undefined, undefined]);
   });
 
+  it('vxlan dual-stack: each node leases one IPv4 and one IPv6 subnet in one transaction; pods talk over both families', async () => {
+    const c = await bed(2);
+    const [n1, n2] = c.nodes as [Node, Node];
+    const dual = ['--cluster-cidr', `${CIDR},fd00:10:244::/62`];
+    const [a1, a2] = [start(c, n1, 'vxlan', dual), start(c, n2, 'vxlan', dual)];
+    await Promise.all([a1, a2].map((a) => a.waitLog(/wrote .*conflist/)));
+    const [s1, s2] = [c.subnetsOf(n1), c.subnetsOf(n2)];
+    expect(s1).toHaveLength(2);
+    expect(s1[1]).toMatch(/^fd00:10:244:(:|[1-3]::)\/64$/);
+    expect(new Set([...s1, ...s2]).size).toBe(4);
+    expect(Object.keys(c.etcdList('/cni-ts/network/subnets/'))).toHaveLength(4);
+    await waitFor('node-1 to route to both of node-2\'s subnets', () => {
+      const v4 = c.agentRoutes(n1.netns).some((r) => r.dst === s2[0]);
+      const v6 = c.ipJson(n1.netns, ['-6', 'route', 'show', 'proto', '177']).some((r) => r.dst === s2[1]);
+      return v4 && v6;
+    });
+    const p1 = c.addPod(n1, 'p1');
+    const p2 = c.addPod(n2, 'p2');
+    const v6 = (netns: string): string => c.ipJson(netns, ['-6', 'addr', 'show', 'dev', 'eth0', 'scope', 'global'])[0].addr_info[0].local;
+    const [p1v6, p2v6] = [v6(p1.netns), v6(p2.netns)];
+    expect(ping(p1.netns, p2.ip)).toBe(true);
+    expect(ping(p1.netns, p2v6, 2)).toBe(true);
+    expect(await tcpSeesSource(p2.netns, p1.netns, p1v6, 8084)).toBe(p2v6);
+    const nft = sh('ip', ['netns', 'exec', n1.netns, 'nft', 'list', 'table', 'inet', 'cni_ts_agent']).stdout;
+    expect(nft).toContain('ip6 saddr fd00:10:244::/62 ip6 daddr fd00:10:244::/62 return');
+  });
+
   it('refuses bad input before changing anything: different cluster settings, exhausted subnet space, invalid CIDRs', async () => {
     const c = await bed(3);
     const [n1, n2, n3] = c.nodes as [Node, Node, Node];
