@@ -11,20 +11,13 @@ export type Backend = 'vxlan' | 'host-gw';
 export type StoreKind = 'etcd' | 'kubernetes';
 export type Mode = 'daemon' | 'cleanup' | 'install-cni' | 'help' | 'version';
 
-export interface AgentConfig {
+export interface AgentConfig extends ClusterSettings {
   mode: Mode;
   nodeName: string;
   /** Underlay addresses (at most one per family); empty = the address of the default route's interface. */
   publicIPs: string[];
   /** Underlay interface; empty = the default route's. */
   iface: string;
-  /** Cluster CIDRs, at most one per family, normalized (e.g. "10.244.0.0/16"). */
-  clusterCIDRs: string[];
-  subnetLen: number;
-  subnetLenV6: number;
-  backend: Backend;
-  vxlanVNI: number;
-  vxlanPort: number;
   store: StoreKind;
   etcdEndpoints: string[];
   etcdPrefix: string;
@@ -324,6 +317,7 @@ export const vxlanDevice = (vni: number): string => `cni-ts.${vni}`;
 
 /** The settings every node of a cluster must share (stored once in etcd; a node that differs refuses to start). */
 export interface ClusterSettings {
+  /** Cluster CIDRs, at most one per family, normalized (e.g. "10.244.0.0/16"). */
   clusterCIDRs: string[];
   subnetLen: number;
   subnetLenV6: number;

@@ -65,7 +65,12 @@ function serveHealth(addr: string, status: () => Status, log: Log): Promise<Serv
   });
 }
 
-export async function runDaemon(cfg: AgentConfig, signal: AbortSignal, log: Log): Promise<number> {
+export async function runDaemon(cfg: AgentConfig, outer: AbortSignal, log: Log): Promise<number> {
+  // Everything below stops when the caller aborts, and also when any part fails (nothing keeps running behind a return).
+  const stopAll = new AbortController();
+  const signal = stopAll.signal;
+  const onOuter = (): void => stopAll.abort();
+  outer.addEventListener('abort', onOuter, { once: true });
   const dp = makeDataPath(cfg);
   log(`node ${cfg.nodeName}: underlay ${dp.underlay.iface} ${dp.underlay.publicIPs.join(',')} (MTU ${dp.underlay.mtu}), backend ${cfg.backend}, cluster ${cfg.clusterCIDRs.join(',')}`);
   const store = makeStore(cfg, log);
@@ -100,7 +105,7 @@ export async function runDaemon(cfg: AgentConfig, signal: AbortSignal, log: Log)
       status.storeConnected = true;
       status.storeDetail = 'ok';
     } catch (e) {
-      if (signal.aborted) return 0;
+      if (outer.aborted) return 0;
       if (e instanceof FatalStoreError) {
         log(`fatal: ${e.message}`);
         status.lastError = e.message;
@@ -204,7 +209,9 @@ export async function runDaemon(cfg: AgentConfig, signal: AbortSignal, log: Log)
     log('stopping: the data path, CNI config and masquerade stay in place (run with --cleanup to remove them)');
     return 0;
   } finally {
-    await new Promise<void>((r) => (health ? health.close(() => r()) : r()));
+    stopAll.abort();
+    outer.removeEventListener('abort', onOuter);
     health?.closeAllConnections?.();
+    await new Promise<void>((r) => (health ? health.close(() => r()) : r()));
   }
 }

@@ -12,13 +12,13 @@
  * nothing else on the node is touched. Planning is pure; the Node-facing class below runs ip/bridge.
  */
 import { createHash } from 'node:crypto';
-import { contains, parseCIDR, parseIP } from '../lib/ip.js';
+import { parseCIDR, parseIP } from '../lib/ip.js';
 import type { IpLink, IpRoute } from '../lib/iface.js';
 import { Netns } from '../lib/netns.js';
 import { run } from '../lib/exec.js';
-import type { Backend } from './config.js';
+import { vxlanDevice, type Backend } from './config.js';
 import type { NodeRecord } from './store/types.js';
-import { subnetNetworkAddress } from './subnets.js';
+import { subnetNetworkAddress, withinAny } from './subnets.js';
 
 /** Routing protocol number marking the agent's routes (`ip route … proto 177`). */
 export const ROUTE_PROTO = 177;
@@ -71,10 +71,7 @@ export function vtepMAC(nodeName: string, vni: number): string {
 }
 
 const familyOfIP = (ip: string): 4 | 6 => (ip.includes(':') ? 6 : 4);
-const inCluster = (clusterCIDRs: readonly string[], dst: string): boolean => {
-  const c = parseCIDR(dst.includes('/') ? dst : `${dst}/${familyOfIP(dst) === 4 ? 32 : 128}`);
-  return !!c && clusterCIDRs.some((n) => contains(parseCIDR(n)!, c.ip) && c.prefix >= parseCIDR(n)!.prefix);
-};
+const inCluster = withinAny;
 const hostLen = (ip: string): number => (familyOfIP(ip) === 4 ? 32 : 128);
 const sameIP = (a: string | undefined, b: string | undefined): boolean => {
   const x = a ? parseIP(a) : undefined;
@@ -313,7 +310,7 @@ export class DataPath {
     readonly vxlan: { vni: number; port: number; mac: string },
     readonly self: string,
   ) {
-    this.device = `cni-ts.${vxlan.vni}`;
+    this.device = vxlanDevice(vxlan.vni);
   }
 
   /** MTU the pods get: the underlay's, less the VXLAN overhead. */

@@ -59,3 +59,12 @@ export const canonicalSubnet = (s: string): string | undefined => {
 
 /** The gateway-less "network address" the VXLAN device carries for a subnet (flannel: 10.244.1.0/32 on flannel.1). */
 export const subnetNetworkAddress = (subnet: string): string => formatIP(networkOf(parseCIDR(subnet)!).ip);
+
+/** Is the CIDR (or address) `inner` inside one of the CIDRs `outer`? */
+export function withinAny(outer: readonly string[], inner: string): boolean {
+  const c = parseCIDR(inner.includes('/') ? inner : `${inner}/${inner.includes(':') ? 128 : 32}`);
+  return !!c && outer.some((o) => {
+    const n = parseCIDR(o);
+    return !!n && c.prefix >= n.prefix && contains(n, c.ip);
+  });
+}

@@ -11,7 +11,8 @@
  * for every request, since bound tokens rotate) and CA.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { contains, parseCIDR } from '../../lib/ip.js';
+import { parseCIDR } from '../../lib/ip.js';
+import { withinAny } from '../subnets.js';
 import type { Backend } from '../config.js';
 import { Backoff, HttpError, describeError, requestJSON, sleep, streamJSON, type Stream } from './http.js';
 import { FatalStoreError, type LocalInfo, type NodeRecord, type Store, type StoreEvents } from './types.js';
@@ -122,9 +123,7 @@ export class KubeStore implements Store {
   private subnetsOf(node: any): string[] {
     const out: string[] = [];
     for (const s of podCIDRsOf(node)) {
-      const c = parseCIDR(s);
-      const within = c && this.o.clusterCIDRs.some((n) => contains(parseCIDR(n)!, c.ip) && c.prefix >= parseCIDR(n)!.prefix);
-      if (!within) throw new FatalStoreError(`Node ${this.o.nodeName} has spec.podCIDRs ${s}, which is not inside --cluster-cidr ${this.o.clusterCIDRs.join(',')} (they must match the controller manager's --cluster-cidr)`);
+      if (!parseCIDR(s) || !withinAny(this.o.clusterCIDRs, s)) throw new FatalStoreError(`Node ${this.o.nodeName} has spec.podCIDRs ${s}, which is not inside --cluster-cidr ${this.o.clusterCIDRs.join(',')} (they must match the controller manager's --cluster-cidr)`);
       out.push(s);
     }
     return out;

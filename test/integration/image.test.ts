@@ -18,10 +18,14 @@ const podman = ['--root', join(storage, 'root'), '--runroot', join(storage, 'run
 // This sandbox refuses the rlimits podman sets by default (RLIMIT_NOFILE 1048576, RLIMIT_NPROC): ask for small ones.
 const run = (args: string[]) => sh('podman', [...podman, 'run', '--rm', '--pull', 'never', '--network', 'none', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=4096:4096', ...args]);
 const TAG = 'localhost/cni-ts:test';
+// podman writes its blob-info cache under /var/lib/containers/cache whatever --root says: removed again when this test
+// made it.
+const hadContainersDir = existsSync('/var/lib/containers');
 
 afterAll(() => {
   sh('podman', [...podman, 'rmi', '-a', '-f']);
   rmSync(storage, { recursive: true, force: true });
+  if (!hadContainersDir) rmSync('/var/lib/containers', { recursive: true, force: true });
 });
 
 describe.skipIf(!isRoot || !havePodman)('container image', () => {
