@@ -12,6 +12,7 @@
  * Script/rule generation is pure (unit-tested); the functions at the end run iptables/nft, one batch per operation.
  */
 import { pluginError } from './cni/errors.js';
+import type { Fields } from './cni/fields.js';
 import { chainName, sha512Hex } from './hash.js';
 import { formatCIDR, formatIP, networkOf, parseCIDR } from './ip.js';
 import { run } from './exec.js';
@@ -28,6 +29,15 @@ export interface MasqIdentity {
   network: string;
   ifname: string;
   containerId: string;
+}
+
+/** The `ipMasqBackend` key of bridge and ptp: undefined (the reference's automatic choice), iptables or nftables. */
+export function ipMasqBackendOf(f: Fields): Backend | undefined {
+  const backend = f.string('ipMasqBackend');
+  if (backend !== undefined && backend !== 'iptables' && backend !== 'nftables') {
+    f.fail('ipMasqBackend', `is ${JSON.stringify(backend)}; allowed: iptables, nftables`);
+  }
+  return backend as Backend | undefined;
 }
 
 // ---------- names ----------
@@ -342,4 +352,10 @@ export function missingIpMasq(id: MasqIdentity, addresses: readonly string[]): s
     missing.push(`IPv${family} (no iptables chain ${chain} with its POSTROUTING jump, no nft rule in inet ${MASQ_TABLE} ${MASQ_CHAIN} for ${hashForInstance(id)})`);
   }
   return missing;
+}
+
+/** CHECK: throw an error naming the missing families when the masquerade of this attachment is not complete. */
+export function requireIpMasq(id: MasqIdentity, addresses: readonly string[]): void {
+  const missing = missingIpMasq(id, addresses);
+  if (missing.length) throw pluginError(`IP masquerade for ${id.containerId} is missing: ${missing.join('; ')}`);
 }

@@ -245,14 +245,3 @@ export function checkSubLink(ctx: CniContext, spec: SubLinkSpec, masterKnown: bo
 export function unknownMode(kind: SubLinkKind, mode: string, allowed: readonly string[]): CniError {
   return new CniError(ErrorCode.InvalidNetworkConfig, `unknown ${kind} mode: ${JSON.stringify(mode)}`, `allowed: ${allowed.join(', ')}`);
 }
-
-/** STATUS and GC: the link itself keeps no state, so they are the configured IPAM's (nothing without one). */
-export function ipamStatus(ctx: CniContext): void {
-  const type = ipamType(ctx);
-  if (type) delegate(type, 'STATUS', ctx);
-}
-
-export function ipamGc(ctx: CniContext): void {
-  const type = ipamType(ctx);
-  if (type) delegate(type, 'GC', ctx);
-}

@@ -10,8 +10,8 @@ import { SUPPORTED_VERSIONS } from '../../lib/cni/version.js';
 const plugins = readdirSync(DIST).filter((f) => f !== 'cni-ts' && !f.includes('.tmp') && !COMMAND_NAMES.includes(f));
 
 describe('CNI protocol of every plugin', () => {
-  it('builds the six plugins', () => {
-    for (const p of ['bridge', 'host-local', 'ipvlan', 'loopback', 'macvlan', 'portmap']) expect(plugins).toContain(p);
+  it('builds the plugins', () => {
+    for (const p of ['bridge', 'host-local', 'ipvlan', 'loopback', 'macvlan', 'portmap', 'ptp']) expect(plugins).toContain(p);
   });
 
   it.each(plugins)('%s: VERSION lists all seven versions (stdin ignored)', (p) => {
