@@ -7,10 +7,10 @@
  * Everything (processes, namespaces, dirs) is removed by cleanup(), even when a test fails.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { Chain, type ConfList } from './chain.js';
-import { TestNet, bin, pluginEnv, sh, shOk } from './harness.js';
+import { ROOT, TestNet, bin, pluginEnv, sh, shOk } from './harness.js';
 
 export const UNDERLAY_GW = '192.168.77.1';
 export const OUTSIDE_IP = '192.168.77.200';
@@ -173,12 +173,26 @@ export class Cluster {
     ];
   }
 
-  /** Run the agent (daemon or one-shot) inside the node's namespace. */
+  /**
+   * Run the agent (daemon or one-shot) inside the node's namespace: the shipped executable, or with CNITS_AGENT_NODE=1
+   * the same bundle under Node (dist/build/cni-ts.cjs through a link named cni-ts-agent), to show both runtimes work.
+   */
   startAgent(node: Node, args: string[]): Agent {
-    const p = spawn('ip', ['netns', 'exec', node.netns, bin('cni-ts-agent'), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: pluginEnv({}) });
+    const exe = process.env.CNITS_AGENT_NODE === '1' ? [process.execPath, this.nodeForm()] : [bin('cni-ts-agent')];
+    const p = spawn('ip', ['netns', 'exec', node.netns, ...exe, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: pluginEnv({}) });
     const a = new Agent(node, p);
     this.agents.push(a);
     return a;
+  }
+
+  private nodeLink?: string;
+
+  private nodeForm(): string {
+    if (!this.nodeLink) {
+      this.nodeLink = join(this.net.tempDir(), 'cni-ts-agent');
+      symlinkSync(join(ROOT, 'dist/build/cni-ts.cjs'), this.nodeLink);
+    }
+    return this.nodeLink;
   }
 
   /** One-shot run (e.g. --cleanup, --install-cni) to completion. */
