@@ -198,9 +198,14 @@ export class EtcdStore implements Store {
 
   private events: StoreEvents | undefined;
 
+  private lastFailureLog = 0;
+
+  /** Logs every change of state, and while unreachable at most one failure every 30 s (keep-alive retries each second). */
   private setConnected(ok: boolean, detail: string): void {
+    const now = Date.now();
     if (ok !== this.connected) this.o.log(ok ? `etcd ${this.client.endpoint} reachable again` : detail);
-    else if (!ok) this.o.log(detail);
+    else if (!ok && now - this.lastFailureLog >= 30_000) this.o.log(detail);
+    if (!ok && (ok !== this.connected || now - this.lastFailureLog >= 30_000)) this.lastFailureLog = now;
     this.connected = ok;
     this.events?.connected(ok, detail);
   }
