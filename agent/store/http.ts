@@ -27,7 +27,8 @@ export class HttpError extends Error {
   }
 }
 
-function open(o: HttpOptions, onResponse: (res: IncomingMessage) => void, onError: (e: Error) => void): () => void {
+/** Starts a request; the timeout covers the whole exchange, or only until the headers for a stream. */
+function open(o: HttpOptions, onResponse: (res: IncomingMessage) => void, onError: (e: Error) => void, stream = false): () => void {
   const payload = o.body === undefined ? undefined : typeof o.body === 'string' ? o.body : JSON.stringify(o.body);
   const headers: Record<string, string> = { accept: 'application/json', ...o.headers };
   if (payload !== undefined) {
@@ -44,7 +45,7 @@ function open(o: HttpOptions, onResponse: (res: IncomingMessage) => void, onErro
   };
   req.on('error', fail);
   const timer = o.timeoutMs ? setTimeout(() => req.destroy(new Error(`no answer from ${o.url.origin} within ${o.timeoutMs} ms`)), o.timeoutMs) : undefined;
-  req.on('response', () => timer && clearTimeout(timer));
+  if (stream) req.on('response', () => timer && clearTimeout(timer));
   req.on('close', () => timer && clearTimeout(timer));
   // Destroyed without an error: an error here would be emitted on the (TLS) socket after the response began, where
   // nothing listens for it, and take the whole agent down.
@@ -145,6 +146,7 @@ export function streamJSON(o: HttpOptions, onObject: (obj: any) => void): Stream
       res.on('close', () => end(new Error('stream closed')));
     },
     end,
+    true,
   );
   return {
     done,
