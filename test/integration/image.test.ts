@@ -13,23 +13,25 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT, isRoot, pluginEnv, sh } from '../helpers/harness.js';
 
 const havePodman = sh('podman', ['--version']).status === 0;
-const storage = mkdtempSync(join(tmpdir(), 'cnits-img-'));
-const podman = ['--root', join(storage, 'root'), '--runroot', join(storage, 'run'), '--storage-driver', 'vfs'];
+let storage = '';
+const podman = (): string[] => ['--root', join(storage, 'root'), '--runroot', join(storage, 'run'), '--storage-driver', 'vfs'];
 // This sandbox refuses the rlimits podman sets by default (RLIMIT_NOFILE 1048576, RLIMIT_NPROC): ask for small ones.
-const run = (args: string[]) => sh('podman', [...podman, 'run', '--rm', '--pull', 'never', '--network', 'none', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=4096:4096', ...args]);
+const run = (args: string[]) => sh('podman', [...podman(), 'run', '--rm', '--pull', 'never', '--network', 'none', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=4096:4096', ...args]);
 const TAG = 'localhost/cni-ts:test';
 // podman writes its blob-info cache under /var/lib/containers/cache whatever --root says: removed again when this test
 // made it.
 const hadContainersDir = existsSync('/var/lib/containers');
 
 afterAll(() => {
-  sh('podman', [...podman, 'rmi', '-a', '-f']);
+  if (!storage) return;
+  sh('podman', [...podman(), 'rmi', '-a', '-f']);
   rmSync(storage, { recursive: true, force: true });
   if (!hadContainersDir) rmSync('/var/lib/containers', { recursive: true, force: true });
 });
 
 describe.skipIf(!isRoot || !havePodman)('container image', () => {
   it('builds FROM scratch and runs: --version, --help, ip/bridge/nft inside, --install-cni as the init container does', () => {
+    storage = mkdtempSync(join(tmpdir(), 'cnits-img-'));
     const b = spawnSync('bash', [join(ROOT, 'scripts/image.sh'), TAG], { encoding: 'utf8', env: { ...pluginEnv({}), CNI_TS_IMAGE_STORAGE: storage } });
     expect(b.status, b.stderr).toBe(0);
     const v = run([TAG, '--version']);
