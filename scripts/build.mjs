@@ -12,7 +12,7 @@
 // Files are replaced atomically (write + rename), so tests running meanwhile never execute a half-written program.
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -20,6 +20,7 @@ import { parseArgs } from 'node:util';
 const root = resolve(import.meta.dirname, '..');
 const out = join(root, 'dist', 'bin');
 const bundle = join(root, 'dist', 'build', 'cni-ts.cjs');
+const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version;
 
 /** The plugins: every plugins/<type>/main.ts and ipam/<type>/main.ts, exporting `plugin`. */
 export function pluginEntries() {
@@ -71,9 +72,12 @@ const commands={${COMMANDS.map((c) => `${q(c.name)}:()=>require(${q(join(root, c
 const ipam={${ipam.map((e) => `get ${q(e.type)}(){return plugins[${q(e.type)}]()}`).join(',')}};
 // Bun: argv0 is the name we were invoked by (argv[1] is the embedded script); under node it is argv[1].
 const name=basename(typeof Bun!=='undefined'?process.argv0:(process.argv[1]||''));
-if(plugins[name]){process.exitCode=require(${q(join(root, 'lib/cni/skel.ts'))}).runPlugin(plugins[name](),process.env,ipam)}
+if(plugins[name]){process.exit(require(${q(join(root, "lib/cni/skel.ts"))}).runPlugin(plugins[name](),process.env,ipam))}
 else if(commands[name]){commands[name]()(process.argv.slice(2),process.env).then((c)=>{process.exitCode=c},(e)=>{process.stderr.write(name+': '+(e&&e.stack||e)+'\\n');process.exitCode=1})}
-else{process.stderr.write('cni-ts: invoke me by one of my names (a link named like it): '+[...Object.keys(plugins),...Object.keys(commands)].join(', ')+'\\n');process.exitCode=2}
+else{const names=[...Object.keys(plugins),...Object.keys(commands)].join(', ');const a=process.argv[2];
+if(a==='--version'||a==='version'){process.stdout.write('cni-ts '+${q(version)}+'\\n')}
+else if(a==='--help'||a==='-h'||a==='help'){process.stdout.write('cni-ts '+${q(version)}+': CNI plugins and tools in one self-contained executable.\\nRun it by one of its names (a link named like it, as in a CNI bin dir): '+names+'\\n')}
+else{process.stderr.write('cni-ts: invoke me by one of my names (a link named like it): '+names+'\\n');process.exitCode=2}}
 `;
 }
 
@@ -90,6 +94,7 @@ async function bundleAll() {
     legalComments: 'none',
     logLevel: 'warning',
     external: ['bun:*'], // Bun's own modules (lib/native.ts): resolved by the runtime
+    define: { __CNI_TS_VERSION__: JSON.stringify(version) },
   });
 }
 

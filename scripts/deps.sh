@@ -2,10 +2,13 @@
 # Installs the system packages cni-ts needs (Debian 12, as root).
 #   scripts/deps.sh          what the plugins run: iproute2, nftables, iptables, util-linux (flock, nsenter), conntrack, procps (sysctl)
 #   scripts/deps.sh --test   plus what the tests use: the Go reference plugins (differential tests), ping, busybox, qemu (VM tests),
-#                            qemu-user-static + libc6-arm64-cross (the arm64 release executable is run under emulation)
+#                            qemu-user-static + libc6-arm64-cross (the arm64 release executable is run under emulation),
+#                            etcd-server (cni-ts-agent's multi-node tests start their own etcd), curl, openssl (agent tests).
+#                            podman is NOT installed here: test/integration/image.test.ts is skipped without it (its Debian
+#                            package drops /etc/cni/net.d/87-podman-bridge.conflist onto the machine).
 set -euo pipefail
 pkgs=(iproute2 nftables iptables util-linux conntrack procps)
-[[ "${1:-}" == "--test" ]] && pkgs+=(containernetworking-plugins iputils-ping busybox-static qemu-system-x86 binutils cpio hyperfine qemu-user-static libc6-arm64-cross)
+[[ "${1:-}" == "--test" ]] && pkgs+=(containernetworking-plugins iputils-ping busybox-static qemu-system-x86 binutils cpio hyperfine qemu-user-static libc6-arm64-cross etcd-server curl openssl)
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
 if ((${#missing[@]})); then

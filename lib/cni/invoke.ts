@@ -87,3 +87,14 @@ export function ipamDel(ctx: CniContext): void {
   const type = ipamType(ctx);
   if (type) delegate(type, 'DEL', ctx);
 }
+
+/** STATUS and GC of a plugin that keeps no state of its own: the configured IPAM's (nothing without one). */
+export function ipamStatus(ctx: CniContext): void {
+  const type = ipamType(ctx);
+  if (type) delegate(type, 'STATUS', ctx);
+}
+
+export function ipamGc(ctx: CniContext): void {
+  const type = ipamType(ctx);
+  if (type) delegate(type, 'GC', ctx);
+}

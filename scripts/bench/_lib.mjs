@@ -151,14 +151,48 @@ export async function interleave(n, sides, fn, warmup = WARMUP) {
   return out;
 }
 
-/** ADD then DEL of one plugin per side and round; { ours: { ADD, DEL, 'ADD+DEL' }, go: … } samples. */
-export function addDelRounds({ n, hosts, invOf, id }) {
+/**
+ * ADD then DEL of one plugin per side and round; { ours: { ADD, DEL, 'ADD+DEL' }, go: … } samples.
+ * `invOf(side)`: the exec (plugin, path, conf, netns…); `after(side)`: untimed cleanup after each DEL (e.g. state the
+ * plugin leaves to another plugin's DEL).
+ */
+export function addDelRounds({ n, hosts, invOf, id, after }) {
   return interleave(n, Object.keys(hosts), async (side, i) => {
     const inv = { ...invOf(side), containerId: `${id}r${i}${side}` };
     const add = await hosts[side].time({ ...inv, command: 'ADD' });
     const del = await hosts[side].time({ ...inv, command: 'DEL' });
+    await after?.(side);
     return { ADD: add, DEL: del, 'ADD+DEL': add + del };
   });
+}
+
+/**
+ * Programs one exec runs (strace -f execve; the IPAM plugin and what it runs included), not counting `ip netns exec`
+ * and the plugin itself. `inv` as for HostNetns.time, run in `host`.
+ */
+export function execCount(host, inv) {
+  const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', CNI_COMMAND: inv.command, CNI_CONTAINERID: inv.containerId, CNI_NETNS: inv.netns ?? '/run/netns/none', CNI_IFNAME: 'eth0', CNI_PATH: inv.path };
+  const r = spawnSync('strace', ['-f', '-qq', '-e', 'trace=execve', '-e', 'signal=none', 'ip', 'netns', 'exec', host.name, inv.plugin], { env, input: JSON.stringify(inv.conf), encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${inv.plugin} ${inv.command} under strace failed: ${r.stdout}${r.stderr}`);
+  return r.stderr.split('\n').filter((l) => /execve\(/.test(l) && !/= -1 /.test(l)).length - 2;
+}
+
+/** ADD then DEL exec counts of both sides, { label, ours: { ADD, DEL }, go: { ADD, DEL } }; `after` as addDelRounds. */
+export async function execCounts({ label, hosts, invOf, containerId, after }) {
+  const out = { label };
+  for (const side of Object.keys(hosts)) {
+    const inv = { ...invOf(side), containerId };
+    out[side] = { ADD: execCount(hosts[side], { ...inv, command: 'ADD' }), DEL: execCount(hosts[side], { ...inv, command: 'DEL' }) };
+    await after?.(side);
+  }
+  return out;
+}
+
+/** Print exec counts (from execCounts). */
+export function printExecCounts(rows) {
+  console.log('programs executed per invocation (strace execve; the IPAM plugin and what it runs included)');
+  console.log('  ' + ['case'.padEnd(34), 'ours ADD', 'Go ADD', 'ours DEL', 'Go DEL'].join('  '));
+  for (const e of rows) console.log('  ' + [e.label.padEnd(34), String(e.ours.ADD).padStart(8), String(e.go.ADD).padStart(6), String(e.ours.DEL).padStart(8), String(e.go.DEL).padStart(6)].join('  '));
 }
 
 const fmt = (x) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));

@@ -228,10 +228,9 @@ export function writeReport(R, dir, facts, meta) {
   };
   section('Process start (VERSION)', 'version', (r) => `\`CNI_COMMAND=VERSION\` of bridge, median of ${r.rounds}.\n\n${rowsTable(r.rows)}`);
   section('host-local and loopback', 'host-local', (r) => `Dual-stack host-local with 200 leases already in the store; each side its own dataDir. Median of ${r.rounds}.\n\n${rowsTable(r.rows)}`);
-  section('bridge', 'bridge', (r) => {
-    const ex = table(['case', 'ours ADD', 'Go ADD', 'ours DEL', 'Go DEL'], r.execs.map((e) => [e.label, e.ours.ADD, e.go.ADD, e.ours.DEL, e.go.DEL]));
-    return `Median of ${r.rounds}; \\*Go 1.1.1 has no nftables backend (uses iptables for the same config).\n\n${rowsTable(r.rows)}\n\nPrograms executed per invocation (strace execve, the IPAM plugin and what it runs included):\n\n${ex}`;
-  });
+  const execTable = (execs) =>
+    `Programs executed per invocation (strace execve, the IPAM plugin and what it runs included):\n\n${table(['case', 'ours ADD', 'Go ADD', 'ours DEL', 'Go DEL'], execs.map((e) => [e.label, e.ours.ADD, e.go.ADD, e.ours.DEL, e.go.DEL]))}`;
+  section('bridge', 'bridge', (r) => `Median of ${r.rounds}; \\*Go 1.1.1 has no nftables backend (uses iptables for the same config).\n\n${rowsTable(r.rows)}\n\n${execTable(r.execs)}`);
   section(
     'Pod chain: bridge + host-local + portmap (one mapping)',
     'chain',
@@ -239,6 +238,8 @@ export function writeReport(R, dir, facts, meta) {
       `The conflist (cniVersion 1.0.0): bridge \`cni0\` (isGateway, ipMasq, hairpinMode, host-local 10.89.0.0/16) then portmap (capabilities.portMappings, one tcp mapping in runtimeConfig). ADD: bridge then portmap with bridge's result as prevResult; DEL: portmap then bridge, each with the cached final result as prevResult. A chain's time is the wall time of its execs in sequence. Median of ${r.rounds}.\n\n${rowsTable(r.rows)}`,
   );
   section('macvlan', 'macvlan', (r) => `On a veth master; each side its own host netns and host-local. Median of ${r.rounds}.\n\n${rowsTable(r.rows)}`);
+  section('ptp', 'ptp', (r) => `Median of ${r.rounds}. The Go ptp waits for IPv6 duplicate address detection (1–2 s per dual-stack ADD); cni-ts does not.\n\n${rowsTable(r.rows)}\n\n${execTable(r.execs)}`);
+  section('tuning, firewall, bandwidth', 'meta', (r) => `Chained after an interface plugin (prevResult names a veth pair). Median of ${r.rounds}. bandwidth: Go 1.1.1 installs tbf, cni-ts the current reference's htb.\n\n${rowsTable(r.rows)}`);
   section('portmap vs installed mappings', 'portmap', (pm) => {
     const rows = [];
     for (const s of pm.sizes) for (const name of pm.impls) rows.push([String(s.count), name, cell(s.res[name].ADD), cell(s.res[name].DEL), cell(s.res[name]['ADD+DEL']), `${f2(s.res[name]['ADD+DEL'].median / s.res[pm.go]['ADD+DEL'].median)}×`]);

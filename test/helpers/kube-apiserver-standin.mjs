@@ -1,0 +1,137 @@
+#!/usr/bin/env node
+// A STAND-IN for the Kubernetes API server, for tests only (no API server can run on this machine). It serves the
+// small part of core/v1 that cni-ts-agent uses, with the documented protocol and the recorded shape of real answers:
+//   GET   /api/v1/nodes                      NodeList {kind, apiVersion, metadata.resourceVersion, items}
+//   GET   /api/v1/nodes/NAME                 Node, or a Status 404
+//   GET   /api/v1/nodes?watch=1&resourceVersion=RV[&allowWatchBookmarks=true][&timeoutSeconds=N]
+//                                            200 + one JSON watch event per line: ADDED / MODIFIED / DELETED / BOOKMARK,
+//                                            or {"type":"ERROR","object":Status 410 "Expired"} when RV is older than the
+//                                            retained history (as after an etcd compaction)
+//   PATCH /api/v1/nodes/NAME                 application/merge-patch+json (metadata.annotations; null deletes)
+// Every request needs "Authorization: Bearer <token>" (401 Status otherwise). TLS with the given cert/key.
+// Controlled by JSON lines on stdin: {"op":"addNode","name","podCIDRs":[…],"internalIP","annotations"?},
+// {"op":"deleteNode","name"}, {"op":"compact"} (forget the history: older resourceVersions get 410),
+// {"op":"dropWatches"} (end every open watch, as an API server restart does), {"op":"dump"} (prints the nodes);
+// {"ops":[…]} runs several in one go (no request is served in between).
+// Reports on stdout, one JSON object a line: {"listening":port}, {"req":"METHOD URL","auth":bool}, {"dump":{…}}.
+import { createServer } from 'node:https';
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+
+const arg = (name) => process.argv[process.argv.indexOf(`--${name}`) + 1];
+const token = readFileSync(arg('token-file'), 'utf8').trim();
+const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
+
+let rv = 100;
+let oldest = 0; // the first resourceVersion still in the history
+const nodes = new Map();
+const history = []; // {rv, type, object}
+const watchers = new Set();
+
+const status = (code, reason, message) => ({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code });
+const clone = (o) => JSON.parse(JSON.stringify(o));
+
+function record(type, node) {
+  history.push({ rv, type, object: clone(node) });
+  for (const w of watchers) w.send({ type, object: node });
+}
+
+function addNode({ name, podCIDRs, internalIP, annotations }) {
+  rv++;
+  const node = {
+    kind: 'Node',
+    apiVersion: 'v1',
+    metadata: {
+      name,
+      uid: `00000000-0000-4000-8000-${String(rv).padStart(12, '0')}`,
+      resourceVersion: String(rv),
+      creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+      labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux' },
+      annotations: { 'node.alpha.kubernetes.io/ttl': '0', ...(annotations ?? {}) },
+    },
+    spec: { podCIDR: podCIDRs[0], podCIDRs },
+    status: { addresses: [{ type: 'InternalIP', address: internalIP }, { type: 'Hostname', address: name }] },
+  };
+  nodes.set(name, node);
+  record('ADDED', node);
+}
+
+function send(res, code, body) {
+  res.writeHead(code, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
+
+const server = createServer({ cert: readFileSync(arg('cert')), key: readFileSync(arg('key')) }, (req, res) => {
+  const url = new URL(req.url, 'https://standin');
+  const auth = req.headers.authorization === `Bearer ${token}`;
+  out({ req: `${req.method} ${req.url}`, auth, rv, oldest });
+  if (!auth) return send(res, 401, status(401, 'Unauthorized', 'Unauthorized'));
+  const m = /^\/api\/v1\/nodes(?:\/([^/]+))?$/.exec(url.pathname);
+  if (!m) return send(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'));
+  const name = m[1] && decodeURIComponent(m[1]);
+  if (req.method === 'GET' && !name && url.searchParams.get('watch')) {
+    const from = Number(url.searchParams.get('resourceVersion') || rv);
+    res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    const w = { send: (ev) => res.write(JSON.stringify(ev) + '\n'), end: () => res.end() };
+    if (from < oldest - 1) {
+      w.send({ type: 'ERROR', object: status(410, 'Expired', `too old resource version: ${from} (${oldest - 1})`) });
+      return res.end();
+    }
+    for (const h of history) if (h.rv > from) w.send({ type: h.type, object: h.object });
+    if (url.searchParams.get('allowWatchBookmarks') === 'true') w.send({ type: 'BOOKMARK', object: { kind: 'Node', apiVersion: 'v1', metadata: { resourceVersion: String(rv) } } });
+    watchers.add(w);
+    const t = setTimeout(() => w.end(), Number(url.searchParams.get('timeoutSeconds') || 1800) * 1000);
+    req.on('close', () => {
+      clearTimeout(t);
+      watchers.delete(w);
+    });
+    return;
+  }
+  if (req.method === 'GET' && !name) return send(res, 200, { kind: 'NodeList', apiVersion: 'v1', metadata: { resourceVersion: String(rv) }, items: [...nodes.values()] });
+  const node = name && nodes.get(name);
+  if (!node) return send(res, 404, status(404, 'NotFound', `nodes "${name}" not found`));
+  if (req.method === 'GET') return send(res, 200, node);
+  if (req.method === 'PATCH') {
+    if (req.headers['content-type'] !== 'application/merge-patch+json') return send(res, 415, status(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml`));
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      const patch = JSON.parse(body);
+      const ann = node.metadata.annotations;
+      for (const [k, v] of Object.entries(patch.metadata?.annotations ?? {})) {
+        if (v === null) delete ann[k];
+        else ann[k] = v;
+      }
+      rv++;
+      node.metadata.resourceVersion = String(rv);
+      record('MODIFIED', node);
+      send(res, 200, node);
+    });
+    return;
+  }
+  send(res, 405, status(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'));
+});
+
+function run(cmd) {
+  if (cmd.ops) for (const c of cmd.ops) run(c);
+  else if (cmd.op === 'addNode') addNode(cmd);
+  else if (cmd.op === 'deleteNode') {
+    const n = nodes.get(cmd.name);
+    if (n) {
+      nodes.delete(cmd.name);
+      rv++;
+      record('DELETED', { ...n, metadata: { ...n.metadata, resourceVersion: String(rv) } });
+    }
+  } else if (cmd.op === 'compact') {
+    history.length = 0;
+    oldest = rv + 1;
+  } else if (cmd.op === 'dropWatches') {
+    for (const w of watchers) w.end();
+    watchers.clear();
+  } else if (cmd.op === 'dump') out({ dump: Object.fromEntries(nodes) });
+}
+
+createInterface({ input: process.stdin }).on('line', (line) => run(JSON.parse(line)));
+
+server.listen(Number(arg('port')), arg('host'), () => out({ listening: Number(arg('port')) }));
+process.stdin.on('end', () => process.exit(0));

@@ -1,0 +1,148 @@
+/**
+ * cni-ts-agent --store kubernetes against a STAND-IN API server (test/helpers/kube-apiserver-standin.mjs: HTTPS,
+ * bearer token, Node list/get/watch/merge-patch with the recorded shapes, 410 Gone after a compaction). No real API
+ * server runs here; what is proven is the agent's side of the documented protocol plus the real data path between
+ * node namespaces: subnets from spec.podCIDRs, VTEP MAC published as an annotation, peers from Nodes, resync after
+ * 410, and --cleanup removing the annotations.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Cluster, UNDERLAY_GW, waitFor, type Node } from '../helpers/cluster.js';
+import { ROOT, isRoot, ping, pluginEnv, sh, shOk } from '../helpers/harness.js';
+
+const haveOpenssl = sh('openssl', ['version']).status === 0;
+
+let cluster: Cluster | undefined;
+let api: ChildProcess | undefined;
+afterEach(async () => {
+  api?.kill('SIGKILL');
+  api = undefined;
+  await cluster?.cleanup();
+  cluster = undefined;
+});
+
+interface StandIn {
+  url: string;
+  ca: string;
+  tokenFile: string;
+  out: () => string;
+  cmd: (o: object) => void;
+  dump: () => Promise<Record<string, any>>;
+}
+
+async function startStandIn(c: Cluster): Promise<StandIn> {
+  const dir = c.net.tempDir();
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  shOk('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=kube-apiserver-standin', '-addext', `subjectAltName=IP:${UNDERLAY_GW}`]);
+  const tokenFile = join(dir, 'token');
+  writeFileSync(tokenFile, 'standin-token-123\n');
+  const p = spawn('ip', ['netns', 'exec', c.underlay, process.execPath, join(ROOT, 'test/helpers/kube-apiserver-standin.mjs'), '--host', UNDERLAY_GW, '--port', '6443', '--cert', cert, '--key', key, '--token-file', tokenFile], { stdio: ['pipe', 'pipe', 'pipe'], env: pluginEnv({}) });
+  api = p;
+  let out = '';
+  p.stdout!.on('data', (d) => (out += d));
+  p.stderr!.on('data', (d) => (out += d));
+  await waitFor(`stand-in to listen (${out})`, () => out.includes('"listening"'));
+  let dumps = 0;
+  return {
+    url: `https://${UNDERLAY_GW}:6443`,
+    ca: cert,
+    tokenFile,
+    out: () => out,
+    cmd: (o) => p.stdin!.write(JSON.stringify(o) + '\n'),
+    dump: async () => {
+      const n = ++dumps;
+      p.stdin!.write('{"op":"dump"}\n');
+      const lines = await waitFor('dump', () => {
+        const l = out.split('\n').filter((x) => x.startsWith('{"dump"'));
+        return l.length >= n ? l : undefined;
+      });
+      return JSON.parse(lines[n - 1]!).dump;
+    },
+  };
+}
+
+const CIDR = '10.244.0.0/16';
+
+describe.skipIf(!isRoot || !haveOpenssl)('cni-ts-agent with the Kubernetes store (stand-in API server)', () => {
+  it('subnets from spec.podCIDRs, VTEP MAC annotated, peers from Nodes, 410 Gone resync, --cleanup drops the annotations', async () => {
+    const c = new Cluster('agk');
+    cluster = c;
+    const [n1, n2] = [c.addNode(), c.addNode()] as [Node, Node];
+    const k = await startStandIn(c);
+    k.cmd({ op: 'addNode', name: n1.name, podCIDRs: ['10.244.1.0/24'], internalIP: n1.ip });
+    k.cmd({ op: 'addNode', name: n2.name, podCIDRs: ['10.244.2.0/24'], internalIP: n2.ip });
+    // A third Node without an agent here, published as a vxlan peer would be.
+    k.cmd({ op: 'addNode', name: 'node-9', podCIDRs: ['10.244.9.0/24'], internalIP: '192.168.77.99', annotations: { 'cni-ts.io/backend-type': 'vxlan', 'cni-ts.io/backend-data': '{"VtepMAC":"02:00:00:00:00:99"}', 'cni-ts.io/public-ip': '192.168.77.99' } });
+    const kubeArgs = (n: Node, extra: string[] = []) => c.agentArgs(n, ['--store', 'kubernetes', '--kube-api-server', k.url, '--kube-ca-file', k.ca, '--kube-token-file', k.tokenFile, '--cluster-cidr', CIDR, ...extra]);
+    for (const n of [n1, n2]) expect((await c.runAgent(n, ['--install-cni', join(ROOT, 'dist/bin'), '--cni-bin-dir', n.binDir])).status).toBe(0);
+    const [a1, a2] = [c.startAgent(n1, kubeArgs(n1)), c.startAgent(n2, kubeArgs(n2))];
+    await Promise.all([a1, a2].map((a) => a.waitLog(/wrote .*conflist/)));
+    expect(c.subnetsOf(n1)).toEqual(['10.244.1.0/24']);
+    expect(c.subnetsOf(n2)).toEqual(['10.244.2.0/24']);
+
+    // The VTEP MAC and underlay address are published on the Node (merge patch), and match the device.
+    const nodes = await k.dump();
+    const mac = c.ipJson(n1.netns, ['link', 'show', 'dev', 'cni-ts.1'])[0].address;
+    expect(nodes[n1.name].metadata.annotations).toMatchObject({ 'cni-ts.io/backend-type': 'vxlan', 'cni-ts.io/public-ip': n1.ip, 'cni-ts.io/backend-data': JSON.stringify({ VtepMAC: mac }) });
+    expect(k.out()).toMatch(/"req":"PATCH \/api\/v1\/nodes\/node-1","auth":true/);
+    expect(k.out()).toMatch(/"req":"GET \/api\/v1\/nodes\?watch=1&allowWatchBookmarks=true&timeoutSeconds=300&resourceVersion=\d+","auth":true/);
+    expect(k.out()).not.toContain('"auth":false');
+
+    // Peers from Node objects: node-2 and node-9 on node-1.
+    await waitFor('node-1 to route to node-2 and node-9', () => c.agentRoutes(n1.netns).map((r) => r.dst).sort().join() === '10.244.2.0/24,10.244.9.0/24');
+    expect(c.fdb(n1.netns).map((f) => `${f.mac} ${f.dst}`).sort()).toContain(`02:00:00:00:00:99 192.168.77.99`);
+    const p1 = c.addPod(n1, 'p1');
+    const p2 = c.addPod(n2, 'p2');
+    expect(ping(p1.netns, p2.ip, 2)).toBe(true);
+
+    // A Node deleted while the watches are down, and the history compacted: the watch resumes with a too-old
+    // resourceVersion, gets 410 Gone, lists again and drops node-9.
+    k.cmd({ ops: [{ op: 'dropWatches' }, { op: 'deleteNode', name: 'node-9' }, { op: 'compact' }] });
+    await a1.waitLog(/resourceVersion \d+ is too old \(410 Gone\): listing Nodes again/);
+    await waitFor('node-1 to drop node-9 after the 410 resync', () => c.agentRoutes(n1.netns).map((r) => r.dst).join() === '10.244.2.0/24');
+    expect(c.fdb(n1.netns).map((f) => f.dst)).toEqual([n2.ip]);
+    // And a Node added afterwards arrives through the new watch.
+    k.cmd({ op: 'addNode', name: 'node-8', podCIDRs: ['10.244.8.0/24'], internalIP: '192.168.77.98', annotations: { 'cni-ts.io/backend-data': '{"VtepMAC":"02:00:00:00:00:98"}' } });
+    await waitFor('node-1 to learn node-8', () => c.agentRoutes(n1.netns).some((r) => r.dst === '10.244.8.0/24'));
+    expect(ping(p2.netns, p1.ip)).toBe(true);
+
+    expect(a1.exitCode, a1.log).toBeUndefined(); // still running
+
+    // --cleanup: annotations gone from the Node, data path and conflist gone from the node.
+    expect(await a2.stop()).toBe(0);
+    const cl = await c.runAgent(n2, kubeArgs(n2, ['--cleanup']));
+    expect(cl.status, cl.log).toBe(0);
+    const after = await k.dump();
+    expect(Object.keys(after[n2.name].metadata.annotations).filter((a) => a.startsWith('cni-ts.io/'))).toEqual([]);
+    expect(c.agentRoutes(n2.netns)).toEqual([]);
+    // node-2's Node object still exists with its podCIDR (it is the controller manager's): node-1 keeps a route to it
+    // but, with the VTEP MAC gone, no FDB entry.
+    await waitFor('node-1 to drop node-2\'s FDB entry', () => !c.fdb(n1.netns).some((f) => f.dst === n2.ip));
+  });
+
+  it('a Node without spec.podCIDR yet: the agent waits and says why; a wrong token is a clear error', async () => {
+    const c = new Cluster('agk');
+    cluster = c;
+    const n1 = c.addNode();
+    const k = await startStandIn(c);
+    const wrongToken = join(c.net.tempDir(), 'token');
+    writeFileSync(wrongToken, 'nope');
+    const bad = c.startAgent(n1, c.agentArgs(n1, ['--store', 'kubernetes', '--kube-api-server', k.url, '--kube-ca-file', k.ca, '--kube-token-file', wrongToken, '--cluster-cidr', CIDR]));
+    await bad.waitLog(/cannot read Node node-1: HTTP 401 .*Unauthorized.*retrying/);
+    await bad.stop();
+    const a = c.startAgent(n1, c.agentArgs(n1, ['--store', 'kubernetes', '--kube-api-server', k.url, '--kube-ca-file', k.ca, '--kube-token-file', k.tokenFile, '--cluster-cidr', CIDR]));
+    await a.waitLog(/cannot read Node node-1: HTTP 404/);
+    k.cmd({ op: 'addNode', name: n1.name, podCIDRs: [], internalIP: n1.ip });
+    await a.waitLog(/has no spec\.podCIDR yet/);
+    await a.stop();
+    // A podCIDR outside --cluster-cidr is a fatal misconfiguration.
+    k.cmd({ op: 'deleteNode', name: n1.name });
+    k.cmd({ op: 'addNode', name: n1.name, podCIDRs: ['10.99.0.0/24'], internalIP: n1.ip });
+    const r = await c.runAgent(n1, c.agentArgs(n1, ['--store', 'kubernetes', '--kube-api-server', k.url, '--kube-ca-file', k.ca, '--kube-token-file', k.tokenFile, '--cluster-cidr', CIDR]));
+    expect(r.status).toBe(1);
+    expect(r.log).toMatch(/spec\.podCIDRs 10\.99\.0\.0\/24, which is not inside --cluster-cidr 10\.244\.0\.0\/16/);
+  });
+});
