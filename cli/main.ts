@@ -36,6 +36,16 @@ const COMMANDS: Record<string, () => Promise<Handler>> = {
   del: async () => (await import('./commands/cnitool.js')).cnitoolCommand.bind(null, 'del'),
   gc: async () => (await import('./commands/cnitool.js')).cnitoolCommand.bind(null, 'gc'),
   status: async () => (await import('./commands/cnitool.js')).cnitoolCommand.bind(null, 'status'),
+  network: async () => (await import('./commands/network.js')).networkCommand,
+  run: async () => (await import('./commands/run.js')).runCommand,
+  __supervise: async () => (await import('./commands/run.js')).superviseCommand,
+  ps: async () => (await import('./commands/ps.js')).psCommand,
+  port: async () => (await import('./commands/ps.js')).portCommand,
+  exec: async () => (await import('./commands/sandbox.js')).execCommand,
+  stop: async () => (await import('./commands/sandbox.js')).stopCommand,
+  rm: async () => (await import('./commands/sandbox.js')).rmCommand,
+  logs: async () => (await import('./commands/sandbox.js')).logsCommand,
+  system: async () => (await import('./commands/sandbox.js')).systemCommand,
 };
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
