@@ -66,7 +66,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       err(`cnictl: ${e.message.includes('\nUsage') ? e.message : oneLine(e.message)}`);
       return e.status;
     }
-    err(`cnictl: ${oneLine(String((e as Error)?.stack ?? e))}`);
+    // plugin and runtime failures carry their own explanation; the stack only with CNICTL_DEBUG=1
+    err(`cnictl: ${oneLine(String(env.CNICTL_DEBUG ? ((e as Error)?.stack ?? e) : ((e as Error)?.message ?? e)))}`);
     return 1;
   }
 }

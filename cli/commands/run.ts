@@ -105,8 +105,7 @@ export async function superviseCommand(argv: string[], env: NodeJS.ProcessEnv): 
   const log = openSync(sandboxes.store.file(s.id, 'log'), 'a');
   return sandboxes.supervise(s, ['ignore', log, log], (e) => {
     try {
-      writeSync(1, e ? `error: ${e.message}\n` : 'ok\n');
-      closeSync(1);
+      writeSync(1, e ? `error: ${e.message}\n` : 'ok\n'); // (fd 1 stays open: libuv owns it; nothing else is written to it)
     } catch {
       /* the caller is gone */
     }

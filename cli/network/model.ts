@@ -89,3 +89,25 @@ export function subnetsOf(info: NetworkInfo): CIDR[] {
 }
 
 export const showSubnet = (c: CIDR): string => formatCIDR(networkOf(c));
+
+/**
+ * The list as a second (third…) interface gets it: the default route stays with the first network, as Docker
+ * does (two default routes through two bridges collide: "RTNETLINK answers: File exists").
+ */
+export function withoutDefaultRoute(list: ConfList): ConfList {
+  const isDefault = (r: unknown) => isObject(r) && (r.dst === '0.0.0.0/0' || r.dst === '::/0');
+  const plugins = list.plugins.map((p, i) => {
+    if (i !== 0) return p;
+    const main: Obj = { ...p };
+    if (main.isDefaultGateway === true) main.isDefaultGateway = false;
+    if (isObject(main.ipam) && Array.isArray(main.ipam.routes)) main.ipam = { ...main.ipam, routes: main.ipam.routes.filter((r) => !isDefault(r)) };
+    return main;
+  });
+  let raw: Obj;
+  try {
+    raw = JSON.parse(list.bytes) as Obj;
+  } catch {
+    raw = { cniVersion: list.cniVersion, name: list.name };
+  }
+  return { ...list, plugins, bytes: JSON.stringify({ ...raw, plugins }) };
+}

@@ -77,7 +77,8 @@ export function execPlugin(type: string, verb: Verb, stdin: string, e: PluginEnv
     spawnSync('sleep', ['0.05']);
     r = spawnSync(exe, [], { input: stdin, env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   }
-  if (r.error) throw new PluginError(type, verb, undefined, `cannot run ${exe}`, r.error.message);
+  // EPIPE: the plugin exited without reading all of stdin (VERSION needs none); its exit status still tells
+  if (r.error && !((r.error as NodeJS.ErrnoException).code === 'EPIPE' && r.status !== null)) throw new PluginError(type, verb, undefined, `cannot run ${exe}`, r.error.message);
   const stdout = r.stdout ?? '';
   if (r.status !== 0) {
     let parsed: unknown;

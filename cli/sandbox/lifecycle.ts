@@ -7,7 +7,7 @@ import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { contains, parseCIDR, parseIP } from '../../lib/ip.js';
-import { describe, DEFAULT_NETWORK } from '../network/model.js';
+import { describe, DEFAULT_NETWORK, withoutDefaultRoute } from '../network/model.js';
 import { NetworkStore, resultFacts } from '../network/store.js';
 import { confListFromBytes, type ConfList } from '../runtime/conffiles.js';
 import { findPlugin, PluginNotFound } from '../runtime/invoke.js';
@@ -71,7 +71,7 @@ export class Sandboxes {
         s.netns = createNetns(s.id);
         this.store.save(s);
       }
-      lists.forEach((l, i) => this.attach(s, l, `eth${i}`, i === 0 ? { ports: s.ports, ip: f.ip, mac: f.mac } : {}));
+      lists.forEach((l, i) => this.attach(s, i === 0 ? l : withoutDefaultRoute(l), `eth${i}`, i === 0 ? { ports: s.ports, ip: f.ip, mac: f.mac } : {}));
       this.store.locked(() => this.refreshHosts());
       return this.store.read(s.id)!;
     } catch (e) {
@@ -136,7 +136,7 @@ export class Sandboxes {
         s.netns = t.netns;
         s.hostname = t.hostname;
       }
-      for (const h of f.addHosts) parseAddHost(h, '0.0.0.0'); // syntax now; host-gateway resolved with the network
+      for (const h of f.addHosts) parseAddHost(h, mode.kind === 'networks' ? '0.0.0.0' : undefined); // syntax now; host-gateway once attached
       resolvConf('', f.dns, f.dnsSearch, true);
       this.store.save(s);
       this.writeFiles(s);
@@ -220,7 +220,7 @@ export class Sandboxes {
 
   private hostsFor(s: SandboxState, all: SandboxState[]): string {
     const gateway = s.attachments.length ? this.gatewayOf(s.attachments[0]!.network) : undefined;
-    const extra = s.addHosts.map((h) => parseAddHost(h, gateway));
+    const extra = s.addHosts.filter((h) => gateway || !h.endsWith(':host-gateway')).map((h) => parseAddHost(h, gateway));
     if (s.mode === 'host') return readHost('/etc/hosts') + extra.map(([h, ip]) => `${ip}\t${h}\n`).join('');
     const own = s.attachments[0]?.ips.map((c) => c.split('/')[0]!) ?? [];
     const peers: Array<{ names: string[]; ip: string }> = [];
@@ -254,7 +254,7 @@ export class Sandboxes {
    * down. Returns the exit status (128+N for a signal, as a shell reports it).
    */
   async supervise(s: SandboxState, stdio: StdioOptions, started?: (err?: Error) => void): Promise<number> {
-    const argv = sandboxArgv(s.netns, this.filesOf(s), s.mode === 'host' || s.mode === 'container' ? undefined : s.hostname, s.command);
+    const argv = sandboxArgv(s.netns, this.filesOf(s), s.mode === 'host' ? undefined : s.hostname, s.command);
     let child: ChildProcess;
     try {
       child = spawn(argv[0]!, argv.slice(1), { stdio, detached: true, env: { ...this.env, HOSTNAME: s.hostname } });
@@ -395,7 +395,7 @@ export class Sandboxes {
     let n = 0;
     while (used.has(`eth${n}`)) n++;
     try {
-      this.attach(s, list, `eth${n}`, { ip });
+      this.attach(s, s.attachments.length ? withoutDefaultRoute(list) : list, `eth${n}`, { ip });
     } catch (e) {
       const a = s.attachments.find((x) => x.network === network);
       try {

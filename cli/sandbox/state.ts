@@ -60,6 +60,7 @@ export function procStart(pid: number): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (fields[0] === 'Z' || fields[0] === 'X') return undefined; // a zombie is dead (its parent may never reap it)
     return Number(fields[19]); // field 22: starttime
   } catch {
     return undefined;

@@ -17,7 +17,7 @@ for d in /etc /opt /var/lib /run; do
   mkdir -p "$o/up" "$o/work"
   mount -t overlay overlay -o "lowerdir=$d,upperdir=$o/up,workdir=$o/work" "$d"
 done
-rm -rf /etc/cni /etc/cnictl /opt/cni /var/lib/cni /run/cnictl /run/netns
+rm -rf /etc/cni /etc/cnictl /opt/cni /var/lib/cni /run/cnictl
 mkdir -p /etc/cni/net.d /opt/cni/bin /var/lib/cni /run/netns
 mount -t tmpfs -o mode=0755 tmpfs /run/netns
 mount --bind -o ro "$BIN" /opt/cni/bin

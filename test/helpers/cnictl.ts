@@ -22,8 +22,18 @@ export class CnictlHost {
     this.net = new TestNet(label);
   }
 
-  /** Start the holder of the private mount namespace. */
+  /** Start the holder of the private mount namespace (everything is removed again when that fails). */
   async start(): Promise<this> {
+    try {
+      await this.startHolder();
+    } catch (e) {
+      this.cleanup();
+      throw e;
+    }
+    return this;
+  }
+
+  private async startHolder(): Promise<void> {
     const tmp = this.net.tempDir();
     const p = spawn('ip', ['netns', 'exec', this.net.host, 'unshare', '-m', '--propagation', 'slave', 'bash', PRIVATE_MOUNTS, tmp, DIST, '--', 'bash', '-c', 'echo ready $$; exec sleep 100000'], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -41,7 +51,6 @@ export class CnictlHost {
       p.stderr!.on('data', (d) => (errOut += d));
       p.on('exit', (code) => reject(new Error(`private mount namespace setup failed (${code}): ${errOut}`)));
     });
-    return this;
   }
 
   /** The environment cnictl runs with: a clean one plus `extra`. */

@@ -19,7 +19,8 @@ const one = (r: { stderr: string }) => r.stderr.trim().split('\n').length === 1;
 
 describe.skipIf(!isRoot)('cnictl network', () => {
   it('create writes a bridge conflist on the first free subnet (around networks and host routes); ls and inspect show it', async () => {
-    h = await new CnictlHost('net').start();
+    h = new CnictlHost('net');
+    await h.start();
     // a host route inside 172.18/16 (an interface of the host), so the first user network skips it
     h.net.addOutside(['172.18.9.1/24'], ['172.18.9.2/24']);
     const id = h.ctlOk(['network', 'create', 'web-net']).trim();
@@ -56,7 +57,8 @@ describe.skipIf(!isRoot)('cnictl network', () => {
   });
 
   it('bad input: one line naming the value, exit ≠ 0, no file written', async () => {
-    h = await new CnictlHost('net').start();
+    h = new CnictlHost('net');
+    await h.start();
     h.ctlOk(['network', 'create', '--subnet', '10.60.0.0/16', 'a']);
     const cases: Array<[string[], RegExp, Record<string, string>?]> = [
       [['--subnet', '10.60.1.0/24', 'b'], /subnet 10\.60\.1\.0\/24 overlaps network "a" \(10\.60\.0\.0\/16\)/],
@@ -83,7 +85,8 @@ describe.skipIf(!isRoot)('cnictl network', () => {
   });
 
   it('macvlan and ipvlan networks are created (ipvlan runs fail later with a clear error on this kernel)', async () => {
-    h = await new CnictlHost('net').start();
+    h = new CnictlHost('net');
+    await h.start();
     h.net.addOutside(['192.0.2.1/24'], ['192.0.2.2/24']);
     h.ctlOk(['network', 'create', '-d', 'macvlan', '-o', 'parent=up0', '--subnet', '192.0.2.0/24', '--gateway', '192.0.2.2', 'mv']);
     expect(conf('mv').plugins[0]).toMatchObject({ type: 'macvlan', master: 'up0', mode: 'bridge' });
@@ -95,7 +98,8 @@ describe.skipIf(!isRoot)('cnictl network', () => {
   });
 
   it('rm: refused while attached (naming who), removes file, bridge and lease dir; unmanaged and pre-defined refused; prune asks y/N', async () => {
-    h = await new CnictlHost('net').start();
+    h = new CnictlHost('net');
+    await h.start();
     h.ctlOk(['network', 'create', '--subnet', '10.70.0.0/24', 'used']);
     h.ctlOk(['network', 'create', '--subnet', '10.71.0.0/24', 'unused']);
     h.ctlOk(['network', 'create', '--subnet', '10.72.0.0/24', 'unused2']);

@@ -31,8 +31,8 @@ const LIST = (over: Record<string, unknown> = {}, version = '1.0.0') => ({
 const cid = (netns: string) => `cnitool-${createHash('sha512').update(netns).digest('hex').slice(0, 20)}`;
 
 async function start(): Promise<CnictlHost> {
-  h = await new CnictlHost('rt').start();
-  return h;
+  h = new CnictlHost('rt');
+  return h.start();
 }
 
 function writeConf(file: string, conf: unknown): string {
