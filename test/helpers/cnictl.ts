@@ -9,7 +9,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { DIST, ROOT, TestNet, type Exec } from './harness.js';
 
-export const CNICTL = join(DIST, 'cnictl');
+/** The cnictl under test; CNITS_CNICTL runs another (e.g. "bun dist/bin/cnictl" or a compiled executable). */
+export const CNICTL: readonly string[] = process.env.CNITS_CNICTL ? process.env.CNITS_CNICTL.split(' ') : [join(DIST, 'cnictl')];
 const PRIVATE_MOUNTS = join(ROOT, 'scripts', 'e2e', 'private-mounts.sh');
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -78,7 +79,7 @@ export class CnictlHost {
 
   /** `cnictl ARGS` inside the private host. */
   ctl(args: readonly string[], opts: { env?: Record<string, string | undefined>; input?: string } = {}): Exec {
-    return this.sh(CNICTL, args, opts);
+    return this.sh(CNICTL[0]!, [...CNICTL.slice(1), ...args], opts);
   }
 
   ctlOk(args: readonly string[], opts: { env?: Record<string, string | undefined>; input?: string } = {}): string {
@@ -89,7 +90,7 @@ export class CnictlHost {
 
   /** A long-running cnictl (e.g. a foreground `run`), with its output collected. */
   ctlSpawn(args: readonly string[], opts: { env?: Record<string, string | undefined> } = {}): Running {
-    const p = spawn('nsenter', this.enter(CNICTL, args), { env: this.env(opts.env), stdio: ['pipe', 'pipe', 'pipe'] });
+    const p = spawn('nsenter', this.enter(CNICTL[0]!, [...CNICTL.slice(1), ...args]), { env: this.env(opts.env), stdio: ['pipe', 'pipe', 'pipe'] });
     return new Running(p);
   }
 
