@@ -1,6 +1,11 @@
-/** The one place that runs programs: spawnSync with argv arrays, never a shell. */
-import { spawnSync, type StdioOptions } from 'node:child_process';
+/**
+ * The one place that runs programs: synchronous, argv arrays, never a shell. Under Bun (the shipped executable)
+ * Bun.spawnSync, because loading node:child_process and its first spawn cost Bun ~1.3 ms per process; under Node, or
+ * for custom stdio (an inherited fd), child_process.spawnSync, loaded on first use.
+ */
+import type { StdioOptions } from 'node:child_process';
 import { pluginError } from './cni/errors.js';
+import { traced } from './trace.js';
 
 export interface RunResult {
   status: number;
@@ -22,6 +27,22 @@ export function ensurePath(): void {
 }
 
 export function run(cmd: string, args: readonly string[], opts: RunOptions = {}): RunResult {
+  return traced(() => `exec ${[cmd, ...args].join(' ').slice(0, 120)}`, () => spawn(cmd, args, opts));
+}
+
+interface BunSpawnResult {
+  exitCode: number | null;
+  stdout?: Uint8Array;
+  stderr?: Uint8Array;
+}
+type BunSpawnSync = (argv: string[], o: { env?: NodeJS.ProcessEnv; stdin: 'ignore' | Uint8Array; stdout: 'pipe'; stderr: 'pipe' }) => BunSpawnResult;
+const bunSpawnSync = (globalThis as { Bun?: { spawnSync: BunSpawnSync } }).Bun?.spawnSync;
+
+const notFound = (cmd: string): RunResult => ({ status: 127, stdout: '', stderr: `${cmd}: command not found` });
+
+function spawn(cmd: string, args: readonly string[], opts: RunOptions): RunResult {
+  if (bunSpawnSync && !opts.stdio) return spawnBun(bunSpawnSync, cmd, args, opts);
+  const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
   const r = spawnSync(cmd, args, {
     input: opts.input,
     env: opts.env,
@@ -31,9 +52,29 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
   });
   if (r.error) {
     const code = (r.error as NodeJS.ErrnoException).code;
-    return { status: 127, stdout: '', stderr: code === 'ENOENT' ? `${cmd}: command not found` : String(r.error.message) };
+    return code === 'ENOENT' ? notFound(cmd) : { status: 127, stdout: '', stderr: String(r.error.message) };
   }
   return { status: r.status ?? 128, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+const decoder = new TextDecoder();
+
+function spawnBun(spawnSync: BunSpawnSync, cmd: string, args: readonly string[], opts: RunOptions): RunResult {
+  let r: BunSpawnResult;
+  try {
+    r = spawnSync([cmd, ...args], {
+      ...(opts.env ? { env: opts.env } : {}),
+      stdin: opts.input !== undefined ? Buffer.from(opts.input) : 'ignore',
+      stdout: 'pipe',
+      stderr: 'pipe',
+    });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || /not found|ENOENT/i.test(String((e as Error).message))) return notFound(cmd);
+    return { status: 127, stdout: '', stderr: String((e as Error).message) };
+  }
+  const text = (b: Uint8Array | undefined): string => (b ? decoder.decode(b) : '');
+  return { status: r.exitCode ?? 128, stdout: text(r.stdout), stderr: text(r.stderr) };
 }
 
 /** Run and return stdout; a non-zero exit becomes a plugin error naming the command and its stderr. */

@@ -1,7 +1,25 @@
-/** On-host names shared with the reference plugins (so either can clean up after the other). */
-import { createHash } from 'node:crypto';
+/**
+ * Hashes and random names. Under Bun (the shipped executable) these use Bun.CryptoHasher and Web Crypto, because
+ * loading node:crypto costs Bun ~2 ms per process; under Node, node:crypto (loaded on first use).
+ */
 
-export const sha512Hex = (s: string): string => createHash('sha512').update(s).digest('hex');
+interface BunHasher {
+  update(s: string): BunHasher;
+  digest(enc: 'hex'): string;
+}
+const bunHasher = (globalThis as { Bun?: { CryptoHasher: new (algo: string) => BunHasher } }).Bun?.CryptoHasher;
+
+export function sha512Hex(s: string): string {
+  if (bunHasher) return new bunHasher('sha512').update(s).digest('hex');
+  return (require('node:crypto') as typeof import('node:crypto')).createHash('sha512').update(s).digest('hex');
+}
+
+/** `n` random bytes (Web Crypto: global in Node ≥ 19 and Bun). */
+export function randomBytes(n: number): Buffer {
+  return Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(n)));
+}
+
+/** On-host names shared with the reference plugins (so either can clean up after the other). */
 
 /** utils.FormatChainName: "CNI-" + sha512(name+id), 28 chars in all. */
 export const chainName = (name: string, containerId: string): string => `CNI-${sha512Hex(name + containerId)}`.slice(0, 28);

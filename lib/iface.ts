@@ -74,14 +74,16 @@ function routeLine(ifname: string, r: Route, gw: string | undefined): string {
   return parts.join(' ');
 }
 
-/** `ip -batch` lines that put the addresses on `ifname`, set it up and add the routes (gateway defaulting per family). */
-export function configureIfaceCommands(ifname: string, ips: readonly IPConfig[], routes: readonly Route[] = []): string[] {
-  const lines = ips.map((ip) => `addr add ${ip.address} dev ${ifname}`);
-  lines.push(`link set ${ifname} up`);
+/** `ip -batch` lines adding `routes` on `ifname`; a route without "gw" goes via the first gateway of its family in `ips`. */
+export function routeLines(ifname: string, ips: readonly IPConfig[], routes: readonly Route[]): string[] {
   const gw4 = ips.find((ip) => ip.gateway && familyOf(ip.address) === 4)?.gateway;
   const gw6 = ips.find((ip) => ip.gateway && familyOf(ip.address) === 6)?.gateway;
-  for (const r of routes) lines.push(routeLine(ifname, r, r.gw ?? (familyOf(r.dst) === 4 ? gw4 : gw6)));
-  return lines;
+  return routes.map((r) => routeLine(ifname, r, r.gw ?? (familyOf(r.dst) === 4 ? gw4 : gw6)));
+}
+
+/** `ip -batch` lines that put the addresses on `ifname`, set it up and add the routes (gateway defaulting per family). */
+export function configureIfaceCommands(ifname: string, ips: readonly IPConfig[], routes: readonly Route[] = []): string[] {
+  return [...ips.map((ip) => `addr add ${ip.address} dev ${ifname}`), `link set ${ifname} up`, ...routeLines(ifname, ips, routes)];
 }
 
 /** Read one link (with addresses) from `ns`; undefined when it does not exist. */
@@ -125,12 +127,16 @@ export function checkInterfaceIPs(link: IpLink, ips: readonly IPConfig[]): void 
   }
 }
 
-/** CHECK: every expected route (dst, and gw when given) is present in the main table of `ns`. */
-export function checkRoutes(ns: Netns, ifname: string, routes: readonly Route[]): void {
+/**
+ * CHECK: every expected route (dst, and gw when given) is present in `ns` (any table; with `devOnly`, only routes
+ * through `ifname`).
+ */
+export function checkRoutes(ns: Netns, ifname: string, routes: readonly Route[], devOnly = false): void {
   if (routes.length === 0) return;
-  const have: IpRoute[] = [];
+  // Per family: `ip -j` prints both defaults as "default".
+  const have = new Map<4 | 6, IpRoute[]>();
   for (const fam of new Set(routes.map((r) => familyOf(r.dst)))) {
-    have.push(...ns.ipJson<IpRoute[]>([fam === 6 ? '-6' : '-4', 'route', 'show', 'table', 'all']));
+    have.set(fam, ns.ipJson<IpRoute[]>([fam === 6 ? '-6' : '-4', 'route', 'show', ...(devOnly ? ['dev', ifname] : ['table', 'all'])]));
   }
   const norm = (dst: string, fam: 4 | 6): string => {
     if (dst === 'default') return fam === 4 ? '0.0.0.0/0' : '::/0';
@@ -140,7 +146,7 @@ export function checkRoutes(ns: Netns, ifname: string, routes: readonly Route[])
   for (const r of routes) {
     const fam = familyOf(r.dst);
     const dst = norm(r.dst, fam);
-    const found = have.some(
+    const found = have.get(fam)!.some(
       (h) => norm(h.dst, fam) === dst && (!r.gw || (h.gateway !== undefined && parseIP(h.gateway) && formatIP(parseIP(h.gateway)!) === formatIP(parseIP(r.gw)!))),
     );
     if (!found) throw pluginError(`Failed to match route ${r.dst}${r.gw ? ` via ${r.gw}` : ''} on interface ${ifname}`);

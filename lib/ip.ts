@@ -169,3 +169,12 @@ export function isGlobalUnicast(ip: IP): boolean {
   if ((top & 0xffc0n) === 0xfe80n) return false; // fe80::/10
   return true;
 }
+
+/** The IPv6 link-local address the kernel derives from a MAC (EUI-64, addrgenmode eui64): fe80::/64 + MAC with ff:fe. */
+export function linkLocalFromMac(mac: string): IP {
+  const b = mac.split(':').map((x) => parseInt(x, 16));
+  const eui = [b[0]! ^ 0x02, b[1]!, b[2]!, 0xff, 0xfe, b[3]!, b[4]!, b[5]!];
+  let v = 0xfe80n << 112n;
+  for (const [i, x] of eui.entries()) v |= BigInt(x) << BigInt(8 * (7 - i));
+  return { family: 6, value: v };
+}

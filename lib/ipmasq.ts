@@ -12,6 +12,7 @@
  * Script/rule generation is pure (unit-tested); the functions at the end run iptables/nft, one batch per operation.
  */
 import { pluginError } from './cni/errors.js';
+import type { Fields } from './cni/fields.js';
 import { chainName, sha512Hex } from './hash.js';
 import { formatCIDR, formatIP, networkOf, parseCIDR } from './ip.js';
 import { run } from './exec.js';
@@ -28,6 +29,15 @@ export interface MasqIdentity {
   network: string;
   ifname: string;
   containerId: string;
+}
+
+/** The `ipMasqBackend` key of bridge and ptp: undefined (the reference's automatic choice), iptables or nftables. */
+export function ipMasqBackendOf(f: Fields): Backend | undefined {
+  const backend = f.string('ipMasqBackend');
+  if (backend !== undefined && backend !== 'iptables' && backend !== 'nftables') {
+    f.fail('ipMasqBackend', `is ${JSON.stringify(backend)}; allowed: iptables, nftables`);
+  }
+  return backend as Backend | undefined;
 }
 
 // ---------- names ----------
@@ -244,18 +254,23 @@ export function setupIpMasq(s: MasqSetup): Backend {
   }
 }
 
-/** Remove the iptables masquerade of one container in the given families (save + restore per family with rules). */
-function teardownIptables(id: MasqIdentity, families: ReadonlyArray<4 | 6>, chains = [masqChain(id.network, id.containerId)]): string[] {
+/**
+ * Remove the iptables masquerade of one container in the given families (save + restore per family with rules).
+ * Returns the errors, and whether anything was found (and removed).
+ */
+function teardownIptables(id: MasqIdentity, families: ReadonlyArray<4 | 6>, chains = [masqChain(id.network, id.containerId)]): { errors: string[]; found: boolean } {
   const errors: string[] = [];
+  let found = false;
   for (const family of families) {
     const save = run(iptTool(family, '-save'), ['-t', 'nat']);
     if (save.status !== 0) continue; // iptables missing or unusable here: nothing of ours can be there
     const input = iptablesTeardownRestore(save.stdout, chains);
     if (!input) continue;
+    found = true;
     const r = iptablesRestore(family, input);
     if (r.status !== 0) errors.push(`${iptTool(family, '-restore')}: ${r.stderr.trim() || `exit status ${r.status}`}`);
   }
-  return errors;
+  return { errors, found };
 }
 
 /** `nft -j list chain` of masq_checks; undefined when the table/chain does not exist or nft is missing. */
@@ -282,15 +297,19 @@ export interface MasqTeardown extends MasqIdentity {
 
 /**
  * Remove the masquerade of one attachment from both backends (whichever made it, Go or us). Never needs the
- * addresses. Missing rules, chains, tables or tools are not errors.
+ * addresses. Missing rules, chains, tables or tools are not errors. One ADD installs it with one backend only, so
+ * when the iptables chain was there, the nft lookup (an exec) is skipped.
  */
 export function teardownIpMasq(t: MasqTeardown): void {
-  const errors = teardownIptables(t, t.families?.length ? t.families : [4, 6]);
-  try {
-    const rules = listMasqRules();
-    if (rules) errors.push(...deleteNftRules(nftRulesFor(rules, t)));
-  } catch (e) {
-    errors.push((e as Error).message);
+  const ipt = teardownIptables(t, t.families?.length ? t.families : [4, 6]);
+  const errors = [...ipt.errors];
+  if (!ipt.found) {
+    try {
+      const rules = listMasqRules();
+      if (rules) errors.push(...deleteNftRules(nftRulesFor(rules, t)));
+    } catch (e) {
+      errors.push((e as Error).message);
+    }
   }
   if (errors.length) throw pluginError('failed to remove IP masquerade', errors.join('; '));
 }
@@ -333,4 +352,10 @@ export function missingIpMasq(id: MasqIdentity, addresses: readonly string[]): s
     missing.push(`IPv${family} (no iptables chain ${chain} with its POSTROUTING jump, no nft rule in inet ${MASQ_TABLE} ${MASQ_CHAIN} for ${hashForInstance(id)})`);
   }
   return missing;
+}
+
+/** CHECK: throw an error naming the missing families when the masquerade of this attachment is not complete. */
+export function requireIpMasq(id: MasqIdentity, addresses: readonly string[]): void {
+  const missing = missingIpMasq(id, addresses);
+  if (missing.length) throw pluginError(`IP masquerade for ${id.containerId} is missing: ${missing.join('; ')}`);
 }

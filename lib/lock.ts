@@ -1,11 +1,38 @@
 /**
  * flock(2) on a lock file, the same lock the Go host-local takes (go-filemutex on `<dir>/lock`).
- * Node has no flock: util-linux `flock` locks an fd we pass it as fd 3; the lock belongs to the open file
- * description, so it stays ours after the child exits and is released on close, exit or SIGKILL.
+ * The self-contained executable calls flock(2) itself (lib/native.ts); under Node, util-linux `flock` locks an fd we
+ * pass it as fd 3 (the lock belongs to the open file description, so it stays ours after the child exits). Either way
+ * the lock is released on close, exit or SIGKILL.
  */
 import { closeSync, constants, openSync } from 'node:fs';
 import { CniError, ErrorCode } from './cni/errors.js';
 import { run } from './exec.js';
+import { EINTR, EWOULDBLOCK, LOCK_EX, LOCK_NB, libc, type Libc } from './native.js';
+import { traced } from './trace.js';
+
+const sleep = (ms: number): void => void Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+const timedOut = (lockPath: string, seconds: number): CniError =>
+  new CniError(ErrorCode.TryAgainLater, `timed out after ${seconds}s waiting for lock ${lockPath}`);
+
+/** Non-blocking attempts with a short, growing back-off (a lease lock is held for a millisecond or two). */
+function flockNative(c: Libc, fd: number, lockPath: string, timeoutSeconds: number): void {
+  const deadline = Date.now() + timeoutSeconds * 1000;
+  for (let wait = 0.25; ; wait = Math.min(wait * 2, 8)) {
+    const err = c.flock(fd, LOCK_EX | LOCK_NB);
+    if (err === 0) return;
+    if (err !== EWOULDBLOCK && err !== EINTR) throw new CniError(ErrorCode.IOFailure, `cannot lock ${lockPath}`, `flock: errno ${err}`);
+    if (Date.now() > deadline) throw timedOut(lockPath, timeoutSeconds);
+    sleep(wait);
+  }
+}
+
+function flockExec(fd: number, lockPath: string, timeoutSeconds: number): void {
+  const r = run('flock', ['-x', '-w', String(timeoutSeconds), '3'], { stdio: ['ignore', 'ignore', 'pipe', fd] });
+  if (r.status === 0) return;
+  if (r.status === 1) throw timedOut(lockPath, timeoutSeconds);
+  throw new CniError(ErrorCode.IOFailure, `cannot lock ${lockPath}`, r.stderr.trim());
+}
 
 export function withFileLock<T>(lockPath: string, fn: () => T, timeoutSeconds = 60): T {
   let fd: number;
@@ -15,11 +42,9 @@ export function withFileLock<T>(lockPath: string, fn: () => T, timeoutSeconds = 
     throw new CniError(ErrorCode.IOFailure, `cannot open lock file ${lockPath}`, (e as Error).message);
   }
   try {
-    const r = run('flock', ['-x', '-w', String(timeoutSeconds), '3'], { stdio: ['ignore', 'ignore', 'pipe', fd] });
-    if (r.status !== 0) {
-      if (r.status === 1) throw new CniError(ErrorCode.TryAgainLater, `timed out after ${timeoutSeconds}s waiting for lock ${lockPath}`);
-      throw new CniError(ErrorCode.IOFailure, `cannot lock ${lockPath}`, r.stderr.trim());
-    }
+    const c = libc();
+    if (c) traced('flock(2)', () => flockNative(c, fd, lockPath, timeoutSeconds));
+    else flockExec(fd, lockPath, timeoutSeconds);
     return fn();
   } finally {
     closeSync(fd);

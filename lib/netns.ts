@@ -6,6 +6,8 @@ import { existsSync, statSync, writeFileSync, readFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { CniError, ErrorCode, pluginError } from './cni/errors.js';
 import { run, type RunResult } from './exec.js';
+import { inNetns, libc, type Libc } from './native.js';
+import { traced } from './trace.js';
 
 const NAMED_DIRS = new Set(['/var/run/netns', '/run/netns']);
 
@@ -100,17 +102,12 @@ export class Netns {
   sysctlSet(values: Record<string, string>, ignoreMissing = false): void {
     const keys = Object.keys(values);
     if (keys.length === 0) return;
-    if (this.isHost) {
-      for (const k of keys) {
-        const file = `/proc/sys/${k}`;
-        try {
-          if (readFileSync(file, 'utf8').trim() === values[k]) continue;
-          writeFileSync(file, values[k]!);
-        } catch (e) {
-          if (ignoreMissing && (e as NodeJS.ErrnoException).code === 'ENOENT') continue;
-          throw pluginError(`failed to set sysctl ${k}=${values[k]}`, (e as Error).message);
-        }
-      }
+    const c = this.path ? libc() : undefined;
+    if (this.isHost || c) {
+      // /proc/sys/net resolves to the netns of the calling thread: the host's, or the container's entered with setns(2)
+      const write = (): void => writeSysctls(values, ignoreMissing, this.label);
+      if (this.isHost) write();
+      else traced('setns+sysctl', () => inNetnsOrFail(c!, this.path!, write));
       return;
     }
     const r = this.exec('sysctl', [...(ignoreMissing ? ['-e'] : []), '-q', '-w', ...keys.map((k) => `${k}=${values[k]}`)]);
@@ -118,15 +115,41 @@ export class Netns {
   }
 
   sysctlGet(key: string): string | undefined {
-    if (this.isHost) {
+    const read = (): string | undefined => {
       try {
         return readFileSync(`/proc/sys/${key}`, 'utf8').trim();
       } catch {
         return undefined;
       }
-    }
+    };
+    if (this.isHost) return read();
+    const c = libc();
+    if (c) return inNetnsOrFail(c, this.path!, read);
     const r = this.exec('cat', [`/proc/sys/${key}`]);
     return r.status === 0 ? r.stdout.trim() : undefined;
+  }
+}
+
+/** Write sysctls (slash form) under /proc/sys of the calling thread's netns, skipping values already set. */
+function writeSysctls(values: Record<string, string>, ignoreMissing: boolean, label: string): void {
+  for (const [k, v] of Object.entries(values)) {
+    const file = `/proc/sys/${k}`;
+    try {
+      if (readFileSync(file, 'utf8').trim() === v) continue;
+      writeFileSync(file, v);
+    } catch (e) {
+      if (ignoreMissing && (e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw pluginError(`failed to set sysctl ${k}=${v} in ${label}`, (e as Error).message);
+    }
+  }
+}
+
+function inNetnsOrFail<T>(c: Libc, path: string, fn: () => T): T {
+  try {
+    return inNetns(c, path, fn);
+  } catch (e) {
+    if (e instanceof CniError) throw e;
+    throw pluginError(`failed to enter netns ${path}`, (e as Error).message);
   }
 }
 

@@ -4,7 +4,7 @@
  * container netns, rename + configuration, rollback on failure, CHECK and DEL.
  * Command building and result building are pure; the functions taking a context or a Netns do the I/O.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from './hash.js';
 import { CniError, ErrorCode, configError, pluginError } from './cni/errors.js';
 import { delegate, ipamDel, ipamType } from './cni/invoke.js';
 import type { DNS, IPConfig, Interface, Result, Route } from './cni/result.js';
@@ -244,15 +244,4 @@ export function checkSubLink(ctx: CniContext, spec: SubLinkSpec, masterKnown: bo
 /** Code 7 error for a mode outside `allowed` (message as the reference's, plus the allowed values). */
 export function unknownMode(kind: SubLinkKind, mode: string, allowed: readonly string[]): CniError {
   return new CniError(ErrorCode.InvalidNetworkConfig, `unknown ${kind} mode: ${JSON.stringify(mode)}`, `allowed: ${allowed.join(', ')}`);
-}
-
-/** STATUS and GC: the link itself keeps no state, so they are the configured IPAM's (nothing without one). */
-export function ipamStatus(ctx: CniContext): void {
-  const type = ipamType(ctx);
-  if (type) delegate(type, 'STATUS', ctx);
-}
-
-export function ipamGc(ctx: CniContext): void {
-  const type = ipamType(ctx);
-  if (type) delegate(type, 'GC', ctx);
 }

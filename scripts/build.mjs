@@ -1,16 +1,28 @@
 #!/usr/bin/env node
-// Bundles every plugin (plugins/<type>/main.ts, ipam/<type>/main.ts) into one self-contained CommonJS file
-// dist/bin/<type>, plus dist/bin/cni-ts: one multi-call bundle that dispatches on the name it is invoked as.
-// `node scripts/build.mjs bridge host-local` builds only those. Files are replaced atomically (write + rename),
-// so tests running meanwhile never execute a half-written plugin.
+// `npm run build`: ONE self-contained executable, dist/bin/cni-ts, and a symlink to it per program name
+// (dist/bin/bridge -> cni-ts, …). It needs nothing on the host: no Node, no node_modules.
+//
+//   1. esbuild bundles every plugin (plugins/<type>/main.ts, ipam/<type>/main.ts) and every command (COMMANDS) into
+//      one CommonJS file, dist/build/cni-ts.cjs, that dispatches on the name it was invoked by. Each program's modules
+//      are evaluated only when that program runs (lazy require), so a plugin pays for its own code only.
+//   2. Bun (the pinned @oven/bun-linux-<arch> package from npm ci: the runtime binary itself, no download) compiles
+//      that bundle with its bytecode into dist/bin/cni-ts.
+//
+// `node scripts/build.mjs --target linux-arm64 --outfile F` compiles for another architecture (scripts/release.mjs).
+// Files are replaced atomically (write + rename), so tests running meanwhile never execute a half-written program.
 import { build } from 'esbuild';
-import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 
 const root = resolve(import.meta.dirname, '..');
 const out = join(root, 'dist', 'bin');
+const bundle = join(root, 'dist', 'build', 'cni-ts.cjs');
+const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version;
 
+/** The plugins: every plugins/<type>/main.ts and ipam/<type>/main.ts, exporting `plugin`. */
 export function pluginEntries() {
   const found = [];
   for (const dir of ['plugins', 'ipam']) {
@@ -18,7 +30,7 @@ export function pluginEntries() {
     if (!existsSync(base)) continue;
     for (const type of readdirSync(base).sort()) {
       const main = join(base, type, 'main.ts');
-      if (existsSync(main)) found.push({ type, main });
+      if (existsSync(main)) found.push({ type, main, ipam: dir === 'ipam' });
     }
   }
   return found;
@@ -33,98 +45,115 @@ export const COMMANDS = [
   { name: 'cni-ts-agent', main: 'agent/main.ts' },
 ].filter((c) => existsSync(join(root, c.main)));
 
-/** A hash of every source file: executables of one build may run each other in-process (lib/cni/invoke.ts). */
-function buildId() {
-  const h = createHash('sha256');
-  const walk = (dir) => {
-    for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
-      const p = join(dir, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (p.endsWith('.ts')) h.update(p.slice(root.length)).update(readFileSync(p));
-    }
-  };
-  for (const d of ['lib', 'plugins', 'ipam', ...COMMANDS.map((c) => c.main.split('/')[0])]) if (existsSync(join(root, d))) walk(join(root, d));
-  return h.digest('hex').slice(0, 16);
+/** Every name the executable answers to (the links in dist/bin and in a release). */
+export const programNames = () => [...pluginEntries().map((e) => e.type), ...COMMANDS.map((c) => c.name)];
+
+/** The Bun runtime that compiles (and is embedded): from node_modules, pinned in package.json. */
+export function bunFor(target) {
+  const pkg = { 'linux-x64': '@oven/bun-linux-x64', 'linux-arm64': '@oven/bun-linux-aarch64' }[target];
+  if (!pkg) throw new Error(`unknown target ${target} (linux-x64 or linux-arm64)`);
+  try {
+    return join(dirname(createRequire(import.meta.url).resolve(`${pkg}/package.json`)), 'bin', 'bun');
+  } catch {
+    throw new Error(`${pkg} is not installed: run npm ci${target === 'linux-arm64' ? ' (arm64: see scripts/release.mjs)' : ''}`);
+  }
 }
 
-const BUILD = buildId();
+export const hostTarget = () => ({ x64: 'linux-x64', arm64: 'linux-arm64' })[process.arch] ?? `linux-${process.arch}`;
 
-const common = (name) => ({
-  bundle: true,
-  platform: 'node',
-  target: 'node20',
-  format: 'cjs',
-  minify: true,
-  legalComments: 'none',
-  define: { __CNI_TS_BUILD__: JSON.stringify(BUILD) },
-  banner: { js: `#!/usr/bin/env node\n// cni-ts ${BUILD} ${name}` },
-  logLevel: 'warning',
-});
-
-const skel = JSON.stringify(join(root, 'lib/cni/skel.ts'));
-
-/** Does the plugin (its own folder) delegate to other plugins (imports lib/cni/invoke)? */
-function delegatesIpam(main) {
-  const dir = join(main, '..');
-  const imports = (f) => readFileSync(join(dir, f), 'utf8').includes("lib/cni/invoke.js'");
-  return !main.includes('/ipam/') && readdirSync(dir).some((f) => f.endsWith('.ts') && imports(f));
+/** The entry of the multi-call bundle: a table name -> lazy loader, dispatching on the invoked name. */
+function entrySource() {
+  const plugins = pluginEntries();
+  const ipam = plugins.filter((e) => e.ipam);
+  const q = JSON.stringify;
+  return `const {basename}=require('node:path');
+const plugins={${plugins.map((e) => `${q(e.type)}:()=>require(${q(e.main)}).plugin`).join(',')}};
+const commands={${COMMANDS.map((c) => `${q(c.name)}:()=>require(${q(join(root, c.main))}).main`).join(',')}};
+const ipam={${ipam.map((e) => `get ${q(e.type)}(){return plugins[${q(e.type)}]()}`).join(',')}};
+// Bun: argv0 is the name we were invoked by (argv[1] is the embedded script); under node it is argv[1].
+const name=basename(typeof Bun!=='undefined'?process.argv0:(process.argv[1]||''));
+if(plugins[name]){process.exit(require(${q(join(root, "lib/cni/skel.ts"))}).runPlugin(plugins[name](),process.env,ipam))}
+else if(commands[name]){commands[name]()(process.argv.slice(2),process.env).then((c)=>{process.exitCode=c},(e)=>{process.stderr.write(name+': '+(e&&e.stack||e)+'\\n');process.exitCode=1})}
+else{const names=[...Object.keys(plugins),...Object.keys(commands)].join(', ');const a=process.argv[2];
+if(a==='--version'||a==='version'){process.stdout.write('cni-ts '+${q(version)}+'\\n')}
+else if(a==='--help'||a==='-h'||a==='help'){process.stdout.write('cni-ts '+${q(version)}+': CNI plugins and tools in one self-contained executable.\\nRun it by one of its names (a link named like it, as in a CNI bin dir): '+names+'\\n')}
+else{process.stderr.write('cni-ts: invoke me by one of my names (a link named like it): '+names+'\\n');process.exitCode=2}}
+`;
 }
 
-async function buildTo(outfile, options) {
-  const tmp = `${outfile}.tmp-${process.pid}`;
-  await build({ ...options, outfile: tmp });
-  chmodSync(tmp, 0o755);
-  renameSync(tmp, outfile);
+async function bundleAll() {
+  mkdirSync(dirname(bundle), { recursive: true });
+  await build({
+    stdin: { contents: entrySource(), resolveDir: root, loader: 'js', sourcefile: 'cni-ts-entry.js' },
+    outfile: bundle,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    minify: true,
+    legalComments: 'none',
+    logLevel: 'warning',
+    external: ['bun:*'], // Bun's own modules (lib/native.ts): resolved by the runtime
+    define: { __CNI_TS_VERSION__: JSON.stringify(version) },
+  });
+}
+
+/**
+ * Compile the bundle into a self-contained executable for `target` at `outfile` (atomically). Bun embeds the output
+ * file's name, so it is compiled as `cni-ts` in a private directory and then renamed: the same sources and lock file
+ * give the same bytes.
+ */
+export function compile(target, outfile) {
+  const tmpDir = join(root, 'dist', 'build', `compile-${process.pid}`);
+  const tmp = join(tmpDir, 'cni-ts');
+  mkdirSync(tmpDir, { recursive: true });
+  const bun = bunFor(hostTarget());
+  const args = ['build', bundle, '--compile', '--bytecode', '--format=cjs', '--minify', `--outfile=${tmp}`,
+    // A CNI plugin must not read .env or bunfig.toml from whatever directory the runtime runs it in.
+    '--no-compile-autoload-dotenv', '--no-compile-autoload-bunfig'];
+  if (target !== hostTarget()) args.push(`--target=bun-${target}`, `--compile-executable-path=${bunFor(target)}`);
+  const env = { ...process.env, DO_NOT_TRACK: '1' };
+  try {
+    const r = spawnSync(bun, args, { encoding: 'utf8', env, cwd: tmpDir });
+    if (r.status !== 0) throw new Error(`bun build --compile failed (${r.status}):\n${r.stdout}${r.stderr}`);
+    chmodSync(tmp, 0o755);
+    renameSync(tmp, outfile);
+  } finally {
+    rmSync(tmpDir, { recursive: true, force: true });
+  }
+}
+
+/** dist/bin/<name> -> cni-ts for every program; stale links of programs that no longer exist are removed. */
+function linkNames() {
+  const names = new Set(programNames());
+  for (const f of readdirSync(out)) {
+    const p = join(out, f);
+    if (f === 'cni-ts') continue;
+    const isOurLink = lstatSync(p).isSymbolicLink() && readlinkSync(p) === 'cni-ts';
+    if (!names.has(f) || !isOurLink) rmSync(p, { force: true }); // also old-style JS files of earlier builds
+  }
+  for (const n of names) {
+    const p = join(out, n);
+    if (existsSync(p)) continue;
+    const tmp = `${p}.tmp-${process.pid}`;
+    symlinkSync('cni-ts', tmp);
+    renameSync(tmp, p);
+  }
 }
 
 async function main() {
-  mkdirSync(out, { recursive: true });
-  const all = pluginEntries();
-  const only = process.argv.slice(2);
-  const unknown = only.filter((t) => !all.some((e) => e.type === t) && !COMMANDS.some((c) => c.name === t));
-  if (unknown.length) throw new Error(`no such plugin: ${unknown.join(', ')}`);
-  const entries = only.length ? all.filter((e) => only.includes(e.type)) : all;
-  // Plugins that delegate IPAM carry our host-local, run in-process when CNI_PATH's host-local is this build's.
-  const ipam = all.filter((e) => e.main.includes('/ipam/'));
-  const ipamTable = (type) =>
-    `{${ipam.filter((e) => e.type !== type).map((e) => `${JSON.stringify(e.type)}:require(${JSON.stringify(e.main)}).plugin`).join(',')}}`;
-  await Promise.all(
-    entries.map(({ type, main }) =>
-      buildTo(join(out, type), {
-        ...common(type),
-        stdin: {
-          contents: `const {runPlugin}=require(${skel});const {plugin}=require(${JSON.stringify(main)});process.exitCode=runPlugin(plugin,process.env,${delegatesIpam(main) ? ipamTable(type) : 'undefined'});`,
-          resolveDir: root,
-          loader: 'js',
-        },
-      }),
-    ),
-  );
-  const commandEntry = (main) =>
-    `require(${JSON.stringify(join(root, main))}).main(process.argv.slice(2),process.env).then((c)=>{process.exitCode=c},(e)=>{process.stderr.write(String(e&&e.stack||e)+'\\n');process.exitCode=1});`;
-  await Promise.all(
-    COMMANDS.filter((c) => !only.length || only.includes(c.name)).map((c) =>
-      buildTo(join(out, c.name), { ...common(c.name), stdin: { contents: commandEntry(c.main), resolveDir: root, loader: 'js' } }),
-    ),
-  );
-  if (only.length) {
-    console.log(`built ${entries.map((e) => e.type).join(', ')} into dist/bin`);
+  const { values } = parseArgs({ options: { target: { type: 'string' }, outfile: { type: 'string' } } });
+  const target = values.target ?? hostTarget();
+  await bundleAll();
+  if (values.outfile) {
+    compile(target, resolve(values.outfile));
+    console.log(`built ${values.outfile} (${target})`);
     return;
   }
-  const table = all.map(({ type, main }) => `${JSON.stringify(type)}:()=>require(${JSON.stringify(main)}).plugin`).join(',');
-  await buildTo(join(out, 'cni-ts'), {
-    ...common('cni-ts'),
-    stdin: {
-      contents: `const {runPlugin}=require(${skel});const plugins={${table}};
-const name=require('node:path').basename(process.argv[1]||'');
-const get=plugins[name];
-if(!get){process.stderr.write('cni-ts: invoke me as one of: '+Object.keys(plugins).join(', ')+'\\n');process.exitCode=2}
-else process.exitCode=runPlugin(get(),process.env,{${ipam.map((e) => `${JSON.stringify(e.type)}:plugins[${JSON.stringify(e.type)}]()`).join(',')}});`,
-      resolveDir: root,
-      loader: 'js',
-    },
-  });
-  console.log(`built ${entries.map((e) => e.type).join(', ')} and the multi-call cni-ts into dist/bin`);
+  mkdirSync(out, { recursive: true });
+  compile(target, join(out, 'cni-ts'));
+  linkNames();
+  console.log(`built dist/bin/cni-ts (${target}, self-contained) and its names: ${programNames().join(', ')}`);
 }
 
-await main();
+if (import.meta.url === `file://${process.argv[1]}`) await main();

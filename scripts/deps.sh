@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the system packages cni-ts needs (Debian 12, as root).
 #   scripts/deps.sh          what the plugins run: iproute2, nftables, iptables, util-linux (flock, nsenter), conntrack, procps (sysctl)
-#   scripts/deps.sh --test   plus what the tests use: the Go reference plugins (differential tests), ping, busybox, qemu (VM tests)
+#   scripts/deps.sh --test   plus what the tests use: the Go reference plugins (differential tests), ping, busybox, qemu (VM tests),
+#                            qemu-user-static + libc6-arm64-cross (the arm64 release executable is run under emulation)
 set -euo pipefail
 pkgs=(iproute2 nftables iptables util-linux conntrack procps)
-[[ "${1:-}" == "--test" ]] && pkgs+=(containernetworking-plugins iputils-ping busybox-static qemu-system-x86 binutils cpio hyperfine)
+[[ "${1:-}" == "--test" ]] && pkgs+=(containernetworking-plugins iputils-ping busybox-static qemu-system-x86 binutils cpio hyperfine qemu-user-static libc6-arm64-cross)
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
 if ((${#missing[@]})); then
@@ -13,4 +14,3 @@ if ((${#missing[@]})); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-command -v node >/dev/null || { echo "cni-ts needs Node.js >= 20 (apt-get install nodejs)" >&2; exit 1; }

@@ -1,19 +1,52 @@
 #!/usr/bin/env bash
-# The main job: install dependencies, build the plugins, and install them into a CNI bin dir (default /opt/cni/bin).
-#   scripts/install.sh [BIN_DIR]
+# Installs cni-ts into a CNI bin dir (default /opt/cni/bin): the self-contained executable `cni-ts` and a link per
+# plugin name (bridge -> cni-ts, …), replacing plugins of those names (e.g. the Go ones). The target needs no Node.js.
+#
+#   scripts/install.sh [--from TARBALL|DIR] [--no-deps] [BIN_DIR]
+#
+#   --from F   install from a release tarball (npm run release: dist/release/cni-ts-linux-<arch>-<version>.tgz) or a
+#              directory holding cni-ts and its links (default: dist/bin, built first with Node if it is missing)
+#   --no-deps  do not apt-get the tools the plugins run (iproute2, nftables, iptables, util-linux, conntrack, procps)
+# Every file is replaced atomically (a runtime may be executing a plugin meanwhile).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-dest=${1:-/opt/cni/bin}
-scripts/deps.sh
-npm ci --no-audit --no-fund --loglevel=error
-npm run build --silent
-mkdir -p "$dest"
-# The installed copies name node by its absolute path: `#!/usr/bin/env node` costs ~2.5 ms per invocation.
-node_bin=$(command -v node)
-for f in dist/bin/*; do
-  name=$(basename "$f")
-  [[ "$name" == cni-ts ]] && continue
-  tmp="$dest/.$name.cni-ts.tmp"
-  { echo "#!$node_bin"; tail -n +2 "$f"; } > "$tmp" && chmod 0755 "$tmp" && mv -f "$tmp" "$dest/$name"
+from='' deps=1 dest=/opt/cni/bin
+while (($#)); do
+  case $1 in
+    --from) from=$2; shift 2 ;;
+    --no-deps) deps=0; shift ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    *) dest=$1; shift ;;
+  esac
 done
-echo "installed $(ls dist/bin | grep -v '^cni-ts$' | tr '\n' ' ')into $dest"
+((deps)) && command -v apt-get >/dev/null && scripts/deps.sh
+
+src=$(mktemp -d)
+trap 'rm -rf "$src"' EXIT
+if [[ $from == *.tgz || $from == *.tar.gz ]]; then
+  tar -xzf "$from" -C "$src"
+elif [[ -n $from ]]; then
+  cp -P "$from"/* "$src"/
+else
+  if [[ ! -x dist/bin/cni-ts ]]; then
+    command -v node >/dev/null || { echo "no dist/bin/cni-ts and no Node.js to build it: use --from a release tarball" >&2; exit 1; }
+    npm ci --no-audit --no-fund --loglevel=error
+    npm run build --silent
+  fi
+  cp -P dist/bin/* "$src"/
+fi
+[[ -x $src/cni-ts ]] || { echo "no cni-ts executable in ${from:-dist/bin}" >&2; exit 1; }
+
+mkdir -p "$dest"
+cp "$src/cni-ts" "$dest/.cni-ts.new"
+chmod 0755 "$dest/.cni-ts.new"
+mv -f "$dest/.cni-ts.new" "$dest/cni-ts"
+names=()
+for f in "$src"/*; do
+  n=$(basename "$f")
+  [[ -L $f && $(readlink "$f") == cni-ts ]] || continue
+  ln -sfn cni-ts "$dest/.$n.new"
+  mv -Tf "$dest/.$n.new" "$dest/$n"
+  names+=("$n")
+done
+echo "installed cni-ts ($(du -m "$dest/cni-ts" | cut -f1) MB) into $dest as: ${names[*]}"

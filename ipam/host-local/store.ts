@@ -90,33 +90,52 @@ export class DiskStore implements LeaseStore {
     }
   }
 
+  /** Write `content` to a new temp file in the store; on any failure nothing of it is left behind. */
   private writeTemp(content: string, mode: number): string {
     const tmp = join(this.dir, `${TMP_PREFIX}${process.pid}-${Math.random().toString(16).slice(2)}`);
     let fd: number | undefined;
     try {
       fd = openSync(tmp, 'wx', mode);
       writeSync(fd, content);
+      closeSync(fd);
+      fd = undefined;
+      return tmp;
     } catch (e) {
-      throw ioError(`cannot write in IPAM data directory ${this.dir}`, e);
-    } finally {
       if (fd !== undefined) closeSync(fd);
+      removeQuietly(tmp);
+      throw ioError(`cannot write in IPAM data directory ${this.dir}`, e);
     }
-    return tmp;
   }
 
+  /**
+   * Reserve `ip` for (containerId, ifname): false when it is taken. The lease appears atomically (hard link of a
+   * complete temp file); when recording it as the set's last reserved IP fails, the lease is taken back, so an error
+   * never leaves a lease (or a temp file) behind.
+   */
   reserve(ip: IP, containerId: string, ifname: string, setIndex: number): boolean {
     const name = formatIP(ip);
+    const lease = join(this.dir, name);
     const tmp = this.writeTemp(`${containerId.trim()}${LINE_BREAK}${ifname}`, 0o600);
     try {
-      linkSync(tmp, join(this.dir, name));
+      linkSync(tmp, lease);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
       throw ioError(`cannot reserve ${name} in ${this.dir}`, e);
     } finally {
-      unlinkSync(tmp);
+      removeQuietly(tmp);
     }
-    const last = this.writeTemp(name, 0o644);
-    renameSync(last, join(this.dir, `${LAST_RESERVED}${setIndex}`));
+    try {
+      const last = this.writeTemp(name, 0o644);
+      try {
+        renameSync(last, join(this.dir, `${LAST_RESERVED}${setIndex}`));
+      } catch (e) {
+        removeQuietly(last);
+        throw ioError(`cannot record ${name} as the last reserved IP in ${this.dir}`, e);
+      }
+    } catch (e) {
+      removeQuietly(lease);
+      throw e;
+    }
     return true;
   }
 
@@ -166,5 +185,13 @@ export class DiskStore implements LeaseStore {
         /* gone already */
       }
     }
+  }
+}
+
+function removeQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    /* already gone */
   }
 }

@@ -46,6 +46,13 @@ export class Fields {
     return v;
   }
 
+  /** An interface MTU: absent or 0 (leave it to the kernel) gives undefined, else 68–65535. */
+  mtu(key = 'mtu'): number | undefined {
+    const v = this.int(key, { min: 0, max: 65535 });
+    if (v !== undefined && v !== 0 && v < 68) this.fail(key, `is ${v}, below the minimum 68`);
+    return v || undefined;
+  }
+
   object(key: string): Obj | undefined {
     if (!this.present(key)) return undefined;
     const v = this.obj[key];

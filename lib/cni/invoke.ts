@@ -1,37 +1,26 @@
 /** Executing a delegated plugin (IPAM) from CNI_PATH, as the spec and libcni's invoke package do. */
-import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { CniError, ErrorCode, pluginError } from './errors.js';
 import { NAME_PATTERN } from './config.js';
 import { parseResult, type Result } from './result.js';
 import { run } from '../exec.js';
+import { traced } from '../trace.js';
 import { invokePlugin, type CniContext } from './skel.js';
 
-/** Identifies this build; set by scripts/build.mjs (undefined when running from source, e.g. in unit tests). */
-declare const __CNI_TS_BUILD__: string | undefined;
-const BUILD_ID = typeof __CNI_TS_BUILD__ === 'string' ? __CNI_TS_BUILD__ : undefined;
-
 /**
- * Is the executable at `path` cni-ts's `type` (or the multi-call cni-ts) from this very build? Then running the
- * bundled copy in-process is the same program with the same input, minus a Node start (~30 ms).
- * The build writes "// cni-ts <build> <type>" as the second line of every executable.
+ * Is the executable at `path` this very program (the same file as the running executable, or a link to it)? Then the
+ * bundled copy of `type` run in-process is the same program with the same input, minus a process start.
+ * Only a self-contained build can be that: under Node (unit tests, source) the running executable is node itself.
  */
-export function isSameBuild(path: string, type: string): boolean {
-  if (!BUILD_ID) return false;
-  const buf = Buffer.alloc(160);
-  let n = 0;
+export function isThisExecutable(path: string): boolean {
   try {
-    const fd = openSync(path, 'r');
-    try {
-      n = readSync(fd, buf, 0, buf.length, 0);
-    } finally {
-      closeSync(fd);
-    }
+    const a = statSync(path);
+    const b = statSync(process.execPath);
+    return a.ino === b.ino && a.dev === b.dev;
   } catch {
     return false;
   }
-  const second = buf.subarray(0, n).toString('latin1').split('\n')[1] ?? '';
-  return second === `// cni-ts ${BUILD_ID} ${type}` || second === `// cni-ts ${BUILD_ID} cni-ts`;
 }
 
 export type Command = 'ADD' | 'DEL' | 'CHECK' | 'STATUS' | 'GC';
@@ -65,8 +54,8 @@ export function delegate(type: string, command: Command, ctx: CniContext, stdin?
   const input = stdin ?? ctx.stdin;
   const env = { ...process.env, CNI_COMMAND: command };
   const bundled = ctx.inProcess?.[type];
-  const r = bundled && isSameBuild(path, type)
-    ? { ...invokePlugin(bundled, env, () => Buffer.from(input)), stderr: '' }
+  const r = bundled && isThisExecutable(path)
+    ? traced(`in-process ${type} ${command}`, () => ({ ...invokePlugin(bundled, env, () => Buffer.from(input)), stderr: '' }))
     : run(path, [], { input: input.toString(), env });
   if (r.status !== 0) throw parseErrorOutput(r.stdout, r.stderr, type);
   if (command !== 'ADD') return undefined;
@@ -97,4 +86,15 @@ export function ipamAdd(ctx: CniContext): Result {
 export function ipamDel(ctx: CniContext): void {
   const type = ipamType(ctx);
   if (type) delegate(type, 'DEL', ctx);
+}
+
+/** STATUS and GC of a plugin that keeps no state of its own: the configured IPAM's (nothing without one). */
+export function ipamStatus(ctx: CniContext): void {
+  const type = ipamType(ctx);
+  if (type) delegate(type, 'STATUS', ctx);
+}
+
+export function ipamGc(ctx: CniContext): void {
+  const type = ipamType(ctx);
+  if (type) delegate(type, 'GC', ctx);
 }

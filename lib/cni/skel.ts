@@ -10,6 +10,7 @@ import { CURRENT_VERSION, SUPPORTED_VERSIONS, versionAllowsCheck, versionAllowsG
 import { NAME_PATTERN } from './config.js';
 import { ensurePath } from '../exec.js';
 import { Netns } from '../netns.js';
+import { traceEvent } from '../trace.js';
 
 export type CommandName = 'ADD' | 'DEL' | 'CHECK' | 'STATUS' | 'GC';
 
@@ -78,8 +79,12 @@ function out(text: string, fd = 1): void {
   writeSync(fd, text);
 }
 
+/** cni-ts's version, set by the build (undefined when running from source). */
+declare const __CNI_TS_VERSION__: string | undefined;
+export const CNI_TS_VERSION = typeof __CNI_TS_VERSION__ === 'string' ? __CNI_TS_VERSION__ : 'dev';
+
 export const aboutText = (name: string): string =>
-  `CNI ${name} plugin cni-ts\nCNI protocol versions supported: ${SUPPORTED_VERSIONS.join(', ')}\n`;
+  `CNI ${name} plugin cni-ts ${CNI_TS_VERSION}\nCNI protocol versions supported: ${SUPPORTED_VERSIONS.join(', ')}\n`;
 
 interface Invocation {
   env: NodeJS.ProcessEnv;
@@ -164,6 +169,7 @@ export function runPlugin(plugin: Plugin, env: NodeJS.ProcessEnv = process.env, 
   }
   const { status, stdout } = invokePlugin(plugin, env, readStdin, inProcess);
   if (stdout) out(stdout);
+  traceEvent(`${env.CNI_COMMAND} exit ${status}`, 0);
   return status;
 }
 

@@ -2,6 +2,7 @@
 import { configError } from '../../lib/cni/errors.js';
 import { Fields, isObject } from '../../lib/cni/fields.js';
 import type { NetConf } from '../../lib/cni/config.js';
+import { ipMasqBackendOf } from '../../lib/ipmasq.js';
 import type { Backend } from '../../lib/netfilter.js';
 
 export const DEFAULT_BRIDGE = 'cni0';
@@ -88,8 +89,7 @@ export function parseBridgeConf(conf: NetConf, mac?: string): BridgeConf {
   const brName = f.string('bridge') ?? DEFAULT_BRIDGE;
   checkLinkName(brName, 'bridge');
   const isDefaultGW = f.bool('isDefaultGateway');
-  const mtu = f.int('mtu', { min: 0, max: 65535 });
-  if (mtu !== undefined && mtu !== 0 && mtu < 68) f.fail('mtu', `is ${mtu}, below the minimum 68`);
+  const mtu = f.mtu();
   const vlan = f.int('vlan') ?? 0;
   if (vlan < 0 || vlan > 4094) f.fail('vlan', `invalid VLAN ID ${vlan} (must be between 0 and 4094)`);
   const vlans = collectVlanTrunk(f.list('vlanTrunk'));
@@ -97,10 +97,7 @@ export function parseBridgeConf(conf: NetConf, mac?: string): BridgeConf {
   const hairpinMode = f.bool('hairpinMode');
   const promiscMode = f.bool('promiscMode');
   if (hairpinMode && promiscMode) throw configError('bridge config: cannot set hairpin mode and promiscuous mode at the same time ("hairpinMode" and "promiscMode" are both true)');
-  const backend = f.string('ipMasqBackend');
-  if (backend !== undefined && backend !== 'iptables' && backend !== 'nftables') {
-    f.fail('ipMasqBackend', `is ${JSON.stringify(backend)}; allowed: iptables, nftables`);
-  }
+  const backend = ipMasqBackendOf(f);
   const ipamType = conf.ipam?.type;
   if (ipamType !== undefined && typeof ipamType !== 'string') throw configError(`bridge config: "ipam.type" must be a string, got ${JSON.stringify(ipamType)}`);
   const layer3 = typeof ipamType === 'string' && ipamType !== '';
@@ -125,7 +122,7 @@ export function parseBridgeConf(conf: NetConf, mac?: string): BridgeConf {
     disableContainerInterface,
     layer3,
   };
-  if (backend) out.ipMasqBackend = backend as Backend;
+  if (backend) out.ipMasqBackend = backend;
   if (mtu) out.mtu = mtu;
   if (mac) out.mac = mac;
   return out;

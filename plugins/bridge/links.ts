@@ -1,12 +1,12 @@
 /** Host-side effects of the bridge plugin: reading the bridge, creating bridge + veth in one `ip -batch`, VLANs, sysctls. */
-import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { pluginError } from '../../lib/cni/errors.js';
 import { run } from '../../lib/exec.js';
 import { configureIfaceCommands, readLink, type IpLink } from '../../lib/iface.js';
 import { describeBatchFailure, type Netns } from '../../lib/netns.js';
 import { needsVlanFiltering, type BridgeConf } from './config.js';
-import { containerSysctls, gatewayAddrLines, hostLinkLines, isUnsupported, portVlanLines, randomMac, vlanGatewayName, type Gateways, type HostPlan } from './plan.js';
+import { applyVethBatch, forwardingSysctls, newMac, newVethPair, randomVethName } from '../../lib/veth.js';
+import { containerSysctls, gatewayAddrLines, hostLinkLines, isUnsupported, portVlanLines, vlanGatewayName, type Gateways, type HostPlan } from './plan.js';
 
 /** The bridge (with addresses and details), undefined when missing; a non-bridge link of that name is an error. */
 export function readBridge(host: Netns, name: string): IpLink | undefined {
@@ -18,45 +18,22 @@ export function readBridge(host: Netns, name: string): IpLink | undefined {
   return link;
 }
 
-export const randomVethName = (): string => `veth${randomBytes(4).toString('hex')}`;
-export const newMac = (): string => randomMac(randomBytes(6));
-
 const VLAN_FILTERING_MISSING =
   'this kernel does not support bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING), which "vlan" and "vlanTrunk" need';
 
 /**
- * Run the host batch. A name clash of the random host veth name is retried with a new name; a clash of the container
- * interface name is reported as such. Returns the plan actually applied.
+ * Run the host batch (lib/veth applyVethBatch: veth name clashes handled). A bridge created by a concurrent ADD
+ * between our read and our batch is adopted and the batch retried. Returns the plan actually applied.
  */
 export function applyHostLinks(host: Netns, container: Netns, plan: HostPlan): HostPlan {
-  for (let attempt = 0; ; attempt++) {
-    const lines = hostLinkLines(plan);
-    const r = host.ipBatch(lines);
-    if (r.status === 0) return plan;
-    const failedLine = Number(/Command failed -:(\d+)/.exec(r.stderr)?.[1] ?? 0);
-    if (failedLine === 1 && /File exists/.test(r.stderr)) {
-      // Either the container name is taken or (rarely) our random host name.
-      const taken = container.ip(['link', 'show', 'dev', plan.containerIfname]).status === 0;
-      if (taken) throw pluginError(`container veth name provided (${plan.containerIfname}) already exists`);
-      if (attempt < 10) {
-        plan = { ...plan, hostVeth: randomVethName() };
-        continue;
-      }
+  return applyVethBatch(host, container, plan, hostLinkLines, (p, f) => {
+    if (!p.bridge && f.line.startsWith(`link add ${p.conf.brName} `) && /File exists/.test(f.stderr) && f.attempt < 10) {
+      const bridge = readBridge(host, p.conf.brName);
+      if (bridge) return { ...p, bridge, bridgeMac: bridge.address ?? p.bridgeMac };
     }
-    // Anything after line 1 may have left the veth behind: remove it (tolerant), the caller cleans up the rest.
-    if (failedLine > 1) host.ipBatch([`link del ${plan.hostVeth}`], true);
-    const line = lines[failedLine - 1] ?? '';
-    if (!plan.bridge && line.startsWith(`link add ${plan.conf.brName} `) && /File exists/.test(r.stderr) && attempt < 10) {
-      // A concurrent ADD created the bridge between our read and our batch: use theirs.
-      const bridge = readBridge(host, plan.conf.brName);
-      if (bridge) {
-        plan = { ...plan, bridge, bridgeMac: bridge.address ?? plan.bridgeMac };
-        continue;
-      }
-    }
-    if (/vlan_filtering/.test(line) && isUnsupported(r.stderr)) throw pluginError(VLAN_FILTERING_MISSING, describeBatchFailure(r.stderr, lines));
-    throw pluginError(`failed to set up bridge ${JSON.stringify(plan.conf.brName)} and veth ${plan.hostVeth}`, describeBatchFailure(r.stderr, lines));
-  }
+    if (/vlan_filtering/.test(f.line) && isUnsupported(f.stderr)) throw pluginError(VLAN_FILTERING_MISSING, describeBatchFailure(f.stderr, f.lines));
+    throw pluginError(`failed to set up bridge ${JSON.stringify(p.conf.brName)} and veth ${p.hostVeth}`, describeBatchFailure(f.stderr, f.lines));
+  });
 }
 
 /** VLANs of the port (and of the VLAN gateway's port): one `bridge -batch`. */
@@ -80,11 +57,6 @@ export function hostSysctlsBestEffort(values: Record<string, string>): void {
       /* ignored as the reference does */
     }
   }
-}
-
-/** Remove the host veth (and with it the container end); tolerant of it being gone. */
-export function deleteHostVeth(host: Netns, name: string): void {
-  host.ipBatch([`link del ${name}`], true);
 }
 
 /**
@@ -124,10 +96,7 @@ export function configureContainer(container: Netns, ifname: string, gws: Gatewa
 
 /** ip_forward / IPv6 forwarding for the families that got a gateway on the bridge (written only when not already 1). */
 export function enableForwarding(host: Netns, gws: Gateways): void {
-  const fwd: Record<string, string> = {};
-  if (gws.bridgeAddrs[4].length) fwd['net/ipv4/ip_forward'] = '1';
-  if (gws.bridgeAddrs[6].length) fwd['net/ipv6/conf/all/forwarding'] = '1';
-  host.sysctlSet(fwd);
+  host.sysctlSet(forwardingSysctls(([4, 6] as const).filter((f) => gws.bridgeAddrs[f].length)));
 }
 
 /** What the host batch will do: fresh random names/MACs, the bridge's pinned MAC, gateway addresses, VLAN gateway. */
@@ -138,12 +107,8 @@ export function planHost(host: Netns, conf: BridgeConf, bridge: IpLink | undefin
   return {
     conf,
     ...(bridge ? { bridge } : {}),
+    ...newVethPair(ifname, netnsPath, conf.mac),
     bridgeMac: bridge?.address ?? newMac(),
-    hostVeth: randomVethName(),
-    hostMac: newMac(),
-    containerIfname: ifname,
-    containerMac: conf.mac ?? newMac(),
-    netnsPath,
     gatewayLines: gws && conf.isGW ? gatewayAddrLines(vlanGw ?? conf.brName, gwDevAddrs, gws.bridgeAddrs, conf.forceAddress) : [],
     ...(vlanGw ? { vlanGateway: { name: vlanGw, peer: randomVethName(), mac: vlanGwLink?.address ?? newMac(), exists: !!vlanGwLink } } : {}),
   };

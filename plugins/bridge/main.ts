@@ -3,23 +3,23 @@
  * IPAM, gateway on the bridge, masquerade, VLANs and MAC spoof checking. DEL always cleans up, netns or not.
  */
 import { parseCniArgs } from '../../lib/cni/args.js';
-import { CniError, ErrorCode, pluginError } from '../../lib/cni/errors.js';
+import { CniError, ErrorCode } from '../../lib/cni/errors.js';
 import { resultFamily } from '../../lib/cni/version.js';
-import { delegate, ipamAdd, ipamDel, ipamType } from '../../lib/cni/invoke.js';
+import { delegate, ipamAdd, ipamDel, ipamStatus, ipamType } from '../../lib/cni/invoke.js';
 import { isDnsEmpty, type Interface, type Result } from '../../lib/cni/result.js';
 import type { CniContext, Plugin } from '../../lib/cni/skel.js';
-import { validAttachments } from '../../lib/cni/config.js';
-import { deleteLinkCapturingAddrs, requestedMac } from '../../lib/iface.js';
-import { familiesOf, gcIpMasq, missingIpMasq, setupIpMasq, teardownIpMasq } from '../../lib/ipmasq.js';
+import { requestedMac } from '../../lib/iface.js';
+import { requireIpMasq, setupIpMasq, teardownIpMasq } from '../../lib/ipmasq.js';
 import { Netns } from '../../lib/netns.js';
+import { withRollback } from '../../lib/rollback.js';
 import { setupSpoofcheck, spoofRefId, teardownSpoofcheck } from '../../lib/spoofcheck.js';
+import { deleteHostVeth, delVethAttachment, gcVethAttachments } from '../../lib/veth.js';
 import { checkBridge } from './check.js';
 import { parseBridgeConf, type BridgeConf } from './config.js';
 import {
   applyHostLinks,
   applyPortVlans,
   configureContainer,
-  deleteHostVeth,
   enableForwarding,
   hostSysctlsBestEffort,
   planHost,
@@ -29,22 +29,6 @@ import { calcGateways, type Gateways } from './plan.js';
 
 const confOf = (ctx: CniContext): BridgeConf => parseBridgeConf(ctx.conf, requestedMac(ctx, parseCniArgs(ctx.args, ['MAC'])));
 
-/** Run `fn`; on failure undo what `undo` lists (each step best-effort) and rethrow. */
-function withRollback<T>(undo: Array<() => void>, fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    for (const u of undo.reverse()) {
-      try {
-        u();
-      } catch {
-        /* keep undoing */
-      }
-    }
-    throw e;
-  }
-}
-
 function add(ctx: CniContext): Result {
   const conf = confOf(ctx);
   if (!conf.layer3 && resultFamily(ctx.conf.cniVersion) === '020') {
@@ -53,7 +37,7 @@ function add(ctx: CniContext): Result {
   }
   const host = Netns.host();
   const container = Netns.at(ctx.netns);
-  if (!container.exists()) throw pluginError(`failed to open netns ${JSON.stringify(ctx.netns)}: no such file or directory`);
+  container.requireExists();
   const bridge = readBridge(host, conf.brName);
   const undo: Array<() => void> = [];
   const ipam = conf.layer3 ? ipamAdd(ctx) : undefined;
@@ -98,12 +82,6 @@ function add(ctx: CniContext): Result {
   });
 }
 
-/** The container's addresses as DEL knows them: prevResult (≥0.4.0 runtimes send it) and what was on the link. */
-function knownAddresses(ctx: CniContext, captured: readonly string[]): string[] {
-  const prev = (ctx.conf.prevResult?.ips ?? []).map((i) => i.address);
-  return [...new Set([...prev, ...captured])];
-}
-
 /**
  * The config DEL works from. A config that no longer validates (edited since ADD) must not block the cleanup — the
  * reference fails such DELs and leaks: fall back to what identifies the attachment and tear everything down.
@@ -119,62 +97,22 @@ function delConfOf(ctx: CniContext): Pick<BridgeConf, 'network' | 'layer3' | 'ip
 
 function del(ctx: CniContext): void {
   const conf = delConfOf(ctx);
-  const errors: CniError[] = [];
-  const attempt = (fn: () => void): void => {
-    try {
-      fn();
-    } catch (e) {
-      errors.push(e instanceof CniError ? e : pluginError((e as Error).message));
-    }
-  };
-  let captured: string[] = [];
-  if (ctx.netns) attempt(() => (captured = deleteLinkCapturingAddrs(Netns.at(ctx.netns), ctx.ifname).addresses));
-  if (conf.layer3) attempt(() => ipamDel(ctx));
-  if (conf.macspoofchk) attempt(() => teardownSpoofcheck(spoofRefId(ctx.containerId, ctx.ifname)));
-  if (conf.layer3 && conf.ipMasq) {
-    // Rules are found by name (chain hash, nft comment), so this works without netns and without prevResult; the
-    // addresses only narrow which iptables families to look at.
-    const families = familiesOf(knownAddresses(ctx, captured));
-    attempt(() => teardownIpMasq({ network: conf.network, ifname: ctx.ifname, containerId: ctx.containerId, families }));
-  }
-  if (errors.length) throw errors[0];
+  delVethAttachment(ctx, conf, conf.macspoofchk ? [() => teardownSpoofcheck(spoofRefId(ctx.containerId, ctx.ifname))] : []);
 }
 
 function check(ctx: CniContext): void {
   const conf = confOf(ctx);
   const container = Netns.at(ctx.netns);
-  if (!container.exists()) throw pluginError(`failed to open netns ${JSON.stringify(ctx.netns)}: no such file or directory`);
+  container.requireExists();
   if (conf.layer3) delegate(ipamType(ctx)!, 'CHECK', ctx);
   checkBridge(ctx, conf, Netns.host(), container);
   if (conf.layer3 && conf.ipMasq) {
-    const missing = missingIpMasq({ network: conf.network, ifname: ctx.ifname, containerId: ctx.containerId }, (ctx.conf.prevResult?.ips ?? []).map((i) => i.address));
-    if (missing.length) throw pluginError(`IP masquerade for ${ctx.containerId} is missing: ${missing.join('; ')}`);
+    requireIpMasq({ network: conf.network, ifname: ctx.ifname, containerId: ctx.containerId }, (ctx.conf.prevResult?.ips ?? []).map((i) => i.address));
   }
-}
-
-function status(ctx: CniContext): void {
-  const type = ipamType(ctx);
-  if (type) delegate(type, 'STATUS', ctx);
 }
 
 function gc(ctx: CniContext): void {
-  const conf = confOf(ctx);
-  const keep = validAttachments(ctx.conf.raw);
-  const errors: Error[] = [];
-  try {
-    gcIpMasq(conf.network, keep);
-  } catch (e) {
-    errors.push(e as Error);
-  }
-  const type = ipamType(ctx);
-  if (type) {
-    try {
-      delegate(type, 'GC', ctx);
-    } catch (e) {
-      errors.push(e as Error);
-    }
-  }
-  if (errors.length) throw errors[0];
+  gcVethAttachments(ctx, confOf(ctx).network);
 }
 
-export const plugin: Plugin = { name: 'bridge', add, del, check, status, gc };
+export const plugin: Plugin = { name: 'bridge', add, del, check, status: ipamStatus, gc };

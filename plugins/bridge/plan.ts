@@ -6,6 +6,7 @@
 import { configError, pluginError } from '../../lib/cni/errors.js';
 import type { IPConfig, Result, Route } from '../../lib/cni/result.js';
 import { ifaceSysctls, type IpLink } from '../../lib/iface.js';
+import { vethAddLine, type VethPair } from '../../lib/veth.js';
 import { addIP, contains, formatCIDR, formatIP, networkOf, parseCIDR, type CIDR } from '../../lib/ip.js';
 import { needsVlanFiltering, type BridgeConf } from './config.js';
 
@@ -80,23 +81,11 @@ export function gatewayAddrLines(dev: string, existing: IpLink['addr_info'], wan
   return lines;
 }
 
-/** A random locally administered unicast MAC (as the kernel's eth_random_addr). */
-export function randomMac(bytes: Uint8Array): string {
-  const b = Array.from(bytes.slice(0, 6));
-  b[0] = (b[0]! & 0xfe) | 0x02;
-  return b.map((x) => x.toString(16).padStart(2, '0')).join(':');
-}
-
-export interface HostPlan {
+export interface HostPlan extends VethPair {
   conf: BridgeConf;
   /** The bridge as it exists now (undefined: create it). */
   bridge?: IpLink;
   bridgeMac: string;
-  hostVeth: string;
-  hostMac: string;
-  containerIfname: string;
-  containerMac: string;
-  netnsPath: string;
   /** Extra lines for the gateway addresses (gatewayAddrLines), run after the bridge is up. */
   gatewayLines: string[];
   /** VLAN gateway veth (`<bridge>.<vlan>` and its bridge-side peer) to create, when isGateway with "vlan". */
@@ -111,7 +100,7 @@ export function hostLinkLines(p: HostPlan): string[] {
   const { conf } = p;
   const br = conf.brName;
   const mtu = conf.mtu ? ` mtu ${conf.mtu}` : '';
-  const lines = [`link add ${p.hostVeth} address ${p.hostMac}${mtu} type veth peer name ${p.containerIfname} address ${p.containerMac}${mtu} netns ${p.netnsPath}`];
+  const lines = [vethAddLine(p, conf.mtu)];
   const vlanFiltering = needsVlanFiltering(conf);
   if (!p.bridge) {
     lines.push(`link add ${br} address ${p.bridgeMac}${mtu} type bridge${vlanFiltering ? ' vlan_filtering 1' : ''}`);

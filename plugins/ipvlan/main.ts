@@ -1,8 +1,8 @@
 /** ipvlan: a link sharing its parent's ("master") MAC, moved into the container; IPs from IPAM or a chained prevResult. */
-import { ipamAdd, ipamType } from '../../lib/cni/invoke.js';
+import { ipamAdd, ipamGc, ipamStatus, ipamType } from '../../lib/cni/invoke.js';
 import type { Result } from '../../lib/cni/result.js';
 import type { CniContext, Plugin } from '../../lib/cni/skel.js';
-import { addSubLink, checkSubLink, delSubLink, ipamGc, ipamSource, ipamStatus, type IpSource } from '../../lib/parentlink.js';
+import { addSubLink, checkSubLink, delSubLink, ipamSource, type IpSource } from '../../lib/parentlink.js';
 import { addSpec, ipSourceKind, parseIpvlanConf } from './config.js';
 
 function add(ctx: CniContext): Result {

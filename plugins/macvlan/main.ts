@@ -1,10 +1,10 @@
 /** macvlan: a link with its own MAC on a parent ("master") link, moved into the container. */
 import { parseCniArgs } from '../../lib/cni/args.js';
-import { ipamAdd, ipamType } from '../../lib/cni/invoke.js';
+import { ipamAdd, ipamGc, ipamStatus, ipamType } from '../../lib/cni/invoke.js';
 import type { Result } from '../../lib/cni/result.js';
 import type { CniContext, Plugin } from '../../lib/cni/skel.js';
 import { requestedMac } from '../../lib/iface.js';
-import { addSubLink, checkSubLink, delSubLink, ipamGc, ipamSource, ipamStatus } from '../../lib/parentlink.js';
+import { addSubLink, checkSubLink, delSubLink, ipamSource } from '../../lib/parentlink.js';
 import { parseMacvlanConf } from './config.js';
 
 const specOf = (ctx: CniContext) => parseMacvlanConf(ctx.conf, requestedMac(ctx, parseCniArgs(ctx.args, ['MAC'])));

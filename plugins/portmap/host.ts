@@ -1,7 +1,6 @@
 /** Host-side effects besides the NAT rules: route_localnet on the interface towards the container, conntrack flushes. */
 import { readFileSync } from 'node:fs';
 import { deleteEntriesForDstPorts } from '../../lib/conntrack.js';
-import { pluginError } from '../../lib/cni/errors.js';
 import { parseIP, type Family } from '../../lib/ip.js';
 import { Netns } from '../../lib/netns.js';
 
@@ -29,21 +28,35 @@ export function routeInterfaceV4(procNetRoute: string, ip: string): string | und
   return best?.dev;
 }
 
-function interfaceTowards(ip: string): string {
+/** The host interface towards `ip` (main table, then the kernel's answer); undefined when the host has no route to it. */
+function interfaceTowards(ip: string): string | undefined {
   try {
     const dev = routeInterfaceV4(readFileSync('/proc/net/route', 'utf8'), ip);
     if (dev) return dev;
   } catch {
     /* fall back to asking the kernel */
   }
-  const dev = Netns.host().ipJson<Array<{ dev?: string }>>(['route', 'get', ip])[0]?.dev;
-  if (!dev) throw pluginError(`no route to container address ${ip} in the host namespace`);
-  return dev;
+  const r = Netns.host().ip(['-j', 'route', 'get', ip]);
+  if (r.status !== 0) return undefined;
+  try {
+    return (JSON.parse(r.stdout || '[]') as Array<{ dev?: string }>)[0]?.dev;
+  } catch {
+    return undefined;
+  }
 }
 
-/** 127.0.0.1:hostPort → container needs route_localnet on the interface the host routes the container through. */
+/**
+ * 127.0.0.1:hostPort → container needs route_localnet on the interface the host routes the container through. A host
+ * without a route to the container (the reference only skips route_localnet then) gets no 127.0.0.1 access, and the
+ * mapping still works from everywhere else.
+ */
 export function enableRouteLocalnet(containerIP: string): void {
-  Netns.host().sysctlSet({ [`net/ipv4/conf/${interfaceTowards(containerIP)}/route_localnet`]: '1' });
+  const dev = interfaceTowards(containerIP);
+  if (!dev) {
+    process.stderr.write(`portmap: no route to ${containerIP} in the host namespace; not enabling route_localnet (127.0.0.1:hostPort will not reach it)\n`);
+    return;
+  }
+  Netns.host().sysctlSet({ [`net/ipv4/conf/${dev}/route_localnet`]: '1' });
 }
 
 /** Flush UDP conntrack entries of the host ports so new datagrams follow the current rules (plugins#123). */

@@ -4,11 +4,10 @@
  * (the common path never takes it).
  */
 import { existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { withFileLock } from '../../lib/lock.js';
 
 export function withSetupLock<T>(fn: () => T): T {
-  const dir = existsSync('/run/lock') ? '/run/lock' : tmpdir();
+  const dir = existsSync('/run/lock') ? '/run/lock' : process.env.TMPDIR || '/tmp';
   return withFileLock(join(dir, 'cni-ts-portmap.lock'), fn);
 }

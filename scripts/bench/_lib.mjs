@@ -65,3 +65,37 @@ export function addDelMedians({ rounds, sides, confOf, netns, hostNetns, id }) {
   const m = (side) => ({ ADD: median(t[side].ADD), DEL: median(t[side].DEL) });
   return { ours: m('ours'), go: m('go') };
 }
+
+/**
+ * Programs one invocation executes (strace -f execve; the IPAM plugin and what it runs included), not counting
+ * `ip netns exec`, the plugin itself and the `node` a script's shebang runs.
+ */
+export function execCount({ plugin, path, conf, command, containerId, netns, hostNetns }) {
+  const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', CNI_COMMAND: command, CNI_CONTAINERID: containerId, CNI_NETNS: netns, CNI_IFNAME: 'eth0', CNI_PATH: path };
+  const r = spawnSync('strace', ['-f', '-qq', '-e', 'trace=execve', '-e', 'signal=none', 'ip', 'netns', 'exec', hostNetns, plugin], { env, input: JSON.stringify(conf), encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${plugin} ${command} under strace failed: ${r.stdout}${r.stderr}`);
+  const argv0 = r.stderr
+    .split('\n')
+    .filter((l) => /execve\(/.test(l) && !/= -1 /.test(l))
+    .map((l) => /execve\("[^"]*", \["([^"]*)"/.exec(l)?.[1] ?? '?');
+  return argv0.slice(2).filter((a) => a !== 'node').length;
+}
+
+/** ADD then DEL exec counts of both sides: { ours: { ADD, DEL }, go: { ADD, DEL } }; `confOf(side)` as addDelMedians. */
+export function execCounts({ sides, confOf, containerId, netns, hostNetns }) {
+  const out = {};
+  for (const side of ['ours', 'go']) {
+    const inv = { ...sides[side], conf: confOf(side), containerId, netns, hostNetns };
+    out[side] = { ADD: execCount({ ...inv, command: 'ADD' }), DEL: execCount({ ...inv, command: 'DEL' }) };
+  }
+  return out;
+}
+
+/** Print the exec counts: rows of [label, { ours: { ADD, DEL }, go: { ADD, DEL } }]. */
+export function printExecCounts(rows) {
+  console.log('programs executed per invocation (strace execve; the IPAM plugin and what it runs included)');
+  console.log('  ' + ['case'.padEnd(34), 'ours ADD', 'Go ADD', 'ours DEL', 'Go DEL'].join('  '));
+  for (const [label, e] of rows) {
+    console.log('  ' + [label.padEnd(34), String(e.ours.ADD).padStart(8), String(e.go.ADD).padStart(6), String(e.ours.DEL).padStart(8), String(e.go.DEL).padStart(6)].join('  '));
+  }
+}

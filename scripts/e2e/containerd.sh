@@ -10,7 +10,9 @@
 # Two containers (`ctr run --cni`, not detached: ctr 1.6 never runs DEL for a detached container) get addresses from
 # our host-local, ping the gateway and each other; a mapped port answers; after `ctr task kill/delete` and
 # `ctr container rm` no veth, lease, result cache or masquerade/portmap rule is left, and the root namespace's links,
-# nft ruleset and iptables are unchanged. Prints PASS/FAIL lines and `N passed, N failed`; exits 1 on any failure.
+# nft ruleset and iptables are unchanged. Then a third container runs on kind's default network, the conflist kindnetd
+# writes (conf/kind-ptp-portmap.conflist: ptp + host-local with dataDir /run/cni-ipam-state + portmap), with the same
+# checks for a routed veth. Prints PASS/FAIL lines and `N passed, N failed`; exits 1 on any failure.
 #
 # ctr has no port-mapping flag (`ctr run --help`: no -p/--publish), so go-cni never sends runtimeConfig.portMappings.
 # The first container's conflist therefore carries a static `runtimeConfig.portMappings` on portmap, which libcni
@@ -26,7 +28,7 @@ if [[ "${1:-}" == --inner ]]; then INNER=1 T=$2 RAND=$3; else INNER=0 RAND=$(od 
 NET=cnits-e2e            # CNI network name (lease dir, rule comments)
 CTRNS=cnitse2e$RAND      # containerd namespace (also the cgroup parent); CNI container ids are "$CTRNS-<name>"
 IMAGE=docker.io/library/cnits-e2e-busybox:latest
-SUBNET=10.231.7.0/24 GW=10.231.7.1 HOSTPORT=8080
+SUBNET=10.231.7.0/24 GW=10.231.7.1 HOSTPORT=8080 KINDPORT=8081
 
 passed=0 failed=0
 pass() { echo "PASS $*"; passed=$((passed + 1)); }
@@ -144,7 +146,8 @@ if ((INNER)); then
   check "ca has an address in $SUBNET on eth0 ($IPA)" inrange "$IPA"
   check "cb has an address in $SUBNET on eth0 ($IPB)" inrange "$IPB"
   check "the two addresses differ" test "$IPA" != "$IPB"
-  lease_is() { [[ -f $T/ipam/$NET/$1 ]] && [[ $(head -n1 "$T/ipam/$NET/$1" | tr -d '\r') == "$2" ]]; }
+  lease_is_in() { [[ -f $1/$2 ]] && [[ $(head -n1 "$1/$2" | tr -d '\r') == "$3" ]]; } # DIR IP CONTAINERID
+  lease_is() { lease_is_in "$T/ipam/$NET" "$@"; }
   check "host-local lease $T/ipam/$NET/$IPA names container $CTRNS-ca" lease_is "$IPA" "$CTRNS-ca"
   check "host-local lease $T/ipam/$NET/$IPB names container $CTRNS-cb" lease_is "$IPB" "$CTRNS-cb"
   defroute() { [[ $(nsenter -t "$1" -n ip -4 route show default) == "default via $GW dev eth0"* ]]; }
@@ -174,16 +177,17 @@ if ((INNER)); then
 
   # --- teardown the way a user does it: ctr task kill / delete, ctr container rm ---
   t0=$(date +%s%N)
-  for c in ca cb; do
+  ctr_rm() { # NAME : ctr task kill / delete, ctr container rm (ctr's DEL runs as its `ctr run` exits)
+    local c=$1 p=${RUNPID[$1]}
     ctr task kill -s KILL "$c" >/dev/null 2>&1
-    p=${RUNPID[$c]}
     for _ in $(seq 100); do kill -0 "$p" 2>/dev/null && alive || break; sleep 0.1; done
     wait "$p" 2>/dev/null
     ctr task delete "$c" >/dev/null 2>&1 # usually already deleted by the exiting `ctr run`
     check "ctr container rm $c" ctr container rm "$c"
     unset "RUNPID[$c]"
     if grep -qi 'error' "$T/ctr-$c.log"; then fail "ctr run $c logged no error (DEL ok): $(tr '\n' ' ' <"$T/ctr-$c.log")"; else pass "ctr run $c logged no error (DEL ok)"; fi
-  done
+  }
+  for c in ca cb; do ctr_rm "$c"; done
   echo "# both containers removed in $((($(date +%s%N) - t0) / 1000000)) ms"
   check "no task or container left in containerd" sh -c "! ctr task ls -q | grep -q . && ! ctr container ls -q | grep -q ."
   links=$(ip -o link show 2>/dev/null | awk -F': ' '{sub(/@.*/, "", $2); print $2}' | sort | tr '\n' ' ')
@@ -199,6 +203,37 @@ if ((INNER)); then
   check "DEL ran: no DNAT rule left" sh -c "! grep -qiE 'dnat (ip )?to|DNAT --to' '$T/rules.after'"
   check "DEL ran: no masquerade rule left (but portmap's shared hairpin rules on empty sets)" \
     sh -c "! grep -i masquerade '$T/rules.after' | grep -qv 'comment \"cni-ts portmap\"'"
+
+  # --- kind's default network: ptp + host-local + portmap, exactly as kindnetd writes it (leases in /run/cni-ipam-state,
+  # a private overlay here) ---
+  KGW=10.244.0.1 KPORT=$KINDPORT KSTATE=/run/cni-ipam-state/kindnet
+  check "ctr run --cni ck (kind's conflist: our ptp+host-local+portmap, static port mapping $KPORT->80)" \
+    ctr_run ck "$T/net.d-kind" /bin/httpd -f -p 80 -h /www
+  PK=$(task_pid ck)
+  echo "$PK" >>"$T/task.pids"
+  readlink "/proc/$PK/ns/net" >>"$T/container.netns"
+  IPK=$(cip "$PK")
+  KVETH=$(ip -4 -o route show "$IPK/32" 2>/dev/null | awk '{print $3}')
+  echo "# ck: pid $PK eth0 $IPK, host end $KVETH"
+  check "ck has an address in 10.244.0.0/24 ($IPK)" sh -c "case '$IPK' in 10.244.0.1|'') exit 1;; 10.244.0.*) exit 0;; *) exit 1;; esac"
+  check "host-local lease $KSTATE/$IPK names container $CTRNS-ck" lease_is_in "$KSTATE" "$IPK" "$CTRNS-ck"
+  check "ck: default route via $KGW on eth0" sh -c "nsenter -t $PK -n ip -4 route show default | grep -q '^default via $KGW dev eth0'"
+  check "ck: no connected route, the subnet via $KGW (ptp)" sh -c "nsenter -t $PK -n ip -4 route show 10.244.0.0/24 | grep -q '^10.244.0.0/24 via $KGW dev eth0 src $IPK'"
+  check "host netns: a route to $IPK over veth $KVETH, which holds $KGW/32" sh -c "[ -n '$KVETH' ] && ip -4 -o addr show dev '$KVETH' | grep -q ' $KGW/32 '"
+  check "ck pings its gateway $KGW (ctr task exec)" in_ctr ck ping -c1 -W2 "$KGW"
+  check "host netns -> ck's httpd directly (http://$IPK/)" http_ok "http://$IPK/"
+  check "mapped port: host netns -> http://127.0.0.1:$KPORT/ answers from ck" http_ok "http://127.0.0.1:$KPORT/"
+  check "mapped port: host netns -> http://$KGW:$KPORT/ answers from ck" http_ok "http://$KGW:$KPORT/"
+  check "mapped port: ck -> its own published port ($KGW:$KPORT, hairpin)" \
+    sh -c "ctr task exec --exec-id nc$RANDOM ck sh -c 'printf \"GET / HTTP/1.0\r\n\r\n\" | nc -w 3 $KGW $KPORT' | grep -q 'hello from the busybox image'"
+  ctr_rm ck
+  links=$(ip -o link show 2>/dev/null | awk -F': ' '{sub(/@.*/, "", $2); print $2}' | sort | tr '\n' ' ')
+  check "DEL ran: no veth left in the host netns (links: $links)" test "$links" = "cnie2e0 lo "
+  check "DEL ran: no route to $IPK left in the host netns" test -z "$(ip -4 route show "$IPK/32" 2>/dev/null)"
+  check "DEL ran: no lease left in $KSTATE" test -z "$(find "$KSTATE" -maxdepth 1 -type f ! -name lock ! -name 'last_reserved_ip*' 2>/dev/null)"
+  check "DEL ran: libcni result cache entry removed" test ! -e "$T/cni-cache/results/kindnet-$CTRNS-ck-eth0"
+  rules >"$T/rules.kind"
+  check "DEL ran: no rule mentions $IPK, no DNAT rule left" sh -c "! grep -qE '${IPK//./\\.}([^0-9]|$)|dnat (ip )?to|DNAT --to' '$T/rules.kind'"
   exit 0 # inner_cleanup records the counts
 fi
 
@@ -221,7 +256,7 @@ if ((${#need[@]})); then
   echo "# installing ${need[*]}"
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}" >/dev/null || { echo "FAIL apt-get install ${need[*]}"; echo "0 passed, 1 failed"; exit 1; }
 fi
-[[ -x $ROOT/dist/bin/bridge && -x $ROOT/dist/bin/host-local && -x $ROOT/dist/bin/portmap ]] ||
+[[ -x $ROOT/dist/bin/bridge && -x $ROOT/dist/bin/ptp && -x $ROOT/dist/bin/host-local && -x $ROOT/dist/bin/portmap ]] ||
   (cd "$ROOT" && npm run build --silent) || { echo "FAIL npm run build"; echo "0 passed, 1 failed"; exit 1; }
 
 # --- snapshot of the root namespace (must be unchanged at the end) ---
@@ -265,7 +300,7 @@ trap outer_cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
 # --- temp dirs, configs, image ---
-mkdir -p "$T"/{net.d,net.d-ports,cni-cache,ipam,containerd,image}
+mkdir -p "$T"/{net.d,net.d-ports,net.d-kind,cni-cache,ipam,containerd,image}
 findmnt -rn -R -o TARGET,FSTYPE,OPTIONS /sys/fs/cgroup >"$T/cgroup-mounts"
 conflist() { # static runtimeConfig JSON for portmap, or empty
   local rc=''
@@ -286,6 +321,10 @@ J
 conflist >"$T/net.d/10-cnits-e2e.conflist"
 conflist "{ \"portMappings\": [{ \"hostPort\": $HOSTPORT, \"containerPort\": 80, \"protocol\": \"tcp\" }] }" \
   >"$T/net.d-ports/10-cnits-e2e.conflist"
+# kind's network: conf/kind-ptp-portmap.conflist as it is, plus a static port mapping (ctr cannot pass one)
+node -e 'const [f, port] = process.argv.slice(1); const l = JSON.parse(require("fs").readFileSync(f, "utf8"));
+  l.plugins[1].runtimeConfig = { portMappings: [{ hostPort: Number(port), containerPort: 80, protocol: "tcp" }] };
+  process.stdout.write(JSON.stringify(l, null, 2));' "$ROOT/conf/kind-ptp-portmap.conflist" "$KINDPORT" >"$T/net.d-kind/10-kindnet.conflist"
 cat >"$T/containerd/config.toml" <<C
 version = 2
 root = "$T/containerd/root"

@@ -4,7 +4,7 @@
  * Every namespace made here is named `cnits-*` and removed by cleanup(), even when a test fails.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -13,6 +13,8 @@ export const ROOT = resolve(import.meta.dirname, '..', '..');
 export const DIST = join(ROOT, 'dist', 'bin');
 export const GO_PLUGINS = '/usr/lib/cni';
 export const PREFIX = 'cnits-';
+/** Names in dist/bin that are programs, not plugins. */
+export const COMMAND_NAMES = ['cnictl', 'cni-ts-agent'];
 
 export const isRoot = process.getuid?.() === 0;
 export const haveGoPlugins = spawnSync('test', ['-x', `${GO_PLUGINS}/host-local`]).status === 0;
@@ -198,3 +200,21 @@ export function ping(fromNetns: string, ip: string, count = 1): boolean {
   const six = ip.includes(':');
   return sh('ip', ['netns', 'exec', fromNetns, 'ping', ...(six ? ['-6'] : []), '-c', String(count), '-W', '2', ip]).status === 0;
 }
+
+/** Every path a `node` can be started from on this machine (PATH entries and their link targets). */
+export function nodeBinaries(): string[] {
+  const found = new Set<string>();
+  for (const dir of ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin', ...(process.env.PATH ?? '').split(':')]) {
+    for (const name of ['node', 'nodejs']) {
+      const p = join(dir, name);
+      if (!existsSync(p)) continue;
+      found.add(realpathSync(p));
+      found.add(p);
+    }
+  }
+  found.add(realpathSync(process.execPath));
+  return [...found];
+}
+
+/** A shell command prefix that covers every node binary (/dev/null bind-mounted over it); run it in `unshare -m`. */
+export const coverNodeScript = (): string => nodeBinaries().map((n) => `mount --bind /dev/null '${n}'`).join(' && ') + ' && ! node -e 0 2>/dev/null';

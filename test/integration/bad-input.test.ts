@@ -115,4 +115,32 @@ describe.skipIf(!isRoot)('bad input matrix', () => {
     expect(`${err.msg}: ${err.details}`).toMatch(new RegExp(`cannot create IPAM data directory ${ro}/badnet: .*read-only file system`));
     expect(readdirSync(ro)).toEqual([]);
   });
+
+  it('full dataDir (ENOSPC) → I/O error, no temp file, no new lease, the existing lease kept', () => {
+    const full = net.tempDir();
+    const conf = { ...good(), ipam: { ...good().ipam, dataDir: full } };
+    // A 64 KiB tmpfs in a private mount namespace, holding one lease and then filled up; listed before it vanishes.
+    const script = [
+      'set -e',
+      'mount -t tmpfs -o size=64k cnits-full "$0"',
+      'mkdir "$0/badnet"',
+      'printf "existing\\r\\neth0" > "$0/badnet/10.50.0.2"',
+      'dd if=/dev/zero of="$0/filler" bs=4k 2>/dev/null || true',
+      'set +e',
+      'ip netns exec "$1" "$2"; echo "EXIT $?"',
+      'echo "FILES $(ls -A "$0/badnet" | tr "\\n" " ")"',
+    ].join('\n');
+    const r = spawnSync('unshare', ['-m', '--propagation', 'private', '--', 'sh', '-c', script, full, net.host, bin('host-local')], {
+      input: JSON.stringify(conf),
+      env: pluginEnv(baseEnv),
+      encoding: 'utf8',
+    });
+    expect(r.stdout, r.stderr).toMatch(/EXIT 1/);
+    const err = JSON.parse(r.stdout.slice(0, r.stdout.indexOf('EXIT')));
+    expect(err.code).toBe(5);
+    expect(`${err.msg}: ${err.details}`).toMatch(/no space left on device/i);
+    const files = /FILES (.*)/.exec(r.stdout)![1]!.trim().split(' ');
+    expect(files.sort()).toEqual(['10.50.0.2', 'lock']);
+    expect(readdirSync(full)).toEqual([]); // the tmpfs was private to that mount namespace
+  });
 });

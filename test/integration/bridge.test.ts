@@ -2,9 +2,10 @@
  * bridge, end to end: the built dist/bin/bridge run as a runtime runs it, in a throwaway host netns, with containers
  * beside it. IPAM is host-local from CNI_PATH (ours first, the Go one as fallback).
  */
-import { mkdirSync, readdirSync, symlinkSync, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { hostVeths as hostVethsOf, leaseFiles, masqState as masqStateOf, normResult, pathWithoutNetfilter, withPidNetns, withPrev } from '../helpers/attachment.js';
 import { DIST, GO_PLUGINS, TestNet, addressesOf, bin, goBin, haveGoPlugins, isRoot, ping, sh, type PluginRun } from '../helpers/harness.js';
 
 const CNI_PATH = `${DIST}:${GO_PLUGINS}`;
@@ -45,28 +46,17 @@ function addOk(conf: unknown, cid: string, c: Ctr, extra: Record<string, any> = 
   return r.json;
 }
 
-const withPrev = (conf: Record<string, any>, prev: unknown): Record<string, any> => ({ ...conf, prevResult: prev });
-
 function hostExec(cmd: string, args: string[]): string {
   return net.exec(net.host, cmd, args).stdout;
 }
 
-/** Masquerade state in the host netns: iptables/ip6tables CNI lines and the nft masquerade table. */
-function masqState(): { ipt: string[]; nft: string } {
-  const ipt = [...hostExec('iptables-save', ['-t', 'nat']).split('\n'), ...hostExec('ip6tables-save', ['-t', 'nat']).split('\n')].filter((l) => l.includes('CNI-'));
-  return { ipt, nft: hostExec('nft', ['list', 'ruleset']) };
-}
-
-const hostVeths = (): string[] =>
-  (net.ipJson(net.host, ['-d', 'link', 'show']) as any[]).filter((l) => l.linkinfo?.info_kind === 'veth' && l.ifname.startsWith('veth')).map((l) => l.ifname);
-
-function leases(name = 'brnet'): string[] {
-  const dir = join(dataDir, name);
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir).filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip'));
-}
+const masqState = (): { ipt: string[]; nft: string } => masqStateOf(net);
+const hostVeths = (): string[] => hostVethsOf(net);
+const leases = (name = 'brnet'): string[] => leaseFiles(dataDir, name);
 
 function expectNothingLeft(): void {
+  // A deleted netns is torn down by the kernel asynchronously (its veth peers leave the host a moment later under load)
+  for (let i = 0; i < 100 && hostVeths().length; i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
   expect(hostVeths()).toEqual([]);
   expect(leases()).toEqual([]);
   const m = masqState();
@@ -225,9 +215,7 @@ describe.skipIf(!isRoot)('bridge plugin', () => {
     expect(net.ipJson(c.name, ['link', 'show']).map((l: any) => l.ifname)).toEqual(['lo']);
 
     // masquerade backend unusable: a PATH without iptables and nft
-    const bin2 = join(net.tempDir(), 'bin');
-    mkdirSync(bin2);
-    for (const t of ['/usr/bin/node', '/usr/sbin/ip', '/usr/bin/nsenter', '/usr/sbin/sysctl', '/usr/sbin/bridge', '/usr/bin/flock', '/usr/bin/env']) symlinkSync(t, join(bin2, t.split('/').pop()!));
+    const bin2 = pathWithoutNetfilter(net);
     for (const backend of [undefined, 'iptables', 'nftables']) {
       const r = run('ADD', mkConf(backend ? { ipMasqBackend: backend } : {}), 'ctr-f', c, { env: { PATH: bin2 } });
       expect(r.status, r.stdout).toBe(1);
@@ -373,11 +361,7 @@ describe.skipIf(!isRoot)('bridge plugin', () => {
   it('works with a netns given as /proc/<pid>/ns/net (not under /run/netns)', async () => {
     start('brpid');
     const c = net.addContainer();
-    const { spawn } = await import('node:child_process');
-    const holder = spawn('ip', ['netns', 'exec', c.name, 'sleep', '60'], { stdio: 'ignore' });
-    try {
-      await new Promise((res) => setTimeout(res, 100));
-      const path = `/proc/${holder.pid}/ns/net`;
+    await withPidNetns(c.name, (path) => {
       const conf = mkConf();
       const r = addOk(conf, 'ctr-pid', { name: c.name, path });
       expect(r.interfaces[2].sandbox).toBe(path);
@@ -386,9 +370,7 @@ describe.skipIf(!isRoot)('bridge plugin', () => {
       expect(run('DEL', conf, 'ctr-pid', { path }).status).toBe(0);
       expect(net.ipJson(c.name, ['link', 'show']).map((l: any) => l.ifname)).toEqual(['lo']);
       expectNothingLeft();
-    } finally {
-      holder.kill('SIGKILL');
-    }
+    });
   });
 
   it('concurrent ADDs onto a bridge that does not exist yet all succeed', async () => {
@@ -401,18 +383,6 @@ describe.skipIf(!isRoot)('bridge plugin', () => {
     expect(ping(cs[0]!.name, rs[3]!.json.ips[0].address.split('/')[0])).toBe(true);
   });
 });
-
-/** Normalize a result for comparison: random names and MACs, sandbox path, `dns: {}` ≡ absent. */
-function norm(j: any): any {
-  const out = JSON.parse(JSON.stringify(j));
-  if (out.dns && Object.keys(out.dns).length === 0) delete out.dns;
-  for (const i of out.interfaces ?? []) {
-    if (/^veth[0-9a-f]{8}$/.test(i.name)) i.name = 'vethX';
-    if (/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(i.mac)) i.mac = 'MAC';
-    if (i.sandbox) i.sandbox = 'NS';
-  }
-  return out;
-}
 
 describe.skipIf(!isRoot || !haveGoPlugins)('bridge vs the Go reference bridge', () => {
   let go: TestNet | undefined;
@@ -439,7 +409,7 @@ describe.skipIf(!isRoot || !haveGoPlugins)('bridge vs the Go reference bridge', 
       const theirs = go.run({ plugin: goBin('bridge'), command: 'ADD', conf: { ...base, ipam: { ...base.ipam, dataDir: goData } }, containerId: 'diff1', netns: cg.path, ifname: 'eth0', path: GO_PLUGINS });
       expect(ours.status, ours.stdout).toBe(0);
       expect(theirs.status, theirs.stdout).toBe(0);
-      expect(norm(ours.json)).toEqual(norm(theirs.json));
+      expect(normResult(ours.json)).toEqual(normResult(theirs.json));
       // Same host state: bridge addresses, masquerade rules, container addresses and routes.
       const global = (a: string[]): string[] => a.filter((x) => !x.startsWith('fe80:')).sort();
       expect(global(addressesOf(net.host, BR))).toEqual(global(addressesOf(go.host, BR)));

@@ -1,7 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { Chain, ChainError, type ConfList } from '../helpers/chain.js';
-import { DIST, GO_PLUGINS, TestNet, bin, goBin, haveGoPlugins, isRoot, pluginEnv, sh, shOk } from '../helpers/harness.js';
+import { DIST, GO_PLUGINS, TestNet, bin, goBin, haveGoPlugins, isRoot, shOk } from '../helpers/harness.js';
+import { Servers, request } from '../helpers/traffic.js';
 import { existsSync } from 'node:fs';
 
 /**
@@ -14,57 +14,6 @@ const OUTSIDE_IP = '192.0.2.2';
 const HOST_IP6 = '2001:db8:1::1';
 const OUTSIDE_IP6 = '2001:db8:1::2';
 const ourBridge = existsSync(`${DIST}/bridge`);
-
-const SERVER = `
-const net = require('net'), dgram = require('dgram');
-const name = process.argv[1];
-let up = 0; const ready = () => { if (++up === 2) process.stdout.write('ready\\n'); };
-net.createServer((s) => s.end('hello from ' + name + '\\n')).listen(80, '::', ready);
-const u = dgram.createSocket('udp4');
-u.on('message', (m, r) => u.send('pong from ' + name, r.port, r.address));
-u.bind(5353, '0.0.0.0', ready);
-setTimeout(() => process.exit(0), 110000);
-`;
-
-const CLIENT = `
-const [proto, host, port, sport] = process.argv.slice(1);
-const done = (s) => { process.stdout.write(s); process.exit(0); };
-setTimeout(() => done('TIMEOUT'), 1500);
-if (proto === 'tcp') {
-  const s = require('net').connect(Number(port), host);
-  let buf = '';
-  s.on('data', (d) => (buf += d));
-  s.on('end', () => done(buf.trim()));
-  s.on('error', (e) => done('ERR ' + e.code));
-} else {
-  const u = require('dgram').createSocket('udp4');
-  u.on('message', (m) => done(String(m)));
-  u.bind(sport ? Number(sport) : 0, () => u.send('ping', Number(port), host));
-}
-`;
-
-class Servers {
-  private procs: ChildProcess[] = [];
-  async start(netns: string, name: string): Promise<void> {
-    const p = spawn('ip', ['netns', 'exec', netns, process.execPath, '-e', SERVER, name], { env: pluginEnv({}), stdio: ['ignore', 'pipe', 'pipe'] });
-    this.procs.push(p);
-    await new Promise<void>((res, rej) => {
-      const t = setTimeout(() => rej(new Error(`server in ${netns} did not start`)), 10000);
-      p.stdout!.on('data', (d) => String(d).includes('ready') && (clearTimeout(t), res()));
-      p.on('exit', (c) => (clearTimeout(t), rej(new Error(`server in ${netns} exited ${c}`))));
-    });
-  }
-  stopAll(): void {
-    for (const p of this.procs) if (p.exitCode === null) p.kill('SIGKILL');
-    this.procs = [];
-  }
-}
-
-function request(netns: string, proto: 'tcp' | 'udp', host: string, port: number, sport?: number): string {
-  const args = ['netns', 'exec', netns, process.execPath, '-e', CLIENT, proto, host, String(port), ...(sport ? [String(sport)] : [])];
-  const r = sh('ip', args);
-  return r.stdout.trim() || `EXIT ${r.status} ${r.stderr}`;
-}
 
 function hostState(net: TestNet): { nft: string; ipt: string } {
   return {
@@ -126,9 +75,6 @@ describe.skipIf(!isRoot || !haveGoPlugins)('portmap', () => {
     servers.stopAll();
     env?.net.cleanup();
     env = undefined;
-  });
-  beforeAll(() => {
-    shOk('node', [`${DIST}/../../scripts/build.mjs`, 'portmap']);
   });
 
   for (const backend of ['nftables', 'iptables'] as const) {
@@ -491,6 +437,31 @@ describe.skipIf(!isRoot || !haveGoPlugins)('portmap', () => {
     expect(hostState(net).nft).toBe('');
     chain.del({ containerId: 'none', netns: a.path });
   });
+
+  for (const backend of ['nftables', 'iptables'] as const) {
+    it(`${backend}: ADD succeeds when the host has no route to the container (route_localnet skipped), DEL removes the rules`, () => {
+      // e.g. a macvlan/ipvlan container, or a host without a default route: only the 127.0.0.1 path needs the route
+      const net = new TestNet('pmnr');
+      env = { net, outside: '', chain: undefined as unknown as Chain, list: undefined as unknown as ConfList };
+      const conf = {
+        cniVersion: '1.0.0', name: 'pmnoroute', type: 'portmap', backend,
+        runtimeConfig: { portMappings: [{ hostPort: 8081, containerPort: 80, protocol: 'tcp' }] },
+        prevResult: { cniVersion: '1.0.0', interfaces: [{ name: 'eth0', sandbox: '/run/netns/x' }], ips: [{ address: '10.213.0.5/24', interface: 0 }] },
+      };
+      expect(net.exec(net.host, 'ip', ['route', 'get', '10.213.0.5']).status).not.toBe(0);
+      const base = { plugin: bin('portmap'), conf, containerId: 'noroute', netns: '/run/netns/x', ifname: 'eth0' };
+      const add = net.run({ ...base, command: 'ADD' });
+      expect(add.status, add.stdout + add.stderr).toBe(0);
+      expect(add.stderr).toMatch(/no route to 10\.213\.0\.5/);
+      expect(add.json.ips[0].address).toBe('10.213.0.5/24');
+      const state = hostState(net);
+      expect(state.nft + state.ipt).toMatch(/10\.213\.0\.5:80/);
+      const del = net.run({ ...base, command: 'DEL' });
+      expect(del.status, del.stdout).toBe(0);
+      const after = hostState(net);
+      expect(after.nft + after.ipt).not.toMatch(/10\.213\.0\.5/);
+    });
+  }
 
   it('refuses to run unchained', () => {
     env = setup('pmp', {});

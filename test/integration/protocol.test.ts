@@ -1,15 +1,17 @@
 /** The CNI protocol as every built plugin speaks it, through the real process boundary. */
 import { afterEach, describe, expect, it } from 'vitest';
-import { readdirSync } from 'node:fs';
+import { linkSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { DIST, TestNet, bin, isRoot, pluginEnv } from '../helpers/harness.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { COMMAND_NAMES, DIST, TestNet, bin, isRoot, pluginEnv } from '../helpers/harness.js';
 import { SUPPORTED_VERSIONS } from '../../lib/cni/version.js';
 
-const plugins = readdirSync(DIST).filter((f) => f !== 'cni-ts' && !f.includes('.tmp'));
+const plugins = readdirSync(DIST).filter((f) => f !== 'cni-ts' && !f.includes('.tmp') && !COMMAND_NAMES.includes(f));
 
 describe('CNI protocol of every plugin', () => {
-  it('builds the six plugins', () => {
-    for (const p of ['bridge', 'host-local', 'ipvlan', 'loopback', 'macvlan', 'portmap']) expect(plugins).toContain(p);
+  it('builds the plugins', () => {
+    for (const p of ['bridge', 'host-local', 'ipvlan', 'loopback', 'macvlan', 'portmap', 'ptp']) expect(plugins).toContain(p);
   });
 
   it.each(plugins)('%s: VERSION lists all seven versions (stdin ignored)', (p) => {
@@ -39,13 +41,29 @@ describe('CNI protocol of every plugin', () => {
     expect(JSON.parse(v.stdout)).toEqual({ cniVersion: '0.4.0', code: 7, msg: 'missing network name' });
   });
 
-  it.each(plugins)('%s: executable as a single self-contained file (no node_modules next to it)', (p) => {
-    const r = spawnSync('node', ['-e', `require('module').builtinModules; process.chdir('/'); require(${JSON.stringify(bin(p))})`], {
-      env: pluginEnv({ CNI_COMMAND: 'VERSION', NODE_PATH: '' }),
-      cwd: '/',
-      encoding: 'utf8',
-    });
-    expect(r.stdout).toContain('supportedVersions');
+  it('the executable under its own name: --version, --help, and a usage error otherwise', () => {
+    const version = JSON.parse(readFileSync(join(DIST, '..', '..', 'package.json'), 'utf8')).version;
+    expect(spawnSync(bin('cni-ts'), ['--version'], { encoding: 'utf8' }).stdout).toBe(`cni-ts ${version}\n`);
+    const help = spawnSync(bin('cni-ts'), ['--help'], { encoding: 'utf8' });
+    expect(help.status).toBe(0);
+    for (const p of plugins) expect(help.stdout).toContain(p);
+    const bare = spawnSync(bin('cni-ts'), [], { encoding: 'utf8' });
+    expect(bare.status).toBe(2);
+    expect(bare.stderr).toMatch(/invoke me by one of my names/);
+  });
+
+  it.each(plugins)('%s: the executable alone, under that name in an empty directory, is the plugin (no node, no node_modules)', (p) => {
+    const dir = mkdtempSync(join(tmpdir(), 'cnits-selfcontained-'));
+    try {
+      linkSync(realpathSync(bin('cni-ts')), join(dir, p)); // a hard link: a file of its own name, as a copy would be
+      const r = spawnSync(join(dir, p), [], { env: { CNI_COMMAND: 'VERSION' }, cwd: '/', encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).supportedVersions).toContain('1.1.0');
+      const about = spawnSync(join(dir, p), [], { env: {}, cwd: '/', encoding: 'utf8' });
+      expect(about.stderr).toContain(`CNI ${p} plugin`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { parseNetConf } from '../../lib/cni/config.js';
 import { CniError } from '../../lib/cni/errors.js';
 import { collectVlanTrunk, parseBridgeConf, type BridgeConf } from '../../plugins/bridge/config.js';
-import { calcGateways, containerSysctls, gatewayAddrLines, hostLinkLines, portVlanLines, randomMac, type HostPlan } from '../../plugins/bridge/plan.js';
+import { calcGateways, containerSysctls, gatewayAddrLines, hostLinkLines, portVlanLines, type HostPlan } from '../../plugins/bridge/plan.js';
+import { randomMac } from '../../lib/veth.js';
 import { spoofcheckSetupScript, spoofcheckTeardownScript } from '../../lib/spoofcheck.js';
 
 const conf = (extra: Record<string, unknown> = {}): BridgeConf =>
