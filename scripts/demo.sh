@@ -80,7 +80,7 @@ fi
 unset NODE_EXTRA_CA_CERTS NODE_OPTIONS
 command -v nft >/dev/null && command -v ip >/dev/null && command -v unshare >/dev/null || "$ROOT/scripts/deps.sh"
 # build when an executable is missing or older than a source file
-if [[ ! -x $ROOT/dist/bin/cnictl ]] || [[ -n $(find "$ROOT/cli" "$ROOT/lib" "$ROOT/plugins" "$ROOT/ipam" -name '*.ts' -newer "$ROOT/dist/bin/cnictl" -print -quit) ]]; then
+if [[ ! -x $ROOT/dist/bin/cnictl || ! -e $ROOT/dist/bin/cni-ts ]] || [[ -n $(find "$ROOT/cli" "$ROOT/lib" "$ROOT/plugins" "$ROOT/ipam" -name '*.ts' -newer "$ROOT/dist/bin/cni-ts" -print -quit) ]]; then
   echo "# building (npm run build)"
   (cd "$ROOT" && npm run build --silent)
 fi

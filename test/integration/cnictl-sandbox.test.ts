@@ -266,7 +266,7 @@ describe.skipIf(!isRoot)('cnictl run', () => {
       expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
     }
     expect(snapshot()).toEqual(before);
-    const nobody = h.sh('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '/usr/bin/node', `${process.cwd()}/dist/bin/cnictl`, 'run', '--', 'true']);
+    const nobody = h.sh('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', `${process.cwd()}/dist/bin/cnictl`, 'run', '--', 'true']);
     expect(nobody.stderr).toMatch(/cnictl run must run as root/);
     expect(h.ctl(['rm', 'dup']).stderr).toMatch(/sandbox dup is running: stop it first \(cnictl stop dup\) or use rm -f/);
     h.ctlOk(['rm', '-f', 'dup']);
