@@ -256,8 +256,9 @@ export class Sandboxes {
   async supervise(s: SandboxState, stdio: StdioOptions, started?: (err?: Error) => void): Promise<number> {
     const argv = sandboxArgv(s.netns, this.filesOf(s), s.mode === 'host' ? undefined : s.hostname, s.command);
     let child: ChildProcess;
+    const fds = (stdio === 'inherit' ? ['inherit', 'inherit', 'inherit'] : (stdio as unknown[]).slice(0, 3)) as StdioOptions & unknown[];
     try {
-      child = spawn(argv[0]!, argv.slice(1), { stdio, detached: true, env: { ...this.env, HOSTNAME: s.hostname } });
+      child = spawn(argv[0]!, argv.slice(1), { stdio: [...fds, 'pipe'] as StdioOptions, detached: true, env: { ...this.env, HOSTNAME: s.hostname } });
       await new Promise<void>((resolve, reject) => {
         child.once('spawn', resolve);
         child.once('error', reject);
@@ -269,6 +270,23 @@ export class Sandboxes {
       throw err;
     }
     const exited = new Promise<number>((resolve) => child.on('exit', (code, sig) => resolve(code ?? 128 + (SIGNUM[sig as NodeJS.Signals] ?? 1))));
+    // the init script says "." on fd 3 once the mounts and hostname are in place, right before it execs the command
+    const readyPipe = child.stdio[3] as NodeJS.ReadableStream | null;
+    const ready = await new Promise<boolean>((resolve) => {
+      if (!readyPipe) return resolve(true);
+      readyPipe.once('data', () => resolve(true));
+      readyPipe.once('end', () => resolve(false));
+      readyPipe.once('error', () => resolve(false));
+    });
+    (readyPipe as unknown as { destroy?: () => void })?.destroy?.();
+    if (!ready) {
+      const code = await exited;
+      this.teardown(s.id, code);
+      const err = new UserError(`sandbox ${s.name} could not be set up (exit status ${code}): see the messages above${s.detached ? ` (cnictl logs ${s.name})` : ''}`);
+      started?.(err);
+      if (s.detached) throw err;
+      return code;
+    }
     this.store.update(s.id, (x) => {
       x.status = 'running';
       x.pid = procRef(child.pid!);

@@ -69,7 +69,7 @@ export interface SandboxFiles {
   hostnameFile: string;
 }
 
-// $1 hosts, $2 resolv.conf, $3 hostname file, $4 hostname to set ('' = keep), then the command
+// $1 hosts, $2 resolv.conf, $3 hostname file, $4 hostname to set ('' = keep), then the command; fd 3: "ready" pipe
 const INIT = [
   'set -e',
   'mount --bind "$1" /etc/hosts',
@@ -77,6 +77,8 @@ const INIT = [
   'if [ -e /etc/hostname ]; then mount --bind "$3" /etc/hostname; fi',
   `if [ -n "$4" ]; then printf '%s' "$4" > /proc/sys/kernel/hostname; fi`,
   'shift 4',
+  'printf . >&3', // ready: the supervisor reports the sandbox running only now (an exec right after sees the mounts)
+  'exec 3>&-',
   'exec "$@"',
 ].join('\n');
 
