@@ -51,8 +51,7 @@ function pickVersion(raw: Obj, file: string): string {
   return (v as string | undefined) ?? '';
 }
 
-/** A conflist's bytes (libcni ConfListFromBytes). */
-export function confListFromBytes(text: string, file: string): ConfList {
+function parseObject(text: string, file: string): Obj {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -60,6 +59,12 @@ export function confListFromBytes(text: string, file: string): ConfList {
     throw new ConfError(file, `not valid JSON (${(e as Error).message})`);
   }
   if (!isObject(raw)) throw new ConfError(file, 'not a JSON object');
+  return raw;
+}
+
+/** A conflist's bytes (libcni ConfListFromBytes). */
+export function confListFromBytes(text: string, file: string): ConfList {
+  const raw = parseObject(text, file);
   if (typeof raw.name !== 'string') throw new ConfError(file, raw.name === undefined ? 'no "name"' : `"name" must be a string`);
   const plugins = raw.plugins;
   if (plugins === undefined) throw new ConfError(file, 'no "plugins" list');
@@ -82,13 +87,7 @@ export function confListFromBytes(text: string, file: string): ConfList {
 
 /** A single-plugin `.conf` up-converted to a list, with the bytes libcni builds for it (ConfListFromConf). */
 export function confListFromConf(text: string, file: string): ConfList {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw new ConfError(file, `not valid JSON (${(e as Error).message})`);
-  }
-  if (!isObject(raw)) throw new ConfError(file, 'not a JSON object');
+  const raw = parseObject(text, file);
   if (typeof raw.type !== 'string' || raw.type === '') throw new ConfError(file, 'missing "type"');
   const name = typeof raw.name === 'string' ? raw.name : '';
   const cniVersion = typeof raw.cniVersion === 'string' ? raw.cniVersion : '';

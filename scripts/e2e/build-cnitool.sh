@@ -8,7 +8,9 @@ OUT=$ROOT/node_modules/.cache/cni-ts
 SRC=$ROOT/scripts/e2e/cnitool
 if [[ -x $OUT/cnitool && $OUT/cnitool -nt $SRC/main.go ]]; then echo "$OUT/cnitool"; exit 0; fi
 if ! command -v go >/dev/null || [[ ! -d /usr/share/gocode/src/github.com/containernetworking/cni/libcni ]]; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends golang-go golang-github-appc-cni-dev >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq --no-install-recommends golang-go golang-github-appc-cni-dev >&2 ||
+    { apt-get update -qq >&2 && apt-get install -y -qq --no-install-recommends golang-go golang-github-appc-cni-dev >&2; }
 fi
 mkdir -p "$OUT"
 W=$(mktemp -d)
