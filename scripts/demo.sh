@@ -87,18 +87,20 @@ fi
 
 RAND=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
 HOSTNS=cnits-demo-$RAND
-T=$(mktemp -d "/tmp/cnits-demo-$RAND.XXXX")
+T=$(mktemp -d "/tmp/cnits-demo-$RAND.XXXX") # the private mounts' tmpfs goes on it
+S=$(mktemp -d "/tmp/cnits-demo-$RAND-snap.XXXX") # the machine's state before and after
 snapshot() { ip -o link show; nft list ruleset 2>&1; ip netns list | grep -E 'cnictl-|cnits-demo' || true; ls -d /etc/cni /var/lib/cni /run/cnictl 2>&1 || true; }
-snapshot >"$T.before"
+snapshot >"$S/before"
 cleanup() {
+  set +e
   local pids
-  pids=$(ip netns pids "$HOSTNS" 2>/dev/null || true)
+  pids=$(ip netns pids "$HOSTNS" 2>/dev/null)
   [[ -n $pids ]] && kill -9 $pids 2>/dev/null
-  ip netns del "$HOSTNS" 2>/dev/null || true
+  ip netns del "$HOSTNS" 2>/dev/null
   rm -rf "$T"
-  snapshot >"$T.after"
-  if diff -q "$T.before" "$T.after" >/dev/null; then echo; echo "# The machine's own links, nft ruleset, namespaces and CNI dirs are unchanged."; else diff "$T.before" "$T.after" || true; fi
-  rm -f "$T.before" "$T.after"
+  snapshot >"$S/after"
+  if diff -q "$S/before" "$S/after" >/dev/null; then echo; echo "# The machine's own links, nft ruleset, namespaces and CNI dirs are unchanged."; else diff "$S/before" "$S/after"; fi
+  rm -rf "$S"
 }
 trap cleanup EXIT
 ip netns add "$HOSTNS"
