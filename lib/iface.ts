@@ -27,6 +27,7 @@ export interface IpLink {
   link_index?: number;
   flags?: string[];
   mtu?: number;
+  txqlen?: number;
   address?: string;
   operstate?: string;
   master?: string;
@@ -81,9 +82,18 @@ export function routeLines(ifname: string, ips: readonly IPConfig[], routes: rea
   return routes.map((r) => routeLine(ifname, r, r.gw ?? (familyOf(r.dst) === 4 ? gw4 : gw6)));
 }
 
+/**
+ * ` brd +` for an IPv4 prefix shorter than /31: the broadcast address the reference's netlink library sets on every
+ * IPv4 address it adds (`ip addr add` alone sets none).
+ */
+export function broadcastOption(cidr: string): string {
+  const c = parseCIDR(cidr);
+  return c && c.ip.family === 4 && c.prefix < 31 ? ' brd +' : '';
+}
+
 /** `ip -batch` lines that put the addresses on `ifname`, set it up and add the routes (gateway defaulting per family). */
 export function configureIfaceCommands(ifname: string, ips: readonly IPConfig[], routes: readonly Route[] = []): string[] {
-  return [...ips.map((ip) => `addr add ${ip.address} dev ${ifname}`), `link set ${ifname} up`, ...routeLines(ifname, ips, routes)];
+  return [...ips.map((ip) => `addr add ${ip.address}${broadcastOption(ip.address)} dev ${ifname}`), `link set ${ifname} up`, ...routeLines(ifname, ips, routes)];
 }
 
 /** Read one link (with addresses) from `ns`; undefined when it does not exist. */

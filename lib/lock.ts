@@ -4,7 +4,8 @@
  * pass it as fd 3 (the lock belongs to the open file description, so it stays ours after the child exits). Either way
  * the lock is released on close, exit or SIGKILL.
  */
-import { closeSync, constants, openSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync } from 'node:fs';
+import { join } from 'node:path';
 import { CniError, ErrorCode } from './cni/errors.js';
 import { run } from './exec.js';
 import { EINTR, EWOULDBLOCK, LOCK_EX, LOCK_NB, libc, type Libc } from './native.js';
@@ -49,4 +50,13 @@ export function withFileLock<T>(lockPath: string, fn: () => T, timeoutSeconds = 
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * A host-wide lock named `name` (under /run/lock, or the temp dir without it), for the rare slow paths that read
+ * shared state and then create what is missing — two at once would both create it. Common paths never take it.
+ */
+export function withHostLock<T>(name: string, fn: () => T): T {
+  const dir = existsSync('/run/lock') ? '/run/lock' : process.env.TMPDIR || '/tmp';
+  return withFileLock(join(dir, `cni-ts-${name}.lock`), fn);
 }

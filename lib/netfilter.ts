@@ -38,3 +38,40 @@ export function iptablesSave(family: 4 | 6, table: string): string {
 export function iptablesRestore(family: 4 | 6, input: string): RunResult {
   return run(iptablesCmd(family, '-restore'), ['-w', '--noflush'], { input });
 }
+
+// ---------- iptables-restore text (pure) ----------
+
+/** Quote one argument for an iptables-restore line (double quotes, backslash escapes). */
+export function quoteArg(a: string): string {
+  return /^[^\s"'\\]+$/.test(a) ? a : `"${a.replace(/(["\\])/g, '\\$1')}"`;
+}
+
+/** One rule's arguments as an iptables-restore line fragment. */
+export const ruleLine = (args: readonly string[]): string => args.map(quoteArg).join(' ');
+
+/** Chains declared in an iptables-save dump. */
+export const declaredChains = (save: string): Set<string> =>
+  new Set(save.split('\n').filter((l) => l.startsWith(':')).map((l) => l.slice(1).split(' ')[0]!));
+
+/** The `-A CHAIN RULE` lines of a dump (RULE as iptables-save prints it). */
+export const ruleLines = (save: string): Set<string> => new Set(save.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('-A ')));
+
+/** A rule that must exist, written as iptables-save prints it, and how to add it when it does not (-I = first). */
+export interface WantedRule {
+  verb: '-A' | '-I';
+  chain: string;
+  rule: string;
+}
+
+/**
+ * iptables-restore lines creating what `save` lacks: chain declarations first (declaring an existing chain would
+ * flush it, so only missing ones), then the missing rules in the given order.
+ */
+export function missingSetup(save: string, chains: readonly string[], rules: readonly WantedRule[]): string[] {
+  const declared = declaredChains(save);
+  const have = ruleLines(save);
+  return [
+    ...chains.filter((c) => !declared.has(c)).map((c) => `:${c} - [0:0]`),
+    ...rules.filter((r) => !have.has(`-A ${r.chain} ${r.rule}`)).map((r) => `${r.verb} ${r.chain} ${r.rule}`),
+  ];
+}

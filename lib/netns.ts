@@ -114,6 +114,28 @@ export class Netns {
     if (r.status !== 0) throw pluginError(`failed to set sysctls in ${this.label}`, r.stderr.trim());
   }
 
+  /**
+   * Read several sysctls (slash form) in this namespace: keys that cannot be read are absent from the map.
+   * In-process (host, or setns(2) in the executable); otherwise one `grep -H` over the files.
+   */
+  sysctlRead(keys: readonly string[]): Map<string, string> {
+    const readAll = (): Map<string, string> => {
+      const m = new Map<string, string>();
+      for (const k of keys) {
+        try {
+          m.set(k, readFileSync(`/proc/sys/${k}`, 'utf8').replace(/\n$/, ''));
+        } catch {
+          /* absent */
+        }
+      }
+      return m;
+    };
+    if (this.isHost) return readAll();
+    const c = libc();
+    if (c) return inNetnsOrFail(c, this.path!, readAll);
+    return parseProcValues(this.exec('grep', ['-H', '', ...keys.map((k) => `/proc/sys/${k}`)]).stdout);
+  }
+
   sysctlGet(key: string): string | undefined {
     const read = (): string | undefined => {
       try {
@@ -151,6 +173,17 @@ function inNetnsOrFail<T>(c: Libc, path: string, fn: () => T): T {
     if (e instanceof CniError) throw e;
     throw pluginError(`failed to enter netns ${path}`, (e as Error).message);
   }
+}
+
+/** `grep -H '' FILE...` output ("/proc/sys/net/x:value" lines) as key → value (key relative to /proc/sys). */
+export function parseProcValues(out: string): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const line of out.split('\n')) {
+    if (!line.startsWith('/proc/sys/')) continue;
+    const i = line.indexOf(':');
+    if (i > 0) m.set(line.slice('/proc/sys/'.length, i), line.slice(i + 1));
+  }
+  return m;
 }
 
 /** ip -batch reports "Command failed -:N"; name the failing line. */

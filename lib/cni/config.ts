@@ -40,13 +40,10 @@ export function configVersion(raw: Obj): string {
   return v;
 }
 
-export function checkVersionSupported(v: string): void {
-  if (!isSupportedVersion(v)) {
-    throw new CniError(
-      ErrorCode.IncompatibleVersion,
-      'incompatible CNI versions',
-      `config is ${JSON.stringify(v)}, plugin supports ${JSON.stringify(SUPPORTED_VERSIONS)}`,
-    );
+/** `supported`: the plugin's own versions when it supports fewer than the library (e.g. firewall: 0.4.0 on). */
+export function checkVersionSupported(v: string, supported: readonly string[] = SUPPORTED_VERSIONS): void {
+  if (!isSupportedVersion(v) || !supported.includes(v)) {
+    throw new CniError(ErrorCode.IncompatibleVersion, 'incompatible CNI versions', `config is ${JSON.stringify(v)}, plugin supports ${JSON.stringify(supported)}`);
   }
 }
 

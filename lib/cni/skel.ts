@@ -38,7 +38,11 @@ export interface Plugin {
   check(ctx: CniContext): void;
   status?(ctx: CniContext): void;
   gc?(ctx: CniContext): void;
+  /** Spec versions the plugin accepts when fewer than SUPPORTED_VERSIONS (as the reference's VersionsStartingFrom). */
+  versions?: readonly string[];
 }
+
+const versionsOf = (plugin: Plugin): readonly string[] => plugin.versions ?? SUPPORTED_VERSIONS;
 
 const REQUIRED_ENV: Record<CommandName, string[]> = {
   ADD: ['CNI_CONTAINERID', 'CNI_NETNS', 'CNI_IFNAME', 'CNI_PATH'],
@@ -83,8 +87,8 @@ function out(text: string, fd = 1): void {
 declare const __CNI_TS_VERSION__: string | undefined;
 export const CNI_TS_VERSION = typeof __CNI_TS_VERSION__ === 'string' ? __CNI_TS_VERSION__ : 'dev';
 
-export const aboutText = (name: string): string =>
-  `CNI ${name} plugin cni-ts ${CNI_TS_VERSION}\nCNI protocol versions supported: ${SUPPORTED_VERSIONS.join(', ')}\n`;
+export const aboutText = (name: string, versions: readonly string[] = SUPPORTED_VERSIONS): string =>
+  `CNI ${name} plugin cni-ts ${CNI_TS_VERSION}\nCNI protocol versions supported: ${versions.join(', ')}\n`;
 
 interface Invocation {
   env: NodeJS.ProcessEnv;
@@ -98,7 +102,7 @@ interface Invocation {
 function dispatch(plugin: Plugin, inv: Invocation): string | undefined {
   const env = inv.env;
   const command = env.CNI_COMMAND!;
-  if (command === 'VERSION') return JSON.stringify({ cniVersion: CURRENT_VERSION, supportedVersions: SUPPORTED_VERSIONS }) + '\n';
+  if (command === 'VERSION') return JSON.stringify({ cniVersion: CURRENT_VERSION, supportedVersions: versionsOf(plugin) }) + '\n';
   if (!(command in REQUIRED_ENV)) throw new CniError(ErrorCode.InvalidEnvironment, `unknown CNI_COMMAND: ${command}`);
   const cmd = command as CommandName;
   const missing = REQUIRED_ENV[cmd].filter((k) => env[k] === undefined || (env[k] === '' && k !== 'CNI_PATH'));
@@ -115,7 +119,7 @@ function dispatch(plugin: Plugin, inv: Invocation): string | undefined {
   const stdin = inv.readStdin();
   const raw = decodeJSON(stdin);
   const version = configVersion(raw);
-  checkVersionSupported(version);
+  checkVersionSupported(version, versionsOf(plugin));
   inv.version = version;
   const conf = parseNetConf(raw);
   if (cmd === 'CHECK' && !versionAllowsCheck(version)) {
@@ -164,7 +168,7 @@ function dispatch(plugin: Plugin, inv: Invocation): string | undefined {
 export function runPlugin(plugin: Plugin, env: NodeJS.ProcessEnv = process.env, inProcess?: Readonly<Record<string, Plugin>>): number {
   ensurePath();
   if (env.CNI_COMMAND === undefined || env.CNI_COMMAND === '') {
-    out(aboutText(plugin.name), 2);
+    out(aboutText(plugin.name, versionsOf(plugin)), 2);
     return 0;
   }
   const { status, stdout } = invokePlugin(plugin, env, readStdin, inProcess);

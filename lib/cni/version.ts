@@ -31,3 +31,6 @@ export function resultFamily(v: string): ResultFamily {
 export const versionAllowsCheck = (v: string): boolean => compareVersions(v, '0.4.0') >= 0;
 export const versionAllowsGcStatus = (v: string): boolean => compareVersions(v, '1.1.0') >= 0;
 export const versionAllowsMultipleIps = (v: string): boolean => compareVersions(v, '0.3.0') >= 0;
+
+/** The supported versions from `min` on (the reference's version.VersionsStartingFrom). */
+export const versionsFrom = (min: string): readonly string[] => SUPPORTED_VERSIONS.filter((v) => compareVersions(v, min) >= 0);

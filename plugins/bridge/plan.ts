@@ -5,7 +5,7 @@
  */
 import { configError, pluginError } from '../../lib/cni/errors.js';
 import type { IPConfig, Result, Route } from '../../lib/cni/result.js';
-import { ifaceSysctls, type IpLink } from '../../lib/iface.js';
+import { broadcastOption, ifaceSysctls, type IpLink } from '../../lib/iface.js';
 import { vethAddLine, type VethPair } from '../../lib/veth.js';
 import { addIP, contains, formatCIDR, formatIP, networkOf, parseCIDR, type CIDR } from '../../lib/ip.js';
 import { needsVlanFiltering, type BridgeConf } from './config.js';
@@ -74,7 +74,7 @@ export function gatewayAddrLines(dev: string, existing: IpLink['addr_info'], wan
         if (!forceAddress) throw pluginError(`"${dev}" already has an IP address different from ${canon(g)}`, `it has ${canon(h)}; set "forceAddress" to replace it`);
         lines.push(`addr del ${canon(h)} dev ${dev}`);
       }
-      lines.push(`addr replace ${canon(g)} dev ${dev}`);
+      lines.push(`addr replace ${canon(g)}${broadcastOption(canon(g))} dev ${dev}`);
       have.push(g);
     }
   }

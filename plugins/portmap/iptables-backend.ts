@@ -2,15 +2,14 @@
 import { pluginError } from '../../lib/cni/errors.js';
 import { dnatChainName, sha512Hex } from '../../lib/hash.js';
 import type { Family } from '../../lib/ip.js';
-import { iptablesRestore, iptablesSave, iptablesUsable } from '../../lib/netfilter.js';
+import { declaredChains, iptablesRestore, iptablesSave, iptablesUsable } from '../../lib/netfilter.js';
 import type { ContainerAddress, PortMapConf } from './config.js';
 import type { Forwarder, Removed } from './forwarder.js';
-import { withSetupLock } from './setup-lock.js';
+import { withHostLock } from '../../lib/lock.js';
 import {
   addRestore,
   attachmentsInSave,
   chainRules,
-  declaredChains,
   delRestore,
   entryRules,
   missingSetup,
@@ -35,7 +34,7 @@ function add(conf: PortMapConf, containerId: string, addrs: ContainerAddress[]):
   for (const addr of addrs) {
     if (iptablesRestore(addr.family, addRestore(conf, containerId, addr)).status === 0) continue;
     // Shared chains missing (first ADD) or stale state: read once, add what is missing and drop old jumps to our chain.
-    withSetupLock(() => {
+    withHostLock('portmap', () => {
       const dump = save(addr.family);
       if (dump === undefined) throw pluginError(`${tool(addr.family)} is not usable`);
       const chain = dnatChainName(conf.name, containerId);

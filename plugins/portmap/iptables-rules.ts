@@ -4,19 +4,13 @@
  * what the other installed.
  */
 import { dnatChainName } from '../../lib/hash.js';
+import { declaredChains, missingSetup as missing, ruleLine as line, type WantedRule } from '../../lib/netfilter.js';
 import type { Family } from '../../lib/ip.js';
 import { appliesTo, PROTOCOLS, type ContainerAddress, type PortMapConf } from './config.js';
 
 export const TOP_DNAT = 'CNI-HOSTPORT-DNAT';
 export const SETMARK = 'CNI-HOSTPORT-SETMARK';
 export const MASQ = 'CNI-HOSTPORT-MASQ';
-
-/** Quote one argument for an iptables-restore line (double quotes, backslash escapes). */
-export function quoteArg(a: string): string {
-  return /^[^\s"'\\]+$/.test(a) ? a : `"${a.replace(/(["\\])/g, '\\$1')}"`;
-}
-
-export const line = (args: readonly string[]): string => args.map(quoteArg).join(' ');
 
 /** Comments longer than 255 chars are cut to 253 + "..." (the reference's trimComment). */
 export const trimComment = (c: string): string => (c.length <= 255 ? c : c.slice(0, 253) + '...');
@@ -92,31 +86,24 @@ export function delRestore(conf: PortMapConf, containerId: string, family: Famil
 
 /** The shared chains and rules an ADD needs, as the reference sets them up, minus what `save` already has. */
 export function missingSetup(conf: PortMapConf, save: string): string[] {
-  const lines = new Set(save.split('\n').map((l) => l.trim()));
-  const hasChain = (c: string): boolean => [...lines].some((l) => l.startsWith(`:${c} `));
-  const out: string[] = [];
-  const want = (chain: string, rules: Array<{ verb: '-A' | '-I'; chain: string; rule: string }>): void => {
-    if (!hasChain(chain)) out.push(`:${chain} - [0:0]`);
-    for (const r of rules) if (!lines.has(`-A ${r.chain} ${r.rule}`)) out.push(`${r.verb} ${r.chain} ${r.rule}`);
-  };
+  const chains: string[] = [];
+  const rules: WantedRule[] = [];
   if (conf.snat && !conf.externalSetMarkChain) {
     const mark = markDef(conf.markMasqBit);
-    want(SETMARK, [{ verb: '-A', chain: SETMARK, rule: `-m comment --comment "CNI portfwd masquerade mark" -j MARK --set-xmark ${mark}` }]);
-    want(MASQ, [
+    chains.push(SETMARK, MASQ);
+    rules.push(
+      { verb: '-A', chain: SETMARK, rule: `-m comment --comment "CNI portfwd masquerade mark" -j MARK --set-xmark ${mark}` },
       { verb: '-A', chain: MASQ, rule: `-m mark --mark ${mark} -j MASQUERADE` },
       { verb: '-I', chain: 'POSTROUTING', rule: `-m comment --comment "CNI portfwd requiring masquerade" -j ${MASQ}` },
-    ]);
+    );
   }
-  want(TOP_DNAT, [
+  chains.push(TOP_DNAT);
+  rules.push(
     { verb: '-A', chain: 'PREROUTING', rule: `-m addrtype --dst-type LOCAL -j ${TOP_DNAT}` },
     { verb: '-A', chain: 'OUTPUT', rule: `-m addrtype --dst-type LOCAL -j ${TOP_DNAT}` },
-  ]);
-  return out;
+  );
+  return missing(save, chains, rules);
 }
-
-/** Chains declared in an iptables-save dump. */
-export const declaredChains = (save: string): Set<string> =>
-  new Set(save.split('\n').filter((l) => l.startsWith(':')).map((l) => l.slice(1).split(' ')[0]!));
 
 /**
  * Remove every rule that jumps to `chains` and the chains themselves, found in an iptables-save dump

@@ -18,7 +18,7 @@ import {
 } from './nft-rules.js';
 import { attachmentChains, parseTable, removalFromState, udpPortsOf, type TableState } from './nft-state.js';
 import type { Forwarder, Removed } from './forwarder.js';
-import { withSetupLock } from './setup-lock.js';
+import { withHostLock } from '../../lib/lock.js';
 
 function readTable(family: Family): TableState | undefined {
   const items = nftJson(['list', 'table', nftFamily(family), TABLE]);
@@ -52,7 +52,7 @@ function add(conf: PortMapConf, containerId: string, addrs: ContainerAddress[]):
   if (fast.status === 0) return;
   // First ADD in this namespace (no table yet), or a host port held by another (likely stale) attachment:
   // look, then set up what is missing and take such ports over, in one transaction.
-  withSetupLock(() => {
+  withHostLock('portmap', () => {
     let script = '';
     const notes: string[] = [];
     for (const o of objs) {

@@ -13,7 +13,7 @@
  */
 import { pluginError } from '../../lib/cni/errors.js';
 import type { IPConfig, Result, Route } from '../../lib/cni/result.js';
-import { routeLines } from '../../lib/iface.js';
+import { broadcastOption, routeLines } from '../../lib/iface.js';
 import { bitsOf, formatCIDR, formatIP, ipEqual, linkLocalFromMac, networkOf, parseCIDR, parseIP, type Family } from '../../lib/ip.js';
 import { vethAddLine, type VethPair } from '../../lib/veth.js';
 
@@ -90,7 +90,7 @@ export function hostLines(pair: VethPair, addrs: readonly PtpAddress[], mtu?: nu
 export function containerLines(ifname: string, addrs: readonly PtpAddress[], ipamRoutes: readonly Route[]): string[] {
   // IPv6 `nodad`: never tentative, so the routes with it as source can follow in the same batch (the container end
   // has only the host end as neighbour, whose addresses are the gateways).
-  const lines = addrs.map((a) => `addr add ${a.cidr}${a.family === 4 ? ' brd +' : ''} dev ${ifname} noprefixroute${a.family === 6 ? ' nodad' : ''}`);
+  const lines = addrs.map((a) => `addr add ${a.cidr}${broadcastOption(a.cidr)} dev ${ifname} noprefixroute${a.family === 6 ? ' nodad' : ''}`);
   lines.push(`link set ${ifname} up`);
   for (const a of addrs) {
     lines.push(`route add ${a.gateway}/${hostPrefix(a)} dev ${ifname}${a.family === 4 ? ' scope link' : ''} src ${a.ip}`);

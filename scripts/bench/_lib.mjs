@@ -47,15 +47,17 @@ export function printTable(title, rows) {
 /**
  * ADD then DEL, ours and Go interleaved (the order alternating each round), `rounds` measured after 2 warm-up rounds.
  * `sides` = { ours: {plugin, path}, go: {plugin, path} }; `confOf(side)` the config each side gets.
+ * `after(side)`: untimed cleanup after each DEL (e.g. state the plugin leaves to another plugin's DEL).
  * Returns median ms: { ours: { ADD, DEL }, go: { ADD, DEL } }.
  */
-export function addDelMedians({ rounds, sides, confOf, netns, hostNetns, id }) {
+export function addDelMedians({ rounds, sides, confOf, netns, hostNetns, id, after }) {
   const t = { ours: { ADD: [], DEL: [] }, go: { ADD: [], DEL: [] } };
   for (let i = 0; i < rounds + 2; i++) {
     for (const side of i % 2 ? ['go', 'ours'] : ['ours', 'go']) {
       const inv = { ...sides[side], conf: confOf(side), containerId: `${id}r${i}${side}`, netns, hostNetns };
       const add = timePlugin({ ...inv, command: 'ADD' });
       const del = timePlugin({ ...inv, command: 'DEL' });
+      after?.(side);
       if (i >= 2) {
         t[side].ADD.push(add);
         t[side].DEL.push(del);

@@ -30,14 +30,8 @@ CTRNS=cnitse2e$RAND      # containerd namespace (also the cgroup parent); CNI co
 IMAGE=docker.io/library/cnits-e2e-busybox:latest
 SUBNET=10.231.7.0/24 GW=10.231.7.1 HOSTPORT=8080 KINDPORT=8081
 
-passed=0 failed=0
-pass() { echo "PASS $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL $*"; failed=$((failed + 1)); }
-die() { fail "$*"; exit 1; }
-check() { # description command... : PASS when the command succeeds
-  local d=$1; shift
-  if "$@" >/dev/null 2>&1; then pass "$d"; else fail "$d"; fi
-}
+# shellcheck source=lib.sh
+source "$ROOT/scripts/e2e/lib.sh" # pass/fail/die/check, private_mounts, finish
 
 # ====================================================================================================================
 # inner part: runs inside the host netns (ip netns exec) and a private mount namespace (unshare -m)
@@ -78,20 +72,8 @@ if ((INNER)); then
   trap inner_cleanup EXIT
   trap 'exit 130' INT TERM HUP
 
-  # --- private mounts ---
-  # `ip netns exec` mounted a fresh sysfs on /sys, which dropped the cgroup mounts runc needs: mount them again
-  # (same hierarchies, recorded by the outer part from the root mount namespace)
-  while read -r target fstype opts; do
-    mkdir -p "$target"
-    mount -t "$fstype" -o "$opts" "$fstype" "$target" || die "mount $fstype on $target (private mount namespace)"
-  done <"$T/cgroup-mounts"
-  # overlays over the parents, so the mount points can be made without touching the host; uppers on a private tmpfs
-  mkdir -p "$T/ovl" && mount -t tmpfs tmpfs "$T/ovl"
-  for d in /etc /opt /var/lib /run; do
-    o=$T/ovl/${d//\//_}
-    mkdir -p "$o/up" "$o/work"
-    mount -t overlay overlay -o "lowerdir=$d,upperdir=$o/up,workdir=$o/work" "$d" || die "overlay on $d (private mount namespace)"
-  done
+  # --- private mounts: cgroups again, overlays on /etc /opt /var/lib /run (lib.sh) ---
+  private_mounts "$T"
   mkdir -p /etc/cni/net.d /opt/cni/bin /var/lib/cni /run/containerd
   mount --bind "$T/net.d" /etc/cni/net.d &&
     mount --bind -o ro "$BIN" /opt/cni/bin &&
@@ -386,13 +368,4 @@ check "no cgroup of containerd namespace $CTRNS left below the root cgroups" \
   sh -c "! ls -d /sys/fs/cgroup/*/$CTRNS/*/ /sys/fs/cgroup/$CTRNS/*/ 2>/dev/null | grep -q ."
 ip netns del "$HOSTNS" 2>/dev/null
 for d in /sys/fs/cgroup/*/"$CTRNS" /sys/fs/cgroup/"$CTRNS"; do [[ -d $d ]] && rmdir "$d" 2>/dev/null; done
-snapshot >"$T/root.after"
-if diff -u "$T/root.before" "$T/root.after" >"$T/root.diff"; then
-  pass "root namespace unchanged (ip link, nft ruleset, iptables-save, forwarding sysctls, /etc/cni /opt/cni /var/lib/cni /run/containerd)"
-else
-  fail "root namespace changed:"; cat "$T/root.diff"
-fi
-echo "# total $((($(date +%s%N) - START) / 1000000)) ms"
-echo "$passed passed, $failed failed"
-SUMMARY=1
-((failed == 0))
+finish "ip link, nft ruleset, iptables-save, forwarding sysctls, /etc/cni /opt/cni /var/lib/cni /run/containerd"

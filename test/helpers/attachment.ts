@@ -32,6 +32,19 @@ export function masqState(t: TestNet): { ipt: string[]; nft: string } {
 export const hostVeths = (t: TestNet): string[] =>
   (t.ipJson(t.host, ['-d', 'link', 'show']) as any[]).filter((l) => l.linkinfo?.info_kind === 'veth' && l.ifname.startsWith('veth')).map((l) => l.ifname);
 
+/**
+ * The host veths once the kernel has finished tearing down deleted network namespaces: `ip netns del` returns before
+ * the namespace (and the host ends of its veths) is gone, which takes a moment under load. Waits up to 5 s.
+ */
+export function hostVethsSettled(t: TestNet): string[] {
+  let left = hostVeths(t);
+  for (let i = 0; i < 100 && left.length; i++) {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    left = hostVeths(t);
+  }
+  return left;
+}
+
 /** host-local lease files of `network` under `dataDir` (not the lock and last_reserved_ip files). */
 export function leaseFiles(dataDir: string, network: string): string[] {
   const dir = join(dataDir, network);

@@ -150,6 +150,17 @@ export class TestNet {
     return out;
   }
 
+  /**
+   * A veth pair between the host netns (`hostIf`) and `container` (`ctrIf`), both up, with optional fixed MACs — a
+   * container interface for chained plugins without running an interface plugin.
+   */
+  addVeth(container: string, hostIf: string, ctrIf = 'eth0', macs: { host?: string; ctr?: string } = {}): void {
+    const addr = (m?: string) => (m ? ['address', m] : []);
+    shOk('ip', ['-n', this.host, 'link', 'add', hostIf, ...addr(macs.host), 'type', 'veth', 'peer', 'name', ctrIf, ...addr(macs.ctr), 'netns', container]);
+    shOk('ip', ['-n', this.host, 'link', 'set', hostIf, 'up']);
+    shOk('ip', ['-n', container, 'link', 'set', ctrIf, 'up']);
+  }
+
   /** Remove a namespace early (e.g. to test DEL after the container is gone). */
   removeNetns(name: string): void {
     sh('ip', ['netns', 'del', name]);

@@ -1,6 +1,6 @@
 /**
  * Traffic for integration tests: Node TCP (port 80) and UDP (port 5353) servers inside a netns that answer with their
- * name, and a one-shot client. The servers stop by themselves after 110 s at the latest.
+ * name, and a one-shot client. The servers stop by themselves after 110 s at the latest. And a TCP throughput measure.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { pluginEnv, sh } from './harness.js';
@@ -54,4 +54,44 @@ export function request(netns: string, proto: 'tcp' | 'udp', host: string, port:
   const args = ['netns', 'exec', netns, process.execPath, '-e', CLIENT, proto, host, String(port), ...(sport ? [String(sport)] : [])];
   const r = sh('ip', args);
   return r.stdout.trim() || `EXIT ${r.status} ${r.stderr}`;
+}
+
+// Throughput: a sink counts what arrives between 0.5 s and 3.5 s after the first byte; a source sends flat out.
+const TRAFFIC = `
+const net = require('net');
+const [mode, a, b] = process.argv.slice(1);
+const chunk = Buffer.alloc(65536);
+const pump = (s) => { const w = () => { while (s.write(chunk)); }; s.on('drain', w); w(); s.on('error', () => {}); };
+const count = (s) => { let n = 0, t0 = 0; s.on('data', (d) => { const t = Date.now(); if (!t0) t0 = t; if (t - t0 >= 500 && t - t0 < 3500) n += d.length; if (t - t0 >= 3500) { process.stdout.write(String(n * 8 / 3)); process.exit(0); } }); s.on('error', () => {}); };
+if (mode === 'serve-sink') net.createServer(count).listen(Number(a), () => process.stdout.write('ready\\n'));
+if (mode === 'serve-source') net.createServer(pump).listen(Number(a), () => process.stdout.write('ready\\n'));
+if (mode === 'source') pump(net.connect(Number(b), a));
+if (mode === 'sink') count(net.connect(Number(b), a));
+setTimeout(() => process.exit(2), 15000);
+`;
+
+/**
+ * Bits per second of one TCP connection between `client` and a server in `serverNs` (at `serverIp`):
+ * 'egress' = the client uploads, 'ingress' = it downloads.
+ */
+export async function measureThroughput(serverNs: string, serverIp: string, client: string, dir: 'egress' | 'ingress', port: number): Promise<number> {
+  const server = spawn('ip', ['netns', 'exec', serverNs, process.execPath, '-e', TRAFFIC, dir === 'egress' ? 'serve-sink' : 'serve-source', String(port)], { env: pluginEnv({}), stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  server.stdout.on('data', (d) => (out += d));
+  await new Promise<void>((res, rej) => {
+    const t = setTimeout(() => rej(new Error('server did not start')), 10000);
+    const poll = setInterval(() => out.includes('ready\n') && (clearTimeout(t), clearInterval(poll), res()), 20);
+  });
+  const clientProc = spawn('ip', ['netns', 'exec', client, process.execPath, '-e', TRAFFIC, dir === 'egress' ? 'source' : 'sink', serverIp, String(port)], { env: pluginEnv({}), stdio: ['ignore', 'pipe', 'pipe'] });
+  let clientOut = '';
+  clientProc.stdout.on('data', (d) => (clientOut += d));
+  const done = (p: ReturnType<typeof spawn>) => new Promise<void>((res) => p.on('exit', () => res()));
+  if (dir === 'egress') {
+    await done(server);
+    clientProc.kill('SIGKILL');
+    return Number(out.replace('ready\n', ''));
+  }
+  await done(clientProc);
+  server.kill('SIGKILL');
+  return Number(clientOut);
 }

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { hostVeths as hostVethsOf, leaseFiles, masqState as masqStateOf, normResult, pathWithoutNetfilter, withPidNetns, withPrev } from '../helpers/attachment.js';
+import { hostVeths as hostVethsOf, hostVethsSettled, leaseFiles, masqState as masqStateOf, normResult, pathWithoutNetfilter, withPidNetns, withPrev } from '../helpers/attachment.js';
 import { DIST, GO_PLUGINS, TestNet, addressesOf, bin, goBin, haveGoPlugins, isRoot, ping, sh, type PluginRun } from '../helpers/harness.js';
 
 const CNI_PATH = `${DIST}:${GO_PLUGINS}`;
@@ -55,9 +55,7 @@ const hostVeths = (): string[] => hostVethsOf(net);
 const leases = (name = 'brnet'): string[] => leaseFiles(dataDir, name);
 
 function expectNothingLeft(): void {
-  // A deleted netns is torn down by the kernel asynchronously (its veth peers leave the host a moment later under load)
-  for (let i = 0; i < 100 && hostVeths().length; i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
-  expect(hostVeths()).toEqual([]);
+  expect(hostVethsSettled(net)).toEqual([]);
   expect(leases()).toEqual([]);
   const m = masqState();
   expect(m.ipt).toEqual([]);

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { hostVeths as hostVethsOf, leaseFiles, masqState as masqStateOf, normResult, pathWithoutNetfilter, withPidNetns, withPrev } from '../helpers/attachment.js';
+import { hostVeths as hostVethsOf, hostVethsSettled, leaseFiles, masqState as masqStateOf, normResult, pathWithoutNetfilter, withPidNetns, withPrev } from '../helpers/attachment.js';
 import { DIST, GO_PLUGINS, TestNet, addressesOf, bin, goBin, haveGoPlugins, isRoot, ping, sh, type PluginRun } from '../helpers/harness.js';
 
 const CNI_PATH = `${DIST}:${GO_PLUGINS}`;
@@ -69,7 +69,7 @@ const hostRoutesTo = (prefix: string): string[] => routes(net, net.host).filter(
 const leases = (dir = dataDir): string[] => leaseFiles(dir, NET);
 
 function expectNothingLeft(t: TestNet = net, dir = dataDir): void {
-  expect(hostVeths(t)).toEqual([]);
+  expect(hostVethsSettled(t)).toEqual([]);
   expect(leases(dir)).toEqual([]);
   expect(routes(t, t.host).filter((r) => /^(10\.79\.|fd79:)/.test(r))).toEqual([]);
   const m = masqState(t);

@@ -97,7 +97,7 @@ describe('gateways', () => {
       { family: 'inet6' as const, local: 'fe80::1', prefixlen: 64, scope: 'link' },
     ];
     expect(() => gatewayAddrLines('br0', have, want, false)).toThrow(/"br0" already has an IP address different from 10.1.0.1\/24/);
-    expect(gatewayAddrLines('br0', have, want, true)).toEqual(['addr del 10.9.0.1/24 dev br0', 'addr replace 10.1.0.1/24 dev br0', 'addr replace fd00:2::1/64 dev br0']);
+    expect(gatewayAddrLines('br0', have, want, true)).toEqual(['addr del 10.9.0.1/24 dev br0', 'addr replace 10.1.0.1/24 brd + dev br0', 'addr replace fd00:2::1/64 dev br0']);
     expect(gatewayAddrLines('br0', [{ family: 'inet', local: '10.1.0.1', prefixlen: 24 }], { 4: ['10.1.0.1/24'], 6: [] }, false)).toEqual([]);
     expect(() => gatewayAddrLines('br0', [{ family: 'inet6', local: 'fd00:2::2', prefixlen: 64 }], want, false)).toThrow(/already has an IP address/);
   });
@@ -112,7 +112,7 @@ describe('host batch', () => {
     containerIfname: 'eth0',
     containerMac: '02:00:00:00:00:03',
     netnsPath: '/run/netns/x',
-    gatewayLines: ['addr replace 10.1.0.1/24 dev br0'],
+    gatewayLines: ['addr replace 10.1.0.1/24 brd + dev br0'],
     ...extra,
   });
 
@@ -123,7 +123,7 @@ describe('host batch', () => {
       'link set dev br0 up',
       'link set dev veth01234567 master br0 up',
       'link set dev veth01234567 type bridge_slave hairpin on isolated on',
-      'addr replace 10.1.0.1/24 dev br0',
+      'addr replace 10.1.0.1/24 brd + dev br0',
     ]);
   });
 

@@ -83,7 +83,7 @@ describe('parent link commands', () => {
   it('one batch renames, configures and reads the link back; sysctls use the temporary name', () => {
     expect(finishCommands('t1', 'eth0', [{ address: '10.0.0.2/24', gateway: '10.0.0.1' }], [{ dst: '0.0.0.0/0' }])).toEqual([
       'link set dev t1 name eth0',
-      'addr add 10.0.0.2/24 dev eth0',
+      'addr add 10.0.0.2/24 brd + dev eth0',
       'link set eth0 up',
       'route add 0.0.0.0/0 via 10.0.0.1 dev eth0',
       'link show dev eth0',

@@ -217,13 +217,13 @@ describe('portmap iptables rules (reference vectors)', () => {
     const c = conf({}, [{ hostPort: 1, containerPort: 1 }], 'iptables');
     expect(missingSetup(c, SAVE)).toEqual([
       ':CNI-HOSTPORT-SETMARK - [0:0]',
-      '-A CNI-HOSTPORT-SETMARK -m comment --comment "CNI portfwd masquerade mark" -j MARK --set-xmark 0x2000/0x2000',
       ':CNI-HOSTPORT-MASQ - [0:0]',
+      '-A CNI-HOSTPORT-SETMARK -m comment --comment "CNI portfwd masquerade mark" -j MARK --set-xmark 0x2000/0x2000',
       '-A CNI-HOSTPORT-MASQ -m mark --mark 0x2000/0x2000 -j MASQUERADE',
       '-I POSTROUTING -m comment --comment "CNI portfwd requiring masquerade" -j CNI-HOSTPORT-MASQ',
       '-A OUTPUT -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT',
     ]);
-    expect(missingSetup(conf({ markMasqBit: 5 }, [{ hostPort: 1, containerPort: 1 }], 'iptables'), SAVE)[1]).toContain('--set-xmark 0x20/0x20');
+    expect(missingSetup(conf({ markMasqBit: 5 }, [{ hostPort: 1, containerPort: 1 }], 'iptables'), SAVE)[2]).toContain('--set-xmark 0x20/0x20');
   });
 });
 
