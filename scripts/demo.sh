@@ -31,7 +31,7 @@ if [[ ${1:-} == --inner ]]; then
   # DNS server and says so at once (this resolv.conf is private to the demo's mount namespace)
   echo 'nameserver 192.0.2.2' >/etc/resolv.conf
 
-  say "Create a network (a conflist in NETCONFPATH: bridge + host-local + portmap; subnet chosen as Docker does)"
+  say "Create a network (a conflist in NETCONFPATH: bridge + host-local + portmap, + firewall, tuning, bandwidth; subnet chosen as Docker does)"
   run cnictl network create demo-net
   run cnictl network ls
 

@@ -5,7 +5,9 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { CnictlHost } from '../helpers/cnictl.js';
-import { isRoot, sh } from '../helpers/harness.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { DIST, isRoot, sh } from '../helpers/harness.js';
 
 let h: CnictlHost;
 afterEach(() => {
@@ -27,7 +29,10 @@ describe.skipIf(!isRoot)('cnictl network', () => {
     expect(id).toMatch(/^[0-9a-f]{64}$/);
     const c = conf('web-net');
     expect(c.cniVersion).toBe('1.1.0'); // every plugin of ours speaks 1.1.0
-    expect(c.plugins.map((p: any) => p.type)).toEqual(['bridge', 'portmap']);
+    // firewall, tuning and bandwidth join when they are on CNI_PATH (our dist/bin)
+    const extras = ['firewall', 'tuning', 'bandwidth'].filter((t) => existsSync(join(DIST, t)));
+    expect(c.plugins.map((p: any) => p.type)).toEqual(['bridge', 'portmap', ...extras]);
+    expect(c.plugins.find((p: any) => p.type === 'bandwidth')?.capabilities ?? { bandwidth: true }).toEqual({ bandwidth: true });
     expect(c.plugins[0]).toMatchObject({ bridge: `br-${id.slice(0, 12)}`, isGateway: true, ipMasq: true, hairpinMode: true, capabilities: { ips: true, mac: true } });
     expect(c.plugins[0].ipam).toEqual({ type: 'host-local', ranges: [[{ subnet: '172.19.0.0/16', gateway: '172.19.0.1' }]], routes: [{ dst: '0.0.0.0/0' }] });
     h.ctlOk(['network', 'create', '--subnet', '10.50.0.0/24', '--gateway', '10.50.0.254', '--ip-range', '10.50.0.128/25', '--ipv6', '--subnet', 'fd00:50::/64', '-o', 'com.docker.network.bridge.name=br-custom', '-o', 'com.docker.network.driver.mtu=1400', 'custom']);
