@@ -1,0 +1,254 @@
+/**
+ * Networks are the conflists in NETCONFPATH (plus Docker's pseudo networks host and none, and the implicit default
+ * network "bridge", written on first use like docker0). Reading them, the subnets they and the host's routes
+ * occupy, writing and removing the ones cnictl manages.
+ */
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { isObject, type Obj } from '../../lib/cni/fields.js';
+import { formatCIDR, networkOf, parseCIDR } from '../../lib/ip.js';
+import { Netns } from '../../lib/netns.js';
+import { ResultCache, type CacheEntry } from '../runtime/cache.js';
+import { confListFromBytes, loadAll, type ConfError, type ConfList } from '../runtime/conffiles.js';
+import { execPlugin, havePlugin, PluginNotFound } from '../runtime/invoke.js';
+import { UserError } from '../util/errors.js';
+import type { Paths } from '../util/paths.js';
+import { buildConflist, EXTRA_PLUGINS, parseDriverOptions } from './create.js';
+import { DEFAULT_NETWORK, describe, managedFile, subnetsOf, type NetworkInfo } from './model.js';
+import { chooseSubnet, parseSubnet, planRange, type Taken } from './subnet.js';
+
+export const DEFAULT_BRIDGE = 'cnictl0';
+
+/** cnictl settings (CNICTL_CONFIG, default /etc/cnictl/config.json): {"bip": "172.17.0.1/16", "mtu": 1500}. */
+export interface Settings {
+  /** The default network's gateway address and prefix, as Docker's "bip". CNICTL_BIP overrides it. */
+  bip?: string;
+  mtu?: number;
+}
+
+export function readSettings(paths: Paths, env: NodeJS.ProcessEnv): Settings {
+  let s: Settings = {};
+  if (existsSync(paths.config)) {
+    try {
+      const raw = JSON.parse(readFileSync(paths.config, 'utf8'));
+      if (isObject(raw)) s = { ...(typeof raw.bip === 'string' ? { bip: raw.bip } : {}), ...(typeof raw.mtu === 'number' ? { mtu: raw.mtu } : {}) };
+    } catch (e) {
+      throw new UserError(`${paths.config} is not valid JSON (${(e as Error).message}): fix or remove it`);
+    }
+  }
+  if (env.CNICTL_BIP) s.bip = env.CNICTL_BIP;
+  return s;
+}
+
+export interface Attached {
+  containerId: string;
+  ifname: string;
+  ips: string[];
+  mac?: string;
+  netns?: string;
+  /** Where we know it from. */
+  source: 'cache' | 'lease';
+}
+
+export class NetworkStore {
+  private versionCache = new Map<string, string[]>();
+
+  constructor(
+    readonly paths: Paths,
+    readonly env: NodeJS.ProcessEnv,
+  ) {}
+
+  /** Every network with a config file, in libcni's order, plus the default network (virtual until first use). */
+  load(): { lists: ConfList[]; errors: ConfError[]; defaultVirtual: boolean } {
+    const { lists, errors } = loadAll(this.paths.netconf);
+    if (lists.some((l) => l.name === DEFAULT_NETWORK)) return { lists, errors, defaultVirtual: false };
+    return { lists: [...lists, this.defaultList(lists, '1.0.0')], errors, defaultVirtual: true };
+  }
+
+  find(name: string): ConfList | undefined {
+    return this.load().lists.find((l) => l.name === name);
+  }
+
+  /** The network called `name` with its config file written (the default network is created here on first use). */
+  require(name: string): ConfList {
+    if (name === DEFAULT_NETWORK) return this.ensureDefault();
+    const { lists, errors } = loadAll(this.paths.netconf);
+    const l = lists.find((x) => x.name === name);
+    if (l) return l;
+    const bad = errors.length ? ` (${errors.length} unreadable config file(s): ${errors.map((e) => e.message).join('; ')})` : '';
+    throw new UserError(`network ${name} not found in ${this.paths.netconf}${bad}: see "cnictl network ls", or create it with "cnictl network create ${name}"`);
+  }
+
+  /** Subnets of every network but `except` (the default network's too, even before it is written). */
+  networksTaken(except?: string): Taken[] {
+    const out: Taken[] = [];
+    for (const l of this.load().lists) {
+      if (l.name === except) continue;
+      for (const c of subnetsOf(describe(l))) out.push({ cidr: c, by: `network "${l.name}"` });
+    }
+    return out;
+  }
+
+  /** IPv4 routes of this (host) namespace but the default route. */
+  routesTaken(): Taken[] {
+    const routes = Netns.host().ipJson<Array<{ dst: string; dev?: string }>>(['-4', 'route', 'show']);
+    const out: Taken[] = [];
+    for (const r of routes) {
+      if (r.dst === 'default') continue;
+      const c = parseCIDR(r.dst.includes('/') ? r.dst : `${r.dst}/32`);
+      if (c) out.push({ cidr: c, by: `host route ${r.dst}${r.dev ? ` dev ${r.dev}` : ''}` });
+    }
+    return out;
+  }
+
+  /** The highest spec version (1.1.0, 1.0.0 or 0.4.0) every plugin type supports (asked with VERSION). */
+  chooseVersion(types: readonly string[]): string {
+    const supported = types.map((t) => {
+      let v = this.versionCache.get(t);
+      if (!v) {
+        let res: Obj | undefined;
+        try {
+          res = execPlugin(t, 'VERSION', '{"cniVersion":"1.0.0"}', { path: this.paths.cniPath }, this.env);
+        } catch (e) {
+          if (e instanceof PluginNotFound) throw new UserError(`${e.message}: install the plugins (scripts/install.sh) or point CNI_PATH at them`);
+          throw e;
+        }
+        v = Array.isArray(res?.supportedVersions) ? (res.supportedVersions as string[]) : [];
+        this.versionCache.set(t, v);
+      }
+      return v;
+    });
+    for (const want of ['1.1.0', '1.0.0', '0.4.0']) if (supported.every((s) => s.includes(want))) return want;
+    throw new UserError(`plugins ${types.join(', ')} share no spec version of 0.4.0, 1.0.0, 1.1.0`);
+  }
+
+  extrasOnPath(): string[] {
+    return EXTRA_PLUGINS.filter((t) => havePlugin(t, this.paths.cniPath));
+  }
+
+  /** The default network's conflist: bridge cnictl0 on "bip" (settings) or the first free of 172.17.0.0/16 onwards. */
+  defaultList(others: readonly ConfList[], cniVersion: string): ConfList {
+    const settings = readSettings(this.paths, this.env);
+    let range;
+    if (settings.bip) {
+      const c = parseCIDR(settings.bip);
+      if (!c) throw new UserError(`invalid bip ${JSON.stringify(settings.bip)} (${this.env.CNICTL_BIP ? 'CNICTL_BIP' : this.paths.config}): give the gateway address with its prefix, e.g. 172.17.0.1/16`);
+      const subnet = parseSubnet(formatCIDR(networkOf(c)), 'bip');
+      range = planRange(subnet, settings.bip.split('/')[0], undefined);
+    } else {
+      const taken: Taken[] = [];
+      for (const l of others) if (l.name !== DEFAULT_NETWORK) for (const c of subnetsOf(describe(l))) taken.push({ cidr: c, by: l.name });
+      range = planRange(chooseSubnet([...taken, ...this.routesTaken()]), undefined, undefined);
+    }
+    const obj = buildConflist({
+      name: DEFAULT_NETWORK,
+      driver: 'bridge',
+      cniVersion,
+      ranges: [range],
+      internal: false,
+      options: { ...parseDriverOptions('bridge', []), ...(settings.mtu ? { mtu: settings.mtu } : {}) },
+      bridgeName: DEFAULT_BRIDGE,
+      extras: this.extrasOnPath(),
+    });
+    return confListFromBytes(JSON.stringify(obj, null, 2) + '\n', join(this.paths.netconf, managedFile(DEFAULT_NETWORK)));
+  }
+
+  /**
+   * The default network, written on first use. When settings changed its subnet (bip) and nothing is attached, it
+   * is rewritten and its old bridge removed.
+   */
+  ensureDefault(): ConfList {
+    const { lists } = loadAll(this.paths.netconf);
+    const existing = lists.find((l) => l.name === DEFAULT_NETWORK);
+    const settings = readSettings(this.paths, this.env);
+    if (existing && !(settings.bip && describe(existing).managed && this.bipChanged(existing, settings.bip) && this.attachments(existing).length === 0)) return existing;
+    if (existing) this.removeLinks(describe(existing));
+    const probe = this.defaultList(lists, '1.0.0');
+    const list = this.defaultList(lists, this.chooseVersion(probe.plugins.map((p) => String(p.type)).concat('host-local')));
+    return this.write(JSON.parse(list.bytes));
+  }
+
+  private bipChanged(list: ConfList, bip: string): boolean {
+    const r = describe(list).ranges[0];
+    return !r || `${r.gateway}/${r.subnet.split('/')[1]}` !== bip;
+  }
+
+  /** Write NETCONFPATH/cnictl-<name>.conflist atomically. */
+  write(conflist: Obj): ConfList {
+    mkdirSync(this.paths.netconf, { recursive: true });
+    const file = join(this.paths.netconf, managedFile(String(conflist.name)));
+    const text = JSON.stringify(conflist, null, 2) + '\n';
+    const tmp = `${file}.tmp-${process.pid}`;
+    writeFileSync(tmp, text, { mode: 0o644 });
+    renameSync(tmp, file);
+    return confListFromBytes(text, file);
+  }
+
+  /** Attachments of a network: libcni cache entries (any runtime using this cache dir) and host-local leases. */
+  attachments(list: ConfList): Attached[] {
+    const out: Attached[] = [];
+    const seen = new Set<string>();
+    for (const e of new ResultCache(this.paths.cacheDir).list(list.name)) {
+      seen.add(`${e.containerId}/${e.ifName}`);
+      out.push({ containerId: e.containerId, ifname: e.ifName, ...resultFacts(e), ...(e.netns ? { netns: e.netns } : {}), source: 'cache' });
+    }
+    const dir = describe(list).leaseDir;
+    if (dir && existsSync(dir)) {
+      for (const f of readdirSync(dir)) {
+        if (!parseCIDR(`${f}/${f.includes(':') ? 128 : 32}`)) continue;
+        let id = '';
+        let ifname = '';
+        try {
+          [id = '', ifname = ''] = readFileSync(join(dir, f), 'utf8').split(/\r?\n/);
+        } catch {
+          continue;
+        }
+        const known = out.find((a) => a.containerId === id && a.ifname === (ifname || a.ifname));
+        if (known) {
+          if (!known.ips.some((ip) => ip.startsWith(`${f}/`))) known.ips.push(f);
+          continue;
+        }
+        if (seen.has(`${id}/${ifname}`)) continue;
+        seen.add(`${id}/${ifname}`);
+        out.push({ containerId: id, ifname, ips: [f], source: 'lease' });
+      }
+    }
+    return out;
+  }
+
+  /** Remove a managed network: its file, its bridge (when no other network uses it) and its empty lease directory. */
+  remove(list: ConfList): void {
+    const info = describe(list);
+    rmSync(list.file, { force: true });
+    this.removeLinks(info);
+    if (info.leaseDir && existsSync(info.leaseDir)) {
+      const left = readdirSync(info.leaseDir).filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip'));
+      if (left.length === 0) rmSync(info.leaseDir, { recursive: true, force: true });
+    }
+  }
+
+  private removeLinks(info: NetworkInfo): void {
+    if (!info.bridge) return;
+    const others = loadAll(this.paths.netconf).lists.filter((l) => l.name !== info.name).map(describe);
+    if (others.some((o) => o.bridge === info.bridge)) return;
+    Netns.host().ip(['link', 'del', info.bridge, 'type', 'bridge']);
+  }
+}
+
+/** IPs and the container-side MAC from a cached result. */
+export function resultFacts(e: CacheEntry): { ips: string[]; mac?: string } {
+  const r = e.result ?? {};
+  const ifaces = Array.isArray(r.interfaces) ? (r.interfaces as Obj[]) : [];
+  const ips: string[] = [];
+  let mac: string | undefined;
+  if (Array.isArray(r.ips)) {
+    for (const ip of r.ips as Obj[]) {
+      if (typeof ip.address === 'string') ips.push(ip.address);
+      const i = typeof ip.interface === 'number' ? ifaces[ip.interface] : undefined;
+      if (i && typeof i.mac === 'string' && !mac) mac = i.mac;
+    }
+  }
+  for (const k of ['ip4', 'ip6']) if (isObject(r[k]) && typeof (r[k] as Obj).ip === 'string') ips.push((r[k] as Obj).ip as string);
+  if (!mac) mac = ifaces.find((i) => i.sandbox && typeof i.mac === 'string')?.mac as string | undefined;
+  return mac ? { ips, mac } : { ips };
+}

@@ -1,0 +1,155 @@
+import { describe, expect, it } from 'vitest';
+import { parseCIDR } from '../../lib/ip.js';
+import { buildConflist, parseDriverOptions, planSubnets } from '../../cli/network/create.js';
+import { chooseSubnet, planRange, ula64, type Taken } from '../../cli/network/subnet.js';
+import { describe as describeNet } from '../../cli/network/model.js';
+import { confListFromBytes } from '../../cli/runtime/conffiles.js';
+import { hostsFile, parseAddHost, resolvConf } from '../../cli/sandbox/hosts.js';
+import { checkRun, parseNetworkMode } from '../../cli/sandbox/options.js';
+import { conflicts, parsePublish, portLines, portsColumn } from '../../cli/sandbox/ports.js';
+
+const taken = (...cidrs: string[]): Taken[] => cidrs.map((c) => ({ cidr: parseCIDR(c)!, by: `network "${c}"` }));
+
+describe('subnet choice (Docker default pools)', () => {
+  it('takes the first 172.x/16 that overlaps nothing, then 192.168.x.0/20', () => {
+    expect(chooseSubnet([])).toEqual(parseCIDR('172.17.0.0/16'));
+    expect(chooseSubnet(taken('172.17.0.0/16', '172.18.5.0/24'))).toEqual(parseCIDR('172.19.0.0/16'));
+    expect(chooseSubnet(taken('172.16.0.0/12'))).toEqual(parseCIDR('192.168.0.0/20'));
+    expect(chooseSubnet(taken('172.16.0.0/12', '192.168.0.0/19'))).toEqual(parseCIDR('192.168.32.0/20'));
+    expect(() => chooseSubnet(taken('172.16.0.0/12', '192.168.0.0/16'))).toThrow(/no free subnet/);
+  });
+
+  it('plans one IPv4 (and with --ipv6 one IPv6) range; explicit subnets must not overlap networks', () => {
+    const [v4, v6] = planSubnets({ name: 'n', subnets: [], gateways: [], ipRanges: [], ipv6: true }, taken('172.17.0.0/16'), []);
+    expect(v4!.subnet).toEqual(parseCIDR('172.18.0.0/16'));
+    expect(v6!.subnet).toEqual(ula64('n'));
+    expect(ula64('n').prefix).toBe(64);
+    expect(() => planSubnets({ name: 'n', subnets: ['172.17.5.0/24'], gateways: [], ipRanges: [], ipv6: false }, taken('172.17.0.0/16'), [])).toThrow(
+      /subnet 172.17.5.0\/24 overlaps network "172.17.0.0\/16" \(172.17.0.0\/16\): choose another with --subnet/,
+    );
+    const r = planSubnets({ name: 'n', subnets: ['10.5.0.0/24', 'fd00:5::/64'], gateways: ['10.5.0.254'], ipRanges: ['10.5.0.128/25'], ipv6: false }, [], []);
+    expect(r.map((x) => [x.subnet.ip.family, x.gateway.value])).toEqual([
+      [4, parseCIDR('10.5.0.254/32')!.ip.value],
+      [6, parseCIDR('fd00:5::1/128')!.ip.value],
+    ]);
+    expect(r[0]!.rangeStart).toEqual(parseCIDR('10.5.0.128/32')!.ip);
+    expect(r[0]!.rangeEnd).toEqual(parseCIDR('10.5.0.254/32')!.ip);
+  });
+
+  it('names the bad value: not a CIDR, host bits, gateway outside, ip-range outside, too small', () => {
+    const plan = (subnets: string[], gateways: string[] = [], ipRanges: string[] = []) => () => planSubnets({ name: 'n', subnets, gateways, ipRanges, ipv6: false }, [], []);
+    expect(plan(['10.0.0.0'])).toThrow('invalid --subnet "10.0.0.0": not a CIDR (e.g. 10.10.0.0/24 or fd00:10::/64)');
+    expect(plan(['10.0.0.1/24'])).toThrow('did you mean 10.0.0.0/24?');
+    expect(plan(['10.0.0.0/24'], ['10.0.1.1'])).toThrow('--gateway 10.0.1.1 is not in subnet 10.0.0.0/24');
+    expect(plan(['10.0.0.0/24'], [], ['10.0.1.0/25'])).toThrow('--ip-range 10.0.1.0/25 is not inside subnet 10.0.0.0/24');
+    expect(plan(['10.0.0.0/31'])).toThrow('too small');
+    expect(plan([], ['10.0.0.1'])).toThrow('--gateway 10.0.0.1 needs a --subnet of the same family');
+    expect(() => planRange(parseCIDR('10.0.0.0/24')!, '10.0.0.255', undefined)).toThrow(/broadcast/);
+  });
+});
+
+describe('conflist generation', () => {
+  const ranges = planSubnets({ name: 'n', subnets: ['10.5.0.0/24'], gateways: [], ipRanges: [], ipv6: false }, [], []);
+
+  it('bridge: gateway, masquerade, hairpin, default route, portmap, and extras only when present', () => {
+    const c = buildConflist({ name: 'n', driver: 'bridge', cniVersion: '1.1.0', ranges, internal: false, options: parseDriverOptions('bridge', ['mtu=1400']), bridgeName: 'br-abc', extras: ['tuning'] });
+    expect(c).toEqual({
+      cniVersion: '1.1.0',
+      name: 'n',
+      plugins: [
+        { type: 'bridge', bridge: 'br-abc', isGateway: true, ipMasq: true, hairpinMode: true, mtu: 1400, ipam: { type: 'host-local', ranges: [[{ subnet: '10.5.0.0/24', gateway: '10.5.0.1' }]], routes: [{ dst: '0.0.0.0/0' }] }, capabilities: { ips: true, mac: true } },
+        { type: 'portmap', capabilities: { portMappings: true } },
+        { type: 'tuning' },
+      ],
+    });
+    const info = describeNet(confListFromBytes(JSON.stringify(c), '/x/cnictl-n.conflist'));
+    expect(info).toMatchObject({ driver: 'bridge', bridge: 'br-abc', internal: false, managed: true, hasPortMappings: true, mtu: 1400 });
+  });
+
+  it('--internal: no masquerade, no default route; macvlan/ipvlan: master, mode, no bridge', () => {
+    const i = buildConflist({ name: 'n', driver: 'bridge', cniVersion: '1.0.0', ranges, internal: true, options: parseDriverOptions('bridge', []), bridgeName: 'br-x', extras: [] }) as any;
+    expect(i.plugins[0].ipMasq).toBe(false);
+    expect(i.plugins[0].ipam.routes).toBeUndefined();
+    expect(describeNet(confListFromBytes(JSON.stringify(i), 'f')).internal).toBe(true);
+    const m = buildConflist({ name: 'n', driver: 'macvlan', cniVersion: '1.0.0', ranges, internal: false, options: parseDriverOptions('macvlan', ['parent=eth9', 'macvlan_mode=vepa']), bridgeName: 'x', extras: ['bandwidth'] }) as any;
+    expect(m.plugins[0]).toMatchObject({ type: 'macvlan', master: 'eth9', mode: 'vepa' });
+    expect(m.plugins[2]).toEqual({ type: 'bandwidth', capabilities: { bandwidth: true } });
+    const v = buildConflist({ name: 'n', driver: 'ipvlan', cniVersion: '1.0.0', ranges, internal: false, options: parseDriverOptions('ipvlan', []), bridgeName: 'x', extras: [] }) as any;
+    expect(v.plugins[0]).toMatchObject({ type: 'ipvlan', mode: 'l2', capabilities: { ips: true } });
+  });
+
+  it('refuses unknown or bad -o options, naming them', () => {
+    expect(() => parseDriverOptions('bridge', ['parent=eth0'])).toThrow(/unknown --opt parent for driver bridge/);
+    expect(() => parseDriverOptions('bridge', ['mtu=9'])).toThrow('the MTU is a number from 68 to 65535');
+    expect(() => parseDriverOptions('macvlan', ['macvlan_mode=l2'])).toThrow('one of bridge, private, vepa, passthru');
+    expect(() => parseDriverOptions('bridge', ['com.docker.network.bridge.name=this-name-is-too-long'])).toThrow(/1-15 characters/);
+    expect(() => parseDriverOptions('bridge', ['novalue'])).toThrow('expected KEY=VALUE');
+  });
+});
+
+describe('-p in all of Docker forms', () => {
+  it('parses hostPort:containerPort, ip:hostPort:containerPort, ip::containerPort, containerPort, /proto, ranges, [v6]', () => {
+    expect(parsePublish('8080:80')).toEqual([{ hostIP: '', hostPort: 8080, containerPort: 80, protocol: 'tcp' }]);
+    expect(parsePublish('127.0.0.1:8080:80/udp')).toEqual([{ hostIP: '127.0.0.1', hostPort: 8080, containerPort: 80, protocol: 'udp' }]);
+    expect(parsePublish('127.0.0.1::80')).toEqual([{ hostIP: '127.0.0.1', hostPort: 0, containerPort: 80, protocol: 'tcp' }]);
+    expect(parsePublish('53/sctp')).toEqual([{ hostIP: '', hostPort: 0, containerPort: 53, protocol: 'sctp' }]);
+    expect(parsePublish('8080-8081:80-81').map((m) => [m.hostPort, m.containerPort])).toEqual([[8080, 80], [8081, 81]]);
+    expect(parsePublish('[::1]:8080:80')).toEqual([{ hostIP: '::1', hostPort: 8080, containerPort: 80, protocol: 'tcp' }]);
+  });
+
+  it('names what is wrong', () => {
+    expect(() => parsePublish('8080:80/icmp')).toThrow('invalid -p 8080:80/icmp: protocol "icmp" is not tcp, udp or sctp');
+    expect(() => parsePublish('70000:80')).toThrow('host port "70000" is not a port number');
+    expect(() => parsePublish('x.y:1:2')).toThrow('host IP "x.y" is not an IP address');
+    expect(() => parsePublish('8080-8082:80-81')).toThrow('differ in length');
+    expect(() => parsePublish('::1:8080:80')).toThrow(/brackets/);
+  });
+
+  it('conflicts by protocol, port and address; Docker output formats', () => {
+    const a = parsePublish('8080:80')[0]!;
+    expect(conflicts(a, parsePublish('127.0.0.1:8080:81')[0]!)).toBe(true);
+    expect(conflicts(a, parsePublish('8080:80/udp')[0]!)).toBe(false);
+    expect(conflicts(parsePublish('127.0.0.1:8080:80')[0]!, parsePublish('127.0.0.2:8080:80')[0]!)).toBe(false);
+    expect(portLines([a], true)).toEqual(['80/tcp -> 0.0.0.0:8080', '80/tcp -> [::]:8080']);
+    expect(portsColumn(parsePublish('127.0.0.1:53:53/udp'))).toBe('127.0.0.1:53->53/udp');
+  });
+});
+
+describe('run options', () => {
+  const base = { networks: [], publish: [], dns: [], dnsSearch: [], addHosts: [], command: ['true'] };
+
+  it('network modes: named (repeatable), host, none, container:NAME, not mixed', () => {
+    expect(parseNetworkMode([], 'bridge')).toEqual({ kind: 'networks', names: ['bridge'] });
+    expect(parseNetworkMode(['a', 'b'], 'bridge')).toEqual({ kind: 'networks', names: ['a', 'b'] });
+    expect(parseNetworkMode(['container:web'], 'bridge')).toEqual({ kind: 'container', target: 'web' });
+    expect(() => parseNetworkMode(['host', 'a'], 'bridge')).toThrow('--network host cannot be combined with other networks');
+  });
+
+  it("Docker's conflicting options, each naming the flag", () => {
+    expect(() => checkRun({ ...base, networks: ['host'], publish: ['80'] }, 'bridge')).toThrow('-p 80: ports cannot be published with --network host');
+    expect(() => checkRun({ ...base, networks: ['container:x'], hostname: 'h' }, 'bridge')).toThrow('--hostname h conflicts with --network container:x');
+    expect(() => checkRun({ ...base, networks: ['none'], ip: '10.0.0.2' }, 'bridge')).toThrow('--ip 10.0.0.2 needs a named network');
+    expect(() => checkRun({ ...base, mac: '01:00:00:00:00:01' }, 'bridge')).toThrow('multicast');
+    expect(() => checkRun({ ...base, name: '-x' }, 'bridge')).toThrow('invalid --name "-x"');
+    expect(() => checkRun({ ...base, command: [] }, 'bridge')).toThrow('needs a command');
+  });
+});
+
+describe('/etc/hosts and resolv.conf of a sandbox', () => {
+  it('localhost lines, --add-host, own hostname, peers by name', () => {
+    const t = hostsFile({ hostname: 'abc', ownIps: ['10.0.0.2'], extra: [parseAddHost('db.local:10.9.9.9')], peers: [{ names: ['web'], ip: '10.0.0.3' }] });
+    expect(t.split('\n')).toEqual(expect.arrayContaining(['127.0.0.1\tlocalhost', '10.9.9.9\tdb.local', '10.0.0.2\tabc', '10.0.0.3\tweb']));
+    expect(parseAddHost('gw:host-gateway', '10.0.0.1')).toEqual(['gw', '10.0.0.1']);
+    expect(parseAddHost('v6:[fd00::1]')).toEqual(['v6', 'fd00::1']);
+    expect(() => parseAddHost('nohost')).toThrow('invalid --add-host "nohost": expected HOST:IP');
+    expect(() => parseAddHost('h:1.2.3')).toThrow('"1.2.3" is not an IP address');
+  });
+
+  it("--dns/--dns-search replace the host's; loopback nameservers are dropped in an own netns", () => {
+    const host = 'nameserver 127.0.0.53\nnameserver 10.0.0.1\nsearch corp\n';
+    expect(resolvConf(host, [], [], true)).toBe('nameserver 10.0.0.1\nsearch corp\n');
+    expect(resolvConf(host, [], [], false)).toBe(host);
+    expect(resolvConf(host, ['1.1.1.1'], ['a.b'], true)).toBe('search a.b\nnameserver 1.1.1.1\n');
+    expect(() => resolvConf(host, ['x'], [], true)).toThrow('invalid --dns "x"');
+  });
+});
