@@ -7,7 +7,9 @@
 // test/integration/portmap.test.ts proves either removes the other's). The test container has 2 mappings (tcp 8080,
 // udp 8081: the UDP one also costs a conntrack flush). `BENCH_ROUNDS` (default 11), `BENCH_SIZES` (default 0,100,1000).
 import { build } from 'esbuild';
-import { HostNetns, ROOT, SIDES, interleave, netnsAdd, netnsDel, rounds, saveResults, sh, stats } from './_lib.mjs';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { HostNetns, ROOT, SIDES, interleave, netnsAdd, netnsDel, rounds, saveResults, sh, stats, tempDir } from './_lib.mjs';
 
 const n = rounds(11);
 const SIZES = (process.env.BENCH_SIZES ?? '0,100,1000').split(',').map(Number);
@@ -24,10 +26,13 @@ const bundle = await build({
   bundle: true,
   platform: 'node',
   format: 'esm',
+  banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" }, // lib/ requires built-ins lazily
   write: false,
   logLevel: 'silent',
 });
-const R = await import('data:text/javascript;base64,' + Buffer.from(bundle.outputFiles[0].text).toString('base64'));
+const rulesFile = join(tempDir('pmrules'), 'portmap-rules.mjs');
+writeFileSync(rulesFile, bundle.outputFiles[0].text);
+const R = await import(rulesFile);
 
 const netName = 'benchnet';
 const ipOf = (i) => `10.99.${(i >> 8) & 255}.${(i & 255) + 2 > 255 ? 1 : (i & 255) + 2}`;
