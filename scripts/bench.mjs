@@ -37,7 +37,8 @@ const files = readdirSync(dir)
   .filter((f) => !filter.length || filter.some((x) => f.includes(x)));
 
 const RUN = randomBytes(2).toString('hex');
-const out = mkdtempSync(join(tmpdir(), 'cnits-bench-results-'));
+// not /tmp/cnits-*: test cleanups of other jobs on this machine (scripts/check-clean.sh) remove those
+const out = mkdtempSync(join(tmpdir(), 'cni-ts-bench-results-'));
 const env = { ...process.env, BENCH_RUN_ID: RUN };
 delete env.NODE_EXTRA_CA_CERTS; // adds ~38 ms to every Node start
 delete env.NODE_OPTIONS;

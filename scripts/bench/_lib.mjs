@@ -5,7 +5,7 @@
 // Every netns and temp dir made here is removed at exit, also on an error or Ctrl-C.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -254,4 +254,61 @@ export const podBridgeConf = (dataDir) => ({ ...podList(dataDir).plugins[0], nam
 export function hostPortRuled(host, port) {
   const text = sh('ip', ['netns', 'exec', host.name, 'nft', 'list', 'ruleset']) + sh('ip', ['netns', 'exec', host.name, 'iptables-save', '-t', 'nat']);
   return new RegExp(`\\b${port}\\b`).test(text);
+}
+
+// ---- CNI_TS_TRACE: where the time of one exec of ours goes --------------------------------------------------------------
+/** The events of a CNI_TS_TRACE file (removed afterwards), one list per process in order of appearance. */
+export function traceProcesses(file) {
+  const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+  rmSync(file);
+  const byPid = new Map();
+  for (const e of lines.map((l) => JSON.parse(l))) {
+    if (!byPid.has(e.pid)) byPid.set(e.pid, []);
+    byPid.get(e.pid).push({ ...e, start: e.t - e.ms, end: e.t });
+  }
+  return [...byPid.values()];
+}
+
+/** "exec ip -n cnits-bench-… -batch -" -> "exec ip -n <ctr> -batch": netns names hidden, at most 6 words. */
+const execLabel = (what) =>
+  'exec ' +
+  what
+    .slice(5)
+    .replace(/cnits-bench-\S+/g, '<ctr>')
+    .split(' ')
+    .slice(0, 6)
+    .join(' ')
+    .replace(/ (-|dev)$/, '');
+
+/**
+ * Phases (ms) of one traced process whose wall time measured by the runtime was `wall`: runtime start → first event,
+ * each kind of program exec, in-process work (nested events taken out), other in-process, exec + exit (outside).
+ */
+export function phasesOf(evs, wall) {
+  const exit = evs.find((e) => / exit \d+$/.test(e.what));
+  const ops = evs.filter((e) => e !== exit);
+  if (!exit) throw new Error(`trace without an exit event: ${JSON.stringify(evs)}`);
+  const eps = 0.01;
+  const inside = (a, b) => a !== b && a.start >= b.start - eps && a.end <= b.end + eps && a.ms <= b.ms;
+  const parent = (e) => ops.filter((p) => inside(e, p)).sort((x, y) => x.ms - y.ms)[0];
+  const p = {};
+  const add = (k, v) => (p[k] = (p[k] ?? 0) + v);
+  const first = ops.length ? Math.min(...ops.map((e) => e.start)) : exit.t;
+  add('runtime start → first event', first);
+  let top = 0;
+  for (const e of ops) {
+    const own = e.ms - ops.filter((c) => parent(c) === e).reduce((s, c) => s + c.ms, 0);
+    if (!parent(e)) top += e.ms;
+    add(e.what.startsWith('exec ') ? execLabel(e.what) : e.what.startsWith('in-process') ? `${e.what} (own work)` : e.what, own);
+  }
+  add('other in-process', exit.t - first - top);
+  add('exec + exit (outside)', wall - exit.t);
+  return p;
+}
+
+/** [{ phase, median, min, max, n }] over runs of phasesOf (a phase missing in a run counts 0), in a readable order. */
+export function phaseStats(runs) {
+  const names = [...new Set(runs.flatMap((r) => Object.keys(r)))];
+  const last = ['other in-process', 'exec + exit (outside)'];
+  return [...names.filter((k) => !last.includes(k)), ...last].map((k) => ({ phase: k, ...stats(runs.map((r) => r[k] ?? 0)) }));
 }

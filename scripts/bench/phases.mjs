@@ -9,9 +9,8 @@
 //   exec + exit (outside)         wall − the exit event's t: fork/exec of the executable, loading before the
 //                                 runtime's clock starts, exit
 // Median of BENCH_ROUNDS (15) per phase; ours untraced and Go's chain interleaved as the reference.
-import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { HostNetns, SIDES, interleave, median, netnsAdd, pod, podList, rounds, saveResults, stats, tempDir } from './_lib.mjs';
+import { HostNetns, SIDES, WARMUP, interleave, median, netnsAdd, phaseStats, phasesOf, pod, podList, rounds, saveResults, stats, tempDir, traceProcesses } from './_lib.mjs';
 
 const n = rounds(15);
 const hosts = { ours: new HostNetns('phh'), go: new HostNetns('phh') };
@@ -20,60 +19,14 @@ const lists = { ours: podList(tempDir('ph')), go: podList(tempDir('ph')) };
 const traceDir = tempDir('phtrace');
 const EXECS = ['bridge ADD', 'portmap ADD', 'portmap DEL', 'bridge DEL'];
 
-/** The trace events of one file (removed), per process in order of appearance. */
-function processes(file) {
-  const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
-  rmSync(file);
-  const byPid = new Map();
-  for (const e of lines.map((l) => JSON.parse(l))) {
-    if (!byPid.has(e.pid)) byPid.set(e.pid, []);
-    byPid.get(e.pid).push({ ...e, start: e.t - e.ms, end: e.t });
-  }
-  return [...byPid.values()];
-}
-
-/** "exec ip -n cnits-bench-… -batch -" -> "exec ip -n <ctr> -batch": netns names hidden, at most 6 words. */
-const execLabel = (what) =>
-  'exec ' +
-  what
-    .slice(5)
-    .replace(/cnits-bench-\S+/g, '<ctr>')
-    .split(' ')
-    .slice(0, 6)
-    .join(' ')
-    .replace(/ (-|dev)$/, '');
-
-/** Phases (ms) of one traced process whose wall time (outside) was `wall`. */
-function phasesOf(evs, wall) {
-  const exit = evs.find((e) => / exit \d+$/.test(e.what));
-  const ops = evs.filter((e) => e !== exit);
-  if (!exit) throw new Error(`trace without an exit event: ${JSON.stringify(evs)}`);
-  const eps = 0.01;
-  const inside = (a, b) => a !== b && a.start >= b.start - eps && a.end <= b.end + eps && a.ms <= b.ms;
-  const parent = (e) => ops.filter((p) => inside(e, p)).sort((x, y) => x.ms - y.ms)[0];
-  const p = {};
-  const add = (k, v) => (p[k] = (p[k] ?? 0) + v);
-  const first = ops.length ? Math.min(...ops.map((e) => e.start)) : exit.t;
-  add('runtime start → first event', first);
-  let top = 0;
-  for (const e of ops) {
-    const own = e.ms - ops.filter((c) => parent(c) === e).reduce((s, c) => s + c.ms, 0);
-    if (!parent(e)) top += e.ms;
-    add(e.what.startsWith('exec ') ? execLabel(e.what) : e.what.startsWith('in-process') ? `${e.what} (own work)` : e.what, own);
-  }
-  add('other in-process', exit.t - first - top);
-  add('exec + exit (outside)', wall - exit.t);
-  return p;
-}
-
 try {
   // for scale: where VERSION's exit event lands (median)
   const versionT = [];
-  for (let i = 0; i < n + 2; i++) {
+  for (let i = 0; i < n + WARMUP; i++) {
     const trace = join(traceDir, `v${i}`);
     await hosts.ours.time({ plugin: `${SIDES.ours.bin}/bridge`, command: 'VERSION', env: { CNI_TS_TRACE: trace } });
-    const t = processes(trace)[0][0].t;
-    if (i >= 2) versionT.push(t);
+    const t = traceProcesses(trace)[0][0].t;
+    if (i >= WARMUP) versionT.push(t);
   }
   const versionStart = median(versionT);
 
@@ -91,17 +44,15 @@ try {
       result = r.result ?? result;
       for (const e of r.execs) out[`${e.type} ${command}`] = e.ms;
       if (!env) continue;
-      const procs = processes(trace);
+      const procs = traceProcesses(trace);
       if (procs.length !== r.execs.length) throw new Error(`${command}: ${procs.length} traced processes for ${r.execs.length} execs`);
-      if (i >= 2) r.execs.forEach((e, k) => runs[`${e.type} ${command}`].push(phasesOf(procs[k], e.ms)));
+      if (i >= WARMUP) r.execs.forEach((e, k) => runs[`${e.type} ${command}`].push(phasesOf(procs[k], e.ms)));
     }
     return out;
   });
   const results = {};
   for (const x of EXECS) {
-    const names = [...new Set(runs[x].flatMap((r) => Object.keys(r)))];
-    const last = ['other in-process', 'exec + exit (outside)'];
-    const phases = [...names.filter((k) => !last.includes(k)), ...last].map((k) => ({ phase: k, ...stats(runs[x].map((r) => r[k] ?? 0)) }));
+    const phases = phaseStats(runs[x]);
     results[x] = { phases, totals: { ours: stats(t.ours[x]), oursTraced: stats(t['ours traced'][x]), go: stats(t.go[x]) } };
     console.log(`${x} of ours in the pod chain, per phase, ms: median of ${n} (min–max)`);
     for (const ph of phases) console.log(`  ${ph.phase.padEnd(44)} ${ph.median.toFixed(2).padStart(7)} (${ph.min.toFixed(2)}–${ph.max.toFixed(2)})`);
