@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 unset NODE_EXTRA_CA_CERTS NODE_OPTIONS
 scripts/deps.sh --test
+snapshot=$(mktemp)
+scripts/check-clean.sh --snapshot "$snapshot"
 npm ci --no-audit --no-fund --loglevel=error
 npm run build --silent
 npx tsc --noEmit
@@ -16,5 +18,6 @@ CNITS_RELEASE_TEST=1 npx vitest run || status=1
 bash scripts/vm/run-tests.sh || status=1
 bash scripts/e2e/containerd.sh || status=1
 bash scripts/e2e/podman.sh || status=1
-scripts/check-clean.sh || status=1
+scripts/check-clean.sh "$snapshot" || status=1
+rm -f "$snapshot"
 exit $status
