@@ -72,7 +72,7 @@ if [[ ${1:-} == --inner ]]; then
   show "ip netns list; ls /var/lib/cni/results /var/lib/cni/networks"
   ip netns list | grep -v '^outside' || true
   ls /var/lib/cni/results /var/lib/cni/networks 2>/dev/null || true
-  nft list ruleset | grep -E 'dnat (ip )?to' && { echo "a DNAT rule was left behind" >&2; exit 1; }
+  nft list ruleset 2>/dev/null | grep -E 'dnat (ip )?to' && { echo "a DNAT rule was left behind" >&2; exit 1; }
   exit 0
 fi
 

@@ -2,20 +2,22 @@
 # Installs cni-ts into a CNI bin dir (default /opt/cni/bin): the self-contained executable `cni-ts` and a link per
 # plugin name (bridge -> cni-ts, …), replacing plugins of those names (e.g. the Go ones). The target needs no Node.js.
 #
-#   scripts/install.sh [--from TARBALL|DIR] [--no-deps] [BIN_DIR]
+#   scripts/install.sh [--from TARBALL|DIR] [--no-deps] [--cnictl DIR] [BIN_DIR]
 #
 #   --from F   install from a release tarball (npm run release: dist/release/cni-ts-linux-<arch>-<version>.tgz) or a
 #              directory holding cni-ts and its links (default: dist/bin, built first with Node if it is missing)
 #   --no-deps  do not apt-get the tools the plugins run (iproute2, nftables, iptables, util-linux, conntrack, procps)
+#   --cnictl D also link D/cnictl and D/cni-ts-agent to the installed executable (e.g. /usr/local/bin, to have them on PATH)
 # Every file is replaced atomically (a runtime may be executing a plugin meanwhile).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-from='' deps=1 dest=/opt/cni/bin
+from='' deps=1 dest=/opt/cni/bin cli=''
 while (($#)); do
   case $1 in
     --from) from=$2; shift 2 ;;
     --no-deps) deps=0; shift ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    --cnictl) cli=$2; shift 2 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) dest=$1; shift ;;
   esac
 done
@@ -50,3 +52,13 @@ for f in "$src"/*; do
   names+=("$n")
 done
 echo "installed cni-ts ($(du -m "$dest/cni-ts" | cut -f1) MB) into $dest as: ${names[*]}"
+if [[ -n $cli ]]; then
+  mkdir -p "$cli"
+  target=$(cd "$dest" && pwd)/cni-ts
+  for n in cnictl cni-ts-agent; do
+    [[ -L $dest/$n ]] || continue
+    ln -sfn "$target" "$cli/.$n.new"
+    mv -Tf "$cli/.$n.new" "$cli/$n"
+    echo "linked $cli/$n -> $target"
+  done
+fi

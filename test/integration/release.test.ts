@@ -50,12 +50,15 @@ describe.skipIf(!isRoot || (!required && !present))('release tarballs', () => {
     const dir = net.tempDir();
     const bin = join(dir, 'bin');
     // with every node binary covered: installing from a tarball needs no Node
-    const install = `${coverNodeScript()} && bash '${join(ROOT, 'scripts', 'install.sh')}' --from '${tarball('amd64')}' --no-deps '${bin}'`;
+    const cli = join(dir, 'usr-local-bin');
+    const install = `${coverNodeScript()} && bash '${join(ROOT, 'scripts', 'install.sh')}' --from '${tarball('amd64')}' --no-deps --cnictl '${cli}' '${bin}'`;
     const out = shOk('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', install]);
     expect(out).toMatch(/installed cni-ts/);
     expect(lstatSync(join(bin, 'cni-ts')).isFile()).toBe(true);
     for (const p of PLUGINS) expect(readlinkSync(join(bin, p))).toBe('cni-ts');
     expect(readdirSync(bin).filter((f) => f.startsWith('.'))).toEqual([]);
+    expect(readlinkSync(join(cli, 'cnictl'))).toBe(join(bin, 'cni-ts'));
+    expect(shOk(join(cli, 'cnictl'), ['--help'])).toMatch(/network/);
     const conf = { cniVersion: '1.0.0', name: 'relnet', ipam: { type: 'host-local', dataDir: join(dir, 'ipam'), ranges: [[{ subnet: '10.79.0.0/24' }]] } };
     const base = { containerId: 'rel1', netns: '/x', ifname: 'eth0', path: bin, conf };
     const add = net.run({ ...base, plugin: join(bin, 'host-local'), command: 'ADD' });
