@@ -1,9 +1,10 @@
 /**
  * Opt-in timing trace: with CNI_TS_TRACE=<file>, every program exec and every in-process delegation appends one JSON
- * line `{"pid","prog","what","ms","t"}` to that file (t = ms since the process started). Used by `npm run bench` to
+ * line `{"pid","prog","what","ms","t","rssKb"}` to that file (t = ms since the process started, rssKb its resident
+ * memory then). Used by `npm run bench` to
  * take an invocation apart by phase, and by tests to see which path a delegation took. Off (one env read) otherwise.
  */
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 
 const file = (): string | undefined => process.env.CNI_TS_TRACE || undefined;
@@ -16,7 +17,7 @@ export const programName = (): string => basename(typeof (globalThis as { Bun?: 
 export function traceEvent(what: string, ms: number): void {
   const f = file();
   if (!f) return;
-  const line = JSON.stringify({ pid: process.pid, prog: programName(), what, ms: Math.round(ms * 1000) / 1000, t: Math.round(performance.now() * 1000) / 1000 });
+  const line = JSON.stringify({ pid: process.pid, prog: programName(), what, ms: Math.round(ms * 1000) / 1000, t: Math.round(performance.now() * 1000) / 1000, rssKb: rssKb() });
   try {
     appendFileSync(f, line + '\n');
   } catch {
@@ -34,3 +35,16 @@ export function traced<T>(what: string | (() => string), fn: () => T): T {
     traceEvent(typeof what === 'string' ? what : what(), performance.now() - t0);
   }
 }
+
+function statusKb(field: 'VmHWM' | 'VmRSS'): number | undefined {
+  try {
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync('/proc/self/status', 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The process's peak resident set size so far (VmHWM), and its current one (VmRSS), for the trace. */
+export const peakRssKb = (): number | undefined => statusKb('VmHWM');
+const rssKb = (): number | undefined => statusKb('VmRSS');

@@ -10,7 +10,7 @@ import { CURRENT_VERSION, SUPPORTED_VERSIONS, versionAllowsCheck, versionAllowsG
 import { NAME_PATTERN } from './config.js';
 import { ensurePath } from '../exec.js';
 import { Netns } from '../netns.js';
-import { traceEvent } from '../trace.js';
+import { peakRssKb, traceEvent, tracing } from '../trace.js';
 
 export type CommandName = 'ADD' | 'DEL' | 'CHECK' | 'STATUS' | 'GC';
 
@@ -173,7 +173,7 @@ export function runPlugin(plugin: Plugin, env: NodeJS.ProcessEnv = process.env, 
   }
   const { status, stdout } = invokePlugin(plugin, env, readStdin, inProcess);
   if (stdout) out(stdout);
-  traceEvent(`${env.CNI_COMMAND} exit ${status}`, 0);
+  if (tracing()) traceEvent(`${env.CNI_COMMAND} exit ${status} (peak RSS ${peakRssKb()} KB)`, 0);
   return status;
 }
 

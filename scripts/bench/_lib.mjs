@@ -285,7 +285,7 @@ const execLabel = (what) =>
  * each kind of program exec, in-process work (nested events taken out), other in-process, exec + exit (outside).
  */
 export function phasesOf(evs, wall) {
-  const exit = evs.find((e) => / exit \d+$/.test(e.what));
+  const exit = evs.find((e) => / exit \d+( \(peak RSS \d+ KB\))?$/.test(e.what));
   const ops = evs.filter((e) => e !== exit);
   if (!exit) throw new Error(`trace without an exit event: ${JSON.stringify(evs)}`);
   const eps = 0.01;
