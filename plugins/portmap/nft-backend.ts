@@ -5,18 +5,19 @@ import { nftApply, nftJson } from '../../lib/netfilter.js';
 import type { ContainerAddress, PortMapConf } from './config.js';
 import {
   addScript,
-  containerChain,
+  attachment,
   containerObjects,
   deleteScript,
+  HAIRPIN_SET,
   isEmptyRemoval,
   nftFamily,
   removalOf,
   setupScript,
   TABLE,
   type ContainerObjects,
-  type MapKey,
+  type Elem,
 } from './nft-rules.js';
-import { attachmentChains, parseTable, removalFromState, udpPortsOf, type TableState } from './nft-state.js';
+import { attachmentIds, inTheWay, isSetUp, parseTable, removalFromState, sharedRules, udpPortsOf, type TableState } from './nft-state.js';
 import type { Forwarder, Removed } from './forwarder.js';
 import { withHostLock } from '../../lib/lock.js';
 
@@ -26,41 +27,24 @@ function readTable(family: Family): TableState | undefined {
 }
 
 const objectsFor = (conf: PortMapConf, containerId: string, addrs: ContainerAddress[]): ContainerObjects[] =>
-  addrs.map((a) => containerObjects(conf, containerId, a)).filter((o) => o.rules.length > 0);
-
-/** Is the table set up with our maps and dispatch rules? */
-const isSetUp = (st: TableState | undefined): boolean =>
-  !!st && st.chains.has('hostip_hostports') && st.rules.some((r) => r.chain === 'hostip_hostports' && r.comment === 'cni-ts portmap');
-
-/** Host ports another attachment forwards now: the keys to take over, and a description of each for the log. */
-function conflicts(st: TableState | undefined, o: ContainerObjects): { keys: MapKey[]; notes: string[] } {
-  const out: { keys: MapKey[]; notes: string[] } = { keys: [], notes: [] };
-  for (const k of o.keys) {
-    const e = st?.elements.find((x) => x.map === k.map && x.key === k.key && x.target !== o.chain);
-    if (!e) continue;
-    const owner = st!.rules.find((r) => r.chain === e.target && r.comment)?.comment;
-    out.keys.push(k);
-    out.notes.push(`${k.key.replace(/ \. /g, ' ')} (IPv${o.family}) taken over from container ${owner ?? e.target}`);
-  }
-  return out;
-}
+  addrs.map((a) => containerObjects(conf, containerId, a)).filter((o) => o.ports.length > 0);
 
 function add(conf: PortMapConf, containerId: string, addrs: ContainerAddress[]): void {
   const objs = objectsFor(conf, containerId, addrs);
   if (!objs.length) return;
   const fast = nftApply(objs.map((o) => addScript(o)).join(''));
   if (fast.status === 0) return;
-  // First ADD in this namespace (no table yet), or a host port held by another (likely stale) attachment:
-  // look, then set up what is missing and take such ports over, in one transaction.
+  // First ADD in this namespace (no table yet, or one of an older layout), or a host port held by another (likely
+  // stale) attachment: look, then set up what is missing and take such ports over, in one transaction.
   withHostLock('portmap', () => {
     let script = '';
     const notes: string[] = [];
     for (const o of objs) {
       const st = readTable(o.family);
-      const c = conflicts(st, o);
+      const c = inTheWay(st, o);
       notes.push(...c.notes);
-      if (!isSetUp(st)) script += setupScript(o.family);
-      script += addScript(o, c.keys);
+      if (!isSetUp(st)) script += setupScript(o.family, st ? sharedRules(st) : []);
+      script += addScript(o, c.replace);
     }
     if (notes.length) process.stderr.write(`portmap: ${notes.join('; ')}\n`);
     const r = nftApply(script);
@@ -69,27 +53,27 @@ function add(conf: PortMapConf, containerId: string, addrs: ContainerAddress[]):
 }
 
 function del(conf: PortMapConf, containerId: string, addrs: ContainerAddress[] | undefined): Removed {
-  const chain = containerChain(conf.name, containerId);
   const udp: Removed = { udpPorts: new Map() };
-  const udpFromConf = (family: Family): number[] =>
-    conf.mappings.filter((m) => m.protocol === 'udp' && (m.hostFamily === undefined || m.hostFamily === family)).map((m) => m.hostPort);
+  let known: ContainerObjects[] = [];
   // Fast path: the runtime resent the mappings and prevResult; delete exactly what ADD made, without reading.
   if (addrs && conf.mappings.length) {
-    const objs = objectsFor(conf, containerId, addrs);
-    if (!objs.length) return udp;
-    if (nftApply(objs.map((o) => deleteScript(removalOf(o))).join('')).status === 0) {
-      for (const o of objs) udp.udpPorts.set(o.family, udpFromConf(o.family));
+    known = objectsFor(conf, containerId, addrs);
+    if (!known.length) return udp;
+    const removals = known.map(removalOf);
+    if (nftApply(removals.map(deleteScript).join('')).status === 0) {
+      for (const r of removals) udp.udpPorts.set(r.family, udpPortsOf(r));
       return udp;
     }
   }
   // Otherwise find everything of this attachment (and reference-style rules commented with its ID) in the tables.
+  const who = attachment(conf.name, containerId);
   let script = '';
   for (const family of [4, 6] as const) {
     const st = readTable(family);
     if (!st) continue;
-    const removal = removalFromState(st, chain, containerId);
+    const removal = removalFromState(st, who, known.find((o) => o.family === family));
     if (isEmptyRemoval(removal)) continue;
-    udp.udpPorts.set(family, udpPortsOf(st, chain));
+    udp.udpPorts.set(family, udpPortsOf(removal));
     script += deleteScript(removal);
   }
   if (!script) return udp;
@@ -98,20 +82,26 @@ function del(conf: PortMapConf, containerId: string, addrs: ContainerAddress[] |
   return udp;
 }
 
+const sameElem = (a: Elem, b: Elem): boolean => a.map === b.map && a.key === b.key && a.value === b.value && a.comment === b.comment;
+
 function check(conf: PortMapConf, containerId: string, addrs: ContainerAddress[]): void {
   for (const o of objectsFor(conf, containerId, addrs)) {
     const st = readTable(o.family);
     const fam = `table ${nftFamily(o.family)} ${TABLE}`;
     if (!st) throw pluginError(`nftables ${fam} is missing`);
-    if (!st.chains.has(o.chain)) throw pluginError(`chain ${o.chain} for container ${containerId} is missing from ${fam}`);
-    const rules = st.rules.filter((r) => r.chain === o.chain).length;
-    if (rules < o.rules.length) throw pluginError(`missing hostport rules in chain ${o.chain}: found ${rules}, expected ${o.rules.length}`);
-    for (const k of o.keys) {
-      if (!st.elements.some((e) => e.map === k.map && e.key === k.key && e.target === o.chain)) {
-        throw pluginError(`host port ${k.key.replace(/ \. /g, ' ')} is not forwarded to container ${containerId} in ${fam}`);
+    if (o.chain) {
+      if (!st.chains.has(o.chain)) throw pluginError(`chain ${o.chain} for container ${containerId} is missing from ${fam}`);
+      const rules = st.rules.filter((r) => r.chain === o.chain).length;
+      if (rules < o.rules.length) throw pluginError(`missing hostport rules in chain ${o.chain}: found ${rules}, expected ${o.rules.length}`);
+    }
+    for (const p of o.ports) {
+      if (!st.elements.some((e) => sameElem(e, p))) {
+        throw pluginError(`host port ${p.key.replace(/ \. /g, ' ')} is not forwarded to container ${containerId} in ${fam}`);
       }
     }
-    for (const h of o.hairpin) if (!st.hairpin.includes(h)) throw pluginError(`hairpin masquerade for ${h} is missing in ${fam}`);
+    for (const h of o.hairpin) {
+      if (!st.elements.some((e) => e.map === HAIRPIN_SET && e.key === h)) throw pluginError(`hairpin masquerade for ${h} is missing in ${fam}`);
+    }
   }
 }
 
@@ -120,10 +110,8 @@ function gc(conf: PortMapConf, keep: Set<string>): void {
   for (const family of [4, 6] as const) {
     const st = readTable(family);
     if (!st) continue;
-    for (const { chain, containerId } of attachmentChains(st)) {
-      // Only this network's chains (the name hashes network + ID); chains we cannot attribute are left alone.
-      if (!containerId || containerChain(conf.name, containerId) !== chain || keep.has(containerId)) continue;
-      script += deleteScript(removalFromState(st, chain, containerId));
+    for (const id of attachmentIds(st, conf.name)) {
+      if (!keep.has(id)) script += deleteScript(removalFromState(st, attachment(conf.name, id)));
     }
   }
   if (!script) return;

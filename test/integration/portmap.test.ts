@@ -3,6 +3,7 @@ import { Chain, ChainError, type ConfList } from '../helpers/chain.js';
 import { DIST, GO_PLUGINS, TestNet, bin, goBin, haveGoPlugins, isRoot, shOk } from '../helpers/harness.js';
 import { Servers, request } from '../helpers/traffic.js';
 import { existsSync } from 'node:fs';
+import { containerChain } from '../../plugins/portmap/nft-rules.js';
 
 /**
  * portmap chained after a bridge, for real: TCP/UDP servers in containers, clients in an "outside" netns (through
@@ -67,6 +68,11 @@ function setup(label: string, portmap: Record<string, unknown>, opts: { goBridge
 }
 
 const containerIP = (result: any): string => result.ips.find((i: any) => !i.address.includes(':')).address.split('/')[0];
+const esc = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/** `nft list ruleset` text forwards to addr:port: a DNAT map element (`… : 10.88.0.2 . 80`) or a chain rule (`dnat to 10.88.0.2:80`). */
+const nftForwardsTo = (nft: string, addr: string, port: number): boolean => new RegExp(`(: ${esc(addr)} \\. ${port}|dnat to ${esc(addr)}:${port})\\b`).test(nft);
+/** nft or iptables text matches host port `port`: a map key (`tcp . 8080`), a rule match (`dport 8080`) or `--dport 8080`. */
+const hostPortRe = (port: number): RegExp => new RegExp(`(tcp \\. |dport )${port}\\b`);
 
 describe.skipIf(!isRoot || !haveGoPlugins)('portmap', () => {
   let env: Env | undefined;
@@ -102,7 +108,7 @@ describe.skipIf(!isRoot || !haveGoPlugins)('portmap', () => {
       expect(request(outside, 'tcp', HOST_IP, 8081)).toMatch(/ERR|TIMEOUT/);
       chain.check({ containerId: 'ctr-a', netns: a.path });
       const during = hostState(net);
-      if (backend === 'nftables') expect(during.nft).toContain('dnat to ' + containerIP(resA) + ':80');
+      if (backend === 'nftables') expect(nftForwardsTo(during.nft, containerIP(resA), 80)).toBe(true);
       else expect(during.ipt).toContain(`--to-destination ${containerIP(resA)}:80`);
 
       chain.del({ containerId: 'ctr-a', netns: a.path });
@@ -199,7 +205,7 @@ describe.skipIf(!isRoot || !haveGoPlugins)('portmap', () => {
       const a = net.addContainer('a');
       chain.add({ containerId: 'chk-a', netns: a.path, capabilityArgs: { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }] } });
       chain.check({ containerId: 'chk-a', netns: a.path });
-      if (backend === 'nftables') shOk('ip', ['netns', 'exec', net.host, 'nft', 'flush', 'map', 'ip', 'cni_hostport', 'cnits_hostports']);
+      if (backend === 'nftables') shOk('ip', ['netns', 'exec', net.host, 'nft', 'flush', 'map', 'ip', 'cni_hostport', 'cnits_dnat']);
       else {
         const dn = hostState(net).ipt.match(/:(CNI-DN-[0-9a-f]+)/)![1]!;
         shOk('ip', ['netns', 'exec', net.host, 'iptables', '-t', 'nat', '-F', dn]);
@@ -251,8 +257,9 @@ describe.skipIf(!isRoot || !haveGoPlugins)('portmap', () => {
       for (const r of adds) expect(r.status, r.stdout).toBe(0);
       const st = hostState(net);
       if (backend === 'nftables') {
+        expect(st.nft.match(/map @cnits_dnat comment/g)).toHaveLength(1);
         expect(st.nft.match(/vmap @cnits_hostports/g)).toHaveLength(1);
-        expect(st.nft.match(/dnat to 10\.99\.1\.\d+:80/g)).toHaveLength(6);
+        expect(st.nft.match(/: 10\.99\.1\.\d+ \. 80\b/g)).toHaveLength(6);
       } else {
         expect(st.ipt.match(/-A PREROUTING .*CNI-HOSTPORT-DNAT/g)).toHaveLength(1);
         expect(st.ipt.match(/-A POSTROUTING .*CNI-HOSTPORT-MASQ/g)).toHaveLength(1);
@@ -331,8 +338,154 @@ describe.skipIf(!isRoot || !haveGoPlugins)('portmap', () => {
       const st = hostState(net);
       expect(st.nft).not.toContain('cnits_dn_');
       expect(st.ipt).not.toContain('CNI-DN-');
+      expect(st.nft + st.ipt).not.toMatch(/10\.88\./);
     });
   }
+
+  it('nftables: plain attachments (DNAT maps) and ones with conditions (chains) share the table; ports move across them; DEL, CHECK and GC handle both', async () => {
+    env = setup('pmm', {});
+    const { net, outside, chain: plain, list } = env;
+    // a second network whose portmap has nftables conditions (its attachments use chains): own bridge and subnet
+    const condList: ConfList = structuredClone(list);
+    condList.name = `pmc${net.id}`;
+    condList.cniVersion = '1.1.0';
+    Object.assign(condList.plugins[0]!, { bridge: `bc${net.id}` });
+    Object.assign(condList.plugins[0]!.ipam as object, { dataDir: net.tempDir(), ranges: [[{ subnet: '10.89.0.0/24' }]] });
+    Object.assign(condList.plugins[1]!, { conditionsV4: ['ip', 'saddr', '192.0.2.0/24'] });
+    const cond = new Chain(condList, plain.opts);
+    list.cniVersion = '1.1.0';
+    const [a, b, c] = ['a', 'b', 'c'].map((n) => net.addContainer(n)) as [ReturnType<TestNet['addContainer']>, ReturnType<TestNet['addContainer']>, ReturnType<TestNet['addContainer']>];
+    const pm = (...ports: number[]) => ({ portMappings: ports.map((hostPort) => ({ hostPort, containerPort: 80, protocol: 'tcp' })) });
+    const resA = plain.add({ containerId: 'mix-a', netns: a.path, capabilityArgs: pm(8080) });
+    const resB = cond.add({ containerId: 'mix-b', netns: b.path, capabilityArgs: pm(9090, 9091) });
+    for (const [x, name] of [[a, 'a'], [b, 'b'], [c, 'c']] as const) await servers.start(x.name, name);
+    const get = (port: number, from = outside, host = HOST_IP) => request(from, 'tcp', host, port);
+    expect(get(8080)).toBe('hello from a');
+    expect(get(9090)).toBe('hello from b');
+    expect(get(9091)).toBe('hello from b');
+    expect(get(8080, net.host, '127.0.0.1')).toBe('hello from a');
+    expect(get(9090, net.host, '127.0.0.1')).toMatch(/ERR|TIMEOUT/); // saddr 127.0.0.1 fails b's condition
+    let nft = hostState(net).nft;
+    expect(nft).toMatch(new RegExp(`tcp \\. 8080 comment "${list.name}/mix-a" : ${esc(containerIP(resA))} \\. 80`));
+    expect(nft).toMatch(/chain cnits_dn_[0-9a-f]{24} \{[^}]*ip saddr 192\.0\.2\.0\/24 tcp dport 9090 dnat to 10\.89\.0\.\d+:80 comment "mix-b"/);
+    plain.check({ containerId: 'mix-a', netns: a.path });
+    cond.check({ containerId: 'mix-b', netns: b.path });
+
+    // a plain attachment takes 9090 from b's chain; b's DEL leaves it alone
+    plain.add({ containerId: 'mix-c', netns: c.path, capabilityArgs: pm(9090) });
+    expect(get(9090)).toBe('hello from c');
+    cond.del({ containerId: 'mix-b', netns: b.path });
+    expect(get(9090)).toBe('hello from c');
+    expect(get(9091)).toMatch(/ERR|TIMEOUT/);
+    expect(hostState(net).nft).not.toContain(containerIP(resB));
+    plain.check({ containerId: 'mix-c', netns: c.path });
+
+    // an attachment with conditions takes 8080 from a's DNAT map element; a's DEL leaves it alone
+    const resB2 = cond.add({ containerId: 'mix-b2', netns: b.path, capabilityArgs: pm(8080) });
+    expect(get(8080)).toBe('hello from b');
+    plain.del({ containerId: 'mix-a', netns: a.path });
+    expect(get(8080)).toBe('hello from b');
+    cond.check({ containerId: 'mix-b2', netns: b.path });
+
+    // GC of each network removes only its own stale attachments
+    cond.gc([]);
+    expect(get(8080)).toMatch(/ERR|TIMEOUT/);
+    plain.gc([{ containerID: 'mix-c', ifname: 'eth0' }]);
+    expect(get(9090)).toBe('hello from c');
+    nft = hostState(net).nft;
+    expect(nft).not.toContain(containerIP(resB2));
+    expect(nft).not.toContain('cnits_dn_');
+    plain.del({ containerId: 'mix-c', netns: c.path });
+    expect(get(9090)).toMatch(/ERR|TIMEOUT/);
+    nft = hostState(net).nft;
+    expect(nft).not.toContain('elements =');
+    expect(nft).not.toMatch(/10\.8[89]\./);
+  });
+
+  it('nftables: a stale attachment with the same address and port as the newest one: ADD takes the port, the stale DEL leaves it', () => {
+    // e.g. an attachment whose DEL never ran, its address since given to a new container: the DNAT map elements are
+    // identical, only the owner map tells them apart
+    const net = new TestNet('pmsa');
+    env = { net, outside: '', chain: undefined as unknown as Chain, list: undefined as unknown as ConfList };
+    const c = net.addContainer('c');
+    const conf = {
+      cniVersion: '1.0.0', name: 'same', type: 'portmap',
+      runtimeConfig: { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }] },
+      prevResult: { cniVersion: '1.0.0', interfaces: [{ name: 'eth0', sandbox: c.path }], ips: [{ address: '10.213.0.5/24', interface: 0 }] },
+    };
+    const run = (command: string, containerId: string) => net.run({ plugin: bin('portmap'), command, conf, containerId, netns: c.path, ifname: 'eth0' });
+    expect(run('ADD', 'stale').status).toBe(0);
+    const add = run('ADD', 'newest');
+    expect(add.status, add.stdout).toBe(0);
+    expect(add.stderr).toMatch(/tcp 8080 \(IPv4\) taken over from container stale/);
+    const del = run('DEL', 'stale');
+    expect(del.status, del.stdout).toBe(0);
+    const nft = hostState(net).nft;
+    expect(nft).toContain('tcp . 8080 comment "same/newest" : 10.213.0.5 . 80');
+    expect(nft).toContain('10.213.0.5 . 10.213.0.5'); // its hairpin pair too
+    expect(run('CHECK', 'newest').status).toBe(0);
+    expect(run('DEL', 'newest').status).toBe(0);
+    expect(hostState(net).nft).not.toContain('elements =');
+  });
+
+  it('nftables: a table of the previous layout (verdict maps only) is upgraded by the next ADD; its attachments keep working and are removed', async () => {
+    env = setup('pmo', {});
+    const { net, outside, chain, list } = env;
+    const a = net.addContainer('a');
+    const b = net.addContainer('b');
+    const ipA = containerIP(chain.add({ containerId: 'old-a', netns: a.path, capabilityArgs: { portMappings: [] } }));
+    // what cni-ts before the DNAT maps wrote for old-a (tcp 8080 -> 80)
+    const t = 'ip cni_hostport';
+    const ch = containerChain(list.name, 'old-a');
+    shOk('ip', ['netns', 'exec', net.host, 'nft', '-f', '-'], [
+      `add table ${t} { comment "CNI portmap plugin" ; }`,
+      `add chain ${t} hostports`,
+      `add chain ${t} hostip_hostports`,
+      `add chain ${t} prerouting { type nat hook prerouting priority -100 ; }`,
+      `add rule ${t} prerouting jump hostip_hostports`,
+      `add rule ${t} prerouting jump hostports`,
+      `add chain ${t} output { type nat hook output priority -100 ; }`,
+      `add rule ${t} output jump hostip_hostports`,
+      `add rule ${t} output fib daddr type local jump hostports`,
+      `add chain ${t} masquerading { type nat hook postrouting priority 100 ; }`,
+      `add map ${t} cnits_hostip_ports { type ipv4_addr . inet_proto . inet_service : verdict ; }`,
+      `add map ${t} cnits_hostports { type inet_proto . inet_service : verdict ; }`,
+      `add set ${t} cnits_hairpin { type ipv4_addr . ipv4_addr ; }`,
+      `add set ${t} cnits_masq_all { type ipv4_addr ; }`,
+      `insert rule ${t} hostip_hostports fib daddr type local meta l4proto . th dport vmap @cnits_hostports comment "cni-ts portmap"`,
+      `insert rule ${t} hostip_hostports ip daddr . meta l4proto . th dport vmap @cnits_hostip_ports comment "cni-ts portmap"`,
+      `add rule ${t} masquerading ct status dnat ip saddr . ip daddr @cnits_hairpin masquerade comment "cni-ts portmap"`,
+      `add rule ${t} masquerading ct status dnat ip daddr @cnits_masq_all masquerade comment "cni-ts portmap"`,
+      `add chain ${t} ${ch}`,
+      `add rule ${t} ${ch} meta l4proto tcp th dport 8080 dnat to ${ipA}:80 comment "old-a"`,
+      `add element ${t} cnits_hostports { tcp . 8080 : jump ${ch} }`,
+      `add element ${t} cnits_hairpin { ${ipA} . ${ipA}, 127.0.0.1 . ${ipA} }`,
+      '',
+    ].join('\n'));
+    await servers.start(a.name, 'a');
+    await servers.start(b.name, 'b');
+    expect(request(outside, 'tcp', HOST_IP, 8080)).toBe('hello from a');
+    chain.add({ containerId: 'new-b', netns: b.path, capabilityArgs: { portMappings: [{ hostPort: 9090, containerPort: 80, protocol: 'tcp' }] } });
+    expect(request(outside, 'tcp', HOST_IP, 9090)).toBe('hello from b');
+    expect(request(outside, 'tcp', HOST_IP, 8080)).toBe('hello from a');
+    expect(request(a.name, 'tcp', HOST_IP, 8080)).toBe('hello from a'); // hairpin
+    const dispatch = hostState(net).nft.split('chain hostip_hostports {')[1]!.split('}')[0]!.trim().split('\n').map((l) => l.trim().replace(/ comment .*/, ''));
+    expect(dispatch).toEqual([
+      'dnat ip to ip daddr . meta l4proto . th dport map @cnits_dnat_hostip',
+      'ip daddr . meta l4proto . th dport vmap @cnits_hostip_ports',
+      'fib daddr type local dnat ip to meta l4proto . th dport map @cnits_dnat',
+      'fib daddr type local meta l4proto . th dport vmap @cnits_hostports',
+    ]);
+    // DEL of the old attachment with its config: the fast path does not match its layout, the table is read
+    chain.del({ containerId: 'old-a', netns: a.path, capabilityArgs: { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }] } });
+    expect(request(outside, 'tcp', HOST_IP, 8080)).toMatch(/ERR|TIMEOUT/);
+    expect(request(outside, 'tcp', HOST_IP, 9090)).toBe('hello from b');
+    const nft = hostState(net).nft;
+    expect(nft).not.toContain(ch);
+    expect(nft).not.toContain(ipA);
+    chain.del({ containerId: 'new-b', netns: b.path });
+    expect(hostState(net).nft).not.toContain('elements =');
+  });
 
   it('DEL without prevResult and runtimeConfig, and after the netns is gone, still removes everything', () => {
     env = setup('pmd', {});
@@ -350,7 +503,7 @@ describe.skipIf(!isRoot || !haveGoPlugins)('portmap', () => {
     expect(r.status, r.stdout).toBe(0);
     const nft = hostState(net).nft;
     expect(nft).not.toContain(containerIP(resA));
-    expect(nft).toContain(`dnat to ${containerIP(resB)}:80`);
+    expect(nftForwardsTo(nft, containerIP(resB), 80)).toBe(true);
     expect(del('lost-a', '').status).toBe(0);
     chain.del({ containerId: 'lost-b', netns: b.path });
     expect(hostState(net).nft).not.toContain(containerIP(resB));
@@ -394,9 +547,9 @@ describe.skipIf(!isRoot || !haveGoPlugins)('portmap', () => {
       expect(r.status, r.stdout).toBe(0);
       const st = hostState(net);
       const text = backend === 'nftables' ? st.nft : st.ipt;
-      expect(text).not.toMatch(/dport 8080|--dport 8080 /);
-      expect(text).toMatch(/dport 9090/);
-      expect(text).toMatch(/dport 7070/);
+      expect(text).not.toMatch(hostPortRe(8080));
+      expect(text).toMatch(hostPortRe(9090));
+      expect(text).toMatch(hostPortRe(7070));
       expect(text).toContain(containerIP(resB));
     });
   }
@@ -422,7 +575,7 @@ describe.skipIf(!isRoot || !haveGoPlugins)('portmap', () => {
     expect(r.status, r.stdout).toBe(0);
     const nft = hostState(net).nft;
     expect(nft).not.toContain('10.88.0.77');
-    expect(nft).toContain('dport 9090');
+    expect(nft).toMatch(hostPortRe(9090));
     chain.del({ containerId: 'mine', netns: b.path });
   });
 
@@ -455,7 +608,7 @@ describe.skipIf(!isRoot || !haveGoPlugins)('portmap', () => {
       expect(add.stderr).toMatch(/no route to 10\.213\.0\.5/);
       expect(add.json.ips[0].address).toBe('10.213.0.5/24');
       const state = hostState(net);
-      expect(state.nft + state.ipt).toMatch(/10\.213\.0\.5:80/);
+      expect(nftForwardsTo(state.nft, '10.213.0.5', 80) || state.ipt.includes('10.213.0.5:80')).toBe(true);
       const del = net.run({ ...base, command: 'DEL' });
       expect(del.status, del.stdout).toBe(0);
       const after = hostState(net);

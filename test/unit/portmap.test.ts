@@ -4,8 +4,8 @@ import { CniError } from '../../lib/cni/errors.js';
 import { dnatChainName } from '../../lib/hash.js';
 import { containerAddresses, parseConf, type PortMapConf } from '../../plugins/portmap/config.js';
 import { addRestore, attachmentsInSave, chainRules, delRestore, entryRules, missingSetup, removalRestore, udpPortsInSave } from '../../plugins/portmap/iptables-rules.js';
-import { addScript, containerChain, containerObjects, deleteScript, removalOf } from '../../plugins/portmap/nft-rules.js';
-import { parseTable, removalFromState } from '../../plugins/portmap/nft-state.js';
+import { addScript, attachment, containerChain, containerObjects, deleteScript, removalOf, setupScript } from '../../plugins/portmap/nft-rules.js';
+import { attachmentIds, inTheWay, isSetUp, parseTable, removalFromState, sharedRules, udpPortsOf } from '../../plugins/portmap/nft-state.js';
 
 // The reference's test vectors (plugins/meta/portmap/portmap_iptables_test.go).
 const CID = 'icee6giejonei6sohng6ahngee7laquohquee9shiGo7fohferakah3Feiyoolu2pei7ciPhoh7shaoX6vai3vuf0ahfaeng8yohb9ceu0daez5hashee8ooYai5wa3y';
@@ -234,34 +234,79 @@ describe('portmap nftables scripts', () => {
     { hostPort: 5353, containerPort: 53, protocol: 'udp', hostIP: '192.0.2.1' },
     { hostPort: 9000, containerPort: 90, protocol: 'sctp', hostIP: '2001:db8::9' },
   ]);
-  const ch = containerChain('test', 'ctr1');
+  const me = attachment('test', 'ctr1');
+  const ch = me.chain;
 
-  it('ADD for IPv4: one chain, its rules, map elements and hairpin pairs; the first mapping of a host port wins', () => {
+  it('names an attachment by its network and container ID: chain, element comment, owner tag', () => {
+    expect(ch).toBe(containerChain('test', 'ctr1'));
     expect(ch).toMatch(/^cnits_dn_[0-9a-f]{24}$/);
-    expect(addScript(containerObjects(c, 'ctr1', v4))).toBe(
+    expect(me.comment).toBe('test/ctr1');
+    expect(me.tag).toMatch(/^0x[0-9a-f]{8}$/);
+    expect(attachment('test', 'ctr2').tag).not.toBe(me.tag);
+  });
+
+  it('sets the table up with DNAT maps, verdict maps and the owner map; dispatch hostIP-specific first', () => {
+    const s = setupScript(4, [{ chain: 'hostip_hostports', handle: 7 }]);
+    expect(s).toContain('add map ip cni_hostport cnits_dnat_hostip { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service ; }\n');
+    expect(s).toContain('add map ip cni_hostport cnits_dnat { type inet_proto . inet_service : ipv4_addr . inet_service ; }\n');
+    expect(s).toContain('add map ip cni_hostport cnits_port_owner { type ipv4_addr . inet_proto . inet_service : mark ; }\n');
+    const rules = s.split('\n').filter((l) => / rule /.test(l) && /hostip_hostports|masquerading/.test(l) && !/ (prerouting|output) /.test(l));
+    expect(rules).toEqual([
+      'delete rule ip cni_hostport hostip_hostports handle 7',
+      'insert rule ip cni_hostport hostip_hostports fib daddr type local meta l4proto . th dport vmap @cnits_hostports comment "cni-ts portmap"',
+      'insert rule ip cni_hostport hostip_hostports fib daddr type local dnat ip to meta l4proto . th dport map @cnits_dnat comment "cni-ts portmap"',
+      'insert rule ip cni_hostport hostip_hostports ip daddr . meta l4proto . th dport vmap @cnits_hostip_ports comment "cni-ts portmap"',
+      'insert rule ip cni_hostport hostip_hostports dnat ip to ip daddr . meta l4proto . th dport map @cnits_dnat_hostip comment "cni-ts portmap"',
+      'add rule ip cni_hostport masquerading ct status dnat ip saddr . ip daddr @cnits_hairpin masquerade comment "cni-ts portmap"',
+      'add rule ip cni_hostport masquerading ct status dnat ip daddr @cnits_masq_all masquerade comment "cni-ts portmap"',
+    ]);
+    expect(setupScript(6)).toContain('insert rule ip6 cni_hostport hostip_hostports dnat ip6 to ip6 daddr . meta l4proto . th dport map @cnits_dnat_hostip');
+  });
+
+  it('ADD without conditions: owner and DNAT map elements, hairpin pairs, no chain; the first mapping of a host port wins', () => {
+    const o = containerObjects(c, 'ctr1', v4);
+    expect(o.chain).toBeUndefined();
+    expect(addScript(o)).toBe(
       [
-        `add chain ip cni_hostport ${ch}`,
-        `flush chain ip cni_hostport ${ch}`,
-        `add rule ip cni_hostport ${ch} meta l4proto tcp th dport 8080 dnat to 10.0.0.2:80 comment "ctr1"`,
-        `add rule ip cni_hostport ${ch} ip daddr 192.0.2.1 meta l4proto udp th dport 5353 dnat to 10.0.0.2:53 comment "ctr1"`,
-        `add element ip cni_hostport cnits_hostports { tcp . 8080 : jump ${ch} }`,
-        `add element ip cni_hostport cnits_hostip_ports { 192.0.2.1 . udp . 5353 : jump ${ch} }`,
+        `add element ip cni_hostport cnits_port_owner { 0.0.0.0 . tcp . 8080 : ${me.tag}, 192.0.2.1 . udp . 5353 : ${me.tag} }`,
+        'add element ip cni_hostport cnits_dnat { tcp . 8080 comment "test/ctr1" : 10.0.0.2 . 80 }',
+        'add element ip cni_hostport cnits_dnat_hostip { 192.0.2.1 . udp . 5353 comment "test/ctr1" : 10.0.0.2 . 53 }',
         'add element ip cni_hostport cnits_hairpin { 10.0.0.2 . 10.0.0.2, 127.0.0.1 . 10.0.0.2 }',
         '',
       ].join('\n'),
     );
+    // DEL: the owner elements guard (re-added with this attachment's tag, they clash if another holds the port)
+    expect(deleteScript(removalOf(o))).toBe(
+      [
+        `add element ip cni_hostport cnits_port_owner { 0.0.0.0 . tcp . 8080 : ${me.tag}, 192.0.2.1 . udp . 5353 : ${me.tag} }`,
+        'delete element ip cni_hostport cnits_port_owner { 0.0.0.0 . tcp . 8080, 192.0.2.1 . udp . 5353 }',
+        'delete element ip cni_hostport cnits_dnat { tcp . 8080 }',
+        'delete element ip cni_hostport cnits_dnat_hostip { 192.0.2.1 . udp . 5353 }',
+        'delete element ip cni_hostport cnits_hairpin { 10.0.0.2 . 10.0.0.2, 127.0.0.1 . 10.0.0.2 }',
+        '',
+      ].join('\n'),
+    );
+    const six = containerObjects(c, 'ctr1', v6);
+    expect(addScript(six)).toContain('add element ip6 cni_hostport cnits_dnat_hostip { 2001:db8::9 . sctp . 9000 comment "test/ctr1" : 2001:db8::2 . 90 }');
+    expect(six.owners.map((e) => e.key)).toEqual([':: . tcp . 8080', '2001:db8::9 . sctp . 9000']);
   });
 
-  it('ADD taking a host port over from another attachment deletes its element first', () => {
+  it('ADD replacing elements in the way deletes them first', () => {
     const o = containerObjects(conf({}, [{ hostPort: 8080, containerPort: 80 }]), 'ctr1', v4);
-    expect(addScript(o, o.keys).split('\n').slice(0, 2)).toEqual(['delete element ip cni_hostport cnits_hostports { tcp . 8080 }', `add chain ip cni_hostport ${ch}`]);
+    const replace = [{ map: 'cnits_hostports', key: 'tcp . 8080' }, { map: 'cnits_port_owner', key: '0.0.0.0 . tcp . 8080' }];
+    expect(addScript(o, replace).split('\n').slice(0, 3)).toEqual([
+      'delete element ip cni_hostport cnits_hostports { tcp . 8080 }',
+      'delete element ip cni_hostport cnits_port_owner { 0.0.0.0 . tcp . 8080 }',
+      `add element ip cni_hostport cnits_port_owner { 0.0.0.0 . tcp . 8080 : ${me.tag} }`,
+    ]);
   });
 
-  it('ADD for IPv6 with nftables conditions; masqAll uses the masq_all set; DEL mirrors ADD', () => {
+  it('ADD with nftables conditions uses a chain and the verdict maps; masqAll uses the masq_all set; DEL mirrors ADD', () => {
     const c6 = conf({ masqAll: true, conditionsV6: ['iifname', '"eth0"'] }, [{ hostPort: 9000, containerPort: 90, protocol: 'sctp', hostIP: '2001:db8::9' }]);
     const o = containerObjects(c6, 'ctr1', v6);
     expect(addScript(o)).toBe(
       [
+        `add element ip6 cni_hostport cnits_port_owner { 2001:db8::9 . sctp . 9000 : ${me.tag} }`,
         `add chain ip6 cni_hostport ${ch}`,
         `flush chain ip6 cni_hostport ${ch}`,
         `add rule ip6 cni_hostport ${ch} iifname "eth0" ip6 daddr 2001:db8::9 meta l4proto sctp th dport 9000 dnat to [2001:db8::2]:90 comment "ctr1"`,
@@ -272,7 +317,9 @@ describe('portmap nftables scripts', () => {
     );
     expect(deleteScript(removalOf(o))).toBe(
       [
+        `add element ip6 cni_hostport cnits_port_owner { 2001:db8::9 . sctp . 9000 : ${me.tag} }`,
         `add element ip6 cni_hostport cnits_hostip_ports { 2001:db8::9 . sctp . 9000 : jump ${ch} }`,
+        'delete element ip6 cni_hostport cnits_port_owner { 2001:db8::9 . sctp . 9000 }',
         'delete element ip6 cni_hostport cnits_hostip_ports { 2001:db8::9 . sctp . 9000 }',
         'delete element ip6 cni_hostport cnits_masq_all { 2001:db8::2 }',
         `flush chain ip6 cni_hostport ${ch}`,
@@ -280,26 +327,56 @@ describe('portmap nftables scripts', () => {
         '',
       ].join('\n'),
     );
+    // conditions are per family: the same config without IPv4 conditions uses the maps for IPv4
+    expect(containerObjects(c6, 'ctr1', v4).chain).toBeUndefined();
   });
 
-  it('finds an attachment in `nft -j list table` output, including reference-style rules with its ID', () => {
-    const items = [
-      { chain: { name: 'hostports' } },
-      { chain: { name: ch } },
-      { map: { name: 'cnits_hostports', elem: [[{ concat: ['tcp', 8080] }, { jump: { target: ch } }], [{ concat: ['tcp', 9090] }, { jump: { target: 'cnits_dn_other' } }]] } },
-      { map: { name: 'cnits_hostip_ports', elem: [[{ concat: ['192.0.2.1', 'udp', 5353] }, { jump: { target: ch } }]] } },
-      { set: { name: 'cnits_hairpin', elem: [{ concat: ['10.0.0.2', '10.0.0.2'] }, { concat: ['127.0.0.1', '10.0.0.2'] }, { concat: ['10.0.0.3', '10.0.0.3'] }] } },
-      { rule: { chain: ch, handle: 7, comment: 'ctr1', expr: [{ match: { left: { payload: { protocol: 'udp', field: 'dport' } }, right: 5353 } }, { dnat: { addr: '10.0.0.2', port: 53 } }] } },
-      { rule: { chain: 'hostports', handle: 9, comment: 'ctr1', expr: [] } },
-      { rule: { chain: 'hostports', handle: 10, comment: 'other', expr: [] } },
-    ];
+  it('uses the chain layout when "<network>/<containerID>" does not fit an nft comment (128 characters)', () => {
+    const id = 'c'.repeat(100);
+    expect(containerObjects(conf({ name: 'n'.repeat(27) }, [{ hostPort: 1, containerPort: 1 }]), id, v4).chain).toBeUndefined();
+    expect(containerObjects(conf({ name: 'n'.repeat(28) }, [{ hostPort: 1, containerPort: 1 }]), id, v4).chain).toBe(containerChain('n'.repeat(28), id));
+  });
+
+  // `nft -j list table ip cni_hostport` shapes (nft 1.0.6): elements with comments are wrapped in {elem: {val, comment}}
+  const other = attachment('test', 'other');
+  const dnatElem = (key: unknown[], comment: string, to: unknown[]) => [{ elem: { val: { concat: key }, comment } }, { concat: to }];
+  const tagNum = (t: string) => Number.parseInt(t, 16);
+  const items = [
+    { chain: { name: 'hostports' } },
+    { chain: { name: 'hostip_hostports' } },
+    { chain: { name: 'masquerading' } },
+    { chain: { name: ch } },
+    { map: { name: 'cnits_dnat', elem: [dnatElem(['tcp', 8080], 'test/ctr1', ['10.0.0.2', 80]), dnatElem(['tcp', 9090], 'test/other', ['10.0.0.3', 80])] } },
+    { map: { name: 'cnits_dnat_hostip', elem: [dnatElem(['192.0.2.1', 'udp', 5353], 'test/ctr1', ['10.0.0.2', 53])] } },
+    { map: { name: 'cnits_hostports', elem: [[{ concat: ['tcp', 7070] }, { jump: { target: ch } }]] } },
+    { map: { name: 'cnits_hostip_ports' } },
+    {
+      map: {
+        name: 'cnits_port_owner',
+        elem: [
+          [{ concat: ['0.0.0.0', 'tcp', 8080] }, tagNum(me.tag)],
+          [{ concat: ['192.0.2.1', 'udp', 5353] }, tagNum(me.tag)],
+          [{ concat: ['0.0.0.0', 'tcp', 7070] }, tagNum(me.tag)],
+          [{ concat: ['0.0.0.0', 'tcp', 9090] }, tagNum(other.tag)],
+        ],
+      },
+    },
+    { set: { name: 'cnits_hairpin', elem: [{ concat: ['10.0.0.2', '10.0.0.2'] }, { concat: ['127.0.0.1', '10.0.0.2'] }, { concat: ['10.0.0.3', '10.0.0.3'] }] } },
+    { set: { name: 'cnits_masq_all' } },
+    { rule: { chain: ch, handle: 7, comment: 'ctr1', expr: [{ dnat: { addr: '10.0.0.2', port: 70 } }] } },
+    { rule: { chain: 'hostports', handle: 9, comment: 'ctr1', expr: [] } },
+    { rule: { chain: 'hostports', handle: 10, comment: 'other', expr: [] } },
+  ];
+
+  it('finds an attachment of both layouts in `nft -j list table` output, with reference-style rules with its ID', () => {
     const st = parseTable(items, 4);
-    expect(deleteScript(removalFromState(st, ch, 'ctr1'))).toBe(
+    const r = removalFromState(st, me);
+    expect(deleteScript(r)).toBe(
       [
-        `add element ip cni_hostport cnits_hostports { tcp . 8080 : jump ${ch} }`,
-        `add element ip cni_hostport cnits_hostip_ports { 192.0.2.1 . udp . 5353 : jump ${ch} }`,
-        'delete element ip cni_hostport cnits_hostports { tcp . 8080 }',
-        'delete element ip cni_hostport cnits_hostip_ports { 192.0.2.1 . udp . 5353 }',
+        'delete element ip cni_hostport cnits_port_owner { 0.0.0.0 . tcp . 8080, 192.0.2.1 . udp . 5353, 0.0.0.0 . tcp . 7070 }',
+        'delete element ip cni_hostport cnits_dnat { tcp . 8080 }',
+        'delete element ip cni_hostport cnits_dnat_hostip { 192.0.2.1 . udp . 5353 }',
+        'delete element ip cni_hostport cnits_hostports { tcp . 7070 }',
         'delete element ip cni_hostport cnits_hairpin { 10.0.0.2 . 10.0.0.2, 127.0.0.1 . 10.0.0.2 }',
         'delete rule ip cni_hostport hostports handle 9',
         `flush chain ip cni_hostport ${ch}`,
@@ -307,6 +384,52 @@ describe('portmap nftables scripts', () => {
         '',
       ].join('\n'),
     );
+    expect(udpPortsOf(r)).toEqual([5353]);
+    expect(attachmentIds(st, 'test').sort()).toEqual(['ctr1', 'other']);
+    expect(attachmentIds(st, 'othernet')).toEqual([]);
+  });
+
+  it('keeps hairpin pairs of an address another attachment still forwards to', () => {
+    const shared = structuredClone(items);
+    (shared[4] as any).map.elem[1] = dnatElem(['tcp', 9090], 'test/other', ['10.0.0.2', 80]);
+    const r = removalFromState(parseTable(shared, 4), me);
+    expect(r.elems.filter((e) => e.map === 'cnits_hairpin')).toEqual([]);
+  });
+
+  it('finds what is in the way of an ADD: another attachment holding the key in either layout, or own stale data', () => {
+    const st = parseTable(items, 4);
+    // "other" takes tcp 8080 (held by ctr1 in the DNAT map) and tcp 7070 (held by ctr1's chain)
+    const o = containerObjects(conf({}, [{ hostPort: 8080, containerPort: 80 }, { hostPort: 7070, containerPort: 70 }]), 'other', { ...v4, ip: '10.0.0.3' });
+    const w = inTheWay(st, o);
+    expect(w.replace).toEqual([
+      { map: 'cnits_dnat', key: 'tcp . 8080' },
+      { map: 'cnits_port_owner', key: '0.0.0.0 . tcp . 8080' },
+      { map: 'cnits_hostports', key: 'tcp . 7070' },
+      { map: 'cnits_port_owner', key: '0.0.0.0 . tcp . 7070' },
+    ]);
+    expect(w.notes).toEqual(['tcp 8080 (IPv4) taken over from container ctr1', 'tcp 7070 (IPv4) taken over from container ctr1']);
+    // "other" again with a new address: its own element is replaced, silently; the same element is left alone
+    expect(inTheWay(st, containerObjects(conf({}, [{ hostPort: 9090, containerPort: 80 }]), 'other', { ...v4, ip: '10.0.0.4' }))).toEqual({
+      replace: [{ map: 'cnits_dnat', key: 'tcp . 9090' }],
+      notes: [],
+    });
+    expect(inTheWay(st, containerObjects(conf({}, [{ hostPort: 9090, containerPort: 80 }]), 'other', { ...v4, ip: '10.0.0.3' }))).toEqual({ replace: [], notes: [] });
+  });
+
+  it('knows a table set up by this version from one of an older layout (vmaps only) or without our rules', () => {
+    const rule = (chain: string, handle: number, ref: string) => ({ rule: { chain, handle, comment: 'cni-ts portmap', expr: [{ x: { data: `@${ref}` } }] } });
+    const sets = ['cnits_dnat_hostip', 'cnits_dnat', 'cnits_hostip_ports', 'cnits_hostports', 'cnits_port_owner', 'cnits_hairpin', 'cnits_masq_all'].map((name) => ({ map: { name } }));
+    const base = [{ chain: { name: 'hostip_hostports' } }, { chain: { name: 'masquerading' } }, ...sets];
+    const masq = [rule('masquerading', 5, 'cnits_hairpin'), rule('masquerading', 6, 'cnits_masq_all')];
+    const now = ['cnits_dnat_hostip', 'cnits_hostip_ports', 'cnits_dnat', 'cnits_hostports'].map((r, i) => rule('hostip_hostports', 10 + i, r));
+    expect(isSetUp(parseTable([...base, ...now, ...masq], 4))).toBe(true);
+    const old = [rule('hostip_hostports', 1, 'cnits_hostip_ports'), rule('hostip_hostports', 2, 'cnits_hostports')];
+    const oldTable = parseTable([...base.filter((x) => !/dnat|owner/.test(JSON.stringify(x))), ...old, ...masq], 4);
+    expect(isSetUp(oldTable)).toBe(false);
+    expect(sharedRules(oldTable).map((r) => r.handle)).toEqual([1, 2, 5, 6]);
+    expect(isSetUp(parseTable([...base, ...[...now].reverse(), ...masq], 4))).toBe(false);
+    expect(isSetUp(parseTable(base, 4))).toBe(false);
+    expect(isSetUp(undefined)).toBe(false);
   });
 });
 
