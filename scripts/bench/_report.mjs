@@ -67,7 +67,7 @@ function portmapGrowth(pm) {
     }
   }
   const nft = (x, cmd) => x[cmd].find((p) => p.phase === 'exec nft -f')?.median;
-  return `Per phase (traced runs, medians; changes of 0.3 ms or more): ${parts.join(', ') || 'none'}. For scale, the one \`nft -f\` transaction takes ${f1(nft(a, 'ADD') ?? 0)} ms on ADD and ${f1(nft(a, 'DEL') ?? 0)} ms on DEL with nothing else installed. The growth is in the kernel: each transaction that changes a verdict map revalidates the table's jump graph, one per-attachment chain per mapping (measured by hand: adding one map element with a jump takes ~5.8 ms with 0 chains and ~7.6 ms with 1000; adding to a plain DNAT map stays flat). Any nf_tables deletion costs an RCU wait (~10–15 ms), which is why DEL is slower than ADD on both backends and for Go too. Keying DNAT maps directly (no per-attachment chains) would make ADD flat; it is not done.`;
+  return `Per phase (traced runs, medians; changes of 0.3 ms or more): ${parts.join(', ') || 'none'}. For scale, the one \`nft -f\` transaction takes ${f1(nft(a, 'ADD') ?? 0)} ms on ADD and ${f1(nft(a, 'DEL') ?? 0)} ms on DEL with nothing else installed. Plain mappings are DNAT data-map elements, whose changes cost the kernel the same at any size; only a config with conditions uses per-attachment chains, where each verdict-map change revalidates the table's jump graph (measured by hand: adding one map element with a jump takes ~5.8 ms with 0 chains and ~7.6 ms with 1000). Any nf_tables deletion costs an RCU wait (~10–15 ms), which is why DEL is slower than ADD on both backends and for Go too, and why DEL's time swings.`;
 }
 
 /** Table: ours nftables per phase at the smallest and largest size (ADD and DEL). */
@@ -203,7 +203,7 @@ function phasesSvg(ph) {
 }
 
 function portmapSvg(pm) {
-  const colors = { 'ours nftables': '#1f77b4', 'ours iptables': '#2ca02c', [pm.go]: '#d62728', 'ours nft, bare DEL': '#1f77b4' };
+  const colors = { 'ours nftables': '#1f77b4', 'ours iptables': '#2ca02c', [pm.go]: '#d62728', 'ours nft, bare DEL': '#1f77b4', 'ours nft, conditions': '#9467bd' };
   const series = pm.impls.map((name) => ({
     name,
     color: colors[name] ?? '#7f7f7f',
