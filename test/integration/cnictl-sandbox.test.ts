@@ -7,6 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { CnictlHost } from '../helpers/cnictl.js';
 import { isRoot, sh } from '../helpers/harness.js';
+import { NFT_DNAT } from '../helpers/nft.js';
 
 let h: CnictlHost;
 afterEach(() => {
@@ -62,7 +63,8 @@ function expectNothingLeft(net: string): void {
   expect(h.netnsList()).toEqual([]);
   expect(leases(net)).toEqual([]);
   expect(cacheFiles()).toEqual([]);
-  expect(rules()).not.toMatch(/dnat (ip )?to|DNAT/);
+  expect(rules()).not.toMatch(NFT_DNAT);
+  expect(rules()).not.toMatch(/DNAT/);
 }
 
 describe.skipIf(!isRoot)('cnictl run', () => {
@@ -221,7 +223,7 @@ describe.skipIf(!isRoot)('cnictl run', () => {
     const st = JSON.parse(h.shOk('cat', [`/run/cnictl/sandboxes/${id}/state.json`]));
     expect(h.netnsList()).toEqual([`cnictl-${id.slice(0, 12)}`]);
     expect(leases('app')).toHaveLength(1);
-    expect(rules()).toMatch(/dnat (ip )?to/);
+    expect(rules()).toMatch(NFT_DNAT);
     h.shOk('kill', ['-9', String(st.supervisor.pid), String(st.pid.pid)]);
     await new Promise((r) => setTimeout(r, 200));
     expect(h.netnsList()).toHaveLength(1); // nobody cleaned up yet
