@@ -155,7 +155,7 @@ if ((INNER)); then
   check "bridge ipMasq: masquerade rules of ca and cb present while they run" \
     sh -c "grep -q '$CTRNS-ca' '$T/rules.during' && grep -q '$CTRNS-cb' '$T/rules.during' && grep -qi masquerade '$T/rules.during'"
   check "the portmap rules are cni-ts's (nft comment \"cni-ts portmap\")" grep -q 'comment "cni-ts portmap"' "$T/rules.during"
-  check "portmap: DNAT $HOSTPORT -> $IPA:80 present while ca runs" grep -qE "dnat (ip )?to $IPA:80|DNAT --to-destination $IPA:80" "$T/rules.during"
+  check "portmap: DNAT $HOSTPORT -> $IPA:80 present while ca runs" grep -qE "tcp \. $HOSTPORT comment \"[^\"]*\" : ${IPA//./\\.} \. 80([^0-9]|$)|dnat (ip )?to $IPA:80|DNAT --to-destination $IPA:80" "$T/rules.during"
 
   # --- teardown the way a user does it: ctr task kill / delete, ctr container rm ---
   t0=$(date +%s%N)
@@ -216,7 +216,7 @@ if ((INNER)); then
   check "DEL ran: no lease left in $KSTATE" test -z "$(find "$KSTATE" -maxdepth 1 -type f ! -name lock ! -name 'last_reserved_ip*' 2>/dev/null)"
   check "DEL ran: libcni result cache entry removed" test ! -e "$T/cni-cache/results/kindnet-$CTRNS-ck-eth0"
   rules >"$T/rules.kind"
-  check "DEL ran: no rule mentions $IPK, no DNAT rule left" sh -c "! grep -qE '${IPK//./\\.}([^0-9]|$)|dnat (ip )?to|DNAT --to' '$T/rules.kind'"
+  check "DEL ran: no rule mentions $IPK, no DNAT rule left" sh -c "! grep -qE '${IPK//./\\.}([^0-9]|$)|dnat (ip6? )?to [0-9[]|: [0-9a-f.:]+ \. [0-9]|DNAT --to' '$T/rules.kind'"
   exit 0 # inner_cleanup records the counts
 fi
 
