@@ -108,8 +108,13 @@ export const sharedRules = (st: TableState): TableRule[] => st.rules.filter((r) 
 export function isSetUp(st: TableState | undefined): boolean {
   if (!st || !st.chains.has('hostip_hostports') || !st.chains.has('masquerading')) return false;
   if (![...OUR_SETS].every((s) => st.sets.has(s))) return false;
-  const ours = sharedRules(st).map((r) => `${r.chain} ${r.refs.join(',')}`);
-  return ours.join('\n') === SHARED_REFS.map((s) => `${s.chain} ${s.ref}`).join('\n');
+  // per chain, in rule order (the order of the chains in the listing depends on who created the table)
+  const ours = sharedRules(st);
+  return [...new Set(SHARED_REFS.map((s) => s.chain))].every(
+    (chain) =>
+      ours.filter((r) => r.chain === chain).map((r) => r.refs.join(',')).join(' ') ===
+      SHARED_REFS.filter((s) => s.chain === chain).map((s) => s.ref).join(' '),
+  ) && ours.every((r) => SHARED_REFS.some((s) => s.chain === r.chain));
 }
 
 const isPortElem = (e: Elem): boolean => (PORT_MAPS as readonly string[]).includes(e.map);

@@ -423,6 +423,7 @@ describe('portmap nftables scripts', () => {
     const masq = [rule('masquerading', 5, 'cnits_hairpin'), rule('masquerading', 6, 'cnits_masq_all')];
     const now = ['cnits_dnat_hostip', 'cnits_hostip_ports', 'cnits_dnat', 'cnits_hostports'].map((r, i) => rule('hostip_hostports', 10 + i, r));
     expect(isSetUp(parseTable([...base, ...now, ...masq], 4))).toBe(true);
+    expect(isSetUp(parseTable([...base, ...masq, ...now], 4))).toBe(true); // chains listed in another order
     const old = [rule('hostip_hostports', 1, 'cnits_hostip_ports'), rule('hostip_hostports', 2, 'cnits_hostports')];
     const oldTable = parseTable([...base.filter((x) => !/dnat|owner/.test(JSON.stringify(x))), ...old, ...masq], 4);
     expect(isSetUp(oldTable)).toBe(false);
