@@ -115,6 +115,38 @@ export class Netns {
   }
 
   /**
+   * Run `fn` — which creates a link in this namespace — with `defaults` (keys in slash form under
+   * net/ipv4/conf/default/ or net/ipv6/conf/default/) in place: the kernel copies a netns's `default` settings into a
+   * device when it is created, so the new link starts with them, as if they had been set on it before its addresses.
+   * The previous defaults are put back afterwards, also when `fn` throws. Keys the kernel lacks (IPv6 disabled) are
+   * skipped. In-process only: needs the executable's FFI (`libc()`); callers check that first.
+   */
+  withLinkDefaults<T>(c: Libc, defaults: Record<string, string>, fn: () => T): T {
+    const keys = Object.keys(defaults);
+    if (!keys.length) return fn();
+    const enter = <R>(g: () => R): R => (this.isHost ? g() : inNetnsOrFail(c, this.path!, g));
+    const before = enter(() => {
+      const old = new Map<string, string>();
+      for (const k of keys) {
+        try {
+          old.set(k, readFileSync(`/proc/sys/${k}`, 'utf8').trim());
+        } catch {
+          continue; // absent here
+        }
+        writeFileSync(`/proc/sys/${k}`, defaults[k]!);
+      }
+      return old;
+    });
+    try {
+      return fn();
+    } finally {
+      enter(() => {
+        for (const [k, v] of before) writeFileSync(`/proc/sys/${k}`, v);
+      });
+    }
+  }
+
+  /**
    * Read several sysctls (slash form) in this namespace: keys that cannot be read are absent from the map.
    * In-process (host, or setns(2) in the executable); otherwise one `grep -H` over the files.
    */

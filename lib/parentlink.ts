@@ -11,6 +11,7 @@ import type { DNS, IPConfig, Interface, Result, Route } from './cni/result.js';
 import type { CniContext } from './cni/skel.js';
 import { checkInterfaceIPs, checkRoutes, configureIfaceCommands, deleteLinkCapturingAddrs, ifaceSysctls, ipsForInterface, readLink, type IpLink, type IpRoute } from './iface.js';
 import { Netns, describeBatchFailure, isNotFound } from './netns.js';
+import { libc, type Libc } from './native.js';
 
 export type SubLinkKind = 'macvlan' | 'ipvlan';
 
@@ -125,14 +126,19 @@ export function resolveMaster(spec: SubLinkSpec, container: Netns): { where: Net
 }
 
 /**
- * ADD for a macvlan/ipvlan: create the link under a temporary name directly in the container netns, get its IPs,
- * then sysctls (one exec) and rename + configure + read back (one exec). Any failure removes the link and
- * releases the IPs. `obtainIps` runs after the link exists (as the reference orders it); undefined means L2 only.
+ * ADD for a macvlan/ipvlan. With the executable's FFI (the master in the host netns): get the IPs, then ONE `ip` exec
+ * in the container that creates the link there on the host's master (`link if<index> link-netns /proc/<pid>/ns/net`),
+ * configures it and reads it back; its sysctls come from the container's `default` settings, put in place just for
+ * that exec. Otherwise (Node, or the master in the container): create the link under a temporary name directly in the
+ * container netns, get the IPs, then sysctls and rename + configure + read back. Either way any failure removes the
+ * link and releases the IPs; `obtainIps` undefined means L2 only.
  */
 export function addSubLink(ctx: CniContext, spec: SubLinkSpec, obtainIps: () => IpSource | undefined): Result {
   const container = Netns.at(ctx.netns);
   container.requireExists();
   const { where, master } = resolveMaster(spec, container);
+  const c = spec.linkInContainer ? undefined : libc();
+  if (c) return addInOneExec(c, ctx, spec, master, container, obtainIps);
   const tmp = tempLinkName();
   const created = where.ip(createLinkArgs(spec, master.name, tmp, spec.linkInContainer ? undefined : ctx.netns));
   if (created.status !== 0) throw createFailure(spec, master.name, where.label, created.stderr);
@@ -147,10 +153,7 @@ export function addSubLink(ctx: CniContext, spec: SubLinkSpec, obtainIps: () => 
     const r = container.ip(['-j', '-batch', '-'], lines.join('\n') + '\n');
     if (r.status !== 0) {
       const failedLine = Number(/Command failed -:(\d+)/.exec(r.stderr)?.[1] ?? 0);
-      if (failedLine === 1) {
-        const exists = /File exists/i.test(r.stderr);
-        throw pluginError(`failed to rename ${spec.kind} to ${JSON.stringify(ctx.ifname)}${exists ? ': file exists' : ''}`, r.stderr.trim());
-      }
+      if (failedLine === 1) throw renameFailure(spec, ctx.ifname, r.stderr);
       current = ctx.ifname;
       throw pluginError(`failed to configure ${ctx.ifname} in ${ctx.netns}`, describeBatchFailure(r.stderr, lines));
     }
@@ -159,11 +162,68 @@ export function addSubLink(ctx: CniContext, spec: SubLinkSpec, obtainIps: () => 
     return buildResult(ctx.conf.cniVersion, { name: ctx.ifname, mac: link?.address, sandbox: ctx.netns }, src, ctx.conf.dns);
   } catch (e) {
     removeQuietly(container, current);
-    try {
-      src?.release?.();
-    } catch {
-      /* the original error is the one to report */
+    releaseQuietly(src);
+    throw e;
+  }
+}
+
+/** The reference's error when CNI_IFNAME is taken in the container (its rename of the temporary link fails). */
+function renameFailure(spec: SubLinkSpec, ifname: string, stderr: string): CniError {
+  const exists = /File exists/i.test(stderr);
+  return pluginError(`failed to rename ${spec.kind} to ${JSON.stringify(ifname)}${exists ? ': file exists' : ''}`, stderr.trim());
+}
+
+function releaseQuietly(src: IpSource | undefined): void {
+  try {
+    src?.release?.();
+  } catch {
+    /* the original error is the one to report */
+  }
+}
+
+/** `ip -batch` line run in the container: the link created there, on the master with `index` in the netns at `hostNs`. */
+export function createInContainerLine(spec: SubLinkSpec, index: number, hostNs: string, ifname: string): string {
+  const args = ['link', 'add', 'link', `if${index}`, 'link-netns', hostNs, 'name', ifname];
+  if (spec.mtu > 0) args.push('mtu', String(spec.mtu));
+  if (spec.mac) args.push('address', spec.mac);
+  args.push('type', spec.kind, 'mode', spec.mode, ...(spec.typeOptions ?? []));
+  return args.join(' ');
+}
+
+/** The container's `default` sysctls that give a new link the settings subLinkSysctls sets on it by name. */
+export function linkDefaultSysctls(ips: readonly IPConfig[]): Record<string, string> {
+  const byName = subLinkSysctls('default', ips);
+  return Object.fromEntries(Object.entries(byName).filter(([k]) => k.includes('/conf/default/')));
+}
+
+function addInOneExec(c: Libc, ctx: CniContext, spec: SubLinkSpec, master: MasterInfo, container: Netns, obtainIps: () => IpSource | undefined): Result {
+  const index = c.ifNameToIndex(master.name);
+  if (!index) throw pluginError(`failed to lookup master ${JSON.stringify(master.name)} in host netns: Link not found`);
+  let src: IpSource | undefined;
+  let created = false;
+  try {
+    src = obtainIps();
+    const ips = src?.ips ?? [];
+    const others = Object.fromEntries(Object.entries(subLinkSysctls(ctx.ifname, ips)).filter(([k]) => !k.includes(`/conf/${ctx.ifname}/`)));
+    if (src) container.sysctlSet(others); // e.g. lo's disable_ipv6
+    const lines = [createInContainerLine(spec, index, `/proc/${process.pid}/ns/net`, ctx.ifname), ...finishCommands(ctx.ifname, ctx.ifname, ips, src?.routes ?? []).slice(1)];
+    const run = (): ReturnType<Netns['ip']> => container.ip(['-j', '-batch', '-'], lines.join('\n') + '\n');
+    const r = src ? container.withLinkDefaults(c, linkDefaultSysctls(ips), run) : run();
+    if (r.status !== 0) {
+      const failedLine = Number(/Command failed -:(\d+)/.exec(r.stderr)?.[1] ?? 0);
+      if (failedLine === 1) {
+        if (/File exists/i.test(r.stderr)) throw renameFailure(spec, ctx.ifname, r.stderr);
+        throw createFailure(spec, master.name, 'host netns', r.stderr.replace(/Command failed -:1\s*$/m, ''));
+      }
+      created = true;
+      throw pluginError(`failed to configure ${ctx.ifname} in ${ctx.netns}`, describeBatchFailure(r.stderr, lines));
     }
+    created = true;
+    const link = parseLastLink(r.stdout);
+    return buildResult(ctx.conf.cniVersion, { name: ctx.ifname, mac: link?.address, sandbox: ctx.netns }, src, ctx.conf.dns);
+  } catch (e) {
+    if (created) removeQuietly(container, ctx.ifname);
+    releaseQuietly(src);
     throw e;
   }
 }

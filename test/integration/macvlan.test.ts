@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DIST, GO_PLUGINS, TestNet, bin, goBin, haveGoPlugins, isRoot, ping, sh, shOk, type Invocation } from '../helpers/harness.js';
@@ -50,6 +50,36 @@ describe.skipIf(!isRoot)('macvlan', () => {
     path: CNI_PATH,
     ...extra,
   });
+
+  for (const noFfi of [false, true]) {
+    it(`ADD ${noFfi ? 'in two execs (CNI_TS_NO_FFI=1: create, then configure)' : 'in one ip exec (created in the container on the host master)'}: same link, addresses, routes and sysctls; the container's defaults untouched`, () => {
+      net = setup();
+      const dataDir = net.tempDir();
+      const a = net.addContainer('a');
+      const trace = join(dataDir, 'trace');
+      const sysctl = (k: string) => net.exec(a.name, 'cat', [`/proc/sys/${k}`]).stdout.trim();
+      const defaultsBefore = ['net/ipv4/conf/default/arp_notify', 'net/ipv6/conf/default/ndisc_notify'].map(sysctl);
+      const env = { CNI_TS_TRACE: trace, ...(noFfi ? { CNI_TS_NO_FFI: '1' } : {}) };
+      const add = net.run({ ...inv(a, 'c1', conf(dataDir, { ipam: { type: 'host-local', dataDir, ranges: [[{ subnet: '10.78.0.0/24', gateway: '10.78.0.1' }], [{ subnet: 'fd78::/64' }]], routes: [{ dst: '0.0.0.0/0' }] } }), { env }), command: 'ADD' });
+      expect(add.status, add.stdout).toBe(0);
+      const ipExecs = readFileSync(trace, 'utf8').trim().split('\n').map((l) => JSON.parse(l).what as string).filter((w) => w.startsWith('exec ip'));
+      expect(ipExecs).toHaveLength(noFfi ? 2 : 1);
+      const link = detail(net, a.name);
+      expect(link.linkinfo.info_kind).toBe('macvlan');
+      expect(link.linkinfo.info_data.mode).toBe('bridge');
+      expect(add.json.interfaces[0].mac).toBe(link.address);
+      expect(net.ipJson(a.name, ['addr', 'show', 'dev', 'eth0'])[0].addr_info.filter((x: any) => x.scope === 'global').map((x: any) => `${x.local}/${x.prefixlen}`)).toEqual(['10.78.0.2/24', 'fd78::2/64']);
+      expect(net.ipJson(a.name, ['route', 'show', 'default'])[0]).toMatchObject({ gateway: '10.78.0.1', dev: 'eth0' });
+      expect(sysctl('net/ipv4/conf/eth0/arp_notify')).toBe('1');
+      expect(sysctl('net/ipv6/conf/eth0/ndisc_notify')).toBe('1');
+      expect(sysctl('net/ipv6/conf/eth0/keep_addr_on_down')).toBe('1');
+      expect(['net/ipv4/conf/default/arp_notify', 'net/ipv6/conf/default/ndisc_notify'].map(sysctl)).toEqual(defaultsBefore);
+      expect(links(net, a.name)).toEqual(['lo', 'eth0']);
+      expect(net.run({ ...inv(a, 'c1', conf(dataDir)), command: 'DEL' }).status).toBe(0);
+      expect(links(net, a.name)).toEqual(['lo']);
+      expect(leases(dataDir)).toEqual([]);
+    });
+  }
 
   it('bridge mode: two containers get addresses, reach each other, CHECK passes, DEL removes links and leases (twice)', () => {
     net = setup();
