@@ -12,6 +12,8 @@ import type { CniContext } from './cni/skel.js';
 import { checkInterfaceIPs, checkRoutes, configureIfaceCommands, deleteLinkCapturingAddrs, ifaceSysctls, ipsForInterface, readLink, type IpLink, type IpRoute } from './iface.js';
 import { Netns, describeBatchFailure, isNotFound } from './netns.js';
 import { libc, type Libc } from './native.js';
+import { deleteLinkInNetns } from './netlink.js';
+import { traced } from './trace.js';
 
 export type SubLinkKind = 'macvlan' | 'ipvlan';
 
@@ -259,6 +261,15 @@ export function delSubLink(ctx: CniContext): void {
   if (!ctx.netns) return;
   const ns = Netns.at(ctx.netns);
   if (!ns.exists()) return;
+  const c = libc();
+  if (c) {
+    try {
+      traced(`netlink RTM_DELLINK ${ctx.ifname}`, () => deleteLinkInNetns(c, ctx.netns, ctx.ifname));
+      return;
+    } catch (e) {
+      throw pluginError(`failed to delete ${ctx.ifname} in ${ctx.netns}`, (e as Error).message);
+    }
+  }
   deleteLinkCapturingAddrs(ns, ctx.ifname);
 }
 

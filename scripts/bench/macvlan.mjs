@@ -3,7 +3,7 @@
 // own). `BENCH_ROUNDS` (default 15).
 import { HostNetns, SIDES, addDelRounds, netnsAdd, printTable, rounds, rowsOf, saveResults, tempDir } from './_lib.mjs';
 
-const n = rounds(15);
+const n = rounds(25); // DEL carries a 10–30 ms RCU wait in the kernel: more rounds for a stable median
 const hosts = { ours: new HostNetns('mvh'), go: new HostNetns('mvh') };
 const ctrs = { ours: netnsAdd('mvc'), go: netnsAdd('mvc') };
 const dirs = { ours: tempDir('mv'), go: tempDir('mv') };

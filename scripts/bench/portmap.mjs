@@ -7,13 +7,13 @@
 // test/integration/portmap.test.ts proves either removes the other's). Ours nftables: plain mappings are elements of the
 // DNAT data maps; "ours nft, conditions" is a network whose config has conditionsV4, so every attachment (the installed
 // ones too) gets the per-attachment chain + verdict-map layout. The test container has 2 mappings (tcp 8080,
-// udp 8081: the UDP one also costs a conntrack flush). `BENCH_ROUNDS` (default 11), `BENCH_SIZES` (default 0,100,1000).
+// udp 8081: the UDP one also costs a conntrack flush). `BENCH_ROUNDS` (default 21), `BENCH_SIZES` (default 0,100,1000).
 import { build } from 'esbuild';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HostNetns, ROOT, SIDES, WARMUP, interleave, netnsAdd, netnsDel, phaseStats, phasesOf, rounds, saveResults, sh, stats, tempDir, traceProcesses } from './_lib.mjs';
 
-const n = rounds(11);
+const n = rounds(21); // DEL carries a 10–30 ms RCU wait: fewer rounds leave the growth ratio to chance
 const SIZES = (process.env.BENCH_SIZES ?? '0,100,1000').split(',').map(Number);
 const OURS = `${SIDES.ours.bin}/portmap`;
 const GO = `${SIDES.go.bin}/portmap`;

@@ -75,9 +75,17 @@ describe.skipIf(!isRoot)('macvlan', () => {
       expect(sysctl('net/ipv6/conf/eth0/keep_addr_on_down')).toBe('1');
       expect(['net/ipv4/conf/default/arp_notify', 'net/ipv6/conf/default/ndisc_notify'].map(sysctl)).toEqual(defaultsBefore);
       expect(links(net, a.name)).toEqual(['lo', 'eth0']);
-      expect(net.run({ ...inv(a, 'c1', conf(dataDir)), command: 'DEL' }).status).toBe(0);
+      const delTrace = join(dataDir, 'del-trace');
+      const del = net.run({ ...inv(a, 'c1', conf(dataDir), { env: { ...env, CNI_TS_TRACE: delTrace } }), command: 'DEL' });
+      expect(del.status, del.stdout).toBe(0);
+      const delSteps = readFileSync(delTrace, 'utf8').trim().split('\n').map((l) => JSON.parse(l).what as string);
+      // with the FFI the link is deleted by one rtnetlink request from the process itself, no `ip`
+      expect(delSteps.filter((w) => w.startsWith('exec ip'))).toHaveLength(noFfi ? 1 : 0);
+      expect(delSteps.includes('netlink RTM_DELLINK eth0')).toBe(!noFfi);
       expect(links(net, a.name)).toEqual(['lo']);
       expect(leases(dataDir)).toEqual([]);
+      const again = net.run({ ...inv(a, 'c1', conf(dataDir), { env }), command: 'DEL' });
+      expect(again.status, again.stdout).toBe(0);
     });
   }
 
