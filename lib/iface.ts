@@ -8,7 +8,10 @@ import { argsCni, capability } from './cni/config.js';
 import type { IPConfig, Result, Route } from './cni/result.js';
 import type { CniContext } from './cni/skel.js';
 import { isGlobalUnicast, parseCIDR, parseIP, formatIP, networkOf, formatCIDR } from './ip.js';
-import { isNotFound, type Netns } from './netns.js';
+import { Netns, isNotFound } from './netns.js';
+import { libc } from './native.js';
+import { deleteLinkInNetns } from './netlink.js';
+import { traced } from './trace.js';
 
 export interface IpAddrInfo {
   family: 'inet' | 'inet6';
@@ -125,6 +128,26 @@ export function deleteLinkCapturingAddrs(ns: Netns, ifname: string): { existed: 
     })
     .map((a) => `${a.local}/${a.prefixlen}`);
   return { existed: true, addresses };
+}
+
+/**
+ * DEL of the container's interface `ctx.ifname` (for a veth, its host end goes with it); nothing when the netns or
+ * the link is gone. With the executable's FFI one rtnetlink request does it in-process; when the caller needs the
+ * addresses the link had (`captureAddresses`: masquerade teardown without a prevResult), one `ip` exec reads and
+ * deletes. Returns the captured global addresses (empty when not captured).
+ */
+export function deleteContainerLink(ctx: CniContext, captureAddresses: boolean): string[] {
+  if (!ctx.netns) return [];
+  const ns = Netns.at(ctx.netns);
+  if (!ns.exists()) return [];
+  const c = captureAddresses ? undefined : libc();
+  if (!c) return deleteLinkCapturingAddrs(ns, ctx.ifname).addresses;
+  try {
+    traced(`netlink RTM_DELLINK ${ctx.ifname}`, () => deleteLinkInNetns(c, ctx.netns, ctx.ifname));
+  } catch (e) {
+    throw pluginError(`failed to delete ${ctx.ifname} in ${ctx.netns}`, (e as Error).message);
+  }
+  return [];
 }
 
 /** CHECK: every expected address is on the interface. */

@@ -9,11 +9,9 @@ import { CniError, ErrorCode, configError, pluginError } from './cni/errors.js';
 import { delegate, ipamDel, ipamType } from './cni/invoke.js';
 import type { DNS, IPConfig, Interface, Result, Route } from './cni/result.js';
 import type { CniContext } from './cni/skel.js';
-import { checkInterfaceIPs, checkRoutes, configureIfaceCommands, deleteLinkCapturingAddrs, ifaceSysctls, ipsForInterface, readLink, type IpLink, type IpRoute } from './iface.js';
+import { checkInterfaceIPs, checkRoutes, configureIfaceCommands, deleteContainerLink, ifaceSysctls, ipsForInterface, readLink, type IpLink, type IpRoute } from './iface.js';
 import { Netns, describeBatchFailure, isNotFound } from './netns.js';
 import { libc, type Libc } from './native.js';
-import { deleteLinkInNetns } from './netlink.js';
-import { traced } from './trace.js';
 
 export type SubLinkKind = 'macvlan' | 'ipvlan';
 
@@ -258,19 +256,7 @@ export function ipamSource(ctx: CniContext, add: (ctx: CniContext) => Result): I
  */
 export function delSubLink(ctx: CniContext): void {
   if (ipamType(ctx)) ipamDel(ctx);
-  if (!ctx.netns) return;
-  const ns = Netns.at(ctx.netns);
-  if (!ns.exists()) return;
-  const c = libc();
-  if (c) {
-    try {
-      traced(`netlink RTM_DELLINK ${ctx.ifname}`, () => deleteLinkInNetns(c, ctx.netns, ctx.ifname));
-      return;
-    } catch (e) {
-      throw pluginError(`failed to delete ${ctx.ifname} in ${ctx.netns}`, (e as Error).message);
-    }
-  }
-  deleteLinkCapturingAddrs(ns, ctx.ifname);
+  deleteContainerLink(ctx, false);
 }
 
 /** The mode the kernel reports for a macvlan/ipvlan link (`ip -d -j` linkinfo.info_data.mode). */

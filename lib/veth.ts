@@ -9,7 +9,7 @@ import { pluginError } from './cni/errors.js';
 import { ipamDel, ipamGc } from './cni/invoke.js';
 import { randomBytes } from './hash.js';
 import type { CniContext } from './cni/skel.js';
-import { deleteLinkCapturingAddrs } from './iface.js';
+import { deleteContainerLink } from './iface.js';
 import { familiesOf, gcIpMasq, teardownIpMasq } from './ipmasq.js';
 import { Netns } from './netns.js';
 import { runAll } from './rollback.js';
@@ -122,7 +122,8 @@ function knownAddresses(ctx: CniContext, captured: readonly string[]): string[] 
 export function delVethAttachment(ctx: CniContext, conf: VethDelConf, extra: Array<() => void> = []): void {
   let captured: string[] = [];
   runAll([
-    !!ctx.netns && (() => (captured = deleteLinkCapturingAddrs(Netns.at(ctx.netns), ctx.ifname).addresses)),
+    // the addresses the link had are needed only to narrow the masquerade teardown when there is no prevResult
+    () => (captured = deleteContainerLink(ctx, conf.layer3 && conf.ipMasq && !ctx.conf.prevResult?.ips?.length)),
     conf.layer3 && (() => ipamDel(ctx)),
     ...extra,
     conf.layer3 &&
