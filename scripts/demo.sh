@@ -60,8 +60,10 @@ if [[ ${1:-} == --inner ]]; then
   fi
 
   say "What made it work: portmap's DNAT and bridge's masquerade, on the host side"
-  show "nft list ruleset | grep -E 'dnat to|masquerade'"
-  nft list ruleset 2>/dev/null | grep -E 'dnat (ip )?to|masquerade' | sed 's/^[[:space:]]*/    /'
+  show "nft list map ip cni_hostport cnits_dnat   # portmap: host port -> container address . port"
+  nft list map ip cni_hostport cnits_dnat 2>/dev/null | grep -E 'type|elements' | sed 's/^[[:space:]]*/    /'
+  show "nft list ruleset | grep masquerade          # bridge's ipMasq (iptables-nft) and portmap's hairpin"
+  nft list ruleset 2>/dev/null | grep -E 'masquerade' | sed 's/^[[:space:]]*/    /'
   run cnictl network inspect demo-net
 
   say "Remove it all: sandboxes, networks and their kernel state (namespaces, veths, leases, rules) go away"
@@ -72,7 +74,8 @@ if [[ ${1:-} == --inner ]]; then
   show "ip netns list; ls /var/lib/cni/results /var/lib/cni/networks"
   ip netns list | grep -v '^outside' || true
   ls /var/lib/cni/results /var/lib/cni/networks 2>/dev/null || true
-  nft list ruleset 2>/dev/null | grep -E 'dnat (ip )?to' && { echo "a DNAT rule was left behind" >&2; exit 1; }
+  # a mapping left behind would be a map element (": <addr> . <port>") or a per-container rule ("dnat to <addr>:<port>")
+  nft list ruleset 2>/dev/null | grep -E ': [0-9a-f.:]+ \. [0-9]+|dnat (ip6? )?to [0-9[]' && { echo "a DNAT mapping was left behind" >&2; exit 1; }
   exit 0
 fi
 

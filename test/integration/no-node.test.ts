@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DIST, TestNet, addressesOf, isRoot, nodeBinaries, sh } from '../helpers/harness.js';
+import { nftDnatTo } from '../helpers/nft.js';
 
 /**
  * The driver: covers node, proves it cannot start, then runs the stage's CNI calls with env + stdin exactly as a
@@ -75,7 +76,7 @@ describe.skipIf(!isRoot)('no Node.js on the host', () => {
     expect(addressesOf(c.name, 'eth0')).toContain('10.77.9.2/24');
     expect(readdirSync(join(dataDir, name))).toContain('10.77.9.2');
     const nft = sh('ip', ['netns', 'exec', net.host, 'nft', 'list', 'ruleset']).stdout;
-    expect(nft).toMatch(/dnat .*10\.77\.9\.2:80/);
+    expect(nft).toMatch(nftDnatTo('10.77.9.2', 80));
 
     const rest = run('check-del');
     expect(rest.status, rest.stdout + rest.stderr).toBe(0);
