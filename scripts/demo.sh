@@ -102,8 +102,10 @@ cleanup() {
   ip netns del "$HOSTNS" 2>/dev/null
   rm -rf "$T"
   snapshot >"$S/after"
-  if diff -q "$S/before" "$S/after" >/dev/null; then echo; echo "# The machine's own links, nft ruleset, namespaces and CNI dirs are unchanged."; else diff "$S/before" "$S/after"; fi
-  rm -rf "$S"
+  local changes
+  changes=$(diff "$S/before" "$S/after")
+  rm -rf "$S" # before printing: a closed stdout (| head) must not leave it behind
+  if [[ -z $changes ]]; then echo; echo "# The machine's own links, nft ruleset, namespaces and CNI dirs are unchanged."; else echo "$changes"; fi
 }
 trap cleanup EXIT
 ip netns add "$HOSTNS"
