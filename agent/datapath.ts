@@ -11,8 +11,9 @@
  * changes only the difference (one `ip -batch` and one `bridge -batch`), so a restart or a missed event heals and
  * nothing else on the node is touched. Planning is pure; the Node-facing class below runs ip/bridge.
  */
-import { createHash } from 'node:crypto';
-import { parseCIDR, parseIP } from '../lib/ip.js';
+import { sha256Hex } from '../lib/hash.js';
+import { randomMac } from '../lib/veth.js';
+import { ipEqual, parseCIDR, parseIP } from '../lib/ip.js';
 import type { IpLink, IpRoute } from '../lib/iface.js';
 import { Netns } from '../lib/netns.js';
 import { run } from '../lib/exec.js';
@@ -65,9 +66,7 @@ export const vxlanMTU = (underlayMTU: number, underlayFamily: 4 | 6): number => 
 
 /** A stable, locally administered unicast MAC for this node's VTEP (so a re-created device keeps its MAC). */
 export function vtepMAC(nodeName: string, vni: number): string {
-  const h = createHash('sha256').update(`cni-ts vtep ${nodeName} ${vni}`).digest();
-  h[0] = (h[0]! & 0xfe) | 0x02;
-  return [...h.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
+  return randomMac(Buffer.from(sha256Hex(`cni-ts vtep ${nodeName} ${vni}`), 'hex'));
 }
 
 const familyOfIP = (ip: string): 4 | 6 => (ip.includes(':') ? 6 : 4);
@@ -76,7 +75,7 @@ const hostLen = (ip: string): number => (familyOfIP(ip) === 4 ? 32 : 128);
 const sameIP = (a: string | undefined, b: string | undefined): boolean => {
   const x = a ? parseIP(a) : undefined;
   const y = b ? parseIP(b) : undefined;
-  return !!x && !!y && x.family === y.family && x.value === y.value;
+  return !!x && !!y && ipEqual(x, y);
 };
 
 // ---------- wanted state (pure) ----------

@@ -9,10 +9,14 @@ interface BunHasher {
 }
 const bunHasher = (globalThis as { Bun?: { CryptoHasher: new (algo: string) => BunHasher } }).Bun?.CryptoHasher;
 
-export function sha512Hex(s: string): string {
-  if (bunHasher) return new bunHasher('sha512').update(s).digest('hex');
-  return (require('node:crypto') as typeof import('node:crypto')).createHash('sha512').update(s).digest('hex');
+/** The hex digest of `s` with sha256 or sha512. */
+export function digestHex(algo: 'sha256' | 'sha512', s: string): string {
+  if (bunHasher) return new bunHasher(algo).update(s).digest('hex');
+  return (require('node:crypto') as typeof import('node:crypto')).createHash(algo).update(s).digest('hex');
 }
+
+export const sha512Hex = (s: string): string => digestHex('sha512', s);
+export const sha256Hex = (s: string): string => digestHex('sha256', s);
 
 /** `n` random bytes (Web Crypto: global in Node ≥ 19 and Bun). */
 export function randomBytes(n: number): Buffer {

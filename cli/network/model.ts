@@ -1,5 +1,5 @@
 /** What a conflist means in Docker's terms (driver, subnets, bridge, internal…). Pure. */
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../../lib/hash.js';
 import { basename } from 'node:path';
 import { isObject, type Obj } from '../../lib/cni/fields.js';
 import { parseCIDR, formatCIDR, networkOf, type CIDR } from '../../lib/ip.js';
@@ -12,7 +12,7 @@ export const DEFAULT_NETWORK = 'bridge';
 export const managedFile = (name: string): string => `cnictl-${name}.conflist`;
 export const isManagedFile = (file: string, name: string): boolean => basename(file) === managedFile(name);
 
-export const networkId = (name: string): string => createHash('sha256').update(`cnictl network ${name}`).digest('hex');
+export const networkId = (name: string): string => sha256Hex(`cnictl network ${name}`);
 
 export interface IpamRange {
   subnet: string;

@@ -1,6 +1,6 @@
 /** Subnet choice and validation for `network create`, as Docker does it. Pure. */
-import { createHash } from 'node:crypto';
-import { addIP, contains, formatCIDR, formatIP, lastAddressOf, networkOf, overlaps, parseCIDR, parseIP, type CIDR, type IP } from '../../lib/ip.js';
+import { sha256Hex } from '../../lib/hash.js';
+import { addIP, contains, formatCIDR, lastAddressOf, networkOf, overlaps, parseCIDR, parseIP, type CIDR, type IP } from '../../lib/ip.js';
 import { UserError } from '../util/errors.js';
 
 export interface Taken {
@@ -23,7 +23,7 @@ export function chooseSubnet(taken: readonly Taken[]): CIDR {
 
 /** A unique-local IPv6 /64 derived from the network name (Docker picks from fd00::/8 too). */
 export function ula64(name: string): CIDR {
-  const h = createHash('sha256').update(`cnictl ula ${name}`).digest();
+  const h = Buffer.from(sha256Hex(`cnictl ula ${name}`), 'hex');
   const groups = [0xfd00 | h[0]!, (h[1]! << 8) | h[2]!, (h[3]! << 8) | h[4]!, (h[5]! << 8) | h[6]!];
   return parseCIDR(`${groups.map((g) => g.toString(16)).join(':')}::/64`)!;
 }
@@ -78,4 +78,3 @@ export function planRange(subnet: CIDR, gateway: string | undefined, ipRange: st
   return plan;
 }
 
-export const showIP = formatIP;

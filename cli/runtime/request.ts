@@ -2,7 +2,7 @@
  * What a runtime hands a plugin, built as libcni builds it (libcni/api.go buildOneConfig, injectRuntimeConfig).
  * Pure: no I/O.
  */
-import { createHash } from 'node:crypto';
+import { hashWithPrefix } from '../../lib/hash.js';
 import { isObject, type Obj } from '../../lib/cni/fields.js';
 
 /** JSON as Go marshals a map: keys sorted at every level, compact. */
@@ -65,7 +65,7 @@ export function declaredCapabilities(plugins: readonly Obj[]): Set<string> {
 
 /** cnitool's container ID for a netns path: "cnitool-" + the first 10 bytes of sha512(absolute path), in hex. */
 export function cnitoolContainerId(absNetns: string): string {
-  return `cnitool-${createHash('sha512').update(absNetns).digest('hex').slice(0, 20)}`;
+  return hashWithPrefix(28, 'cnitool-', absNetns);
 }
 
 /** CNI_ARGS as cnitool reads it: "K=V;K=V", every pair exactly one "=" with both sides non-empty. */

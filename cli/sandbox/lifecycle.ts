@@ -4,7 +4,7 @@
  * (CNI DEL, namespace removed) when the command ends — or by the next cnictl when the supervisor died.
  */
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from '../../lib/hash.js';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { contains, parseCIDR, parseIP } from '../../lib/ip.js';
 import { describe, DEFAULT_NETWORK, withoutDefaultRoute } from '../network/model.js';

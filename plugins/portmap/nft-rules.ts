@@ -19,7 +19,7 @@
  * address). Hairpin/localhost masquerade is a set of (saddr . daddr) pairs. ADD and DEL are each one transaction
  * whose size depends only on this container's mappings.
  */
-import { sha512Hex } from '../../lib/hash.js';
+import { hashWithPrefix, sha512Hex } from '../../lib/hash.js';
 import type { Family } from '../../lib/ip.js';
 import { appliesTo, type ContainerAddress, type PortMapConf, type PortMapping } from './config.js';
 
@@ -49,7 +49,7 @@ const localhost = (f: Family): string | undefined => (f === 4 ? '127.0.0.1' : un
 const hostPort = (f: Family, ip: string, port: number): string => (f === 4 ? `${ip}:${port}` : `[${ip}]:${port}`);
 
 /** Per-attachment chain (chain layout): network name and container ID hashed, as the reference's CNI-DN-<hash> chain. */
-export const containerChain = (netName: string, containerId: string): string => `${CHAIN_PREFIX}${sha512Hex(netName + containerId).slice(0, 24)}`;
+export const containerChain = (netName: string, containerId: string): string => hashWithPrefix(CHAIN_PREFIX.length + 24, CHAIN_PREFIX, netName + containerId);
 
 /** Who an attachment is in the table: its chain (chain layout), element comment (map layout) and owner tag. */
 export interface Attachment {
