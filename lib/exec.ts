@@ -77,6 +77,11 @@ function spawnBun(spawnSync: BunSpawnSync, cmd: string, args: readonly string[],
   return { status: r.exitCode ?? 128, stdout: text(r.stdout), stderr: text(r.stderr) };
 }
 
+/** Wait `ms` without a program or an event loop (between the retries of a synchronous plugin step). */
+export function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
 /** Run and return stdout; a non-zero exit becomes a plugin error naming the command and its stderr. */
 export function runOk(cmd: string, args: readonly string[], opts: RunOptions = {}): string {
   const r = run(cmd, args, opts);

@@ -7,11 +7,9 @@
 import { closeSync, constants, existsSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { CniError, ErrorCode } from './cni/errors.js';
-import { run } from './exec.js';
+import { run, sleepSync } from './exec.js';
 import { EINTR, EWOULDBLOCK, LOCK_EX, LOCK_NB, libc, type Libc } from './native.js';
 import { traced } from './trace.js';
-
-const sleep = (ms: number): void => void Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
 const timedOut = (lockPath: string, seconds: number): CniError =>
   new CniError(ErrorCode.TryAgainLater, `timed out after ${seconds}s waiting for lock ${lockPath}`);
@@ -24,7 +22,7 @@ function flockNative(c: Libc, fd: number, lockPath: string, timeoutSeconds: numb
     if (err === 0) return;
     if (err !== EWOULDBLOCK && err !== EINTR) throw new CniError(ErrorCode.IOFailure, `cannot lock ${lockPath}`, `flock: errno ${err}`);
     if (Date.now() > deadline) throw timedOut(lockPath, timeoutSeconds);
-    sleep(wait);
+    sleepSync(wait);
   }
 }
 

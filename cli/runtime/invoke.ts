@@ -1,8 +1,8 @@
 /** Executing a plugin from CNI_PATH as libcni's invoke package does: CNI_* env on top of ours, config on stdin. */
 import { spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { isObject, type Obj } from '../../lib/cni/fields.js';
+import { findInPath } from '../../lib/cni/invoke.js';
+import { sleepSync } from '../../lib/exec.js';
 
 export type Verb = 'ADD' | 'CHECK' | 'DEL' | 'GC' | 'STATUS' | 'VERSION';
 
@@ -37,16 +37,11 @@ export class PluginNotFound extends Error {
 }
 
 export function findPlugin(type: string, path: readonly string[]): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(type)) throw new PluginNotFound(type, path);
-  for (const d of path) {
-    const p = join(d, type);
-    try {
-      if (existsSync(p) && statSync(p).isFile()) return p;
-    } catch {
-      /* unreadable dir: next */
-    }
+  try {
+    return findInPath(type, path);
+  } catch {
+    throw new PluginNotFound(type, path);
   }
-  throw new PluginNotFound(type, path);
 }
 
 export const havePlugin = (type: string, path: readonly string[]): boolean => {
@@ -74,7 +69,7 @@ export function execPlugin(type: string, verb: Verb, stdin: string, e: PluginEnv
   let r = spawnSync(exe, [], { input: stdin, env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   // libcni retries "text file busy" (a plugin being replaced while we start it)
   for (let i = 0; i < 5 && (r.error as NodeJS.ErrnoException | undefined)?.code === 'ETXTBSY'; i++) {
-    spawnSync('sleep', ['0.05']);
+    sleepSync(50);
     r = spawnSync(exe, [], { input: stdin, env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   }
   // EPIPE: the plugin exited without reading all of stdin (VERSION needs none); its exit status still tells

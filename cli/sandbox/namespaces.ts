@@ -7,7 +7,7 @@
  */
 import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
-import { run } from '../../lib/exec.js';
+import { run, sleepSync } from '../../lib/exec.js';
 import { UserError, oneLine } from '../util/errors.js';
 import { isAlive, type ProcRef } from './state.js';
 
@@ -38,7 +38,7 @@ export function killNetnsProcesses(path: string): void {
     const pids = netnsPids(path);
     if (!pids.length) return;
     for (const p of pids) signal(p, 'SIGKILL');
-    run('sleep', ['0.05']);
+    sleepSync(50);
   }
 }
 

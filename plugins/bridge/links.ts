@@ -1,7 +1,7 @@
 /** Host-side effects of the bridge plugin: reading the bridge, creating bridge + veth in one `ip -batch`, VLANs, sysctls. */
 import { writeFileSync } from 'node:fs';
 import { pluginError } from '../../lib/cni/errors.js';
-import { run } from '../../lib/exec.js';
+import { run, sleepSync } from '../../lib/exec.js';
 import { configureIfaceCommands, readLink, type IpLink } from '../../lib/iface.js';
 import { describeBatchFailure, type Netns } from '../../lib/netns.js';
 import { needsVlanFiltering, type BridgeConf } from './config.js';
@@ -73,7 +73,7 @@ export function settleAddresses(ns: Netns, ifname: string, timeoutMs = 5000): vo
     if (failed) throw pluginError(`${ifname} has an address ${failed.local} that failed duplicate address detection`);
     if (!addrs.some((a) => a.tentative && a.scope !== 'link')) return;
     if (Date.now() > deadline) throw pluginError(`${ifname} still has tentative addresses after ${timeoutMs / 1000}s`);
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    sleepSync(50);
   }
 }
 
