@@ -121,13 +121,17 @@ export function deleteLinkCapturingAddrs(ns: Netns, ifname: string): { existed: 
     throw pluginError(`failed to delete ${ifname} in ${ns.label}`, r.stderr.trim());
   }
   const link = (JSON.parse(r.stdout.trim() || '[]') as IpLink[])[0];
-  const addresses = (link?.addr_info ?? [])
+  return { existed: true, addresses: globalAddresses(link) };
+}
+
+/** A link's global unicast addresses as CIDRs (what DEL-time cleanups key on: no link-local, loopback, multicast). */
+export function globalAddresses(link: IpLink | undefined): string[] {
+  return (link?.addr_info ?? [])
     .filter((a) => {
       const ip = parseIP(a.local);
       return ip !== undefined && isGlobalUnicast(ip);
     })
     .map((a) => `${a.local}/${a.prefixlen}`);
-  return { existed: true, addresses };
 }
 
 /**

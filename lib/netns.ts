@@ -52,9 +52,10 @@ export class Netns {
     }
   }
 
-  /** Throw code 3-style "netns gone" error when it does not exist (callers doing DEL check exists() first). */
-  requireExists(): void {
+  /** This netns, or the reference's "failed to open netns" error when it does not exist (DEL checks exists() instead). */
+  requireExists(): this {
     if (!this.exists()) throw new CniError(ErrorCode.Internal, `failed to open netns "${this.path}": no such file or directory`);
+    return this;
   }
 
   /** Run any program inside this namespace. */
@@ -125,24 +126,25 @@ export class Netns {
     const keys = Object.keys(defaults);
     if (!keys.length) return fn();
     const enter = <R>(g: () => R): R => (this.isHost ? g() : inNetnsOrFail(c, this.path!, g));
-    const before = enter(() => {
-      const old = new Map<string, string>();
-      for (const k of keys) {
-        try {
-          old.set(k, readFileSync(`/proc/sys/${k}`, 'utf8').trim());
-        } catch {
-          continue; // absent here
-        }
-        writeFileSync(`/proc/sys/${k}`, defaults[k]!);
-      }
-      return old;
-    });
+    const before = new Map<string, string>();
     try {
+      enter(() => {
+        for (const k of keys) {
+          try {
+            before.set(k, readFileSync(`/proc/sys/${k}`, 'utf8').trim());
+          } catch {
+            continue; // absent here
+          }
+          writeFileSync(`/proc/sys/${k}`, defaults[k]!);
+        }
+      });
       return fn();
     } finally {
-      enter(() => {
-        for (const [k, v] of before) writeFileSync(`/proc/sys/${k}`, v);
-      });
+      if (before.size) {
+        enter(() => {
+          for (const [k, v] of before) writeFileSync(`/proc/sys/${k}`, v);
+        });
+      }
     }
   }
 
@@ -166,21 +168,6 @@ export class Netns {
     const c = libc();
     if (c) return inNetnsOrFail(c, this.path!, readAll);
     return parseProcValues(this.exec('grep', ['-H', '', ...keys.map((k) => `/proc/sys/${k}`)]).stdout);
-  }
-
-  sysctlGet(key: string): string | undefined {
-    const read = (): string | undefined => {
-      try {
-        return readFileSync(`/proc/sys/${key}`, 'utf8').trim();
-      } catch {
-        return undefined;
-      }
-    };
-    if (this.isHost) return read();
-    const c = libc();
-    if (c) return inNetnsOrFail(c, this.path!, read);
-    const r = this.exec('cat', [`/proc/sys/${key}`]);
-    return r.status === 0 ? r.stdout.trim() : undefined;
   }
 }
 
@@ -218,12 +205,14 @@ export function parseProcValues(out: string): Map<string, string> {
   return m;
 }
 
-/** ip -batch reports "Command failed -:N"; name the failing line. */
-export function describeBatchFailure(stderr: string, lines: readonly string[]): string {
-  const m = /Command failed -:(\d+)/.exec(stderr);
-  const line = m ? lines[Number(m[1]) - 1] : undefined;
+/** The 1-based line an `ip -batch` / `tc -batch` run failed at ("Command failed -:N" on stderr); 0 when unknown. */
+export const batchFailedLine = (stderr: string): number => Number(/Command failed -:(\d+)/.exec(stderr)?.[1] ?? 0);
+
+/** A failed `-batch` run's first error message, naming the line that failed (`tool` is ip or tc). */
+export function describeBatchFailure(stderr: string, lines: readonly string[], tool = 'ip'): string {
+  const line = lines[batchFailedLine(stderr) - 1];
   const first = stderr.split('\n').find((l) => l.trim() && !l.startsWith('Command failed')) ?? stderr.trim();
-  return line ? `${first.trim()} (while running "ip ${line}")` : stderr.trim();
+  return line ? `${first.trim()} (while running "${tool} ${line}")` : stderr.trim();
 }
 
 /** Errors iproute2 prints when the object is already gone (DEL tolerates these). */

@@ -10,7 +10,7 @@ import { delegate, ipamDel, ipamType } from './cni/invoke.js';
 import type { DNS, IPConfig, Interface, Result, Route } from './cni/result.js';
 import type { CniContext } from './cni/skel.js';
 import { checkInterfaceIPs, checkRoutes, configureIfaceCommands, deleteContainerLink, ifaceSysctls, ipsForInterface, readLink, type IpLink, type IpRoute } from './iface.js';
-import { Netns, describeBatchFailure, isNotFound } from './netns.js';
+import { Netns, batchFailedLine, describeBatchFailure, isNotFound } from './netns.js';
 import { libc, type Libc } from './native.js';
 
 export type SubLinkKind = 'macvlan' | 'ipvlan';
@@ -100,8 +100,14 @@ export function subLinkSysctls(tmpName: string, ips: readonly IPConfig[]): Recor
 
 /** One `ip -j -batch` in the container: rename, addresses, up, routes, then show the link (its MAC). */
 export function finishCommands(tmpName: string, ifname: string, ips: readonly IPConfig[], routes: readonly Route[]): string[] {
-  return [`link set dev ${tmpName} name ${ifname}`, ...configureIfaceCommands(ifname, ips, routes), `link show dev ${ifname}`];
+  return [`link set dev ${tmpName} name ${ifname}`, ...configureAndShow(ifname, ips, routes)];
 }
+
+/** Addresses, up, routes, then show the link (its MAC, for the result). */
+const configureAndShow = (ifname: string, ips: readonly IPConfig[], routes: readonly Route[]): string[] => [
+  ...configureIfaceCommands(ifname, ips, routes),
+  `link show dev ${ifname}`,
+];
 
 /** The result of ADD: the one container interface, its addresses (all on interface 0), routes, and the config's DNS. */
 export function buildResult(cniVersion: string, iface: Interface, src: IpSource | undefined, dns: DNS): Result {
@@ -152,7 +158,7 @@ export function addSubLink(ctx: CniContext, spec: SubLinkSpec, obtainIps: () => 
     const lines = finishCommands(tmp, ctx.ifname, ips, src?.routes ?? []);
     const r = container.ip(['-j', '-batch', '-'], lines.join('\n') + '\n');
     if (r.status !== 0) {
-      const failedLine = Number(/Command failed -:(\d+)/.exec(r.stderr)?.[1] ?? 0);
+      const failedLine = batchFailedLine(r.stderr);
       if (failedLine === 1) throw renameFailure(spec, ctx.ifname, r.stderr);
       current = ctx.ifname;
       throw pluginError(`failed to configure ${ctx.ifname} in ${ctx.netns}`, describeBatchFailure(r.stderr, lines));
@@ -206,11 +212,11 @@ function addInOneExec(c: Libc, ctx: CniContext, spec: SubLinkSpec, master: Maste
     const ips = src?.ips ?? [];
     const others = Object.fromEntries(Object.entries(subLinkSysctls(ctx.ifname, ips)).filter(([k]) => !k.includes(`/conf/${ctx.ifname}/`)));
     if (src) container.sysctlSet(others); // e.g. lo's disable_ipv6
-    const lines = [createInContainerLine(spec, index, `/proc/${process.pid}/ns/net`, ctx.ifname), ...finishCommands(ctx.ifname, ctx.ifname, ips, src?.routes ?? []).slice(1)];
+    const lines = [createInContainerLine(spec, index, `/proc/${process.pid}/ns/net`, ctx.ifname), ...configureAndShow(ctx.ifname, ips, src?.routes ?? [])];
     const run = (): ReturnType<Netns['ip']> => container.ip(['-j', '-batch', '-'], lines.join('\n') + '\n');
     const r = src ? container.withLinkDefaults(c, linkDefaultSysctls(ips), run) : run();
     if (r.status !== 0) {
-      const failedLine = Number(/Command failed -:(\d+)/.exec(r.stderr)?.[1] ?? 0);
+      const failedLine = batchFailedLine(r.stderr);
       if (failedLine === 1) {
         if (/File exists/i.test(r.stderr)) throw renameFailure(spec, ctx.ifname, r.stderr);
         throw createFailure(spec, master.name, 'host netns', r.stderr.replace(/Command failed -:1\s*$/m, ''));

@@ -11,7 +11,7 @@ import { randomBytes } from './hash.js';
 import type { CniContext } from './cni/skel.js';
 import { deleteContainerLink } from './iface.js';
 import { familiesOf, gcIpMasq, teardownIpMasq } from './ipmasq.js';
-import { Netns } from './netns.js';
+import { batchFailedLine, type Netns } from './netns.js';
 import { runAll } from './rollback.js';
 
 /** The two ends of a veth pair about to be created: host end in the host netns, container end in `netnsPath`. */
@@ -72,7 +72,7 @@ export function applyVethBatch<P extends VethPair>(
     const lines = linesOf(plan);
     const r = host.ipBatch(lines);
     if (r.status === 0) return plan;
-    const failedLine = Number(/Command failed -:(\d+)/.exec(r.stderr)?.[1] ?? 0);
+    const failedLine = batchFailedLine(r.stderr);
     if (failedLine === 1 && /File exists/.test(r.stderr)) {
       const taken = container.ip(['link', 'show', 'dev', plan.containerIfname]).status === 0;
       if (taken) throw pluginError(`container veth name provided (${plan.containerIfname}) already exists`);

@@ -1,10 +1,10 @@
 /** The host side of bandwidth: finding the container's host veth, the IFB device, applying and reading tc. */
 import { pluginError } from '../../lib/cni/errors.js';
-import { randomBytes } from '../../lib/hash.js';
 import type { Result } from '../../lib/cni/result.js';
 import { run } from '../../lib/exec.js';
-import type { IpLink } from '../../lib/iface.js';
-import { isNotFound, type Netns } from '../../lib/netns.js';
+import { readLink, type IpLink } from '../../lib/iface.js';
+import { batchFailedLine, describeBatchFailure, isNotFound, type Netns } from '../../lib/netns.js';
+import { newMac } from '../../lib/veth.js';
 import type { TcQdisc } from './tc.js';
 
 export interface HostVeth {
@@ -21,9 +21,9 @@ const jsonLines = <T>(out: string): T[] => out.split('\n').filter((l) => l.trim(
  * matched against the interfaces of prevResult that have no sandbox (one `ip` exec on each side).
  */
 export function findHostVeth(container: Netns, host: Netns, ifname: string, result: Result): HostVeth {
-  const r = container.ip(['-j', 'link', 'show', 'dev', ifname]);
-  if (r.status !== 0) throw pluginError(`container interface ${ifname} has no veth peer`, r.stderr.trim());
-  const peer = jsonLines<IpLink>(r.stdout)[0]?.link_index;
+  const link = readLink(container, ifname);
+  if (!link) throw pluginError(`container interface ${ifname} has no veth peer`, `there is no ${ifname} in ${container.label}`);
+  const peer = link.link_index;
   if (!peer) throw pluginError(`container interface ${ifname} has no veth peer`, 'bandwidth shapes the host end of a veth pair (bridge, ptp)');
   const candidates = (result.interfaces ?? []).filter((i) => !i.sandbox).map((i) => i.name);
   if (!candidates.length) throw pluginError('no interfaces provided', 'prevResult names no host-side interface');
@@ -33,16 +33,9 @@ export function findHostVeth(container: Netns, host: Netns, ifname: string, resu
   return { name: veth.ifname, mtu: veth.mtu ?? 1500, txqlen: veth.txqlen ?? 0 };
 }
 
-/** A random locally administered unicast MAC (what the kernel gives a new IFB device). */
-export function randomMac(): string {
-  const b = randomBytes(6);
-  b[0] = (b[0]! & 0xfe) | 0x02;
-  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
-}
-
 /** The IFB device, up, with the host veth's MTU and at least 1000 packets of queue (as the current reference). */
 export function createIfb(host: Netns, name: string, veth: HostVeth): string {
-  const mac = randomMac();
+  const mac = newMac(); // a random locally administered unicast MAC, as the kernel gives a new IFB device
   host.ipBatchOk([`link add name ${name} address ${mac} mtu ${veth.mtu} txqueuelen ${Math.max(veth.txqlen, 1000)} type ifb`, `link set dev ${name} up`]);
   return mac;
 }
@@ -57,10 +50,7 @@ export function deleteIfb(host: Netns, name: string): void {
 export function tcBatch(lines: readonly string[]): { ok: true } | { ok: false; failed: number; message: string } {
   const r = run('tc', ['-batch', '-'], { input: lines.join('\n') + '\n' });
   if (r.status === 0) return { ok: true };
-  const m = /Command failed -:(\d+)/.exec(r.stderr);
-  const failed = m ? Number(m[1]) - 1 : 0;
-  const first = r.stderr.split('\n').find((l) => l.trim() && !l.startsWith('Command failed')) ?? r.stderr.trim();
-  return { ok: false, failed, message: `${first.trim()}${lines[failed] ? ` (while running "tc ${lines[failed]}")` : ''}` };
+  return { ok: false, failed: Math.max(batchFailedLine(r.stderr) - 1, 0), message: describeBatchFailure(r.stderr, lines, 'tc') };
 }
 
 export function tcQdiscs(dev: string): TcQdisc[] {

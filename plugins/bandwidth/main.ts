@@ -30,19 +30,13 @@ function requirePrev(ctx: CniContext, what = 'must be called as chained plugin')
   return ctx.conf.prevResult;
 }
 
-function openNetns(ctx: CniContext): Netns {
-  const ns = Netns.at(ctx.netns);
-  if (!ns.exists()) throw pluginError(`failed to open netns ${JSON.stringify(ctx.netns)}: no such file or directory`);
-  return ns;
-}
-
 function add(ctx: CniContext): Result {
   const conf = parseBandwidthConf(ctx.conf);
   const prev = requirePrev(ctx);
   if (!conf) return prev;
   const { ingress, egress } = limits(conf);
   const host = Netns.host();
-  const veth = findHostVeth(openNetns(ctx), host, ctx.ifname, prev);
+  const veth = findHostVeth(Netns.at(ctx.netns).requireExists(), host, ctx.ifname, prev);
   const ifb = ifbDeviceName(ctx.conf.name, ctx.containerId);
   const lines = ingress ? htbLines(veth.name, ingress, conf) : [];
   let mac: string | undefined;
@@ -72,7 +66,7 @@ function check(ctx: CniContext): void {
   const prev = requirePrev(ctx, 'must be called as a chained plugin');
   if (!conf) return;
   const { ingress, egress } = limits(conf);
-  const veth = findHostVeth(openNetns(ctx), Netns.host(), ctx.ifname, prev);
+  const veth = findHostVeth(Netns.at(ctx.netns).requireExists(), Netns.host(), ctx.ifname, prev);
   const fail = (m: string | undefined): void => {
     if (m) throw pluginError(m);
   };

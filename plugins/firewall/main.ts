@@ -9,8 +9,8 @@ import { pluginError } from '../../lib/cni/errors.js';
 import type { Result } from '../../lib/cni/result.js';
 import type { CniContext, Plugin } from '../../lib/cni/skel.js';
 import { versionsFrom } from '../../lib/cni/version.js';
-import { isGlobalUnicast, parseIP, type Family } from '../../lib/ip.js';
-import { readLink } from '../../lib/iface.js';
+import type { Family } from '../../lib/ip.js';
+import { globalAddresses, readLink } from '../../lib/iface.js';
 import { withHostLock } from '../../lib/lock.js';
 import { iptablesCmd, iptablesRestore, iptablesSave } from '../../lib/netfilter.js';
 import { Netns } from '../../lib/netns.js';
@@ -59,12 +59,8 @@ function delAddresses(ctx: CniContext): OpenAddress[] {
   if (!ctx.netns) return [];
   const ns = Netns.at(ctx.netns);
   if (!ns.exists()) return [];
-  const link = readLink(ns, ctx.ifname);
-  const addresses = (link?.addr_info ?? []).filter((a) => {
-    const ip = parseIP(a.local);
-    return ip !== undefined && isGlobalUnicast(ip);
-  });
-  return openAddresses({ cniVersion: ctx.conf.cniVersion, ips: addresses.map((a) => ({ address: `${a.local}/${a.prefixlen}` })) });
+  const addresses = globalAddresses(readLink(ns, ctx.ifname));
+  return openAddresses({ cniVersion: ctx.conf.cniVersion, ips: addresses.map((address) => ({ address })) });
 }
 
 function del(ctx: CniContext): void {

@@ -10,7 +10,7 @@ import { pluginError } from '../../lib/cni/errors.js';
 import type { Result } from '../../lib/cni/result.js';
 import type { CniContext, Plugin } from '../../lib/cni/skel.js';
 import { describeBatchFailure, isNotFound, Netns } from '../../lib/netns.js';
-import type { IpLink } from '../../lib/iface.js';
+import { readLink, type IpLink } from '../../lib/iface.js';
 import { backupOf, backupPath, readBackup, removeBackup, restoreSettings, writeBackup } from './backup.js';
 import { checkAllowlist, dataDirOf, parseAllowlist, parseTuningConf, wantsLinkChange, type LinkSettings, type TuningConf } from './config.js';
 import { checkNoDuplicateSysctls } from './duplicates.js';
@@ -27,12 +27,6 @@ function confOf(ctx: CniContext): TuningConf {
 function requirePrev(ctx: CniContext): Result {
   if (!ctx.conf.prevResult) throw pluginError('Required prevResult missing', 'tuning must be chained after a plugin that creates the interface');
   return ctx.conf.prevResult;
-}
-
-function openNetns(ctx: CniContext): Netns {
-  const ns = Netns.at(ctx.netns);
-  if (!ns.exists()) throw pluginError(`failed to open netns ${JSON.stringify(ctx.netns)}: no such file or directory`);
-  return ns;
 }
 
 /** `ip -j -batch`: show the link, then change it. Returns the state before the change. */
@@ -59,7 +53,7 @@ function add(ctx: CniContext): Result {
   if (conf.sysctls.length && existsSync(allowlistFile())) checkAllowlist(conf.sysctls, parseAllowlist(readFileSync(allowlistFile(), 'utf8')));
   const prev = requirePrev(ctx);
   if (!conf.sysctls.length && !wantsLinkChange(conf)) return prev;
-  const ns = openNetns(ctx);
+  const ns = Netns.at(ctx.netns).requireExists();
   if (conf.sysctls.length) ns.sysctlSet(Object.fromEntries(conf.sysctls.map((s) => [s.path, s.value])));
   if (wantsLinkChange(conf)) {
     const before = showAndSet(ns, ctx.ifname, conf);
@@ -93,7 +87,7 @@ function del(ctx: CniContext): void {
 function check(ctx: CniContext): void {
   const conf = confOf(ctx);
   requirePrev(ctx);
-  const ns = openNetns(ctx);
+  const ns = Netns.at(ctx.netns).requireExists();
   if (conf.sysctls.length) {
     const values = ns.sysctlRead(conf.sysctls.map((s) => s.path));
     for (const s of conf.sysctls) {
@@ -102,9 +96,9 @@ function check(ctx: CniContext): void {
       if (!sameSysctlValue(cur, s.value)) throw pluginError(`Error: Tuning configured value of /proc/sys/${s.path} is ${s.value}, current value is ${cur}`);
     }
   }
-  const r = ns.ip(['-j', 'link', 'show', 'dev', ctx.ifname]);
-  if (r.status !== 0) throw pluginError(`Cannot find container link ${ctx.ifname}`, r.stderr.trim());
-  const mismatch = linkMismatch(ctx.ifname, conf, linkState((JSON.parse(r.stdout) as IpLink[])[0]!));
+  const link = readLink(ns, ctx.ifname);
+  if (!link) throw pluginError(`Cannot find container link ${ctx.ifname}`);
+  const mismatch = linkMismatch(ctx.ifname, conf, linkState(link));
   if (mismatch) throw pluginError(mismatch);
 }
 
