@@ -3,7 +3,8 @@
  * its subnets. The bridge does not masquerade (the agent's nft table does, for traffic leaving the cluster only);
  * loopback is left to the runtime.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../lib/files.js';
 import { join } from 'node:path';
 
 export interface ConflistOptions {
@@ -37,14 +38,7 @@ export const renderConflist = (o: ConflistOptions): string => JSON.stringify(bui
 export function writeAtomically(path: string, content: string): boolean {
   if (existsSync(path) && readFileSync(path, 'utf8') === content) return false;
   mkdirSync(join(path, '..'), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  try {
-    writeFileSync(tmp, content, { mode: 0o644 });
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
-  }
+  writeFileAtomic(path, content);
   return true;
 }
 

@@ -3,7 +3,8 @@
  * network "bridge", written on first use like docker0). Reading them, the subnets they and the host's routes
  * occupy, writing and removing the ones cnictl manages.
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { writeFileAtomic } from '../../lib/files.js';
 import { join } from 'node:path';
 import { isObject, type Obj } from '../../lib/cni/fields.js';
 import { formatCIDR, networkOf, parseCIDR } from '../../lib/ip.js';
@@ -178,9 +179,7 @@ export class NetworkStore {
     mkdirSync(this.paths.netconf, { recursive: true });
     const file = join(this.paths.netconf, managedFile(String(conflist.name)));
     const text = JSON.stringify(conflist, null, 2) + '\n';
-    const tmp = `${file}.tmp-${process.pid}`;
-    writeFileSync(tmp, text, { mode: 0o644 });
-    renameSync(tmp, file);
+    writeFileAtomic(file, text);
     return confListFromBytes(text, file);
   }
 

@@ -4,7 +4,8 @@
  * bytes (base64, as Go marshals []byte), the CNI_ARGS pairs, the capability args and the final ADD result, so a
  * later CHECK/DEL — by cnictl, cnitool, containerd or podman — gets its prevResult.
  */
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { writeFileAtomic } from '../../lib/files.js';
 import { join } from 'node:path';
 import { isObject, type Obj } from '../../lib/cni/fields.js';
 import { canonicalJSON } from './request.js';
@@ -78,9 +79,7 @@ export class ResultCache {
   write(e: CacheEntry): void {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const p = this.path(e.networkName, e.containerId, e.ifName);
-    const tmp = `${p}.tmp-${process.pid}`;
-    writeFileSync(tmp, encodeCache(e), { mode: 0o600 });
-    renameSync(tmp, p);
+    writeFileAtomic(p, encodeCache(e), 0o600);
   }
 
   /** The raw file (cniCacheV1 entry or a legacy bare result), or undefined when there is none. */

@@ -3,7 +3,8 @@
  * sandboxes/<id>/state.json plus the files bind-mounted into the sandbox (hosts, resolv.conf, hostname) and the
  * log of a detached one. One lock file serialises the decisions that must not race (names, host ports, hosts files).
  */
-import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { writeFileAtomic } from '../../lib/files.js';
 import { join } from 'node:path';
 import { withFileLock } from '../../lib/lock.js';
 import type { PortMapping } from './ports.js';
@@ -117,8 +118,7 @@ export class StateStore {
   save(s: SandboxState): void {
     mkdirSync(this.sandboxDir(s.id), { recursive: true, mode: 0o755 });
     const f = this.file(s.id, 'state.json');
-    writeFileSync(`${f}.tmp`, JSON.stringify(s, null, 2) + '\n');
-    renameSync(`${f}.tmp`, f);
+    writeFileAtomic(f, JSON.stringify(s, null, 2) + '\n');
   }
 
   /** Re-read, change and save one sandbox. */

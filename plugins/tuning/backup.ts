@@ -3,7 +3,8 @@
  * `<dataDir>/<containerID>_<ifname>.json`, Go's json.MarshalIndent with a one-space indent, fields omitted when not
  * saved — so the Go tuning restores what we saved and the other way round.
  */
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { writeFileAtomic } from '../../lib/files.js';
 import { join } from 'node:path';
 import { CniError, ErrorCode } from '../../lib/cni/errors.js';
 import { isObject } from '../../lib/cni/fields.js';
@@ -67,9 +68,7 @@ export const restoreSettings = (b: Backup): LinkSettings => {
 export function writeBackup(file: string, dataDir: string, b: Backup): void {
   try {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-    const tmp = `${file}.tmp-${process.pid}`;
-    writeFileSync(tmp, formatBackup(b), { mode: 0o600 });
-    renameSync(tmp, file);
+    writeFileAtomic(file, formatBackup(b), 0o600);
   } catch (e) {
     throw new CniError(ErrorCode.IOFailure, `failed to save the original interface attributes to ${file}`, (e as Error).message);
   }
