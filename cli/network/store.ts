@@ -297,7 +297,7 @@ export class NetworkStore {
     const others = loadAll(this.paths.netconf).lists.filter((l) => l.name !== info.name).map(describe);
     const user = bridgeUser(info.bridge, others);
     if (user) return warnings; // still another network's bridge: leave it and its rules
-    if (!list || isolates(list)) this.removeIsolationRules(info.bridge);
+    if ((!list || isolates(list)) && !this.removeIsolationRules(info.bridge)) warnings.push(`could not remove the isolation rules naming bridge ${info.bridge} (see iptables -S CNI-ISOLATION-STAGE-1)`);
     const host = Netns.host();
     const now = readLink(host, info.bridge, true);
     if (!now) return warnings;
@@ -317,8 +317,9 @@ export class NetworkStore {
     return warnings;
   }
 
-  /** Delete the same-bridge isolation rules naming `bridge` (IPv4 and IPv6); the shared chains stay. */
-  private removeIsolationRules(bridge: string): void {
+  /** Delete the same-bridge isolation rules naming `bridge` (IPv4 and IPv6); the shared chains stay. False: some remain. */
+  private removeIsolationRules(bridge: string): boolean {
+    let ok = true;
     for (const family of [4, 6] as const) {
       let save: string;
       try {
@@ -327,8 +328,9 @@ export class NetworkStore {
         continue; // no iptables (or no IPv6): no rules of ours there
       }
       const lines = isolationRuleDeletes(save, bridge);
-      if (lines.length) iptablesRestore(family, ['*filter', ...lines, 'COMMIT', ''].join('\n'));
+      if (lines.length && iptablesRestore(family, ['*filter', ...lines, 'COMMIT', ''].join('\n')).status !== 0) ok = false;
     }
+    return ok;
   }
 }
 
