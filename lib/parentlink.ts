@@ -89,6 +89,10 @@ const KERNEL_SUPPORT: Record<SubLinkKind, string> = {
 export function createFailure(spec: SubLinkSpec, master: string, where: string, stderr: string): CniError {
   const text = stderr.trim();
   if (/Cannot find device/i.test(text)) return pluginError(`failed to lookup master ${JSON.stringify(master)} in ${where}: Link not found`);
+  if (spec.kind === 'vlan' && /VLAN device already exists/i.test(text)) {
+    const id = spec.typeOptions?.[spec.typeOptions.indexOf('id') + 1];
+    return pluginError(`failed to create vlan: master ${JSON.stringify(master)} already has a vlan with id ${id}`, `${text} (the kernel allows one per id and master; another container may hold it)`);
+  }
   if (/Unknown device type/i.test(text)) {
     return pluginError(`failed to create ${spec.kind}: the kernel has no ${spec.kind} support (${KERNEL_SUPPORT[spec.kind]} is missing)`, text);
   }
@@ -222,14 +226,22 @@ function addInOneExec(c: Libc, ctx: CniContext, spec: SubLinkSpec, master: Maste
     const notify = spec.notify !== false;
     const others = Object.fromEntries(Object.entries(subLinkSysctls(ctx.ifname, ips, notify)).filter(([k]) => !k.includes(`/conf/${ctx.ifname}/`)));
     if (src) container.sysctlSet(others); // e.g. lo's disable_ipv6
-    const lines = [createInContainerLine(spec, index, `/proc/${process.pid}/ns/net`, ctx.ifname), ...configureAndShow(ctx.ifname, ips, src?.routes ?? [])];
+    // Created under a temporary name and renamed in the same batch: some kernels (6.1) register a link made with
+    // link-netns in the master's netns first, where a host link named like CNI_IFNAME (eth0!) would clash.
+    const tmp = tempLinkName();
+    const lines = [
+      createInContainerLine(spec, index, `/proc/${process.pid}/ns/net`, tmp),
+      `link set dev ${tmp} name ${ctx.ifname}`,
+      ...configureAndShow(ctx.ifname, ips, src?.routes ?? []),
+    ];
     const run = (): ReturnType<Netns['ip']> => container.ip(['-j', '-batch', '-'], lines.join('\n') + '\n');
     const r = src ? container.withLinkDefaults(c, linkDefaultSysctls(ips, notify), run) : run();
     if (r.status !== 0) {
       const failedLine = batchFailedLine(r.stderr);
-      if (failedLine === 1) {
-        if (/File exists/i.test(r.stderr)) throw renameFailure(spec, ctx.ifname, r.stderr);
-        throw createFailure(spec, master.name, 'host netns', r.stderr.replace(/Command failed -:1\s*$/m, ''));
+      if (failedLine === 1) throw createFailure(spec, master.name, 'host netns', r.stderr.replace(/Command failed -:1\s*$/m, ''));
+      if (failedLine === 2) {
+        removeQuietly(container, tmp);
+        throw renameFailure(spec, ctx.ifname, r.stderr);
       }
       created = true;
       throw pluginError(`failed to configure ${ctx.ifname} in ${ctx.netns}`, describeBatchFailure(r.stderr, lines));
