@@ -6,9 +6,10 @@
  * does (test/helpers/tap-attach.pl) and exchanges ARP with the container.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, readdirSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { Chain, type ConfList } from '../helpers/chain.js';
 import { DIST, ROOT, TestNet, bin, isRoot, shOk, type Invocation } from '../helpers/harness.js';
 
 const NET = 'tapnet';
@@ -224,6 +225,25 @@ describe.skipIf(!isRoot)('tap', () => {
     net.removeNetns(b.name);
     for (let i = 0; i < 2; i++) expect(net.run({ ...inv(b, 'd2', cfg), command: 'DEL' }).status).toBe(0);
     expect(leases(dataDir)).toEqual([]);
+  });
+
+  it('conf/50-tap-bridge.conflist through a libcni-like runner: the MAC capability, a multi-queue tap owned by 107 on br0; CHECK; DEL', () => {
+    net = new TestNet('tapc');
+    const list = JSON.parse(readFileSync(join(ROOT, 'conf', '50-tap-bridge.conflist'), 'utf8')) as ConfList;
+    const chain = new Chain(list, { hostNetns: net.host, path: DIST });
+    const c = net.addContainer('c');
+    shOk('ip', ['-n', c.name, 'link', 'add', 'br0', 'type', 'bridge']);
+    shOk('ip', ['-n', c.name, 'link', 'set', 'br0', 'up']);
+    const r = chain.add({ containerId: 'vm1', netns: c.path, capabilityArgs: { mac: '02:50:00:00:00:01' } });
+    expect(r.interfaces).toEqual([{ name: 'eth0', mac: '02:50:00:00:00:01', sandbox: c.path }]);
+    expect(detail(net, c.name)).toMatchObject({
+      master: 'br0',
+      address: '02:50:00:00:00:01',
+      linkinfo: { info_kind: 'tun', info_data: { type: 'tap', multi_queue: true, persist: true, user: 107, group: 107 } },
+    });
+    chain.check({ containerId: 'vm1', netns: c.path });
+    chain.del({ containerId: 'vm1', netns: c.path });
+    expect(links(net, c.name)).toEqual(['lo', 'br0']);
   });
 
   it('selinuxContext on a host without SELinux: the tap is made as without it (nothing to label)', () => {
