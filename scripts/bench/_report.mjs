@@ -269,6 +269,7 @@ export function writeReport(R, dir, facts, meta) {
   );
   section('macvlan', 'macvlan', (r) => `On a veth master; each side its own host netns and host-local. Median of ${r.rounds}.\n\n${rowsTable(r.rows)}`);
   section('ptp', 'ptp', (r) => `Median of ${r.rounds}. The Go ptp waits for IPv6 duplicate address detection (1–2 s per dual-stack ADD); cni-ts does not.\n\n${rowsTable(r.rows)}\n\n${execTable(r.execs)}`);
+  section('vlan, dummy, tap', 'vlan-dummy-tap', (r) => `tap on this host, ours only (Debian's Go plugins 1.1.1 have no tap); each case its own round of ADD then DEL in one container netns. Median of ${r.rounds}.\n\n${rowsTable(r.rows)}\n\n${r.vm?.rows ? `vlan (ours vs Go 1.1.1) and dummy (ours; 1.1.1 has none) inside the QEMU VM bed — this host's kernel has neither 802.1q nor dummy — under software emulation (TCG): every time is many times a real machine's, so read the ratio, not the milliseconds. Median of ${r.vm.rounds}.\n\n${rowsTable(r.vm.rows)}` : `vlan and dummy (VM): not measured in this run (${r.vm?.skipped ?? '?'}).`}`);
   section('tuning, firewall, bandwidth', 'meta', (r) => `Chained after an interface plugin (prevResult names a veth pair). Median of ${r.rounds}. bandwidth: Go 1.1.1 installs tbf, cni-ts the current reference's htb.\n\n${rowsTable(r.rows)}`);
   section('portmap vs installed mappings', 'portmap', (pm) => {
     const rows = [];
