@@ -13,7 +13,7 @@ import { parseCIDR, type Family } from '../../lib/ip.js';
 import { settingsDiff, type ClusterSettings } from '../config.js';
 import { isSubnetOf, pickSubnet, subnetCount } from '../subnets.js';
 import { Backoff, describeError, sleep } from './http.js';
-import { EtcdClient, EtcdError, createdAt, deleteOp, modifiedAt, putOp, type Compare, type KeyValue, type WatchEvent } from './etcd-client.js';
+import { EtcdClient, EtcdError, createdAt, deleteOp, modifiedAt, putOp, type Compare, type EtcdTransport, type KeyValue, type WatchEvent } from './etcd-client.js';
 import { FatalStoreError, type LocalInfo, type NodeRecord, type Store, type StoreEvents } from './types.js';
 
 export interface EtcdStoreOptions {
@@ -26,6 +26,8 @@ export interface EtcdStoreOptions {
   previous: string[];
   log: (msg: string) => void;
   random?: () => number;
+  /** https client certificates and CA, user/password authentication. */
+  transport?: EtcdTransport;
 }
 
 export const subnetKey = (prefix: string, subnet: string): string => `${prefix}/subnets/${subnet.replace('/', '-')}`;
@@ -115,7 +117,7 @@ export class EtcdStore implements Store {
   private connected = true;
 
   constructor(private readonly o: EtcdStoreOptions) {
-    this.client = new EtcdClient(o.endpoints);
+    this.client = new EtcdClient(o.endpoints, undefined, o.transport);
   }
 
   get label(): string {
