@@ -202,12 +202,20 @@ export class EtcdStore implements Store {
 
   private lastFailureLog = 0;
 
-  /** Logs every change of state, and while unreachable at most one failure every 30 s (keep-alive retries each second). */
+  private lastFailure = '';
+
+  /**
+   * Logs every change of state, and while unreachable at most one failure every 30 s (keep-alive retries each second)
+   * — or at once when the failure is a different one (e.g. the CA fixed, now the client certificate is refused).
+   */
   private setConnected(ok: boolean, detail: string): void {
     const now = Date.now();
+    const failure = detail.replace(/; retrying in \d+(\.\d+)?s$/, '');
+    const changed = !ok && failure !== this.lastFailure;
     if (ok !== this.connected) this.o.log(ok ? `etcd ${this.client.endpoint} reachable again` : detail);
-    else if (!ok && now - this.lastFailureLog >= 30_000) this.o.log(detail);
-    if (!ok && (ok !== this.connected || now - this.lastFailureLog >= 30_000)) this.lastFailureLog = now;
+    else if (!ok && (changed || now - this.lastFailureLog >= 30_000)) this.o.log(detail);
+    if (!ok && (ok !== this.connected || changed || now - this.lastFailureLog >= 30_000)) this.lastFailureLog = now;
+    this.lastFailure = ok ? '' : failure;
     this.connected = ok;
     this.events?.connected(ok, detail);
   }
