@@ -121,7 +121,7 @@ export function usage(): string {
   const lines = ['usage: cni-ts-agent [flags]', '', 'Every flag can also be set as the environment variable CNI_TS_AGENT_<FLAG> or in the --config file.', ''];
   for (const f of FLAGS) {
     const arg = f.kind === 'bool' ? '' : f.kind === 'int' ? ' N' : ' VALUE';
-    const dflt = f.dflt && f.kind !== 'bool' ? ` (default ${f.dflt})` : '';
+    const dflt = f.dflt && f.kind !== 'bool' ? ` (default ${f.dflt})` : f.kind === 'bool' && f.dflt === 'true' ? ` (default true; --${f.name}=false turns it off)` : '';
     lines.push(`  --${f.name}${arg}`, `      ${f.help}${dflt}`);
   }
   return lines.join('\n') + '\n';
