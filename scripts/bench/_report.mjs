@@ -1,7 +1,8 @@
 // The Markdown report of `npm run bench` (docs/bench/report.md) and its two SVG plots, from the results every
 // benchmark saved (saveResults in _lib.mjs). Sections whose benchmark did not run in this run say so.
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { DIST, GO, ROOT, cell } from './_lib.mjs';
@@ -340,4 +341,42 @@ export function writeReport(R, dir, facts, meta) {
   if (R.phases) writeFileSync(join(dir, 'bridge-phases.svg'), phasesSvg(R.phases));
   if (R['agent-scale']) writeFileSync(join(dir, 'agent-scale.svg'), agentScaleSvg(R['agent-scale']));
   return T;
+}
+
+/** "## Title" blocks of a Markdown report, in order: [{ title, text }] (text includes the heading). */
+function splitSections(md) {
+  const parts = md.split(/^(?=## )/m);
+  return parts.map((text) => ({ title: /^## (.*)$/m.exec(text)?.[1] ?? '', text }));
+}
+
+/**
+ * Replace, in `dir`/report.md, only the sections of the benchmarks in R (those measured in this run), and their plots;
+ * each replaced section says when and at which commit it was measured. A section not there yet goes before the closing
+ * "Benchmarks run" line. Returns the titles replaced.
+ */
+export function updateReport(R, dir, facts, meta) {
+  const tmp = mkdtempSync(join(tmpdir(), 'cni-ts-bench-report-'));
+  try {
+    writeReport(R, tmp, facts, meta);
+    const fresh = splitSections(readFileSync(join(tmp, 'report.md'), 'utf8')).filter((x) => x.title && x.title !== 'Targets (issue 9)' && !x.text.includes(MISSING));
+    const path = join(dir, 'report.md');
+    let md = existsSync(path) ? readFileSync(path, 'utf8') : '# cni-ts benchmark report\n\n';
+    const note = `_This section: measured by \`npm run bench -- ${meta.ran.join(' ')}\` on ${facts.date} at cni-ts ${facts.commit} (load average at the start ${meta.loadStart}); the other sections are from the run described at the top._\n\n`;
+    // The closing "Benchmarks run: …" line stays last.
+    const closing = /\nBenchmarks run: [^\n]*\n*$/.exec(md);
+    if (closing) md = md.slice(0, closing.index + 1);
+    const sections = splitSections(md);
+    for (const sec of fresh) {
+      const body = sec.text.replace(/^(## .*\n\n)/, `$1${note}`).replace(/\nBenchmarks run: [^\n]*\n*$/, '\n').replace(/\n*$/, '\n\n');
+      const at = sections.findIndex((x) => x.title === sec.title);
+      if (at >= 0) sections[at] = { title: sec.title, text: body };
+      else sections.push({ title: sec.title, text: body });
+    }
+    md = sections.map((x) => x.text).join('') + (closing ? closing[0].trimStart().replace(/\n*$/, '\n') : '');
+    writeFileSync(path, md);
+    for (const f of readdirSync(tmp)) if (f.endsWith('.svg')) copyFileSync(join(tmp, f), join(dir, f));
+    return fresh.map((x) => x.title);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 }
