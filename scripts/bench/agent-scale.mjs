@@ -65,13 +65,15 @@ const remove = stats(R.change.remove);
 console.log(`  one peer added with ${changeBase} present: ${cellOf(add)} ms; removed: ${cellOf(remove)} ms (etcd write → applied in the kernel, ${changeRounds} each)`);
 console.log(`  no-op periodic resync with ${changeBase} peers: ${R.resync.cpuMsPerResync.toFixed(1)} ms CPU each (${f(R.resync.cpuMs)} ms over ${R.resync.resyncs} resyncs in ${resyncWindowS} s; agent + its ip/bridge/nft children)`);
 const peakRss = Math.max(...Object.values(R.rss));
+// The goal is for a cluster of changeBase (1000) peers: every run with that many (install, changes, resyncs).
+const rssAtBase = Math.max(...Object.entries(R.rss).filter(([k]) => k.startsWith(String(changeBase))).map(([, v]) => v));
 const at = install.find((r) => r.peers === changeBase);
 const goals = [
   { name: `${changeBase} peers installed (agent start → routes + FDB + neighbours in the kernel)`, goal: '≤ 5 s', value: at ? `${f(at.start.median)} ms` : '–', met: at ? at.start.median <= 5000 : undefined },
   { name: `one peer added / removed with ${changeBase} present (etcd write → applied)`, goal: '≤ 200 ms', value: `${f(add.median)} / ${f(remove.median)} ms`, met: Math.max(add.median, remove.median) <= 200 },
-  { name: `agent peak RSS (up to ${Math.max(...sizes)} peers)`, goal: '≤ 100 MB', value: `${f(peakRss)} MB`, met: peakRss <= 100 },
+  { name: `agent peak RSS with ${changeBase} peers (installing, changes, resyncs; ${f(peakRss)} MB at most with up to ${Math.max(...sizes)})`, goal: '≤ 100 MB', value: `${f(rssAtBase)} MB`, met: rssAtBase <= 100 },
   { name: `periodic resync with nothing to change, ${changeBase} peers (CPU)`, goal: '≤ 50 ms', value: `${R.resync.cpuMsPerResync.toFixed(1)} ms`, met: R.resync.cpuMsPerResync <= 50 },
 ];
 for (const g of goals) console.log(`  ${g.met ? '✓' : '✗'} ${g.name}: ${g.value} (goal ${g.goal})`);
-saveResults({ rounds, sizes, changeBase, changeRounds, install, add, remove, resync: R.resync, rss: R.rss, peakRss, goals, medianInstall1000: at ? median(R.install[changeBase]) : undefined });
+saveResults({ rounds, sizes, changeBase, changeRounds, install, add, remove, resync: R.resync, rss: R.rss, peakRss, rssAtBase, goals, medianInstall1000: at ? median(R.install[changeBase]) : undefined });
 process.exit(0); // etcd is still a child: everything in the netns is killed at exit (_lib.mjs)
