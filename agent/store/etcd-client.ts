@@ -85,6 +85,17 @@ function etcdErrorOf(body: string | undefined): { code: number; message: string 
   return undefined;
 }
 
+/**
+ * etcd's JSON gateway answers 503 "connection closed" (gRPC Unavailable) when it cannot reach its own gRPC server —
+ * with --client-cert-auth, when etcd's server certificate does not also allow client authentication.
+ */
+export function explainGateway(code: number, message: string): string | undefined {
+  if (code === 14 && /connection closed/.test(message)) {
+    return `${message} (etcd's JSON gateway cannot reach etcd's own gRPC port: with --client-cert-auth, etcd's server certificate must also allow client authentication, extendedKeyUsage clientAuth)`;
+  }
+  return undefined;
+}
+
 export class EtcdClient {
   private current = 0;
 
@@ -104,7 +115,7 @@ export class EtcdClient {
     const body = (e as { body?: string }).body;
     const user = this.transport.auth?.credentials.username;
     const ee = etcdErrorOf(body);
-    if (ee) return new EtcdError(ee.code, explainAuthError(ee.message, path, user) ?? ee.message);
+    if (ee) return new EtcdError(ee.code, explainAuthError(ee.message, path, user) ?? explainGateway(ee.code, ee.message) ?? ee.message);
     if (e instanceof HttpError) {
       const why = explainAuthError(body ?? '', path, user);
       if (why) return new EtcdError(e.status, why);

@@ -9,6 +9,7 @@ import { diffState, wantedState } from '../../agent/datapath.js';
 import { masqScript } from '../../agent/masq.js';
 import { Metrics, renderMetrics } from '../../agent/metrics.js';
 import { EtcdAuth, explainAuthError, isTokenProblem } from '../../agent/store/etcd-auth.js';
+import { explainGateway } from '../../agent/store/etcd-client.js';
 import { KubeconfigError, kubeconfigAccess, parseKubeconfigText, resolveKubeconfig } from '../../agent/store/kubeconfig.js';
 import { describeTlsError, TlsSetupError } from '../../agent/store/tls.js';
 import { renderSubnetEnv } from '../../agent/subnet-env.js';
@@ -79,6 +80,8 @@ describe('etcd TLS and authentication', () => {
     expect(explainAuthError('etcdserver: authentication failed, invalid user ID or password', 'auth/authenticate', 'cni')).toMatch(/etcd rejected --etcd-username "cni"/);
     expect(explainAuthError('etcdserver: permission denied', 'kv/txn', 'cni')).toMatch(/^etcdserver: permission denied \(etcd user "cni" may not kv\/txn: grant its role read and write/);
     expect(explainAuthError('CommonName of client sending a request against gateway will be ignored and not used as expected', 'kv/range', 'cni')).toMatch(/client certificate has a CommonName while its authentication is on/);
+    expect(explainGateway(14, 'connection closed')).toMatch(/server certificate must also allow client authentication/);
+    expect(explainGateway(14, 'etcdserver: request timed out')).toBeUndefined();
     expect(isTokenProblem(16, 'etcdserver: invalid auth token')).toBe(true);
     expect(isTokenProblem(3, 'etcdserver: user name is empty')).toBe(true);
     expect(isTokenProblem(5, 'etcdserver: requested lease not found')).toBe(false);
