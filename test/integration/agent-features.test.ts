@@ -173,10 +173,9 @@ describe.skipIf(!isRoot || !haveEtcd)('cni-ts-agent: masquerade options, --mtu, 
 
     // node-1 first with the defaults: its table masquerades with fully random ports…
     let a1 = start(c, n1, ['--subnet-file', envFile(n1)]);
-    await a1.waitLog(/wrote .*conflist/);
+    await a1.waitLog(/masquerading traffic .*\(fully random ports\)/); // logged once the table is in place
     const nft1 = sh('ip', ['netns', 'exec', n1.netns, 'nft', 'list', 'table', 'inet', 'cni_ts_agent']).stdout;
     expect(nft1).toContain(`ip saddr ${CIDR} masquerade fully-random`);
-    await a1.waitLog(/\(fully random ports\)/);
     expect(await a1.stop()).toBe(0);
     // …restarted with --ip-masq=false and --mtu 1400: our table is removed, nothing masquerades.
     a1 = start(c, n1, ['--subnet-file', envFile(n1), '--ip-masq=false', '--mtu', '1400']);
@@ -189,6 +188,8 @@ describe.skipIf(!isRoot || !haveEtcd)('cni-ts-agent: masquerade options, --mtu, 
     const [s1, s2] = [c.subnetsOf(n1)[0]!, c.subnetsOf(n2)[0]!];
 
     // subnet.env, in flannel's format.
+    await a1.waitLog(/wrote \S+\/subnet\.env/);
+    await a2.waitLog(/wrote \S+\/subnet\.env/);
     const gw = (s: string) => s.replace(/0\/24$/, '1/24');
     expect(readFileSync(envFile(n1), 'utf8')).toBe(`FLANNEL_NETWORK=${CIDR}\nFLANNEL_SUBNET=${gw(s1)}\nFLANNEL_MTU=1400\nFLANNEL_IPMASQ=false\n`);
     expect(readFileSync(envFile(n2), 'utf8')).toBe(`FLANNEL_NETWORK=${CIDR}\nFLANNEL_SUBNET=${gw(s2)}\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n`);
