@@ -7,9 +7,12 @@ import { DEFAULT_NETWORK, describe, networkId, PSEUDO, type NetworkInfo } from '
 import { NetworkStore, type Attached } from '../network/store.js';
 import { reapDead } from '../sandbox/reap.js';
 import { StateStore, type SandboxState } from '../sandbox/state.js';
+import { resolveNetworkName } from '../network/resolve.js';
 import { bool, JSON_FLAGS, list, parseArgs, str, wantsJson, type FlagSpec } from '../util/args.js';
 import { UserError, usageError } from '../util/errors.js';
+import { formatEach } from '../util/format.js';
 import { json, out, table } from '../util/output.js';
+import { asMap } from '../util/template.js';
 import { pathsFrom } from '../util/paths.js';
 import { requireRoot } from '../util/root.js';
 
@@ -20,15 +23,18 @@ const USAGE = `Usage: cnictl network COMMAND
          options: com.docker.network.bridge.name=BR, com.docker.network.driver.mtu=N (or mtu=N),
                   com.docker.network.bridge.enable_ip_masquerade=false, parent=IF, macvlan_mode=M, ipvlan_mode=M
   ls [--json]                       networks (conflists in NETCONFPATH), with the pseudo networks host and none
-  inspect NAME...                   config, bridge and attached sandboxes (JSON)
-  rm NAME...                        remove networks cnictl created (refused while anything is attached)
+  inspect [-f FORMAT] NETWORK...    config, bridge and attached sandboxes (JSON, or a Go template with -f)
+  rm NETWORK...                     remove networks cnictl created (refused while anything is attached)
   prune [-f]                        remove every unused network cnictl created
-  connect [--ip IP] NETWORK SANDBOX     attach a running sandbox (eth1, eth2, ...)
-  disconnect [-f] NETWORK SANDBOX       detach it`;
+  connect [--ip IP] [--alias NAME]... NETWORK SANDBOX   attach a running sandbox (eth1, eth2, ...)
+  disconnect [-f] NETWORK SANDBOX   detach it
+
+NETWORK is a name, an ID (as "network ls" prints it) or a unique prefix of one.`;
 
 export async function networkCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const [sub, ...rest] = argv;
   const ctx = { env, paths: pathsFrom(env) };
+  if (rest.includes('--help') || (sub !== 'create' && rest.includes('-h'))) return out(USAGE), 0;
   switch (sub) {
     case 'create':
       return create(rest, ctx);
@@ -141,20 +147,35 @@ function endpoint(a: Attached, sandboxes: Map<string, SandboxState>): Record<str
 }
 
 async function inspect(argv: string[], ctx: Ctx): Promise<number> {
-  const p = parseArgs(argv, JSON_FLAGS);
-  wantsJson(p);
+  const p = parseArgs(argv, [{ name: 'json' }, { name: 'format', short: 'f', value: true }]);
   if (p.positional.length === 0) throw usageError(`"cnictl network inspect" needs at least one NAME\n${USAGE}`);
   await reapDead(new StateStore(ctx.paths.stateDir), ctx.env);
+  const { objects, missing } = networkObjects(p.positional, ctx.env);
+  if (objects.length) out(formatEach(str(p, 'format'), objects, json));
+  for (const m of missing) process.stderr.write(`cnictl: network ${m} not found: see "cnictl network ls"\n`);
+  return missing.length ? 1 : 0;
+}
+
+/** Networks as `network inspect` shows them (by name, ID or unique ID prefix); refs not found are returned apart. */
+export function networkObjects(refs: readonly string[], env: NodeJS.ProcessEnv): { objects: Array<Record<string, unknown>>; missing: string[] } {
+  const ctx = { env, paths: pathsFrom(env) };
   const store = new NetworkStore(ctx.paths, ctx.env);
   const { lists } = store.load();
   const sandboxes = sandboxNames(ctx);
-  const result = p.positional.map((name) => {
+  const objects: Array<Record<string, unknown>> = [];
+  const missing: string[] = [];
+  for (const ref of refs) {
+    const name = resolveNetworkName(ref, lists.map((l) => l.name));
     if ((PSEUDO as readonly string[]).includes(name)) {
       const attached = [...sandboxes.values()].filter((s) => s.mode === name && s.status !== 'exited');
-      return { Name: name, Id: networkId(name), Scope: 'local', Driver: name === 'none' ? 'null' : 'host', Containers: Object.fromEntries(attached.map((s) => [s.id, { Name: s.name }])) };
+      objects.push({ Name: name, Id: networkId(name), Scope: 'local', Driver: name === 'none' ? 'null' : 'host', Containers: asMap(Object.fromEntries(attached.map((s) => [s.id, { Name: s.name }]))) });
+      continue;
     }
     const l = lists.find((x) => x.name === name);
-    if (!l) throw new UserError(`network ${name} not found: see "cnictl network ls"`);
+    if (!l) {
+      missing.push(ref);
+      continue;
+    }
     const i: NetworkInfo = describe(l);
     const eps = store.attachments(l);
     let config: unknown;
@@ -163,7 +184,7 @@ async function inspect(argv: string[], ctx: Ctx): Promise<number> {
     } catch {
       config = l.bytes;
     }
-    return {
+    objects.push({
       Name: i.name,
       Id: i.id,
       Created: created(l.file),
@@ -177,12 +198,11 @@ async function inspect(argv: string[], ctx: Ctx): Promise<number> {
       Plugins: i.plugins,
       ConfigFile: l.file,
       Managed: i.managed,
-      Containers: Object.fromEntries(eps.map((a) => [`${a.containerId}/${a.ifname}`, endpoint(a, sandboxes)])),
+      Containers: asMap(Object.fromEntries(eps.map((a) => [`${a.containerId}/${a.ifname}`, endpoint(a, sandboxes)]))),
       Config: config,
-    };
-  });
-  out(json(result));
-  return 0;
+    });
+  }
+  return { objects, missing };
 }
 
 function created(file: string): string {
@@ -220,13 +240,14 @@ async function rm(argv: string[], ctx: Ctx): Promise<number> {
   await reapDead(stateStore, ctx.env);
   const store = new NetworkStore(ctx.paths, ctx.env);
   let status = 0;
-  for (const name of p.positional) {
+  for (const ref of p.positional) {
     try {
+      const name = resolveNetworkName(ref, store.load().lists.map((l) => l.name));
       stateStore.locked(() => {
         removable(store, ctx, name);
         store.remove(store.find(name)!);
       });
-      out(name);
+      out(ref);
     } catch (e) {
       if (!(e instanceof UserError)) throw e;
       process.stderr.write(`cnictl: ${e.message}\n`);
