@@ -113,12 +113,15 @@ export function sandboxArgv(netns: string | undefined, files: SandboxFiles, host
 }
 
 /**
- * Enter a running sandbox (its command's namespaces), in `workdir` (-w). With a terminal, `setsid -c` makes the
- * command a session leader with the terminal (its stdin) as controlling terminal; no fork when cnictl spawns it in
- * its own process group.
+ * Enter a running sandbox (its command's namespaces), in `workdir` (-w, through `sh -c cd`: a missing directory is
+ * named, exit 126 as Docker). With a terminal, `setsid -c` makes the command a session leader with the terminal (its
+ * stdin) as controlling terminal; no fork when cnictl spawns it in its own process group.
  */
 export const execArgv = (pid: number, command: readonly string[], opts: { tty?: boolean; workdir?: string } = {}): string[] => [
-  'nsenter', '-t', String(pid), '-n', '-u', '-m', ...(opts.workdir ? [`--wdns=${opts.workdir}`] : []), '--', ...(opts.tty ? ['setsid', '-c'] : []), ...command,
+  'nsenter', '-t', String(pid), '-n', '-u', '-m', '--',
+  ...(opts.tty ? ['setsid', '-c'] : []),
+  ...(opts.workdir ? ['/bin/sh', '-c', 'cd "$0" 2>/dev/null || { echo "cnictl: --workdir $0: no such directory in the sandbox" >&2; exit 126; }; exec "$@"', opts.workdir] : []),
+  ...command,
 ];
 
 /** Ports something listens on (TCP) or has bound (UDP) in this namespace, from /proc/net. */
