@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:f
 import { writeFileAtomic } from '../../lib/files.js';
 import { join } from 'node:path';
 import { isObject, type Obj } from '../../lib/cni/fields.js';
-import { contains, formatCIDR, formatIP, networkOf, parseCIDR } from '../../lib/ip.js';
+import { contains, formatCIDR, formatIP, networkOf, parseCIDR, parseIP } from '../../lib/ip.js';
 import { Netns } from '../../lib/netns.js';
 import { ResultCache, type CacheEntry } from '../runtime/cache.js';
 import { confListFromBytes, loadAll, type ConfError, type ConfList } from '../runtime/conffiles.js';
@@ -69,6 +69,7 @@ export function parseSettings(raw: unknown, file: string): Settings {
         break;
       case 'dns':
         s.dns = strings(k);
+        for (const d of s.dns) if (!parseIP(d)) throw new UserError(`"dns" in ${file}: ${JSON.stringify(d)} is not an IP address`);
         break;
       case 'dns-search':
         s.dnsSearch = strings(k);

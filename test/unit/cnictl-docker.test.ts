@@ -137,6 +137,7 @@ describe('/etc/cnictl/config.json', () => {
     expect(() => parseSettings({ mtu: 1400, 'default-gateway': '10.0.0.1' }, '/etc/cnictl/config.json')).toThrow('"default-gateway" in /etc/cnictl/config.json is not supported by cnictl (it knows bip, mtu, fixed-cidr, ip-masq, dns, dns-search, dns-opts): remove it');
     expect(() => parseSettings({ mtu: '1400' }, 'f')).toThrow('"mtu" in f must be a number from 68 to 65535');
     expect(() => parseSettings({ dns: '10.0.0.53' }, 'f')).toThrow('"dns" in f must be a list of strings');
+    expect(() => parseSettings({ dns: ['dns.example'] }, 'f')).toThrow('"dns" in f: "dns.example" is not an IP address');
     expect(() => parseSettings([], 'f')).toThrow('must be a JSON object');
   });
 });
