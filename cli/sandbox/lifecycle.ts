@@ -89,16 +89,13 @@ export class Sandboxes {
    * whatever was made is undone and a UserError says why.
    */
   create(f: CreateFlags): SandboxState {
-    const settings = readSettings(this.paths, this.env);
-    f = {
-      ...f,
-      networks: f.networks.map((n) => (n.startsWith('container:') ? n : this.networkName(n))),
-      // /etc/cnictl/config.json's "dns", "dns-search", "dns-opts": defaults, as daemon.json's
-      dns: f.dns.length ? f.dns : (settings.dns ?? []),
-      dnsSearch: f.dnsSearch.length ? f.dnsSearch : (settings.dnsSearch ?? []),
-      dnsOptions: f.dnsOptions?.length ? f.dnsOptions : (settings.dnsOptions ?? []),
-    };
+    f = { ...f, networks: f.networks.map((n) => (n.startsWith('container:') ? n : this.networkName(n))) };
     const { mode, ports } = checkRun(f, DEFAULT_NETWORK);
+    if (mode.kind === 'networks' || mode.kind === 'none') {
+      // /etc/cnictl/config.json's "dns", "dns-search", "dns-opts": defaults for sandboxes with a network of their own
+      const settings = readSettings(this.paths, this.env);
+      f = { ...f, dns: f.dns.length ? f.dns : (settings.dns ?? []), dnsSearch: f.dnsSearch.length ? f.dnsSearch : (settings.dnsSearch ?? []), dnsOptions: f.dnsOptions?.length ? f.dnsOptions : (settings.dnsOptions ?? []) };
+    }
     if (!findExecutable(f.command[0]!, this.env.PATH)) throw new UserError(`executable ${JSON.stringify(f.command[0])} not found${f.command[0]!.includes('/') ? '' : ' in PATH'}: check the command`);
     this.reap();
     const lists = mode.kind === 'networks' ? mode.names.map((n) => this.networks.require(n)) : [];
