@@ -10,7 +10,7 @@ import { StateStore, type SandboxState } from '../sandbox/state.js';
 import { resolveNetworkName } from '../network/resolve.js';
 import { bool, JSON_FLAGS, list, parseArgs, str, wantsJson, type FlagSpec } from '../util/args.js';
 import { UserError, usageError } from '../util/errors.js';
-import { formatEach } from '../util/format.js';
+import { formatEach, formatList } from '../util/format.js';
 import { json, out, table } from '../util/output.js';
 import { asMap } from '../util/template.js';
 import { pathsFrom } from '../util/paths.js';
@@ -22,7 +22,7 @@ const USAGE = `Usage: cnictl network COMMAND
          [-o KEY=VALUE]... NAME
          options: com.docker.network.bridge.name=BR, com.docker.network.driver.mtu=N (or mtu=N),
                   com.docker.network.bridge.enable_ip_masquerade=false, parent=IF, macvlan_mode=M, ipvlan_mode=M
-  ls [--json]                       networks (conflists in NETCONFPATH), with the pseudo networks host and none
+  ls [-q] [--json] [--format F]     networks (conflists in NETCONFPATH), with the pseudo networks host and none
   inspect [-f FORMAT] NETWORK...    config, bridge and attached sandboxes (JSON, or a Go template with -f)
   rm NETWORK...                     remove networks cnictl created (refused while anything is attached)
   prune [-f]                        remove every unused network cnictl created
@@ -116,6 +116,8 @@ function sandboxNames(ctx: Ctx): Map<string, SandboxState> {
   return new Map(new StateStore(ctx.paths.stateDir).list().map((s) => [s.id, s]));
 }
 
+const NETWORK_LS_FORMAT = { table: 'table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}', headers: { ID: 'NETWORK ID', Name: 'NAME', Driver: 'DRIVER', Scope: 'SCOPE', Subnets: 'SUBNETS', File: 'FILE' } };
+
 async function ls(argv: string[], ctx: Ctx): Promise<number> {
   const p = parseArgs(argv, [...JSON_FLAGS, { name: 'quiet', short: 'q' }]);
   const store = new NetworkStore(ctx.paths, ctx.env);
@@ -126,7 +128,9 @@ async function ls(argv: string[], ctx: Ctx): Promise<number> {
     { ID: networkId('host').slice(0, 12), Name: 'host', Driver: 'host', Scope: 'local', Subnets: [], File: '' },
     { ID: networkId('none').slice(0, 12), Name: 'none', Driver: 'null', Scope: 'local', Subnets: [], File: '' },
   ].sort((a, b) => a.Name.localeCompare(b.Name));
-  if (wantsJson(p)) out(json(rows));
+  const format = str(p, 'format');
+  if (format !== undefined && format !== 'json' && format !== 'table') process.stdout.write(formatList(format, rows, NETWORK_LS_FORMAT)); // a Go template
+  else if (wantsJson(p)) out(json(rows));
   else if (bool(p, 'quiet')) out(rows.map((r) => r.ID).join('\n'));
   else out(table(['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE'], rows.map((r) => [r.ID, r.Name, r.Driver, r.Scope])));
   for (const e of errors) process.stderr.write(`cnictl: warning: skipped ${e.message}\n`);

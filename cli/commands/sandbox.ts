@@ -46,7 +46,8 @@ export async function execCommand(argv: string[], env: NodeJS.ProcessEnv): Promi
   sb.reap();
   const s = sb.get(ref);
   if (!isRunning(s) || !isAlive(s.pid)) throw new UserError(`sandbox ${s.name} is not running: start it (cnictl start ${s.name})`);
-  const pty = tty ? (await import('../sandbox/pty.js')).openPty(...(await import('../sandbox/pty.js')).terminalSize()) : undefined;
+  const ptys = tty ? await import('../sandbox/pty.js') : undefined;
+  const pty = ptys?.openPty(...ptys.terminalSize());
   const argvExec = execArgv(s.pid!.pid, command, { tty: !!pty, ...(workdir ? { workdir } : {}) });
   const stdio = pty ? [pty.slave, pty.slave, pty.slave] : detach ? (['ignore', 'ignore', 'ignore'] as const) : ([interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'] as const);
   const child = spawn(argvExec[0]!, argvExec.slice(1), { stdio: [...stdio], detached: detach, env: commandEnv(env, s.hostname, list(p, 'env'), !!pty) });
@@ -56,7 +57,7 @@ export async function execCommand(argv: string[], env: NodeJS.ProcessEnv): Promi
     child.unref();
     return 0;
   }
-  const relay = pty ? (await import('../sandbox/pty.js')).relayPty(pty, { input: interactive }) : undefined;
+  const relay = pty ? ptys!.relayPty(pty, { input: interactive }) : undefined;
   const ignore = () => {}; // the terminal's signals reach the command directly (same process group, or its own terminal)
   for (const sig of ['SIGINT', 'SIGQUIT'] as const) process.on(sig, ignore);
   const code = await new Promise<number>((resolve) => {

@@ -125,6 +125,8 @@ describe.skipIf(!isRoot)('cnictl: the commands people copy from Docker', () => {
     const appId = h.ctlOk(['network', 'create', '--subnet', '10.91.0.0/24', '--ipv6', '--subnet', 'fd00:91::/64', 'app']).trim();
     const otherId = h.ctlOk(['network', 'create', '--subnet', '10.92.0.0/24', 'other']).trim();
     expect(h.ctlOk(['network', 'ls', '--format', 'json'])).toContain(appId.slice(0, 12));
+    expect(h.ctlOk(['network', 'ls', '--format', '{{.ID}} {{.Name}}']).trim().split('\n')).toEqual(expect.arrayContaining([`${appId.slice(0, 12)} app`, `${otherId.slice(0, 12)} other`]));
+    expect(h.ctlOk(['network', 'ls', '--format', 'table {{.Name}}\\t{{.Driver}}']).split('\n')[0]).toBe('NAME      DRIVER');
     // run --network by ID prefix
     await server('web', ['--network', appId.slice(0, 12), '-p', '8080:80', '--ip', '10.91.0.10']);
     const [ins] = JSON.parse(h.ctlOk(['inspect', 'web']));
