@@ -1,9 +1,10 @@
 /**
  * A pseudo-terminal for `run -t` / `exec -t`, made in-process through Bun's FFI (posix_openpt, grantpt, unlockpt,
  * ptsname_r, ioctl TIOCSWINSZ from libc): no native addon and no helper process (util-linux `script` would add a
- * fork and a process between cnictl and the command, and ends the session on stdin EOF). Setup costs ~1.5 ms, paid
- * only when -t is given. The command gets the slave as stdin/stdout/stderr and makes it its controlling terminal
- * (it opens it again as a session leader, or `setsid -c`); cnictl keeps the master and relays.
+ * fork and a process between cnictl and the command, and ends the session on stdin EOF). Setup is paid only when
+ * -t is given (measured 1.6–2 ms with the dlopen on a quiet machine). The command gets the slave as its stdin,
+ * stdout and stderr and makes it its controlling terminal (it opens it again as a session leader, or `setsid -c`);
+ * cnictl keeps the master and relays.
  */
 import { closeSync, constants, openSync, write, writeSync } from 'node:fs';
 import { ReadStream } from 'node:tty';
