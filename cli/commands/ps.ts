@@ -168,7 +168,7 @@ export async function portCommand(argv: string[], env: NodeJS.ProcessEnv): Promi
   await reapDead(st, env);
   const s = st.find(p.positional[0]!);
   if (!s) throw new UserError(`no such sandbox: ${p.positional[0]} (see "cnictl ps -a")`);
-  if (s.status === 'exited' || !isAlive(s.supervisor)) throw new UserError(`sandbox ${s.name} is not running: it publishes nothing`);
+  if (!liveSandbox(s)) throw new UserError(`sandbox ${s.name} is not running: it publishes nothing`);
   let ports = s.ports;
   const want = p.positional[1];
   if (want) {
