@@ -69,6 +69,8 @@ describe.skipIf(!isRoot)('cnictl never harms the host', () => {
     const id = h.ctlOk(['network', 'create', '--subnet', '10.64.0.0/24', 'own']).trim();
     const own = `br-${id.slice(0, 12)}`;
     expect(linkState(own).kind).toBe('bridge');
+    // its Docker-style bridge name (from its ID) is taken too
+    expect(h.ctl(['network', 'create', '--subnet', '10.66.0.0/24', '-o', `com.docker.network.bridge.name=${own}`, 'again']).stderr).toMatch(new RegExp(`bridge ${own} is already used by network own`));
 
     for (const net of ['onbr0', 'onbr1', 'own']) {
       const r = h.ctl(['run', '--rm', '--network', net, '--', 'ping', '-c1', '-W2', net === 'onbr0' ? '198.51.100.1' : net === 'onbr1' ? '10.62.0.1' : '10.64.0.1']);
@@ -88,11 +90,14 @@ describe.skipIf(!isRoot)('cnictl never harms the host', () => {
     for (const br of ['hostbr0', 'hostbr1', own]) expect(rules).not.toContain(br);
 
     // a network cnictl has no record of (written by an older cnictl): its bridge is left, and it says so
-    h.ctlOk(['network', 'create', '--subnet', '10.65.0.0/24', 'legacy']);
+    // (removed by an ID prefix, as "network ls" shows IDs: the same rules and warnings)
+    const legacyId = h.ctlOk(['network', 'create', '--subnet', '10.65.0.0/24', 'legacy']).trim();
     const legacyBr = JSON.parse(h.shOk('cat', ['/etc/cni/net.d/cnictl-legacy.conflist'])).plugins[0].bridge;
     h.shOk('rm', ['/var/lib/cnictl/networks/legacy.json']);
-    const rm = h.ctl(['network', 'rm', 'legacy']);
+    const rm = h.ctl(['network', 'rm', legacyId.slice(0, 8)]);
     expect(rm.status, rm.stderr).toBe(0);
+    expect(rm.stdout.trim()).toBe(legacyId.slice(0, 8));
+    expect(files()).toEqual([]);
     expect(rm.stderr).toMatch(new RegExp(`cnictl: legacy: left bridge ${legacyBr} in place: cnictl has no record of creating it`));
     expect(linkState(legacyBr).kind).toBe('bridge');
   });
