@@ -195,6 +195,12 @@ export function leaseFromAck(ack: Message): LeaseInfo {
   return info;
 }
 
+/** `a.b.c.d/prefix` with the host bits cleared (the kernel refuses a route whose destination has them set). */
+function network(octets: ArrayLike<number>, prefix: number): string {
+  const v = (((octets[0]! << 24) | (octets[1]! << 16) | (octets[2]! << 8) | octets[3]!) >>> 0) & (prefix ? (0xffffffff << (32 - prefix)) >>> 0 : 0);
+  return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}/${prefix}`;
+}
+
 /** RFC 3442 option 121: (width, significant octets of the destination, router) repeated; a router 0.0.0.0 is on-link. */
 export function classlessRoutes(opt: Uint8Array | undefined): Route[] {
   const routes: Route[] = [];
@@ -207,7 +213,7 @@ export function classlessRoutes(opt: Uint8Array | undefined): Route[] {
     const dst = [0, 0, 0, 0];
     for (let k = 0; k < octets; k++) dst[k] = opt[i + 1 + k]!;
     const gw = ipText(opt, i + 1 + octets);
-    const route: Route = { dst: `${dst.join('.')}/${width}` };
+    const route: Route = { dst: network(dst, width) };
     if (gw !== '0.0.0.0') route.gw = gw;
     routes.push(route);
     i += 1 + octets + 4;
@@ -215,7 +221,10 @@ export function classlessRoutes(opt: Uint8Array | undefined): Route[] {
   return routes;
 }
 
-/** Option 33: (destination, router) pairs; the destination's prefix is its class's (A /8, B /16, C /24; others skipped). */
+/**
+ * Option 33: (destination, router) pairs; the destination's prefix is its class's (A /8, B /16, C /24; others
+ * skipped), host bits cleared (the reference keeps them, and then the route cannot be added).
+ */
 export function staticRoutes(opt: Uint8Array | undefined): Route[] {
   const routes: Route[] = [];
   if (!opt) return routes;
@@ -223,7 +232,7 @@ export function staticRoutes(opt: Uint8Array | undefined): Route[] {
     const first = opt[i]!;
     const prefix = first < 128 ? 8 : first < 192 ? 16 : first < 224 ? 24 : 0;
     if (!prefix) continue;
-    routes.push({ dst: `${ipText(opt, i)}/${prefix}`, gw: ipText(opt, i + 4) });
+    routes.push({ dst: network(opt.subarray(i, i + 4), prefix), gw: ipText(opt, i + 4) });
   }
   return routes;
 }
