@@ -167,8 +167,11 @@ export class Leases {
     }));
   }
 
-  /** DHCP.Allocate: the lease of these args, acquired unless this daemon already keeps it. */
-  async allocate(args: CmdArgs): Promise<Result> {
+  /**
+   * DHCP.Allocate: the lease of these args, acquired unless this daemon already keeps it. `gone` fires when the caller
+   * hung up: a lease it made us acquire is dropped then, since nobody received it (a killed or timed-out ADD).
+   */
+  async allocate(args: CmdArgs, gone?: AbortSignal): Promise<Result> {
     const { name, conf } = netConfOf(args);
     const dconf = parseDhcpConf(conf);
     const id = clientIdFor(args.ContainerID, name, args.IfName);
@@ -207,6 +210,13 @@ export class Leases {
       });
       this.entries.set(id.key, e);
       entry = e;
+      const hungUp = (): void => {
+        if (this.entries.get(id.key) !== e) return;
+        log(`${id.key}: the plugin hung up before it got the lease; dropping it`);
+        void this.drop(id.key);
+      };
+      gone?.addEventListener('abort', hungUp, { once: true });
+      void e.ready.then(() => gone?.removeEventListener('abort', hungUp), () => undefined);
     }
     const lease = await entry.ready;
     if (lease.state === 'expired' || lease.state === 'stopped') throw new DaemonError(`${id.key}: the lease of ${lease.address} is ${lease.state}`);
@@ -287,7 +297,9 @@ function serveConnection(sock: Socket, leases: Leases): void {
   const reader = new PairReader();
   const replies = new ReplyEncoder();
   let queue: Promise<void> = Promise.resolve();
+  const hungUp = new AbortController();
   sock.on('error', () => sock.destroy());
+  sock.on('close', () => hungUp.abort());
   const onCall = (pair: Parameters<typeof callFrom>[0]): void => {
     const call = callFrom(pair);
     queue = queue.then(async () => {
@@ -295,7 +307,7 @@ function serveConnection(sock: Socket, leases: Leases): void {
       try {
         switch (call.method) {
           case METHOD_ALLOCATE:
-            bytes = replies.result(call.method, call.seq, await leases.allocate(call.args));
+            bytes = replies.result(call.method, call.seq, await leases.allocate(call.args, hungUp.signal));
             break;
           case METHOD_RELEASE:
             await leases.release(call.args);

@@ -255,6 +255,31 @@ os.execvpe('ip',['ip','netns','exec',sys.argv[2],sys.argv[3],'daemon','-statedir
     expect(status(join(l.daemon.opts.dir, 'nothing.sock')).json).toMatchObject({ code: 50, msg: expect.stringMatching(/not reachable/) });
   });
 
+  it('no DHCP server: ADD fails after the daemon\'s retries (-timeout, -resendmax) naming why, nothing left; an ADD killed meanwhile leaves no lease keeper', async () => {
+    const l = await lab('dhnos');
+    l.lan.stop();
+    await l.daemon.stop('SIGKILL');
+    const d = await startDaemon(l.net, bin('dhcp'), l.net.tempDir(), ['-timeout', '500ms', '-resendmax', '1s']);
+    const c = l.net.addContainer('a');
+    const cfg = conf(d.socket);
+    const add = run(l, 'ADD', 'c1', c.path, cfg);
+    expect(add.json).toMatchObject({ code: 999, msg: expect.stringMatching(/^error calling DHCP\.Allocate: no DHCPOFFER on eth0 within 0\.5s \(gave up after 4 attempts\)/) });
+    expect(links(l, c.name)).toEqual(['lo']);
+    expect(d.records()).toEqual([]);
+    // a runtime that gives up on a slow ADD kills the plugin: the daemon stops acquiring for it
+    const { spawn } = await import('node:child_process');
+    const p = spawn('ip', ['netns', 'exec', l.net.host, bin('dhcp')], {
+      env: { PATH: process.env.PATH, CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'c2', CNI_NETNS: c.path, CNI_IFNAME: 'lo', CNI_PATH: DIST },
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+    p.stdin.end(JSON.stringify(cfg));
+    await waitFor('the acquisition', () => /c2\/dhnet\/lo: acquiring lease/.test(d.log()));
+    p.kill('SIGKILL');
+    await waitFor('the daemon to drop it', () => /c2\/dhnet\/lo: the plugin hung up before it got the lease; dropping it/.test(d.log()));
+    const check = l.net.run({ plugin: bin('dhcp'), command: 'CHECK', conf: cfg, containerId: 'c2', netns: c.path, ifname: 'lo', path: DIST });
+    expect(check.json).toMatchObject({ code: 999, msg: 'error calling DHCP.Check: no DHCP lease for c2/dhnet/lo' });
+  });
+
   it('conf/macvlan-dhcp.conflist (master and daemon socket set for the lab) ADDs, CHECKs and DELs as a runtime runs it', async () => {
     const l = await lab('dhconf', { extra: ['--dhcp-option=121,10.200.0.0/16,10.99.0.254,0.0.0.0/0,10.99.0.1'] });
     const list = JSON.parse(readFileSync(join(ROOT, 'conf', 'macvlan-dhcp.conflist'), 'utf8')) as ConfList;
