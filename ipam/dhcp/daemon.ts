@@ -424,7 +424,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     return 1;
   }
   try {
-    if (flags.pidfile) writeFileSync(flags.pidfile, String(process.pid), { mode: 0o644 });
+    if (flags.pidfile) {
+      mkdirSync(dirname(flags.pidfile), { recursive: true }); // e.g. /run/cni before the socket made it
+      writeFileSync(flags.pidfile, String(process.pid), { mode: 0o644 });
+    }
   } catch (e) {
     log(`Error writing pidfile "${flags.pidfile}": ${(e as Error).message}`);
     return 1;
