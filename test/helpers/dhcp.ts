@@ -189,11 +189,11 @@ export class DhcpDaemon {
     return this.exitCode;
   }
 
-  /** Does the daemon hold the netns at `path` (an open file, or one of its threads inside it)? */
-  holdsNetns(path: string): boolean {
+  /** Does the daemon hold the netns at a path, or with this inode (an open file, or one of its threads inside it)? */
+  holdsNetns(netns: string | { ino: number; dev: number }): boolean {
     const pid = this.pid;
     if (!pid) return false;
-    const want = statSync(path);
+    const want = typeof netns === 'string' ? statSync(netns) : netns;
     const same = (p: string): boolean => {
       try {
         const st = statSync(p); // follows /proc's magic links to the namespace itself, mounted or not

@@ -5,7 +5,7 @@
  * released on DEL — also with CNI_NETNS="", after the netns is gone, twice, and across daemon restarts. Swap tests
  * run our plugin against the Go daemon and the Go plugins against our daemon.
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Chain, type ConfList } from '../helpers/chain.js';
@@ -157,6 +157,38 @@ describe.skipIf(!isRoot || !haveDnsmasq)('dhcp (our plugin, our daemon, dnsmasq)
     expect(l.daemon.records()).toEqual([]);
   });
 
+  it('a container gone without a DEL: at the next renewal the daemon releases its lease and lets its netns go', async () => {
+    const l = await lab('dhorph');
+    const c = l.net.addContainer('a');
+    expect(run(l, 'ADD', 'c1', c.path, conf(l.daemon.socket)).status).toBe(0);
+    const ip = l.lan.leaseOf(ID('c1'))!.ip;
+    const { ino, dev } = statSync(c.path);
+    l.net.removeNetns(c.name); // the runtime lost it: no DEL comes
+    expect(l.daemon.holdsNetns({ ino, dev })).toBe(true);
+    await waitFor('the release', () => l.lan.count('DHCPRELEASE', ip) === 1, 30_000);
+    expect(l.daemon.log()).toMatch(/c1\/dhnet\/eth0: eth0 in \/run\/netns\/\S+ is gone; releasing the lease/);
+    await waitFor('the record removed and the netns let go', () => l.daemon.records().length === 0 && !l.daemon.holdsNetns({ ino, dev }));
+    expect(run(l, 'DEL', 'c1', c.path, conf(l.daemon.socket)).status).toBe(0); // a late DEL has nothing to do
+  });
+
+  it('a daemon restarted after the container was deleted releases its lease on DEL from the host netns (the master has an address on the LAN)', async () => {
+    const l = await lab('dhhost');
+    l.net.exec(l.net.host, 'ip', ['addr', 'add', '10.99.0.2/24', 'dev', 'lan0']); // like a node whose uplink is the master
+    const c = l.net.addContainer('a');
+    const cfg = conf(l.daemon.socket);
+    expect(run(l, 'ADD', 'c1', c.path, cfg).status).toBe(0);
+    const ip = l.lan.leaseOf(ID('c1'))!.ip;
+    const dir = l.daemon.opts.dir;
+    await l.daemon.stop('SIGTERM');
+    l.net.removeNetns(c.name);
+    const again = await startDaemon(l.net, bin('dhcp'), dir);
+    expect(again.log()).toMatch(/c1\/dhnet\/eth0: cannot resume the lease: failed to open netns .*; it is released on DEL/);
+    expect(run(l, 'DEL', 'c1', '', cfg).status).toBe(0);
+    await waitFor('the release from the host', () => l.lan.count('DHCPRELEASE', ip) === 1);
+    expect(l.lan.leaseOf(ID('c1'))).toBeUndefined();
+    expect(again.records()).toEqual([]);
+  });
+
   it('leases survive daemon restarts (SIGKILL: a crash, its socket left behind; SIGTERM): the next daemon renews them and releases them on DEL', async () => {
     const l = await lab('dhrst');
     const c = l.net.addContainer('a');
@@ -242,6 +274,8 @@ os.execvpe('ip',['ip','netns','exec',sys.argv[2],sys.argv[3],'daemon','-statedir
     expect(badReq.json).toMatchObject({ code: 7, msg: expect.stringMatching(/"request" must be a list/) });
     const noDaemon = run(l, 'ADD', 'c1', c.path, conf(join(l.daemon.opts.dir, 'nothing.sock')));
     expect(noDaemon.json).toMatchObject({ code: 999, msg: expect.stringMatching(/error dialing DHCP daemon: dial unix .*nothing\.sock: connect: no such file or directory \(is the dhcp daemon running\?/) });
+    // DEL too (as the reference's): the lease is the daemon's to release, the runtime retries until it is back
+    expect(run(l, 'DEL', 'c1', c.path, conf(join(l.daemon.opts.dir, 'nothing.sock'))).json).toMatchObject({ code: 999, msg: expect.stringMatching(/^error dialing DHCP daemon/) });
     // the dhcp plugin alone on an interface that does not exist: the daemon's error, nothing kept
     const direct = l.net.run({ plugin: bin('dhcp'), command: 'ADD', conf: conf(l.daemon.socket), containerId: 'c2', netns: c.path, ifname: 'eth7', path: DIST });
     expect(direct.json).toMatchObject({ code: 999, msg: 'error calling DHCP.Allocate: error looking up "eth7": Link not found' });
