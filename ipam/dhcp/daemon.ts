@@ -182,6 +182,13 @@ export class Leases {
       log(`${id.key}: asked again for another netns (${netns}, was ${entry.netns}): releasing the old lease`);
       await this.drop(id.key);
       entry = undefined;
+    } else if (entry?.lease && entry.lease.state !== 'acquiring' && !entry.lease.attached()) {
+      // e.g. a runtime retrying an ADD whose first attempt died after the IPAM: the interface was made anew
+      // no DHCPRELEASE: it could only go out from the host and might reach the server after the new acquisition, which
+      // takes over the lease (same client id) anyway
+      log(`${id.key}: its interface is not the one the lease was acquired on any more: dropping the old lease`);
+      await this.drop(id.key, undefined, false);
+      entry = undefined;
     }
     if (!entry) {
       if (this.orphans.has(id.key)) await this.drop(id.key);
@@ -241,12 +248,13 @@ export class Leases {
     await this.drop(clientIdFor(args.ContainerID, name, args.IfName).key);
   }
 
-  private async drop(key: string, only?: Lease): Promise<void> {
+  /** Stop keeping the lease of `key` (only when it is `only`, if given) and, unless `release` is false, release it. */
+  private async drop(key: string, only?: Lease, release = true): Promise<void> {
     const entry = this.entries.get(key);
     if (entry && (!only || entry.lease === only)) {
       this.entries.delete(key);
       entry.cancelled = true;
-      await entry.lease?.stop(hostRelease);
+      await (release ? entry.lease?.stop(hostRelease) : entry.lease?.detach());
       await entry.ready.catch(() => undefined);
       this.store.remove(key);
       return;
@@ -415,6 +423,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     process.stderr.write(msg ? `${msg}\n${USAGE}` : USAGE);
     return msg ? 2 : 0;
   }
+  // a daemon serves many pods: a bug in one call is logged, not the end of every lease
+  process.on('unhandledRejection', (e) => log(`internal error: ${(e as Error)?.stack ?? e}`));
+  process.on('uncaughtException', (e) => log(`internal error: ${e.stack ?? e}`));
   if (flags.pidfile && !isAbsolute(flags.pidfile)) {
     log(`Error writing pidfile "${flags.pidfile}": path not absolute`);
     return 1;

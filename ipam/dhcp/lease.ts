@@ -129,6 +129,11 @@ export class Lease {
     return this.boundAt + (this.info?.leaseTime ?? 0) * 1000;
   }
 
+  /** Is the lease's interface still there (the same link in a netns still mounted at its path)? */
+  attached(): boolean {
+    return this.link.present();
+  }
+
   get address(): string | undefined {
     return this.info?.address;
   }

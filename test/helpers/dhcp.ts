@@ -109,9 +109,9 @@ export class DhcpLan {
     return existsSync(this.logFile) ? readFileSync(this.logFile, 'utf8') : '';
   }
 
-  /** dnsmasq log lines of `kind` (DHCPDISCOVER, DHCPREQUEST, DHCPACK, DHCPRELEASE…) for `ip` (or any). */
-  count(kind: string, ip?: string): number {
-    return this.log().split('\n').filter((l) => l.includes(`${kind}(lan0p)`) && (!ip || l.includes(` ${ip} `))).length;
+  /** dnsmasq log lines of `kind` (DHCPDISCOVER, DHCPREQUEST, DHCPACK, DHCPRELEASE…) for an IP or MAC (or any). */
+  count(kind: string, ipOrMac?: string): number {
+    return this.log().split('\n').filter((l) => l.includes(`${kind}(lan0p)`) && (!ipOrMac || `${l} `.includes(` ${ipOrMac} `))).length;
   }
 
   stop(): void {

@@ -9,7 +9,7 @@ import { readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Chain, type ConfList } from '../helpers/chain.js';
-import { DhcpDaemon, DhcpLan, haveDnsmasq, waitFor, type LanOptions } from '../helpers/dhcp.js';
+import { DhcpDaemon, DhcpLan, dnsmasqClientId, haveDnsmasq, waitFor, type LanOptions } from '../helpers/dhcp.js';
 import { DIST, GO_PLUGINS, ROOT, TestNet, bin, goBin, haveGoPlugins, isRoot, ping, sh, type Invocation, type PluginRun } from '../helpers/harness.js';
 
 const NET = 'dhnet';
@@ -155,6 +155,26 @@ describe.skipIf(!isRoot || !haveDnsmasq)('dhcp (our plugin, our daemon, dnsmasq)
     for (const [id, p] of [['ca', ''], ['cb', b.path]] as const) expect(run(l, 'DEL', id, p, cfg).status).toBe(0);
     expect(l.lan.leases()).toEqual([]);
     expect(l.daemon.records()).toEqual([]);
+  });
+
+  it('an ADD retried on a new interface (same container, network, ifname): the old keeper is dropped, the new link gets the lease and keeps it', async () => {
+    const l = await lab('dhretry');
+    const c = l.net.addContainer('a');
+    const cfg = conf(l.daemon.socket);
+    const first = run(l, 'ADD', 'c1', c.path, cfg);
+    expect(first.status).toBe(0);
+    const mac1 = first.json.interfaces[0].mac;
+    l.net.exec(c.name, 'ip', ['link', 'del', 'eth0']); // the first ADD's plugin died after its IPAM; the runtime retries
+    const second = run(l, 'ADD', 'c1', c.path, cfg);
+    expect(second.status, second.stdout).toBe(0);
+    const mac2 = second.json.interfaces[0].mac;
+    expect(mac2).not.toBe(mac1);
+    expect(l.daemon.log()).toMatch(/c1\/dhnet\/eth0: its interface is not the one the lease was acquired on any more: dropping the old lease/);
+    // (its DHCPRELEASE cannot go out: the old link is gone; the new one's lease, same client id, replaces it on the server)
+    expect(l.lan.leases().map((x) => [x.clientId, x.mac])).toEqual([[dnsmasqClientId(ID('c1')), mac2]]);
+    await waitFor('a renewal on the new link', () => l.lan.count('DHCPACK', mac2) >= 2, 30_000);
+    expect(run(l, 'DEL', 'c1', c.path, cfg).status).toBe(0);
+    await waitFor('the release', () => l.lan.count('DHCPRELEASE', mac2) === 1);
   });
 
   it('a container gone without a DEL: at the next renewal the daemon releases its lease and lets its netns go', async () => {
