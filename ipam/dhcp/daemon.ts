@@ -14,7 +14,7 @@ import type { Result } from '../../lib/cni/result.js';
 import { clientIdFor } from './dhcp4.js';
 import { clientOptions, DEFAULT_SOCKET_PATH, parseDhcpConf } from './config.js';
 import { Lease, LeaseStopped, type LeaseRecord, type LeaseSettings } from './lease.js';
-import { PacketLink } from './link.js';
+import { PacketLink, type Transport } from './link.js';
 import { CONNECT_RESPONSE, METHOD_ALLOCATE, METHOD_CHECK, METHOD_RELEASE, PairReader, ReplyEncoder, RPC_PATH, callFrom, type CmdArgs } from './rpc.js';
 import { LeaseStore } from './store.js';
 import * as sys from './sys.js';
@@ -287,10 +287,16 @@ function hostRelease(payload: Uint8Array, serverId: string): void {
   s.send(payload, 67, serverId, () => s.close());
 }
 
+/** The release of a lease whose container was gone when the daemon started: from the host (see hostRelease). */
 function orphanRelease(r: LeaseRecord): void {
   try {
-    const lease = Lease.restore(r, { mac: r.mac, exchange: async () => undefined, sendOnly: () => { throw new Error('no link'); }, present: () => false, close: () => undefined }, { timeoutMs: 0, resendMaxMs: 0, broadcast: false, log }, () => undefined);
-    void lease.stop(hostRelease);
+    const noLink: Transport = { mac: r.mac, exchange: async () => undefined, sendOnly: () => undefined, present: () => false, close: () => undefined };
+    const lease = Lease.restore(r, noLink, { timeoutMs: 0, resendMaxMs: 0, broadcast: false, log }, () => undefined);
+    const payload = lease.releaseMessage();
+    if (payload && lease.serverId) {
+      hostRelease(payload, lease.serverId);
+      log(`${r.key}: released ${lease.address} from the host`);
+    }
   } catch (e) {
     log(`${r.key}: cannot release: ${(e as Error).message}`);
   }

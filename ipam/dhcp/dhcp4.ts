@@ -55,7 +55,7 @@ export interface Message {
   options: Options;
 }
 
-export const type = (m: Message): number => m.options.get(Opt.MESSAGE_TYPE)?.[0] ?? 0;
+export const messageType = (m: Message): number => m.options.get(Opt.MESSAGE_TYPE)?.[0] ?? 0;
 
 const ipBytes = (s: string): number[] => s.split('.').map(Number);
 const ipText = (b: Uint8Array, at = 0): string => `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}`;
@@ -147,7 +147,7 @@ export function decodeMessage(b: Uint8Array): Message | undefined {
 
 /** Is `m` the server's answer to our transaction `xid` for `mac`, of one of `types`? */
 export function isReplyTo(m: Message, xid: number, mac: string, types: readonly number[]): boolean {
-  return m.op === BOOTREPLY && m.xid === xid >>> 0 && m.chaddr === mac.toLowerCase() && types.includes(type(m));
+  return m.op === BOOTREPLY && m.xid === xid >>> 0 && m.chaddr === mac.toLowerCase() && types.includes(messageType(m));
 }
 
 // --- leases ---------------------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import {
   requestRenew,
   resultFromAck,
   serverMessage,
-  type,
+  messageType,
   type LeaseInfo,
 } from './dhcp4.js';
 import { broadcastTo, type Destination, type Transport } from './link.js';
@@ -178,7 +178,7 @@ export class Lease {
     const ack = await this.link.exchange(() => requestOffer(f, this.opts, offer.msg), broadcastTo, mine([MessageType.ACK, MessageType.NAK]), this.settings.timeoutMs, signal);
     if (signal.aborted) throw new LeaseStopped('stopped');
     if (!ack) throw new Error(`no DHCPACK on ${this.ifname} within ${this.settings.timeoutMs / 1000}s`);
-    if (type(ack.msg) === MessageType.NAK) throw new Error(`DHCP server NACK'd own offer${serverMessage(ack.msg) ? `: ${serverMessage(ack.msg)}` : ''}`);
+    if (messageType(ack.msg) === MessageType.NAK) throw new Error(`DHCP server NACK'd own offer${serverMessage(ack.msg) ? `: ${serverMessage(ack.msg)}` : ''}`);
     this.commit(ack.msg, ack.frame.payload, ack.frame.srcMac);
   }
 
@@ -278,7 +278,7 @@ export class Lease {
     const timeout = Math.max(1000, Math.min(this.settings.timeoutMs, until - Date.now()));
     const got = await this.link.exchange(() => requestRenew(f as typeof f & { ciaddr: string }, this.opts), dst, (m) => isReplyTo(m, f.xid, this.link.mac, [MessageType.ACK, MessageType.NAK]), timeout, signal);
     if (signal.aborted) throw new LeaseStopped('stopped');
-    if (got && type(got.msg) === MessageType.ACK) {
+    if (got && messageType(got.msg) === MessageType.ACK) {
       try {
         this.commit(got.msg, got.frame.payload, rebind ? got.frame.srcMac : this.serverMac);
         this.settings.log(`${this.key}: lease ${rebind ? 'rebound' : 'renewed'}, expiration is ${new Date(this.expireAt).toISOString()}`);
@@ -297,14 +297,24 @@ export class Lease {
     if (left > 0) await sleep(Math.min(60_000, Math.max(1000, left / 2)), signal);
   }
 
+  /** The DHCPRELEASE of this lease (our address, the server id, our client id), or undefined before it was acquired. */
+  releaseMessage(): Uint8Array | undefined {
+    if (!this.info || !this.ack) return undefined;
+    return release({ ...this.fields(this.info.address), broadcast: false, ciaddr: this.info.address }, this.opts.provide.get(Opt.CLIENT_ID) ?? this.opts.clientId, this.info.serverId);
+  }
+
+  get serverId(): string | undefined {
+    return this.info?.serverId;
+  }
+
   /** Stop keeping the lease and release it (DHCPRELEASE to the server); `fallback` sends it another way. */
   async stop(fallback?: (payload: Uint8Array, serverId: string) => void): Promise<void> {
     if (this.state === 'stopped') return;
     this.stopper.abort();
     this.state = 'stopped';
     await this.maintaining;
-    if (this.info && this.ack) {
-      const payload = release({ ...this.fields(this.info.address), broadcast: false, ciaddr: this.info.address }, this.opts.provide.get(Opt.CLIENT_ID) ?? this.opts.clientId, this.info.serverId);
+    const payload = this.releaseMessage();
+    if (payload && this.info) {
       const dst: Destination = this.info.serverId ? { ip: this.info.serverId, mac: this.serverMac, srcIp: this.info.address } : { ...broadcastTo, srcIp: this.info.address };
       try {
         this.link.sendOnly(payload, dst);
