@@ -454,12 +454,15 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   const leases = new Leases(flags, store);
   const server = createServer((s) => serveConnection(s, leases));
   let socketPath: string | undefined;
+  let step = 'opening the lease store';
   try {
     store.open();
+    step = 'resuming leases';
     await leases.restore();
+    step = 'getting listener';
     socketPath = (await listen(server, flags, env)).path;
   } catch (e) {
-    log(`Error getting listener: ${(e as Error).message}`);
+    log(`Error ${step}: ${(e as Error).message}`);
     if (flags.pidfile) rmSync(flags.pidfile, { force: true });
     await leases.detachAll();
     return 1;

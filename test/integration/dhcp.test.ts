@@ -232,6 +232,24 @@ describe.skipIf(!isRoot || !haveDnsmasq)('dhcp (our plugin, our daemon, dnsmasq)
     expect(third.records()).toEqual([]);
   });
 
+  it('-hostprefix (a daemon in a container with the host\'s root mounted at a prefix): the prefix before its socket and every netns path', async () => {
+    const l = await lab('dhpfx');
+    await l.daemon.stop('SIGKILL');
+    const dir = l.net.tempDir();
+    const d = new DhcpDaemon(l.net, { bin: bin('dhcp'), dir, statedir: join(dir, 'state'), args: ['-hostprefix', '/proc/self/root'] });
+    daemons.push(d);
+    // it listens on /proc/self/root<dir>/dhcp.sock: the same file as <dir>/dhcp.sock, where the plugin finds it
+    await d.start();
+    const c = l.net.addContainer('a');
+    const add = run(l, 'ADD', 'c1', c.path, conf(d.socket));
+    expect(add.status, add.stdout).toBe(0);
+    expect(d.log()).toMatch(/serving \/proc\/self\/root\/tmp\/\S+; leases in \/proc\/self\/root\/tmp\//);
+    const record = JSON.parse(readFileSync(join(dir, 'state', d.records()[0]!), 'utf8'));
+    expect(record).toMatchObject({ key: ID('c1'), netns: `/proc/self/root${c.path}`, ifname: 'eth0' });
+    expect(run(l, 'DEL', 'c1', c.path, conf(d.socket)).status).toBe(0);
+    await waitFor('the release', () => l.lan.count('DHCPRELEASE') === 1);
+  });
+
   it('many pods at once: distinct leases, all released', async () => {
     const l = await lab('dhmany');
     const n = 6;
