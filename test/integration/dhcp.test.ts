@@ -84,6 +84,7 @@ describe.skipIf(!isRoot || !haveDnsmasq)('dhcp (our plugin, our daemon, dnsmasq)
     });
     expect(addrs(l, c.name)).toEqual([`${lease.ip}/24`]);
     expect(routes(l, c.name)).toContain('default via 10.99.0.1 dev eth0');
+    expect(l.net.exec(c.name, 'cat', ['/proc/sys/net/ipv4/conf/eth0/arp_notify']).stdout.trim()).toBe('1');
     expect(ping(c.name, '10.99.0.1')).toBe(true);
 
     const check = run(l, 'CHECK', 'c1', c.path, withPrev(cfg, add));
@@ -108,6 +109,22 @@ describe.skipIf(!isRoot || !haveDnsmasq)('dhcp (our plugin, our daemon, dnsmasq)
     const again = run(l, 'DEL', 'c1', c.path, cfg);
     expect(again.status, again.stdout).toBe(0);
     expect(l.lan.count('DHCPRELEASE')).toBe(1);
+  });
+
+  it('macvlan\'s exec path (CNI_TS_NO_FFI=1: created under a temporary name, renamed before the IPAM, configured after) gets the same lease', async () => {
+    const l = await lab('dhnoffi');
+    const c = l.net.addContainer('a');
+    const cfg = conf(l.daemon.socket);
+    const env = { env: { CNI_TS_NO_FFI: '1' } };
+    const add = run(l, 'ADD', 'c1', c.path, cfg, false, env);
+    expect(add.status, add.stdout).toBe(0);
+    const lease = l.lan.leaseOf(ID('c1'))!;
+    expect(add.json.interfaces[0]).toEqual({ name: 'eth0', mac: lease.mac, sandbox: c.path });
+    expect(addrs(l, c.name)).toEqual([`${lease.ip}/24`]);
+    expect(l.net.exec(c.name, 'cat', ['/proc/sys/net/ipv4/conf/eth0/arp_notify']).stdout.trim()).toBe('1');
+    expect(run(l, 'DEL', 'c1', c.path, cfg, false, env).status).toBe(0);
+    await waitFor('the release', () => l.lan.count('DHCPRELEASE', lease.ip) === 1);
+    expect(links(l, c.name)).toEqual(['lo']);
   });
 
   it('routes: option 121 when the server sends it (requested), else option 33 (host bits cleared) plus a default via the router', async () => {
