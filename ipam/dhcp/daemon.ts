@@ -449,6 +449,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     log(`Error writing pidfile "${flags.pidfile}": ${(e as Error).message}`);
     return 1;
   }
+  sys.socketInMode(); // compile socket_in now, not during the first ADD
   const stateDir = flags.hostprefix + (flags.statedir || `${dirname(flags.socketpath)}/dhcp-leases`);
   const store = new LeaseStore(stateDir);
   const leases = new Leases(flags, store);
@@ -467,7 +468,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     await leases.detachAll();
     return 1;
   }
-  log(`dhcp daemon ${process.pid} serving ${socketPath ?? 'the socket systemd passed'}; leases in ${stateDir} (${leases.size} resumed)`);
+  log(`dhcp daemon ${process.pid} serving ${socketPath ?? 'the socket systemd passed'}; leases in ${stateDir} (${leases.size} resumed); sockets in container namespaces made ${sys.socketInMode() === 'c' ? 'in C (socket_in)' : 'from JavaScript (Bun cc unavailable or CNI_TS_DHCP_NO_CC=1)'}`);
   return new Promise<number>((resolve) => {
     const shutdown = (sig: string): void => {
       log(`${sig}: shutting down; ${leases.size} lease(s) stay in ${stateDir} for the next daemon`);

@@ -145,33 +145,30 @@ export class PacketLink implements Transport {
   }
 
   private static inspect(nsFd: number, ifname: string, raise: boolean): sys.LinkInfo {
-    return sys.inNetns(nsFd, () => {
-      const ctl = sys.controlSocket();
-      try {
-        const info = sys.linkInfo(ctl, ifname);
-        if (!info) throw new LinkError(`error looking up "${ifname}": Link not found`);
-        if (raise && !(info.flags & sys.IFF_UP)) {
-          sys.setLinkUp(ctl, ifname, info.flags);
-          info.flags |= sys.IFF_UP;
-        }
-        return info;
-      } finally {
-        sys.close(ctl);
+    const ctl = sys.controlSocket(nsFd);
+    try {
+      const info = sys.linkInfo(ctl, ifname);
+      if (!info) throw new LinkError(`error looking up "${ifname}": Link not found`);
+      if (raise && !(info.flags & sys.IFF_UP)) {
+        sys.setLinkUp(ctl, ifname, info.flags);
+        info.flags |= sys.IFF_UP;
       }
-    });
+      return info;
+    } finally {
+      sys.close(ctl);
+    }
   }
 
   /** Does the interface still exist (with our index)? */
   alive(): boolean {
+    if (this.netnsFd < 0) return false;
     try {
-      return sys.inNetns(this.netnsFd, () => {
-        const ctl = sys.controlSocket();
-        try {
-          return sys.linkInfo(ctl, this.ifname)?.index === this.index;
-        } finally {
-          sys.close(ctl);
-        }
-      });
+      const ctl = sys.controlSocket(this.netnsFd);
+      try {
+        return sys.linkInfo(ctl, this.ifname)?.index === this.index;
+      } finally {
+        sys.close(ctl);
+      }
     } catch {
       return false;
     }
@@ -190,7 +187,7 @@ export class PacketLink implements Transport {
 
   private socket(): number {
     if (this.netnsFd < 0) throw new LinkError(`${this.ifname}: link closed`);
-    return sys.inNetns(this.netnsFd, () => sys.packetSocket(this.index));
+    return sys.packetSocket(this.netnsFd, this.index);
   }
 
   private frame(payload: Uint8Array, dst: Destination): Uint8Array {

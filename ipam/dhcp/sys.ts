@@ -1,12 +1,15 @@
 /**
  * The system calls dhcp makes through Bun's FFI (the shipped executable only; there is no exec fallback for these):
  *   - the plugin: a blocking unix stream socket to the daemon, with a deadline (poll(2));
- *   - the daemon: setns(2) to create, inside a container's netns, an AF_PACKET socket on the container's interface
- *     (a socket stays in the netns it was created in, so the thread returns to the host at once), ioctls to read and
- *     raise the interface, and non-blocking send/recv on those sockets.
+ *   - the daemon: sockets created inside a container's netns — an AF_INET socket for interface ioctls (read the
+ *     interface, raise it) and an AF_PACKET socket on the interface for DHCP — and non-blocking send/recv on them.
+ *     A socket belongs to the netns it was created in, whatever thread uses it later, so only socket(2) itself runs
+ *     in the container's netns (setns(2) there and back, see socketIn); everything else runs in the daemon's own.
  * Every call returns a value or throws a SysError carrying the errno.
  */
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 interface BunFfi {
   dlopen(lib: string, symbols: Record<string, { args: string[]; returns: string }>): { symbols: Record<string, (...a: unknown[]) => number | bigint> };
@@ -130,32 +133,86 @@ export function close(fd: number): void {
 
 // --- network namespaces ---------------------------------------------------------------------------------------------
 
-/** The calling thread's own netns, opened once (the daemon's main thread never leaves it but inside `inNetns`). */
+/** The calling thread's own netns, opened once (the daemon's main thread only leaves it inside socketIn). */
 let selfNetns: number | undefined;
 
 /**
- * Run `fn` with the calling thread in the netns open at `nsFd`, then return to the thread's own — also when `fn`
- * throws. If returning fails the process cannot go on safely and ends.
+ * socket_in(): setns(2) into the container's netns, socket(2), setns(2) back — in C, compiled at start by Bun's built-in
+ * TinyCC (`cc` of bun:ffi). No JavaScript runs while the thread is in the container's netns, so nothing can start a
+ * thread there meanwhile: a thread inherits the netns of the thread that creates it, and a JIT or GC helper thread
+ * born in that window would stay in the container's namespace — keeping it alive after the container is gone.
  */
-export function inNetns<T>(nsFd: number, fn: () => T): T {
+const SOCKET_IN_C = `
+int setns(int fd, int nstype);
+int socket(int domain, int type, int protocol);
+int close(int fd);
+int *__errno_location(void);
+int socket_in(int nsfd, int selffd, int domain, int type, int protocol) {
+  if (setns(nsfd, 0x40000000) != 0) return -*__errno_location();
+  int fd = socket(domain, type, protocol);
+  int err = fd < 0 ? *__errno_location() : 0;
+  if (setns(selffd, 0x40000000) != 0) { if (fd >= 0) close(fd); return -100000; }
+  return fd < 0 ? -err : fd;
+}
+`;
+
+type SocketIn = (nsFd: number, selfFd: number, domain: number, type: number, protocol: number) => number;
+let compiled: SocketIn | null | undefined;
+
+/** The C socket_in, or undefined when it cannot be compiled here (then the JavaScript fallback below is used). */
+function cSocketIn(): SocketIn | undefined {
+  if (compiled !== undefined) return compiled ?? undefined;
+  compiled = null;
+  if (process.env.CNI_TS_DHCP_NO_CC === '1') return undefined; // tests: the fallback
+  let dir: string | undefined;
+  try {
+    const { cc } = require('bun:ffi') as { cc?: (o: { source: string; symbols: Record<string, { args: string[]; returns: string }> }) => { symbols: Record<string, SocketIn> } };
+    if (!cc) return undefined;
+    dir = mkdtempSync(join(tmpdir(), 'cni-ts-dhcp-'));
+    const source = join(dir, 'socket_in.c');
+    writeFileSync(source, SOCKET_IN_C);
+    compiled = cc({ source, symbols: { socket_in: { args: ['i32', 'i32', 'i32', 'i32', 'i32'], returns: 'i32' } } }).symbols.socket_in!;
+  } catch {
+    compiled = null;
+  } finally {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }
+  return compiled ?? undefined;
+}
+
+/** How sockets are made in other namespaces here: "c" (socket_in) or "js" (setns from JavaScript). */
+export const socketInMode = (): 'c' | 'js' => (cSocketIn() ? 'c' : 'js');
+
+/** A socket created in the netns open at `nsFd` (the calling thread stays in its own). */
+export function socketIn(nsFd: number, domain: number, type: number, protocol: number): number {
   const { s } = load();
   selfNetns ??= openSync('/proc/thread-self/ns/net', 'r');
-  check('setns', () => s.setns!(nsFd, CLONE_NEWNET));
-  try {
-    return fn();
-  } finally {
-    if (Number(s.setns!(selfNetns, CLONE_NEWNET)) !== 0) {
-      process.stderr.write(`dhcp: cannot return to the daemon's network namespace (${errnoText(errno())}); exiting\n`);
-      process.exit(70);
-    }
+  const c = cSocketIn();
+  if (c) {
+    const r = c(nsFd, selfNetns, domain, type, protocol);
+    if (r === -100000) exitStranded();
+    if (r < 0) throw new SysError('socket (in the container netns)', -r);
+    return r;
   }
+  // Fallback: the same three calls from JavaScript (a shorter window, without the guarantee above).
+  check('setns', () => s.setns!(nsFd, CLONE_NEWNET));
+  const fd = Number(s.socket!(domain, type, protocol));
+  const err = fd < 0 ? errno() : 0;
+  if (Number(s.setns!(selfNetns, CLONE_NEWNET)) !== 0) exitStranded();
+  if (fd < 0) throw new SysError('socket (in the container netns)', err);
+  return fd;
+}
+
+function exitStranded(): never {
+  process.stderr.write(`dhcp: cannot return to the daemon's network namespace (${errnoText(errno())}); exiting\n`);
+  process.exit(70);
 }
 
 /** Open a netns file (e.g. /run/netns/x or /proc/<pid>/ns/net) and keep it: the namespace lives while it is open. */
 export const openNetns = (path: string): number => openSync(path, 'r');
 export const closeNetns = (fd: number): void => closeSync(fd);
 
-// --- interfaces (ioctl on a socket of the netns the calling thread is in) -------------------------------------------
+// --- interfaces (ioctl on an AF_INET socket of the interface's netns) ------------------------------------------------
 
 export interface LinkInfo {
   index: number;
@@ -169,8 +226,8 @@ function ifreq(name: string): Uint8Array {
   return b;
 }
 
-/** A socket to issue interface ioctls on, in the calling thread's netns. */
-export const controlSocket = (): number => check('socket', () => load().s.socket!(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+/** A socket to issue interface ioctls on, in the netns open at `nsFd`. */
+export const controlSocket = (nsFd: number): number => socketIn(nsFd, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 
 /** The interface `name` as seen through `ctl`'s netns; undefined when there is none. */
 export function linkInfo(ctl: number, name: string): LinkInfo | undefined {
@@ -217,13 +274,13 @@ const DHCP_CLIENT_FILTER: ReadonlyArray<[number, number, number, number]> = [
 ];
 
 /**
- * A non-blocking AF_PACKET socket on interface `index`, in the calling thread's netns, seeing only DHCP client
- * traffic. Anything queued before the filter took effect is drained.
+ * A non-blocking AF_PACKET socket on interface `index` of the netns open at `nsFd`, seeing only DHCP client traffic.
+ * Anything queued before the filter took effect is drained.
  */
-export function packetSocket(index: number): number {
+export function packetSocket(nsFd: number, index: number): number {
   const { s, ffi } = load();
   const proto = ((ETH_P_IP & 0xff) << 8) | (ETH_P_IP >> 8); // htons
-  const fd = check('socket(AF_PACKET)', () => s.socket!(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, proto));
+  const fd = socketIn(nsFd, AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
   try {
     const prog = new Uint8Array(DHCP_CLIENT_FILTER.length * 8);
     const pv = new DataView(prog.buffer);

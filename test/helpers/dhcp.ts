@@ -5,7 +5,7 @@
  * `ip netns exec` (a private mount namespace), its socket, pidfile and state in the test's temp dir.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { type TestNet, sh, shOk } from './harness.js';
@@ -203,6 +203,21 @@ export class DhcpDaemon {
       }
     };
     return readdirSync(`/proc/${pid}/fd`).some((fd) => same(`/proc/${pid}/fd/${fd}`)) || readdirSync(`/proc/${pid}/task`).some((t) => same(`/proc/${pid}/task/${t}/ns/net`));
+  }
+
+  /** The network namespaces ("net:[inode]") the daemon's threads are in. */
+  threadNetns(): Set<string> {
+    const pid = this.pid;
+    const out = new Set<string>();
+    if (!pid) return out;
+    for (const t of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        out.add(readlinkSync(`/proc/${pid}/task/${t}/ns/net`));
+      } catch {
+        /* the thread ended */
+      }
+    }
+    return out;
   }
 
   /** Lease records our daemon keeps on disk. */

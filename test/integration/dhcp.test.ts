@@ -267,20 +267,27 @@ describe.skipIf(!isRoot || !haveDnsmasq)('dhcp (our plugin, our daemon, dnsmasq)
     await waitFor('the release', () => l.lan.count('DHCPRELEASE') === 1);
   });
 
-  it('many pods at once: distinct leases, all released', async () => {
+  it('many pods at once, twice over: distinct leases, all released; every daemon thread stays in the host netns', async () => {
     const l = await lab('dhmany');
-    const n = 6;
-    const cs = Array.from({ length: n }, (_, i) => l.net.addContainer(`p${i}`));
+    const n = 8;
     const cfg = conf(l.daemon.socket);
-    const adds = await Promise.all(cs.map((c, i) => l.net.runAsync({ plugin: bin('macvlan'), command: 'ADD', conf: cfg, containerId: `p${i}`, netns: c.path, ifname: 'eth0', path: DIST })));
-    for (const a of adds) expect(a.status, a.stdout).toBe(0);
-    const ips = adds.map((a) => a.json.ips[0].address);
-    expect(new Set(ips).size).toBe(n);
-    expect(l.lan.leases()).toHaveLength(n);
-    const dels = await Promise.all(cs.map((c, i) => l.net.runAsync({ plugin: bin('macvlan'), command: 'DEL', conf: cfg, containerId: `p${i}`, netns: c.path, ifname: 'eth0', path: DIST })));
-    for (const d of dels) expect(d.status, d.stdout).toBe(0);
-    await waitFor('every release', () => l.lan.count('DHCPRELEASE') === n);
-    expect(l.lan.leases()).toEqual([]);
+    const hostNetns = l.net.exec(l.net.host, 'readlink', ['/proc/self/ns/net']).stdout.trim();
+    expect(l.daemon.log()).toMatch(/sockets in container namespaces made in C \(socket_in\)/);
+    for (const round of [1, 2]) {
+      const cs = Array.from({ length: n }, (_, i) => l.net.addContainer(`r${round}p${i}`));
+      const inv = (i: number, command: string) => ({ plugin: bin('macvlan'), command, conf: cfg, containerId: `r${round}p${i}`, netns: cs[i]!.path, ifname: 'eth0', path: DIST });
+      const adds = await Promise.all(cs.map((_, i) => l.net.runAsync(inv(i, 'ADD'))));
+      for (const a of adds) expect(a.status, a.stdout).toBe(0);
+      expect(new Set(adds.map((a) => a.json.ips[0].address)).size).toBe(n);
+      expect(l.lan.leases()).toHaveLength(n);
+      const dels = await Promise.all(cs.map((_, i) => l.net.runAsync(inv(i, 'DEL'))));
+      for (const d of dels) expect(d.status, d.stdout).toBe(0);
+      await waitFor('every release', () => l.lan.count('DHCPRELEASE') === n * round);
+      expect(l.lan.leases()).toEqual([]);
+      // a thread started while the main thread was in a container's netns would stay there (and keep it alive)
+      expect([...l.daemon.threadNetns()]).toEqual([hostNetns]);
+      for (const c of cs) expect(l.daemon.holdsNetns(c.path)).toBe(false);
+    }
   });
 
   it('systemd socket activation: the daemon serves the socket passed as fd 3 (LISTEN_FDS=1, LISTEN_PID) and leaves it to systemd', async () => {
