@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname, isAbsolute } from 'node:path';
 import type { Result } from '../../lib/cni/result.js';
-import { clientIdFor } from './dhcp4.js';
+import { clientIdFor, type ClientOptions } from './dhcp4.js';
 import { clientOptions, DEFAULT_SOCKET_PATH, parseDhcpConf } from './config.js';
 import { Lease, LeaseStopped, type LeaseRecord, type LeaseSettings } from './lease.js';
 import { PacketLink, type Transport } from './link.js';
@@ -177,57 +177,74 @@ export class Leases {
     const id = clientIdFor(args.ContainerID, name, args.IfName);
     const opts = clientOptions(dconf, args.Args, id.bytes);
     const netns = this.flags.hostprefix + args.Netns;
-    let entry = this.entries.get(id.key);
-    if (entry && entry.netns !== netns) {
-      log(`${id.key}: asked again for another netns (${netns}, was ${entry.netns}): releasing the old lease`);
-      await this.drop(id.key);
-      entry = undefined;
-    } else if (entry?.lease && entry.lease.state !== 'acquiring' && !entry.lease.attached()) {
-      // e.g. a runtime retrying an ADD whose first attempt died after the IPAM: the interface was made anew
-      // no DHCPRELEASE: it could only go out from the host and might reach the server after the new acquisition, which
-      // takes over the lease (same client id) anyway
-      log(`${id.key}: its interface is not the one the lease was acquired on any more: dropping the old lease`);
-      await this.drop(id.key, undefined, false);
-      entry = undefined;
-    }
-    if (!entry) {
-      if (this.orphans.has(id.key)) await this.drop(id.key);
-      log(`${id.key}: acquiring lease`);
-      const e: Entry = { netns, cancelled: false, ready: Promise.resolve(undefined as unknown as Lease) };
-      e.ready = (async () => {
-        const link = await PacketLink.open(netns, args.IfName);
-        if (e.cancelled) {
-          link.close();
-          throw new DaemonError(`${id.key}: released while being acquired`);
-        }
-        const lease = new Lease(id.key, netns, args.IfName, opts, link, this.settings(), this.persist);
-        e.lease = lease;
-        try {
-          await lease.acquire();
-        } catch (err) {
-          link.close();
-          if (err instanceof LeaseStopped) throw new DaemonError(`${id.key}: released while being acquired`);
-          throw err;
-        }
-        lease.start();
-        return lease;
-      })();
-      e.ready.catch(() => {
-        if (this.entries.get(id.key) === e) this.entries.delete(id.key);
-      });
-      this.entries.set(id.key, e);
-      entry = e;
-      const hungUp = (): void => {
-        if (this.entries.get(id.key) !== e) return;
-        log(`${id.key}: the plugin hung up before it got the lease; dropping it`);
-        void this.drop(id.key);
-      };
-      gone?.addEventListener('abort', hungUp, { once: true });
-      void e.ready.then(() => gone?.removeEventListener('abort', hungUp), () => undefined);
-    }
+    // deciding (reuse, replace or create) is serialized per lease: two calls at once must not both create a keeper
+    const entry = await this.serially(id.key, () => this.entryFor(id.key, netns, args.IfName, opts, gone));
     const lease = await entry.ready;
     if (lease.state === 'expired' || lease.state === 'stopped') throw new DaemonError(`${id.key}: the lease of ${lease.address} is ${lease.state}`);
     return lease.result('1.0.0');
+  }
+
+  private readonly deciding = new Map<string, Promise<unknown>>();
+
+  private serially<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.deciding.get(key) ?? Promise.resolve();
+    const mine = before.then(fn, fn);
+    const settled = mine.catch(() => undefined);
+    this.deciding.set(key, settled);
+    void settled.then(() => {
+      if (this.deciding.get(key) === settled) this.deciding.delete(key);
+    });
+    return mine;
+  }
+
+  /** The entry that answers an Allocate: the one kept (same netns, same interface), or a new acquisition. */
+  private async entryFor(key: string, netns: string, ifname: string, opts: ClientOptions, gone?: AbortSignal): Promise<Entry> {
+    const entry = this.entries.get(key);
+    if (entry && entry.netns !== netns) {
+      log(`${key}: asked again for another netns (${netns}, was ${entry.netns}): releasing the old lease`);
+      await this.drop(key);
+    } else if (entry?.lease && entry.lease.state !== 'acquiring' && !entry.lease.attached()) {
+      // e.g. a runtime retrying an ADD whose first attempt died after the IPAM: the interface was made anew. No
+      // DHCPRELEASE: it could only go out from the host and might reach the server after the new acquisition, which
+      // takes the lease over (same client id) anyway.
+      log(`${key}: its interface is not the one the lease was acquired on any more: dropping the old lease`);
+      await this.drop(key, undefined, false);
+    } else if (entry) {
+      return entry;
+    }
+    if (this.orphans.has(key)) await this.drop(key);
+    log(`${key}: acquiring lease`);
+    const e: Entry = { netns, cancelled: false, ready: Promise.resolve(undefined as unknown as Lease) };
+    e.ready = (async () => {
+      const link = await PacketLink.open(netns, ifname);
+      if (e.cancelled) {
+        link.close();
+        throw new DaemonError(`${key}: released while being acquired`);
+      }
+      const lease = new Lease(key, netns, ifname, opts, link, this.settings(), this.persist);
+      e.lease = lease;
+      try {
+        await lease.acquire();
+      } catch (err) {
+        link.close();
+        if (err instanceof LeaseStopped) throw new DaemonError(`${key}: released while being acquired`);
+        throw err;
+      }
+      lease.start();
+      return lease;
+    })();
+    e.ready.catch(() => {
+      if (this.entries.get(key) === e) this.entries.delete(key);
+    });
+    this.entries.set(key, e);
+    const hungUp = (): void => {
+      if (this.entries.get(key) !== e) return;
+      log(`${key}: the plugin hung up before it got the lease; dropping it`);
+      void this.drop(key);
+    };
+    gone?.addEventListener('abort', hungUp, { once: true });
+    void e.ready.then(() => gone?.removeEventListener('abort', hungUp), () => undefined);
+    return e;
   }
 
   /** DHCP.Check (ours): is there a live lease for these args? Never acquires one. */

@@ -96,7 +96,7 @@ describe.skipIf(!isRoot || !haveDnsmasq)('dhcp (our plugin, our daemon, dnsmasq)
     // renewed past T1 (3 s): a second DHCPREQUEST + DHCPACK for the address, and a later expiry in dnsmasq's lease file
     await waitFor('a renewal', () => l.lan.count('DHCPACK', lease.ip) >= 2, 30_000);
     await waitFor('the new expiry', () => (l.lan.leaseOf(ID('c1'))?.expiry ?? 0) > lease.expiry, 5000);
-    expect(l.daemon.log()).toMatch(/c1\/dhnet\/eth0: lease renewed/);
+    await waitFor('the daemon to take the renewal', () => /c1\/dhnet\/eth0: lease renewed/.test(l.daemon.log()));
 
     expect(l.daemon.holdsNetns(c.path)).toBe(true); // kept open: the lease can be released even after the netns is unmounted
     const del = run(l, 'DEL', 'c1', c.path, cfg);
@@ -171,6 +171,23 @@ describe.skipIf(!isRoot || !haveDnsmasq)('dhcp (our plugin, our daemon, dnsmasq)
     await waitFor('the release of cb', () => l.lan.count('DHCPRELEASE', ipB) === 1);
     for (const [id, p] of [['ca', ''], ['cb', b.path]] as const) expect(run(l, 'DEL', id, p, cfg).status).toBe(0);
     expect(l.lan.leases()).toEqual([]);
+    expect(l.daemon.records()).toEqual([]);
+  });
+
+  it('the same attachment asked for twice at once (a runtime retry racing the first ADD): one lease keeper, one DISCOVER, the same result', async () => {
+    const l = await lab('dhrace');
+    const c = l.net.addContainer('a');
+    l.net.exec(l.net.host, 'ip', ['link', 'add', 'mv0', 'link', 'lan0', 'netns', c.name, 'type', 'macvlan', 'mode', 'bridge']);
+    l.net.exec(c.name, 'ip', ['link', 'set', 'mv0', 'name', 'eth0']);
+    const cfg = conf(l.daemon.socket);
+    const inv = { plugin: bin('dhcp'), command: 'ADD', conf: cfg, containerId: 'c1', netns: c.path, ifname: 'eth0', path: DIST };
+    const [a, b] = await Promise.all([l.net.runAsync(inv), l.net.runAsync(inv)]);
+    expect(a.status, a.stdout).toBe(0);
+    expect(b.json).toEqual(a.json);
+    expect(l.lan.count('DHCPDISCOVER')).toBe(1);
+    expect(l.daemon.log().match(/c1\/dhnet\/eth0: acquiring lease/g)).toHaveLength(1);
+    expect(l.net.run({ ...inv, command: 'DEL' }).status).toBe(0);
+    await waitFor('the release', () => l.lan.count('DHCPRELEASE') === 1);
     expect(l.daemon.records()).toEqual([]);
   });
 
