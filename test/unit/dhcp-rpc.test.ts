@@ -145,6 +145,36 @@ describe('dhcp rpc: what the Go daemon answers', () => {
   });
 });
 
+describe('peers of other versions', () => {
+  it('a newer plugin\'s CmdArgs (more fields, other ids) and a newer daemon\'s Route (MTU, Table) are read all the same', () => {
+    const types = new Map([
+      [70, { kind: 'struct' as const, name: 'Request', fields: [{ name: 'ServiceMethod', id: T.string }, { name: 'Seq', id: T.uint }] }],
+      [71, { kind: 'struct' as const, name: 'CmdArgs', fields: [{ name: 'ContainerID', id: T.string }, { name: 'Netns', id: T.string }, { name: 'IfName', id: T.string }, { name: 'Args', id: T.string }, { name: 'Path', id: T.string }, { name: 'NetnsOverride', id: T.string }, { name: 'StdinData', id: T.bytes }] }],
+    ]);
+    const enc = new GobEncoder(types);
+    const bytes = concatAll(enc.encode(70, { ServiceMethod: 'DHCP.Release', Seq: 3 }), enc.encode(71, { ContainerID: 'x', Netns: '/n', IfName: 'eth1', NetnsOverride: '1', StdinData: Buffer.from('{}') }));
+    const call = callFrom(pairs(bytes)[0]!);
+    expect(call).toMatchObject({ method: 'DHCP.Release', seq: 3, args: { ContainerID: 'x', Netns: '/n', IfName: 'eth1', Args: '', Path: '' } });
+
+    const ipnet = { kind: 'struct' as const, name: 'IPNet', fields: [{ name: 'IP', id: T.bytes }, { name: 'Mask', id: T.bytes }] };
+    const rtypes = new Map<number, import('../../ipam/dhcp/gob.js').WireType>([
+      [65, { kind: 'struct', name: 'Response', fields: [{ name: 'ServiceMethod', id: T.string }, { name: 'Seq', id: T.uint }, { name: 'Error', id: T.string }] }],
+      [66, { kind: 'struct', name: 'Result', fields: [{ name: 'CNIVersion', id: T.string }, { name: 'IPs', id: 69 }, { name: 'Routes', id: 71 }] }],
+      [67, ipnet],
+      [68, { kind: 'struct', name: '', fields: [{ name: 'Interface', id: T.int }, { name: 'Address', id: 67 }, { name: 'Gateway', id: T.bytes }] }],
+      [69, { kind: 'slice', name: '[]*types100.IPConfig', elem: 68 }],
+      [70, { kind: 'struct', name: '', fields: [{ name: 'Dst', id: 67 }, { name: 'GW', id: T.bytes }, { name: 'MTU', id: T.int }, { name: 'AdvMSS', id: T.int }, { name: 'Priority', id: T.int }, { name: 'Table', id: T.int }, { name: 'Scope', id: T.int }] }],
+      [71, { kind: 'slice', name: '[]*types.Route', elem: 70 }],
+    ]);
+    const renc = new GobEncoder(rtypes);
+    const answer = concatAll(
+      renc.encode(65, { ServiceMethod: 'DHCP.Allocate', Seq: 0 }),
+      renc.encode(66, { IPs: [{ Address: { IP: Uint8Array.from([10, 0, 0, 9]), Mask: Uint8Array.from([255, 255, 255, 0]) } }], Routes: [{ Dst: { IP: new Uint8Array(4), Mask: new Uint8Array(4) }, GW: Uint8Array.from([10, 0, 0, 1]), MTU: 1400, Table: 100 }] }),
+    );
+    expect(resultFromGob(answerFrom(pairs(answer)[0]!).body, '1.1.0')).toEqual({ cniVersion: '1.1.0', ips: [{ address: '10.0.0.9/24' }], routes: [{ dst: '0.0.0.0/0', gw: '10.0.0.1', mtu: 1400, table: 100 }] });
+  });
+});
+
 describe('net.IP bytes', () => {
   it('4-byte and 16-byte (IPv4-mapped) IPv4, IPv6 with the longest zero run compressed', () => {
     expect(ipFromBytes(Uint8Array.from([10, 0, 0, 1]))).toBe('10.0.0.1');
