@@ -45,6 +45,14 @@ export interface MasterInfo {
   mtu?: number;
 }
 
+/**
+ * IPAM types that work on the container's interface itself — the dhcp daemon runs its DHCP client on it — so the link
+ * must exist under CNI_IFNAME before the IPAM ADD (as the reference creates it first); other IPAMs are asked before
+ * the link is made, so it is created and configured in one go.
+ */
+export const LINK_FIRST_IPAM: ReadonlySet<string> = new Set(['dhcp']);
+const needsLinkFirst = (ctx: CniContext): boolean => LINK_FIRST_IPAM.has(ipamType(ctx) ?? '');
+
 /** A random temporary name (the reference uses veth + 8 hex): never clashes with CNI_IFNAME in either netns. */
 export const tempLinkName = (): string => `cnitmp${randomBytes(4).toString('hex')}`;
 
@@ -165,14 +173,19 @@ export function addSubLink(ctx: CniContext, spec: SubLinkSpec, obtainIps: () => 
   let current = tmp;
   let src: IpSource | undefined;
   try {
+    if (needsLinkFirst(ctx)) {
+      const r = container.ip(['link', 'set', 'dev', tmp, 'name', ctx.ifname]);
+      if (r.status !== 0) throw renameFailure(spec, ctx.ifname, r.stderr);
+      current = ctx.ifname;
+    }
     src = obtainIps();
     const ips = src?.ips ?? [];
-    if (src) container.sysctlSet(subLinkSysctls(tmp, ips, spec.notify !== false));
-    const lines = finishCommands(tmp, ctx.ifname, ips, src?.routes ?? []);
+    if (src) container.sysctlSet(subLinkSysctls(current, ips, spec.notify !== false));
+    const lines = current === tmp ? finishCommands(tmp, ctx.ifname, ips, src?.routes ?? []) : configureAndShow(current, ips, src?.routes ?? []);
     const r = container.ip(['-j', '-batch', '-'], lines.join('\n') + '\n');
     if (r.status !== 0) {
       const failedLine = batchFailedLine(r.stderr);
-      if (failedLine === 1) throw renameFailure(spec, ctx.ifname, r.stderr);
+      if (failedLine === 1 && current === tmp) throw renameFailure(spec, ctx.ifname, r.stderr);
       current = ctx.ifname;
       throw pluginError(`failed to configure ${ctx.ifname} in ${ctx.netns}`, describeBatchFailure(r.stderr, lines));
     }
@@ -221,6 +234,7 @@ function addInOneExec(c: Libc, ctx: CniContext, spec: SubLinkSpec, master: Maste
   let src: IpSource | undefined;
   let created = false;
   try {
+    if (needsLinkFirst(ctx)) return addLinkFirst(ctx, spec, index, master, container, obtainIps);
     src = obtainIps();
     const ips = src?.ips ?? [];
     const notify = spec.notify !== false;
@@ -251,6 +265,39 @@ function addInOneExec(c: Libc, ctx: CniContext, spec: SubLinkSpec, master: Maste
     return buildResult(ctx.conf.cniVersion, { name: ctx.ifname, mac: link?.address, sandbox: ctx.netns }, src, ctx.conf.dns);
   } catch (e) {
     if (created) removeQuietly(container, ctx.ifname);
+    releaseQuietly(src);
+    throw e;
+  }
+}
+
+/**
+ * With an IPAM that needs the interface (LINK_FIRST_IPAM): one `ip` exec creates the link in the container under
+ * CNI_IFNAME, the IPAM runs on it, its sysctls are set in-process, a second exec configures it and reads it back.
+ */
+function addLinkFirst(ctx: CniContext, spec: SubLinkSpec, index: number, master: MasterInfo, container: Netns, obtainIps: () => IpSource | undefined): Result {
+  // Under a temporary name, renamed in the same batch (as addInOneExec: a host link named like CNI_IFNAME must not clash).
+  const tmp = tempLinkName();
+  const createLines = [createInContainerLine(spec, index, `/proc/${process.pid}/ns/net`, tmp), `link set dev ${tmp} name ${ctx.ifname}`];
+  const created = container.ip(['-batch', '-'], createLines.join('\n') + '\n');
+  if (created.status !== 0) {
+    if (batchFailedLine(created.stderr) === 2) {
+      removeQuietly(container, tmp);
+      throw renameFailure(spec, ctx.ifname, created.stderr);
+    }
+    throw createFailure(spec, master.name, 'host netns', created.stderr.replace(/Command failed -:1\s*$/m, ''));
+  }
+  let src: IpSource | undefined;
+  try {
+    src = obtainIps();
+    const ips = src?.ips ?? [];
+    if (src) container.sysctlSet(subLinkSysctls(ctx.ifname, ips, spec.notify !== false));
+    const lines = configureAndShow(ctx.ifname, ips, src?.routes ?? []);
+    const r = container.ip(['-j', '-batch', '-'], lines.join('\n') + '\n');
+    if (r.status !== 0) throw pluginError(`failed to configure ${ctx.ifname} in ${ctx.netns}`, describeBatchFailure(r.stderr, lines));
+    const link = parseLastLink(r.stdout);
+    return buildResult(ctx.conf.cniVersion, { name: ctx.ifname, mac: link?.address, sandbox: ctx.netns }, src, ctx.conf.dns);
+  } catch (e) {
+    removeQuietly(container, ctx.ifname);
     releaseQuietly(src);
     throw e;
   }
