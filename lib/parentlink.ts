@@ -235,7 +235,7 @@ function addInOneExec(c: Libc, ctx: CniContext, spec: SubLinkSpec, master: Maste
 }
 
 /** The last JSON array `ip -j -batch` printed (only `link show` prints anything). */
-function parseLastLink(stdout: string): IpLink | undefined {
+export function parseLastLink(stdout: string): IpLink | undefined {
   const text = stdout.trim();
   if (!text) return undefined;
   const start = text.lastIndexOf('[{');

@@ -1,0 +1,116 @@
+/**
+ * vrf (chained, cniVersion ≥ 0.3.1): puts CNI_IFNAME into a VRF of the container (created when missing), keeping its
+ * routes (moved into the VRF's table) and global IPv6 addresses. DEL takes it out and removes the VRF when empty.
+ * Drop-in for the reference's plugins/meta/vrf. In the container: two `ip` reads and one `ip -batch` for ADD, one read
+ * and one batch for DEL.
+ */
+import { type CniError, pluginError } from '../../lib/cni/errors.js';
+import type { Result } from '../../lib/cni/result.js';
+import type { CniContext, Plugin } from '../../lib/cni/skel.js';
+import { versionsFrom } from '../../lib/cni/version.js';
+import type { IpLink } from '../../lib/iface.js';
+import { batchFailedLine, describeBatchFailure, isNotFound, Netns } from '../../lib/netns.js';
+import { parseVrfConf } from './config.js';
+import { checkVrf, planVrfAdd, planVrfDel, routesToMove, type AddrEntry, type RouteEntry } from './plan.js';
+
+/** The JSON arrays an `ip -j -batch` printed, one per command. */
+const jsonLines = <T>(stdout: string): T[][] =>
+  stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as T[]);
+
+const links = (ns: Netns): IpLink[] => ns.ipJson<IpLink[]>(['-d', 'link', 'show']);
+
+function requirePrev(ctx: CniContext): Result {
+  if (!ctx.conf.prevResult) throw pluginError('missing prevResult from earlier plugin');
+  return ctx.conf.prevResult;
+}
+
+interface AddState {
+  links: IpLink[];
+  routes: RouteEntry[];
+  v6Global: AddrEntry[];
+}
+
+/** Two reads: all links (details) with the IPv4 main-table routes of the interface, then its IPv6 routes and addresses. */
+function readForAdd(ns: Netns, ifname: string): AddState {
+  const v4Lines = ['link show', `route show table main dev ${ifname}`];
+  const v4 = ns.ip(['-N', '-d', '-j', '-4', '-batch', '-'], v4Lines.join('\n') + '\n');
+  if (v4.status !== 0) {
+    if (batchFailedLine(v4.stderr) === 2 && isNotFound(v4.stderr)) throw pluginError(`could not get link by name ${ifname}`);
+    throw pluginError(`failed to read the links of ${ns.label}`, describeBatchFailure(v4.stderr, v4Lines));
+  }
+  const [all = [], routes4 = []] = jsonLines<unknown>(v4.stdout);
+  const v6Lines = [`route show table main dev ${ifname}`, `addr show dev ${ifname} scope global`];
+  const v6 = ns.ip(['-N', '-j', '-6', '-batch', '-'], v6Lines.join('\n') + '\n');
+  if (v6.status !== 0) throw pluginError(`failed to read the IPv6 routes of ${ifname}`, describeBatchFailure(v6.stderr, v6Lines));
+  const [routes6 = [], addrs6 = []] = jsonLines<unknown>(v6.stdout);
+  const tag = (xs: unknown[], family: 4 | 6) => (xs as RouteEntry[]).map((r) => ({ ...r, family }));
+  const v6Global = ((addrs6 as IpLink[])[0]?.addr_info ?? []).map((a) => ({ local: a.local, prefixlen: a.prefixlen }));
+  return { links: all as IpLink[], routes: [...tag(routes4, 4), ...tag(routes6, 6)], v6Global };
+}
+
+/** A failed `link add … type vrf`: name the missing kernel support when that is the reason. */
+function createFailure(vrfName: string, stderr: string): CniError {
+  stderr = stderr.split('\n').filter((l) => l.trim() && !l.startsWith('Command failed')).join('\n');
+  if (/Unknown device type|Operation not supported/i.test(stderr)) {
+    return pluginError(`could not add VRF ${vrfName}: the kernel has no VRF support (CONFIG_NET_VRF / the vrf module is missing)`, stderr.trim());
+  }
+  return pluginError(`could not add VRF ${vrfName}`, stderr.trim());
+}
+
+function add(ctx: CniContext): Result {
+  const conf = parseVrfConf(ctx.conf);
+  const prev = requirePrev(ctx);
+  const ns = Netns.at(ctx.netns).requireExists();
+  const state = readForAdd(ns, ctx.ifname);
+  const plan = planVrfAdd(conf, ctx.ifname, state.links, state.v6Global, state.routes);
+  const r = ns.ipBatch(plan.lines);
+  if (r.status === 0) return prev;
+  const failed = batchFailedLine(r.stderr) - 1;
+  const line = plan.lines[failed] ?? '';
+  // Undo: out of the VRF again (the routes back into main), and no VRF of ours left behind.
+  const undo: string[] = [];
+  if (failed > plan.enslaveAt) {
+    undo.push(`link set dev ${ctx.ifname} nomaster`, `link set dev ${ctx.ifname} up`);
+    for (const a of state.v6Global) undo.push(`addr replace ${a.local}/${a.prefixlen} dev ${ctx.ifname} nodad`);
+    for (const x of routesToMove(state.routes)) undo.push(`route replace ${x.dst === 'default' ? (x.family === 4 ? '0.0.0.0/0' : '::/0') : x.dst}${x.gateway ? ` via ${x.gateway}` : ''} dev ${ctx.ifname}${x.metric !== undefined ? ` metric ${x.metric}` : ''} table main`);
+  }
+  if (plan.create && failed > 0) undo.push(`link del ${conf.vrfName}`);
+  ns.ipBatch(undo, true);
+  if (plan.create && failed === 0) throw createFailure(conf.vrfName, r.stderr);
+  if (failed === plan.enslaveAt) throw pluginError(`cmdAdd failed: could not set vrf ${conf.vrfName} as master of ${ctx.ifname}`, describeBatchFailure(r.stderr, plan.lines));
+  if (line.startsWith('addr')) throw pluginError(`cmdAdd failed: could not restore address to ${ctx.ifname} @ ${conf.vrfName}`, describeBatchFailure(r.stderr, plan.lines));
+  throw pluginError(`cmdAdd failed: could not move a route of ${ctx.ifname} into table ${plan.table}`, describeBatchFailure(r.stderr, plan.lines));
+}
+
+/** DEL: out of the VRF, the VRF removed when empty. No netns, no VRF or no interface: nothing to do. */
+function del(ctx: CniContext): void {
+  const conf = parseVrfConf(ctx.conf);
+  if (!ctx.netns) return;
+  const ns = Netns.at(ctx.netns);
+  if (!ns.exists()) return;
+  const lines = planVrfDel(conf, ctx.ifname, links(ns));
+  const r = ns.ipBatch(lines);
+  if (r.status !== 0 && !isNotFound(r.stderr)) throw pluginError(`cmdDel failed`, describeBatchFailure(r.stderr, lines));
+}
+
+/** CHECK (1.1.1 reports nothing): the VRF exists and CNI_IFNAME is still in it. */
+function check(ctx: CniContext): void {
+  const conf = parseVrfConf(ctx.conf);
+  requirePrev(ctx);
+  const ns = Netns.at(ctx.netns).requireExists();
+  checkVrf(conf, ctx.ifname, links(ns));
+}
+
+export const plugin: Plugin = {
+  name: 'vrf',
+  add,
+  del,
+  check,
+  status: () => undefined,
+  gc: () => undefined,
+  versions: versionsFrom('0.3.1'),
+};
