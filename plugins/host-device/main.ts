@@ -8,7 +8,7 @@ import type { Result } from '../../lib/cni/result.js';
 import type { CniContext, Plugin } from '../../lib/cni/skel.js';
 import { resultFamily } from '../../lib/cni/version.js';
 import { checkInterfaceIPs, checkRoutes, ifaceSysctls, ipsForInterface, readLink, type IpLink } from '../../lib/iface.js';
-import { Netns } from '../../lib/netns.js';
+import { isNotFound, Netns } from '../../lib/netns.js';
 import { withRollback } from '../../lib/rollback.js';
 import { parseSelector, trySelector, type Selector } from './config.js';
 import { ConfigureFailure, configureInContainer, moveIn, returnToHost } from './move.js';
@@ -77,6 +77,16 @@ function rescueReturnedLink(sel: Selector | undefined): void {
   host.ipBatch([`link set dev ${back.ifname} down`, `link set dev ${back.ifname} name ${back.ifalias}`, `link set dev ${back.ifalias} alias ""`]);
 }
 
+/** `ip -j link show dev IF` (which, unlike `addr show`, has the alias); undefined when there is no such link. */
+function showLink(ns: Netns, ifname: string): IpLink | undefined {
+  const r = ns.ip(['-j', 'link', 'show', 'dev', ifname]);
+  if (r.status !== 0) {
+    if (isNotFound(r.stderr)) return undefined;
+    throw pluginError(`failed to read ${ifname} in ${ns.label}`, r.stderr.trim());
+  }
+  return (JSON.parse(r.stdout || '[]') as IpLink[])[0];
+}
+
 /**
  * DEL: IPAM DEL first (also without a netns or after it is gone), then the link goes back to the host under the name
  * its alias holds. Nothing to give back (no netns, no such link, a DPDK device) is success; DEL can run any number of
@@ -91,7 +101,7 @@ function del(ctx: CniContext): void {
     rescueReturnedLink(sel);
     return;
   }
-  const link = readLink(container, ctx.ifname);
+  const link = showLink(container, ctx.ifname);
   if (!link) return;
   const hostName = link.ifalias || (sel?.by === 'device' ? sel.name : undefined);
   if (!hostName) throw pluginError(`cannot give ${ctx.ifname} back to the host: it has no alias holding its host name, and the config names no "device"`);

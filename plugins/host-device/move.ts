@@ -66,6 +66,11 @@ export function configureInContainer(container: Netns, hostName: string, ifname:
   const r = container.ip(['-j', '-batch', '-'], lines.join('\n') + '\n');
   if (r.status === 0) return parseLastLink(r.stdout);
   const line = batchFailedLine(r.stderr);
+  if (line === 0) {
+    // ip stopped without saying where: see which name the link has now
+    const renamed = container.ip(['link', 'show', 'dev', ifname]).status === 0;
+    throw new ConfigureFailure(renamed ? ifname : hostName, pluginError(`failed to configure ${ifname} in ${container.label}`, r.stderr.trim()));
+  }
   if (line === 1) {
     const exists = /File exists/i.test(r.stderr);
     throw new ConfigureFailure(hostName, pluginError(`failed to move link: failed to rename device ${JSON.stringify(hostName)} to ${JSON.stringify(ifname)}${exists ? ': file exists' : ''}`, r.stderr.trim()));

@@ -10,22 +10,14 @@ import type { CniContext, Plugin } from '../../lib/cni/skel.js';
 import { formatIP, parseCIDR, parseIP, ipEqual, type Family } from '../../lib/ip.js';
 import { withFileLock } from '../../lib/lock.js';
 import { batchFailedLine, describeBatchFailure, isNotFound, Netns } from '../../lib/netns.js';
+import { jsonLines } from '../../lib/routes.js';
 import { ipsOfInterface, parseSbrConf } from './config.js';
 import { orphanRules, planAdd, ruleDelLine, rulesToDelete, type RouteEntry, type RuleEntry, type SbrPlan } from './plan.js';
 
-/** The JSON arrays an `ip -j -batch` printed, one per command, in order. */
-function jsonLines<T>(stdout: string): T[][] {
-  return stdout
-    .split('\n')
-    .map((l) => l.trim())
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as T[]);
-}
-
-/** One `ip -N -j -<family> -batch`: `rule show`, then `second` (about the interface). Undefined when the link is gone. */
+/** One `ip -N -d -j -<family> -batch` (numbers for tables, protocols, scopes and types, all of them shown): `rule show`, then `second` (about the interface). Undefined when the link is gone. */
 function readFamily<T>(ns: Netns, family: Family, second: string): { rules: RuleEntry[]; other: T[] } | undefined {
   const lines = ['rule show', second];
-  const r = ns.ip(['-N', '-j', `-${family}`, '-batch', '-'], lines.join('\n') + '\n');
+  const r = ns.ip(['-N', '-d', '-j', `-${family}`, '-batch', '-'], lines.join('\n') + '\n');
   if (r.status !== 0) {
     if (batchFailedLine(r.stderr) === 2 && isNotFound(r.stderr)) return undefined;
     throw pluginError(`failed to read the rules and routes in ${ns.label}`, describeBatchFailure(r.stderr, lines));
@@ -54,7 +46,8 @@ function apply(ns: Netns, plan: SbrPlan): void {
   if (plan.rules6.length) {
     const v6 = ns.ip(['-6', '-batch', '-'], plan.rules6.join('\n') + '\n');
     if (v6.status !== 0) {
-      const done = plan.rules6.slice(0, Math.max(0, batchFailedLine(v6.stderr) - 1));
+      const failedLine = batchFailedLine(v6.stderr);
+      const done = failedLine ? plan.rules6.slice(0, failedLine - 1) : plan.rules6;
       if (done.length) ns.ip(['-6', '-force', '-batch', '-'], done.map(undoRuleLine).join('\n') + '\n');
       throw pluginError('Failed to add rule', describeBatchFailure(v6.stderr, plan.rules6));
     }
@@ -116,7 +109,7 @@ function del(ctx: CniContext): void {
   withFileLock(ctx.netns, () => {
     const state = readBoth<{ addr_info?: Array<{ local: string; prefixlen: number }> }>(ns, `addr show dev ${ctx.ifname}`);
     if (state) {
-      const addrs = state.other.flatMap((l) => (l.addr_info ?? []).map((a) => a.local));
+      const addrs = state.other.flatMap((l) => (l.addr_info ?? []).map((a) => a.local)).filter(Boolean);
       deleteRules(ns, rulesToDelete(state.rules, addrs, conf.table));
       return;
     }

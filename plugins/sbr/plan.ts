@@ -4,6 +4,7 @@
  */
 import type { IPConfig } from '../../lib/cni/result.js';
 import { contains, formatCIDR, formatIP, ipEqual, networkOf, parseCIDR, parseIP, type CIDR, type Family } from '../../lib/ip.js';
+import { routeSpec, type RouteEntry } from '../../lib/routes.js';
 import type { SbrConf } from './config.js';
 
 /** The reference starts looking for a free table here. */
@@ -18,25 +19,7 @@ export interface RuleEntry {
   table?: string;
 }
 
-export interface Nexthop {
-  gateway?: string;
-  dev?: string;
-  weight?: number;
-}
-
-/** One entry of `ip -N -j route show table main dev IF` (numeric protocol and scope; the family is the listing's). */
-export interface RouteEntry {
-  family: Family;
-  type?: string;
-  dst: string;
-  gateway?: string;
-  dev?: string;
-  prefsrc?: string;
-  protocol?: string;
-  scope?: string;
-  metric?: number;
-  nexthops?: Nexthop[];
-}
+export type { RouteEntry };
 
 /** Lines for `ip -batch`: rules per family (a rule's family cannot be inferred), routes of either family. */
 export interface SbrPlan {
@@ -56,9 +39,6 @@ export interface SbrPlan {
 const defaultDst = (f: Family): string => (f === 4 ? '0.0.0.0/0' : '::/0');
 const hostLen = (f: Family): number => (f === 4 ? 32 : 128);
 
-/** "default" → 0.0.0.0/0 or ::/0; other destinations as listed. */
-export const routeDst = (r: RouteEntry): string => (r.dst === 'default' ? defaultDst(r.family) : r.dst);
-
 /** A rule's table as a number (`-N` prints numbers); undefined for none. */
 const ruleTable = (r: RuleEntry): number | undefined => (r.table !== undefined && /^\d+$/.test(r.table) ? Number(r.table) : undefined);
 
@@ -75,26 +55,6 @@ export function routeBelongsTo(r: RouteEntry, addr: CIDR): boolean {
   const gw = r.gateway ? parseIP(r.gateway) : undefined;
   if (!src && !gw) return true;
   return (src !== undefined && contains(addr, src)) || (gw !== undefined && contains(addr, gw));
-}
-
-/** The attributes that identify a route (and are copied): type, dst, gateway or nexthops, dev, proto, scope, src, metric. */
-function routeSpec(r: RouteEntry, ifname: string): string {
-  const parts: string[] = [];
-  if (r.type && r.type !== 'unicast') parts.push(r.type);
-  parts.push(routeDst(r));
-  if (r.gateway) parts.push('via', r.gateway);
-  if (!r.nexthops?.length) parts.push('dev', r.dev ?? ifname);
-  if (r.protocol) parts.push('proto', r.protocol);
-  if (r.scope) parts.push('scope', r.scope);
-  if (r.prefsrc) parts.push('src', r.prefsrc);
-  if (r.metric !== undefined) parts.push('metric', String(r.metric));
-  for (const nh of r.nexthops ?? []) {
-    parts.push('nexthop');
-    if (nh.gateway) parts.push('via', nh.gateway);
-    parts.push('dev', nh.dev ?? ifname);
-    if (nh.weight !== undefined) parts.push('weight', String(nh.weight));
-  }
-  return parts.join(' ');
 }
 
 export const copyLine = (r: RouteEntry, ifname: string, table: number): string => `route replace ${routeSpec(r, ifname)} table ${table}`;

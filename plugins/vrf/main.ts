@@ -11,15 +11,8 @@ import { versionsFrom } from '../../lib/cni/version.js';
 import type { IpLink } from '../../lib/iface.js';
 import { batchFailedLine, describeBatchFailure, isNotFound, Netns } from '../../lib/netns.js';
 import { parseVrfConf } from './config.js';
-import { checkVrf, planVrfAdd, planVrfDel, routesToMove, type AddrEntry, type RouteEntry } from './plan.js';
-
-/** The JSON arrays an `ip -j -batch` printed, one per command. */
-const jsonLines = <T>(stdout: string): T[][] =>
-  stdout
-    .split('\n')
-    .map((l) => l.trim())
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as T[]);
+import { jsonLines } from '../../lib/routes.js';
+import { checkVrf, moveLine, planVrfAdd, planVrfDel, routesToMove, type AddrEntry, type RouteEntry } from './plan.js';
 
 const links = (ns: Netns): IpLink[] => ns.ipJson<IpLink[]>(['-d', 'link', 'show']);
 
@@ -48,7 +41,8 @@ function readForAdd(ns: Netns, ifname: string): AddState {
   if (v6.status !== 0) throw pluginError(`failed to read the IPv6 routes of ${ifname}`, describeBatchFailure(v6.stderr, v6Lines));
   const [routes6 = [], addrs6 = []] = jsonLines<unknown>(v6.stdout);
   const tag = (xs: unknown[], family: 4 | 6) => (xs as RouteEntry[]).map((r) => ({ ...r, family }));
-  const v6Global = ((addrs6 as IpLink[])[0]?.addr_info ?? []).map((a) => ({ local: a.local, prefixlen: a.prefixlen }));
+  // (ip -j prints an empty object for each address its filter left out)
+  const v6Global = ((addrs6 as IpLink[])[0]?.addr_info ?? []).filter((a) => a.local).map((a) => ({ local: a.local, prefixlen: a.prefixlen }));
   return { links: all as IpLink[], routes: [...tag(routes4, 4), ...tag(routes6, 6)], v6Global };
 }
 
@@ -69,19 +63,22 @@ function add(ctx: CniContext): Result {
   const plan = planVrfAdd(conf, ctx.ifname, state.links, state.v6Global, state.routes);
   const r = ns.ipBatch(plan.lines);
   if (r.status === 0) return prev;
+  // the 0-based line that failed; unknown (ip exits at a parse error without saying where): assume any may have run
   const failed = batchFailedLine(r.stderr) - 1;
+  const upTo = failed >= 0 ? failed : plan.lines.length;
   const line = plan.lines[failed] ?? '';
   // Undo: out of the VRF again (the routes back into main), and no VRF of ours left behind.
   const undo: string[] = [];
-  if (failed > plan.enslaveAt) {
+  if (upTo > plan.enslaveAt) {
     undo.push(`link set dev ${ctx.ifname} nomaster`, `link set dev ${ctx.ifname} up`);
     for (const a of state.v6Global) undo.push(`addr replace ${a.local}/${a.prefixlen} dev ${ctx.ifname} nodad`);
-    for (const x of routesToMove(state.routes)) undo.push(`route replace ${x.dst === 'default' ? (x.family === 4 ? '0.0.0.0/0' : '::/0') : x.dst}${x.gateway ? ` via ${x.gateway}` : ''} dev ${ctx.ifname}${x.metric !== undefined ? ` metric ${x.metric}` : ''} table main`);
+    for (const x of routesToMove(state.routes)) undo.push(moveLine(x, ctx.ifname, 'main'));
   }
-  if (plan.create && failed > 0) undo.push(`link del ${conf.vrfName}`);
+  if (plan.create && upTo > 0) undo.push(`link del ${conf.vrfName}`);
   ns.ipBatch(undo, true);
   if (plan.create && failed === 0) throw createFailure(conf.vrfName, r.stderr);
   if (failed === plan.enslaveAt) throw pluginError(`cmdAdd failed: could not set vrf ${conf.vrfName} as master of ${ctx.ifname}`, describeBatchFailure(r.stderr, plan.lines));
+  if (failed < 0) throw pluginError(`cmdAdd failed: could not put ${ctx.ifname} into vrf ${conf.vrfName}`, describeBatchFailure(r.stderr, plan.lines));
   if (line.startsWith('addr')) throw pluginError(`cmdAdd failed: could not restore address to ${ctx.ifname} @ ${conf.vrfName}`, describeBatchFailure(r.stderr, plan.lines));
   throw pluginError(`cmdAdd failed: could not move a route of ${ctx.ifname} into table ${plan.table}`, describeBatchFailure(r.stderr, plan.lines));
 }

@@ -5,19 +5,10 @@
  */
 import { pluginError } from '../../lib/cni/errors.js';
 import type { IpLink } from '../../lib/iface.js';
-import type { Family } from '../../lib/ip.js';
+import { routeSpec, routeType, type RouteEntry } from '../../lib/routes.js';
 import type { VrfConf } from './config.js';
 
-export interface RouteEntry {
-  family: Family;
-  type?: string;
-  dst: string;
-  gateway?: string;
-  prefsrc?: string;
-  protocol?: string;
-  scope?: string;
-  metric?: number;
-}
+export type { RouteEntry };
 
 export interface AddrEntry {
   local: string;
@@ -51,24 +42,13 @@ export interface VrfAddPlan {
 /**
  * The routes of the interface that enslaving takes out of the main table and ADD puts into the VRF's: those the
  * kernel does not make itself (not `proto kernel`, which come back in the VRF table with the addresses), of global
- * scope (`ip -N` prints no scope then), IPv6 link-local and multicast left out.
+ * scope (0), IPv6 link-local and multicast left out.
  */
 export function routesToMove(routes: readonly RouteEntry[]): RouteEntry[] {
-  return routes.filter((r) => r.protocol !== '2' && r.protocol !== 'kernel' && !r.scope && !/^(fe80|ff[0-9a-f]{2}):/i.test(r.dst) && (r.type === undefined || r.type === 'unicast'));
+  return routes.filter((r) => r.protocol !== '2' && r.protocol !== 'kernel' && (r.scope === undefined || r.scope === '0') && !/^(fe80|ff[0-9a-f]{2}):/i.test(r.dst) && routeType(r) === 'unicast');
 }
 
-const routeDst = (r: RouteEntry): string => (r.dst === 'default' ? (r.family === 4 ? '0.0.0.0/0' : '::/0') : r.dst);
-
-export function moveLine(r: RouteEntry, ifname: string, table: number): string {
-  const parts = ['route', 'replace', routeDst(r)];
-  if (r.gateway) parts.push('via', r.gateway);
-  parts.push('dev', ifname);
-  if (r.protocol && r.protocol !== '3') parts.push('proto', r.protocol);
-  if (r.prefsrc) parts.push('src', r.prefsrc);
-  if (r.metric !== undefined) parts.push('metric', String(r.metric));
-  parts.push('table', String(table));
-  return parts.join(' ');
-}
+export const moveLine = (r: RouteEntry, ifname: string, table: number | string): string => `route replace ${routeSpec(r, ifname)} table ${table}`;
 
 /**
  * ADD: validate (the interface exists and has no master; a link named like the VRF is a VRF with the configured
