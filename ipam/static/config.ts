@@ -86,12 +86,20 @@ export function staticAddresses(conf: NetConf, cniArgs: Record<string, string>):
   return addresses;
 }
 
+/** A route in Go's spelling (as net.IP prints: "3ffe:ffff:0:01ff::1/64" → "3ffe:ffff:0:1ff::1/64"), host bits kept. */
+function canonicalRoute(r: Route): Route {
+  const dst = parseCIDR(r.dst)!;
+  const out: Route = { ...r, dst: `${formatIP(dst.ip)}/${dst.prefix}` };
+  if (r.gw) out.gw = formatIP(parseIP(r.gw)!);
+  return out;
+}
+
 export function parseStaticConfig(conf: NetConf, cniArgs: Record<string, string>): StaticConfig {
   if (!conf.ipam) throw invalid(`IPAM config missing 'ipam' key`);
   const f = new Fields(conf.ipam, 'ipam');
   const routes = (f.list('routes') ?? []).map((r, i) => {
     try {
-      return parseRoute(r, `ipam.routes[${i}]`);
+      return canonicalRoute(parseRoute(r, `ipam.routes[${i}]`));
     } catch (e) {
       throw invalid((e as CniError).msg);
     }
