@@ -3,6 +3,7 @@
 // or a real bridge + host-local chain in front of vrf. Ours is compared with the Go vrf 1.1.1 (/usr/lib/cni), which
 // keeps the VRF/table/enslaving the same but loses the interface's default route (current upstream moves it into the
 // VRF's table, as ours does) and whose CHECK reports nothing.
+import { readFileSync } from 'node:fs';
 import { test, requirePlugins, assert, bin, goBin, cniAdd, cniDel, cniCheck, runPlugin, ip, ipJson, sh, linkInfo, linkExists, addrs, ping } from './lib.mjs';
 
 requirePlugins('vrf', 'bridge', 'host-local');
@@ -187,4 +188,26 @@ test('same VRF, table and enslaving as the Go vrf 1.1.1; swap both ways (ADD wit
     assert.ok(!linkExists('red', ns.name), `VRF left in ${ns.name}`);
     assert.equal(master(ns, 'eth0'), undefined);
   }
+});
+
+test('conf/bridge-vrf.conflist (bridge + host-local + vrf) as libcni runs it: ADD in order, CHECK, DEL in reverse; two pods; nothing left', (t) => {
+  const list = JSON.parse(readFileSync(new URL('../../conf/bridge-vrf.conflist', import.meta.url), 'utf8'));
+  assert.deepEqual(list.plugins.map((p) => p.type), ['bridge', 'vrf']);
+  const host = t.netns('h');
+  const dataDir = t.tempDir();
+  list.plugins[0].ipam.dataDir = dataDir;
+  const confOf = (i, prevResult) => ({ ...list.plugins[i], name: list.name, cniVersion: list.cniVersion, ...(prevResult ? { prevResult } : {}) });
+  const pods = [t.netns('a'), t.netns('b')].map((ns, i) => ({ ns, o: { netns: ns.path, hostNetns: host.name, containerId: `vrfpod${i}` } }));
+  for (const p of pods) {
+    const prev = cniAdd(bin(list.plugins[0].type), confOf(0), p.o);
+    p.result = cniAdd(bin(list.plugins[1].type), confOf(1, prev), p.o);
+    assert.equal(master(p.ns, 'eth0'), 'blue');
+    assert.equal(vrfTable(p.ns, 'blue'), 1001);
+    assert.ok(tableRoutes(p.ns, 1001).includes('default via 10.91.0.1'));
+  }
+  const ipB = pods[1].result.ips[0].address.split('/')[0];
+  assert.ok(sh('ping', ['-c', '1', '-W', '2', '-I', 'blue', ipB], { netns: pods[0].ns.name }).status === 0, 'pod a cannot reach pod b through its VRF');
+  for (const p of pods) for (const i of [0, 1]) cniCheck(bin(list.plugins[i].type), confOf(i, p.result), p.o);
+  for (const p of pods) for (const i of [1, 0]) cniDel(bin(list.plugins[i].type), confOf(i, p.result), p.o);
+  for (const p of pods) assert.deepEqual(ipJson(['link', 'show'], p.ns.name).map((l) => l.ifname), ['lo']);
 });
