@@ -48,7 +48,7 @@ describe.skipIf(!isRoot)('example configs: host-device + static, bridge + sbr', 
 
   it('conf/bridge-sbr.conflist: two pods, source-routed through table 100, reach an outside network (masqueraded); DEL leaves no rule, lease or veth', () => {
     const net = newNet('exsbr');
-    const outside = net.addOutside(['192.0.2.1/24'], ['192.0.2.2/24']);
+    net.addOutside(['192.0.2.1/24'], ['192.0.2.2/24']);
     const dataDir = net.tempDir();
     const list = load('bridge-sbr.conflist');
     expect(list.plugins.map((p) => p.type)).toEqual(['bridge', 'sbr']);
