@@ -19,7 +19,7 @@ import { machineFacts, writeReport } from './bench/_report.mjs';
 
 const root = join(import.meta.dirname, '..');
 const dir = join(import.meta.dirname, 'bench');
-const ORDER = ['version', 'host-local', 'bridge', 'chain', 'macvlan', 'ptp', 'meta', 'portmap', 'burst', 'rss', 'phases'];
+const ORDER = ['version', 'host-local', 'bridge', 'chain', 'macvlan', 'ptp', 'meta', 'device-routing', 'portmap', 'burst', 'rss', 'phases'];
 const filter = process.argv.slice(2);
 
 if (process.getuid?.() !== 0) {

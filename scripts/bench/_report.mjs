@@ -270,6 +270,7 @@ export function writeReport(R, dir, facts, meta) {
   section('macvlan', 'macvlan', (r) => `On a veth master; each side its own host netns and host-local. Median of ${r.rounds}.\n\n${rowsTable(r.rows)}`);
   section('ptp', 'ptp', (r) => `Median of ${r.rounds}. The Go ptp waits for IPv6 duplicate address detection (1–2 s per dual-stack ADD); cni-ts does not.\n\n${rowsTable(r.rows)}\n\n${execTable(r.execs)}`);
   section('tuning, firewall, bandwidth', 'meta', (r) => `Chained after an interface plugin (prevResult names a veth pair). Median of ${r.rounds}. bandwidth: Go 1.1.1 installs tbf, cni-ts the current reference's htb.\n\n${rowsTable(r.rows)}`);
+  section('host-device, static, sbr', 'device-routing', (r) => `host-device moves a veth end in and out (static IPAM, in-process for ours); static is the IPAM plugin alone; sbr is chained after a dual-stack veth (its addresses and routes put back between rounds, untimed). vrf cannot run on this host (no VRF driver; its tests run in the VM). Median of ${r.rounds}.\n\n${rowsTable(r.rows)}`);
   section('portmap vs installed mappings', 'portmap', (pm) => {
     const rows = [];
     for (const s of pm.sizes) for (const name of pm.impls) rows.push([String(s.count), name, cell(s.res[name].ADD), cell(s.res[name].DEL), cell(s.res[name]['ADD+DEL']), `${f2(s.res[name]['ADD+DEL'].median / s.res[pm.go]['ADD+DEL'].median)}×`]);
