@@ -106,17 +106,26 @@ function del(ctx: CniContext): void {
   if (!ctx.netns) return;
   const ns = Netns.at(ctx.netns);
   if (!ns.exists()) return;
+  try {
+    delLocked(ctx, ns, conf.table);
+  } catch (e) {
+    if (!ns.exists()) return; // the netns went away meanwhile
+    throw e;
+  }
+}
+
+function delLocked(ctx: CniContext, ns: Netns, table: number | undefined): void {
   withFileLock(ctx.netns, () => {
     const state = readBoth<{ addr_info?: Array<{ local: string; prefixlen: number }> }>(ns, `addr show dev ${ctx.ifname}`);
     if (state) {
       const addrs = state.other.flatMap((l) => (l.addr_info ?? []).map((a) => a.local)).filter(Boolean);
-      deleteRules(ns, rulesToDelete(state.rules, addrs, conf.table));
+      deleteRules(ns, rulesToDelete(state.rules, addrs, table));
       return;
     }
     const prev = ctx.conf.prevResult;
     if (!prev?.ips?.length) return;
     const rules = [...(readFamily(ns, 4, 'link show')?.rules ?? []), ...(readFamily(ns, 6, 'link show')?.rules ?? [])];
-    deleteRules(ns, orphanRules(rules, ipsOfInterface(prev, ctx.ifname), conf.table));
+    deleteRules(ns, orphanRules(rules, ipsOfInterface(prev, ctx.ifname), table));
   }, 60, false);
 }
 

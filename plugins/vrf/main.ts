@@ -11,6 +11,7 @@ import { versionsFrom } from '../../lib/cni/version.js';
 import type { IpLink } from '../../lib/iface.js';
 import { batchFailedLine, describeBatchFailure, isNotFound, Netns } from '../../lib/netns.js';
 import { parseVrfConf } from './config.js';
+import { withFileLock } from '../../lib/lock.js';
 import { jsonLines } from '../../lib/routes.js';
 import { checkVrf, moveLine, planVrfAdd, planVrfDel, routesToMove, type AddrEntry, type RouteEntry } from './plan.js';
 
@@ -55,10 +56,21 @@ function createFailure(vrfName: string, stderr: string): CniError {
   return pluginError(`could not add VRF ${vrfName}`, stderr.trim());
 }
 
+/**
+ * ADD and DEL read the netns's links and then change them (create or delete the VRF): two at once for interfaces of
+ * the same pod must not both create it, nor delete it under a new member. They take an flock(2) of the netns file
+ * (as sbr does; never creating it).
+ */
+const locked = <T>(ctx: CniContext, fn: () => T): T => withFileLock(ctx.netns, fn, 60, false);
+
 function add(ctx: CniContext): Result {
   const conf = parseVrfConf(ctx.conf);
   const prev = requirePrev(ctx);
   const ns = Netns.at(ctx.netns).requireExists();
+  return locked(ctx, () => addLocked(ctx, conf, prev, ns));
+}
+
+function addLocked(ctx: CniContext, conf: ReturnType<typeof parseVrfConf>, prev: Result, ns: Netns): Result {
   const state = readForAdd(ns, ctx.ifname);
   const plan = planVrfAdd(conf, ctx.ifname, state.links, state.v6Global, state.routes);
   const r = ns.ipBatch(plan.lines);
@@ -89,9 +101,16 @@ function del(ctx: CniContext): void {
   if (!ctx.netns) return;
   const ns = Netns.at(ctx.netns);
   if (!ns.exists()) return;
-  const lines = planVrfDel(conf, ctx.ifname, links(ns));
-  const r = ns.ipBatch(lines);
-  if (r.status !== 0 && !isNotFound(r.stderr)) throw pluginError(`cmdDel failed`, describeBatchFailure(r.stderr, lines));
+  try {
+    locked(ctx, () => {
+      const lines = planVrfDel(conf, ctx.ifname, links(ns));
+      const r = ns.ipBatch(lines);
+      if (r.status !== 0 && !isNotFound(r.stderr)) throw pluginError(`cmdDel failed`, describeBatchFailure(r.stderr, lines));
+    });
+  } catch (e) {
+    if (!ns.exists()) return; // the netns went away meanwhile
+    throw e;
+  }
 }
 
 /** CHECK (1.1.1 reports nothing): the VRF exists and CNI_IFNAME is still in it. */
