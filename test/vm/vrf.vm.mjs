@@ -2,7 +2,7 @@
 // Interfaces are veth ends made inside the container netns (addresses and routes set as an interface plugin would).
 // Ours is compared with the Go vrf 1.1.1 (/usr/lib/cni), whose CHECK reports nothing and which leaves its VRF behind
 // when enslaving fails. The chain, example-config and Go differential tests are in vrf-chain.vm.mjs.
-import { test, requirePlugins, assert, bin, goBin, cniAdd, cniDel, cniCheck, runPlugin, ip, sh, linkExists, addrs } from './lib.mjs';
+import { test, requirePlugins, assert, bin, goBin, cniAdd, cniDel, cniCheck, runPlugin, ip, sh, linkInfo, linkExists, addrs } from './lib.mjs';
 import { conf, iface, mainRoutesOf, master, opts, tableRoutes, vrfTable } from './vrf-lib.mjs';
 
 requirePlugins('vrf');
