@@ -1,7 +1,7 @@
 /**
- * Routes as `ip -N -d -j route show` lists them (numeric protocol, scope, type and table, so that any
- * /etc/iproute2/rt_tables naming reads the same; `-d` shows the defaults too, so a copy is exact), and the `ip -batch` route specs that add, replace or delete exactly
- * such a route (sbr copies routes into its tables, vrf moves them into the VRF's). Pure.
+ * Routes as `ip -N -d -j route show` lists them: numeric protocol, scope, type and table (so any rt_tables naming
+ * reads the same), defaults shown too (so a copy is exact). And the `ip -batch` route specs that add, replace or
+ * delete exactly such a route: sbr copies routes into its tables, vrf moves them into the VRF's. Pure.
  */
 import type { Family } from './ip.js';
 

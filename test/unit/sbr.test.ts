@@ -116,3 +116,17 @@ describe('sbr config', () => {
     expect(conf({ Table: 300 }).table).toBe(300);
   });
 });
+
+describe('lib/routes', () => {
+  it('ip -N -d listings: numeric types by name, "default" per family, exact specs (nexthops, non-unicast without dev)', async () => {
+    const { jsonLines, routeDst, routeSpec, routeType } = await import('../../lib/routes.js');
+    expect([routeType({}), routeType({ type: '1' }), routeType({ type: '6' }), routeType({ type: 'local' })]).toEqual(['unicast', 'unicast', 'blackhole', 'local']);
+    expect([routeDst({ family: 4, dst: 'default' }), routeDst({ family: 6, dst: 'default' }), routeDst({ family: 4, dst: '10.0.0.0/8' })]).toEqual(['0.0.0.0/0', '::/0', '10.0.0.0/8']);
+    expect(routeSpec({ family: 4, type: '1', dst: 'default', gateway: '10.0.0.1', protocol: '3', scope: '0' }, 'eth0')).toBe('0.0.0.0/0 via 10.0.0.1 dev eth0 proto 3 scope 0');
+    expect(routeSpec({ family: 4, type: '6', dst: '10.9.0.0/16' }, 'eth0')).toBe('blackhole 10.9.0.0/16');
+    expect(routeSpec({ family: 4, dst: '10.8.0.0/16', nexthops: [{ gateway: '10.0.0.1', dev: 'eth0', weight: 1 }, { gateway: '10.0.1.1', dev: 'eth1', weight: 2 }] }, 'eth0')).toBe(
+      '10.8.0.0/16 nexthop via 10.0.0.1 dev eth0 weight 1 nexthop via 10.0.1.1 dev eth1 weight 2',
+    );
+    expect(jsonLines('[{"a":1}]\n[]\n')).toEqual([[{ a: 1 }], []]);
+  });
+});
