@@ -20,6 +20,7 @@ function readFamily<T>(ns: Netns, family: Family, second: string): { rules: Rule
   const r = ns.ip(['-N', '-d', '-j', `-${family}`, '-batch', '-'], lines.join('\n') + '\n');
   if (r.status !== 0) {
     if (batchFailedLine(r.stderr) === 2 && isNotFound(r.stderr)) return undefined;
+    if (family === 6 && /Address family not supported/i.test(r.stderr)) return { rules: [], other: [] }; // a kernel without IPv6
     throw pluginError(`failed to read the rules and routes in ${ns.label}`, describeBatchFailure(r.stderr, lines));
   }
   const [rules = [], other = []] = jsonLines<unknown>(r.stdout);

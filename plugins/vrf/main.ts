@@ -39,8 +39,9 @@ function readForAdd(ns: Netns, ifname: string): AddState {
   const [all = [], routes4 = []] = jsonLines<unknown>(v4.stdout);
   const v6Lines = [`route show table main dev ${ifname}`, `addr show dev ${ifname} scope global`];
   const v6 = ns.ip(['-N', '-j', '-6', '-batch', '-'], v6Lines.join('\n') + '\n');
-  if (v6.status !== 0) throw pluginError(`failed to read the IPv6 routes of ${ifname}`, describeBatchFailure(v6.stderr, v6Lines));
-  const [routes6 = [], addrs6 = []] = jsonLines<unknown>(v6.stdout);
+  const noV6 = v6.status !== 0 && /Address family not supported/i.test(v6.stderr); // a kernel without IPv6
+  if (v6.status !== 0 && !noV6) throw pluginError(`failed to read the IPv6 routes of ${ifname}`, describeBatchFailure(v6.stderr, v6Lines));
+  const [routes6 = [], addrs6 = []] = noV6 ? [] : jsonLines<unknown>(v6.stdout);
   const tag = (xs: unknown[], family: 4 | 6) => (xs as RouteEntry[]).map((r) => ({ ...r, family }));
   // (ip -j prints an empty object for each address its filter left out)
   const v6Global = ((addrs6 as IpLink[])[0]?.addr_info ?? []).filter((a) => a.local).map((a) => ({ local: a.local, prefixlen: a.prefixlen }));
