@@ -39,9 +39,9 @@ export const routeDst = (r: Pick<RouteEntry, 'dst' | 'family'>): string => (r.ds
 
 /**
  * The attributes that identify a route and are copied with it: type, dst, gateway or nexthops, dev, protocol, scope,
- * source hint, metric. `ifname` is the device when the listing (filtered by `dev`) leaves it out.
+ * source hint, metric (and `table`). `ifname` is the device when the listing (filtered by `dev`) leaves it out.
  */
-export function routeSpec(r: RouteEntry, ifname: string): string {
+export function routeSpec(r: RouteEntry, ifname: string, table?: number | string): string {
   const parts: string[] = [];
   const type = routeType(r);
   if (type !== 'unicast') parts.push(type);
@@ -52,6 +52,7 @@ export function routeSpec(r: RouteEntry, ifname: string): string {
   if (r.scope) parts.push('scope', r.scope);
   if (r.prefsrc) parts.push('src', r.prefsrc);
   if (r.metric !== undefined) parts.push('metric', String(r.metric));
+  if (table !== undefined) parts.push('table', String(table)); // before any nexthop: ip reads only nexthops after one
   for (const nh of r.nexthops ?? []) {
     parts.push('nexthop');
     if (nh.gateway) parts.push('via', nh.gateway);

@@ -48,7 +48,7 @@ export function routesToMove(routes: readonly RouteEntry[]): RouteEntry[] {
   return routes.filter((r) => r.protocol !== '2' && r.protocol !== 'kernel' && (r.scope === undefined || r.scope === '0') && !/^(fe80|ff[0-9a-f]{2}):/i.test(r.dst) && routeType(r) === 'unicast');
 }
 
-export const moveLine = (r: RouteEntry, ifname: string, table: number | string): string => `route replace ${routeSpec(r, ifname)} table ${table}`;
+export const moveLine = (r: RouteEntry, ifname: string, table: number | string): string => `route replace ${routeSpec(r, ifname, table)}`;
 
 /**
  * ADD: validate (the interface exists and has no master; a link named like the VRF is a VRF with the configured

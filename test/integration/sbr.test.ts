@@ -3,7 +3,8 @@
  * interface plugin leaves them). Rules and tables are read back from the container; differential against the Go sbr
  * 1.1.1 (same rules, tables and routes) and swap tests both ways.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { GO_PLUGINS, bin, goBin, haveGoPlugins, isRoot, shOk, type PluginRun, type TestNet } from '../helpers/harness.js';
 import { Chain } from '../helpers/chain.js';
@@ -27,10 +28,16 @@ const prevFor = (ctrPath: string, ifname: string, ips: Array<{ address: string; 
 
 const sbrConf = (prev: unknown, extra: Record<string, unknown> = {}) => ({ cniVersion: '1.0.0', name: 'sbrnet', type: 'sbr', prevResult: prev, ...extra });
 
-function run(net: TestNet, command: string, conf: unknown, o: { plugin?: string; netns: string; ifname?: string }): PluginRun {
+function run(net: TestNet, command: string, conf: unknown, o: { plugin?: string; netns: string; ifname?: string; env?: Record<string, string> }): PluginRun {
   const go = o.plugin?.startsWith(GO_PLUGINS);
-  return net.run({ plugin: o.plugin ?? bin('sbr'), command, conf, containerId: 'sbr1', netns: o.netns, ifname: o.ifname ?? 'eth0', path: go ? GO_PLUGINS : undefined });
+  return net.run({ plugin: o.plugin ?? bin('sbr'), command, conf, containerId: 'sbr1', netns: o.netns, ifname: o.ifname ?? 'eth0', path: go ? GO_PLUGINS : undefined, env: go ? undefined : o.env });
 }
+
+/** Both ways ours can work: rtnetlink in-process through the executable's FFI, and `ip` execs only. */
+const MODES: Array<[string, Record<string, string>]> = [
+  ['in-process rtnetlink', {}],
+  ['ip execs (CNI_TS_NO_FFI=1)', { CNI_TS_NO_FFI: '1' }],
+];
 
 function ok(r: PluginRun): any {
   expect(r.status, r.stdout + r.stderr).toBe(0);
@@ -100,18 +107,23 @@ describe.skipIf(!isRoot)('sbr', () => {
     expect(rulesOf(c.name)).toEqual(['32765:\tfrom 10.85.0.2 lookup 100']);
   });
 
-  it.skipIf(!haveGoPlugins)('same rules, tables and routes as the Go sbr (dual-stack, a foreign rule on table 100), at 0.3.1/0.4.0/1.0.0', () => {
+  it.skipIf(!haveGoPlugins).each(MODES)('%s: same rules, tables and routes as the Go sbr (dual-stack, a foreign rule on table 100), at 0.3.1/0.4.0/1.0.0', (_mode, env) => {
     const net = newNet('sbrd');
     for (const v of ['0.3.1', '0.4.0', '1.0.0']) {
       const [o, g] = [dualCtr(net, `o${v.replace(/\./g, '')}`), dualCtr(net, `g${v.replace(/\./g, '')}`)];
       for (const c of [o, g]) shOk('ip', ['-n', c.name, 'rule', 'add', 'from', '10.1.1.1', 'table', '100']);
-      const ours = ok(run(net, 'ADD', sbrConf(prevFor(o.path, 'eth0', dualIps, v), { cniVersion: v }), { netns: o.path }));
+      // a multipath route and a blackhole on the interface: copied as they are
+      for (const c of [o, g]) {
+        shOk('ip', ['-n', c.name, 'route', 'add', '10.88.0.0/16', 'nexthop', 'via', '10.85.0.7', 'dev', 'eth0', 'weight', '1', 'nexthop', 'via', '10.85.0.8', 'dev', 'eth0', 'weight', '3']);
+        shOk('ip', ['-n', c.name, 'route', 'add', '10.89.0.0/16', 'dev', 'eth0', 'proto', 'static', 'scope', 'link', 'metric', '7']);
+      }
+      const ours = ok(run(net, 'ADD', sbrConf(prevFor(o.path, 'eth0', dualIps, v), { cniVersion: v }), { netns: o.path, env }));
       const go = ok(run(net, 'ADD', sbrConf(prevFor(g.path, 'eth0', dualIps, v), { cniVersion: v }), { netns: g.path, plugin: goBin('sbr') }));
       const norm = (j: any) => ({ ...j, dns: undefined, interfaces: j.interfaces.map((i: any) => ({ ...i, sandbox: 'S' })) });
       expect(norm(ours)).toEqual(norm(go));
       expect(state(o.name)).toEqual(state(g.name));
       expect(rulesOf(o.name)).toContain('32764:\tfrom 10.85.0.2 lookup 101');
-      ok(run(net, 'DEL', sbrConf(undefined, { cniVersion: v }), { netns: o.path }));
+      ok(run(net, 'DEL', sbrConf(undefined, { cniVersion: v }), { netns: o.path, env }));
       ok(run(net, 'DEL', sbrConf(undefined, { cniVersion: v }), { netns: g.path, plugin: goBin('sbr') }));
       expect(state(o.name)).toEqual(state(g.name));
       expect(rulesOf(o.name)).toEqual(['32765:\tfrom 10.1.1.1 lookup 100']);
@@ -131,26 +143,41 @@ describe.skipIf(!isRoot)('sbr', () => {
     }
   });
 
-  it('DEL: CNI_NETNS="", netns gone (no file made at its path), interface gone (rules by prevResult; the Go sbr fails)', () => {
+  it.each(MODES)('%s: DEL with CNI_NETNS="", netns gone (no file made at its path), interface gone (rules by prevResult; the Go sbr fails)', (_mode, env) => {
     const net = newNet('sbrx');
     const c = dualCtr(net);
     const prev = prevFor(c.path, 'eth0', dualIps);
-    ok(run(net, 'ADD', sbrConf(prev), { netns: c.path }));
-    ok(run(net, 'DEL', sbrConf(prev), { netns: '' }));
+    ok(run(net, 'ADD', sbrConf(prev), { netns: c.path, env }));
+    ok(run(net, 'DEL', sbrConf(prev), { netns: '', env }));
     expect(rulesOf(c.name)).toHaveLength(2);
     shOk('ip', ['-n', c.name, 'link', 'del', 'eth0']);
     if (haveGoPlugins) {
       const go = run(net, 'DEL', sbrConf(prev), { netns: c.path, plugin: goBin('sbr') });
       expect(go.json?.msg).toBe('Failed to get link eth0: Link not found');
     }
-    for (let i = 0; i < 2; i++) ok(run(net, 'DEL', sbrConf(prev), { netns: c.path }));
+    for (let i = 0; i < 2; i++) ok(run(net, 'DEL', sbrConf(prev), { netns: c.path, env }));
     expect(rulesOf(c.name)).toEqual([]);
     net.removeNetns(c.name);
-    ok(run(net, 'DEL', sbrConf(prev), { netns: c.path }));
+    ok(run(net, 'DEL', sbrConf(prev), { netns: c.path, env }));
     expect(existsSync(c.path)).toBe(false);
-    const add = run(net, 'ADD', sbrConf(prev), { netns: c.path });
+    const add = run(net, 'ADD', sbrConf(prev), { netns: c.path, env });
     expect(add.json?.msg).toMatch(/failed to open netns/);
     expect(existsSync(c.path)).toBe(false);
+  });
+
+  it('with the FFI: ADD runs one `ip` (the routes), DEL none; rules and reads are rtnetlink requests and dumps in-process', () => {
+    const net = newNet('sbrt');
+    const c = dualCtr(net);
+    const trace = join(net.tempDir(), 'trace');
+    const conf = sbrConf(prevFor(c.path, 'eth0', dualIps));
+    for (const command of ['ADD', 'DEL']) {
+      ok(run(net, command, conf, { netns: c.path, env: { CNI_TS_TRACE: trace } }));
+      const what = readFileSync(trace, 'utf8').trim().split('\n').map((l) => JSON.parse(l).what as string);
+      rmSync(trace);
+      expect(what.filter((w) => w.startsWith('exec ')), command).toHaveLength(command === 'ADD' ? 1 : 0);
+      expect(what.filter((w) => w.startsWith('netlink RTM_')), command).toHaveLength(command === 'ADD' ? 1 : 2); // the IPv6 rule; both rules
+    }
+    expect(rulesOf(c.name)).toEqual([]);
   });
 
   it("the current reference's keys: table (rules only), gateways (static gateway per family), addSourceHints", () => {
