@@ -24,8 +24,9 @@ export interface Libc {
    */
   rtnetlinkRequest(message: Uint8Array): number;
   /**
-   * Send one rtnetlink dump request (NLM_F_DUMP) on a NETLINK_ROUTE socket opened in the calling thread's netns and
-   * return every message of the answer up to NLMSG_DONE (each a copy, header included), or the negative errno.
+   * Send one rtnetlink dump request (NLM_F_DUMP) — or a get request with NLM_F_ACK — on a NETLINK_ROUTE socket opened
+   * in the calling thread's netns and return every message of the answer up to NLMSG_DONE (or the ACK), each a copy
+   * with its header, or the negative errno.
    */
   rtnetlinkDump(message: Uint8Array): Uint8Array[] | number;
   /** if_indextoname(3) in the calling thread's netns; undefined when there is no such interface. */
@@ -104,7 +105,10 @@ export function libc(): Libc | undefined {
               const type = view.getUint16(off + 4, true);
               if (len < 16 || off + len > n) return -EIO;
               if (type === NLMSG_DONE) return out;
-              if (type === NLMSG_ERROR) return view.getInt32(off + 16, true) || -EIO;
+              if (type === NLMSG_ERROR) {
+                const e = view.getInt32(off + 16, true);
+                return e === 0 ? out : e; // 0: the ACK that ends a (non-dump) request's answer
+              }
               out.push(buf.slice(off, off + len));
               off += (len + 3) & ~3;
             }

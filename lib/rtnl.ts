@@ -1,12 +1,15 @@
 /**
- * rtnetlink messages for policy routing, built and parsed in-process (sbr, through the executable's FFI:
- * lib/native.ts): dumps of rules, routes and addresses into the shapes `ip -N -d -j` gives (lib/routes.ts,
- * plugins/sbr/plan.ts), and the requests that add and delete a rule. Message building and parsing is pure
+ * rtnetlink messages built and parsed in-process (through the executable's FFI, lib/native.ts): for sbr, dumps of
+ * rules, routes and addresses into the shapes `ip -N -d -j` gives (lib/routes.ts, plugins/sbr/plan.ts) and the
+ * requests that add and delete a rule; for host-device, reading one link and moving it into another netns. Message building and parsing is pure
  * (unit-tested); the plugin sends them through lib/native.ts in the container's netns.
  */
 import { formatIP, type Family } from './ip.js';
 import type { RouteEntry } from './routes.js';
 
+const RTM_NEWLINK = 16;
+const RTM_GETLINK = 18;
+const RTM_SETLINK = 19;
 const RTM_NEWADDR = 20;
 const RTM_GETADDR = 22;
 const RTM_NEWROUTE = 24;
@@ -34,6 +37,12 @@ const RTA_PRIORITY = 6;
 const RTA_PREFSRC = 7;
 const RTA_MULTIPATH = 9;
 const RTA_TABLE = 15;
+// link attributes
+const IFLA_ADDRESS = 1;
+const IFLA_IFNAME = 3;
+const IFLA_IFALIAS = 20;
+const IFLA_NET_NS_FD = 28;
+const IFF_UP = 1;
 // address attributes
 const IFA_ADDRESS = 1;
 const IFA_LOCAL = 2;
@@ -218,4 +227,33 @@ export function parseAddr(msg: Uint8Array): { family: Family; index: number; loc
   const a = attributes(msg, 8);
   const local = addrText(a.get(IFA_LOCAL) ?? a.get(IFA_ADDRESS), family);
   return local ? { family, index, local } : undefined;
+}
+
+const nameAttr = (name: string): [number, Uint8Array] => [IFLA_IFNAME, new TextEncoder().encode(`${name}\0`)];
+
+/** RTM_GETLINK of the link named `name` (answered with one RTM_NEWLINK, then the ACK). */
+export const getLinkMessage = (name: string, seq = 1): Uint8Array => message(RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK, new Uint8Array(16), [nameAttr(name)], seq);
+
+/** RTM_SETLINK moving the link named `name` into the netns whose open file is `netnsFd`. */
+export const moveLinkMessage = (name: string, netnsFd: number, seq = 1): Uint8Array =>
+  message(RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK, new Uint8Array(16), [nameAttr(name), [IFLA_NET_NS_FD, u32(netnsFd)]], seq);
+
+/** A link as RTM_NEWLINK describes it: name, index, up or not, alias, MAC (lower-case, ":"-separated). */
+export interface LinkInfo {
+  name: string;
+  index: number;
+  up: boolean;
+  alias: string;
+  mac?: string;
+}
+
+export function parseLink(msg: Uint8Array): LinkInfo | undefined {
+  if (msgType(msg) !== RTM_NEWLINK) return undefined;
+  const v = new DataView(msg.buffer, msg.byteOffset, msg.byteLength);
+  const a = attributes(msg, 16);
+  const text = (b: Uint8Array | undefined): string => (b ? new TextDecoder().decode(b).replace(/\0.*$/s, '') : '');
+  const mac = a.get(IFLA_ADDRESS);
+  const info: LinkInfo = { name: text(a.get(IFLA_IFNAME)), index: v.getInt32(20, true), up: (v.getUint32(24, true) & IFF_UP) !== 0, alias: text(a.get(IFLA_IFALIAS)) };
+  if (mac && mac.length) info.mac = Array.from(mac, (x) => x.toString(16).padStart(2, '0')).join(':');
+  return info;
 }

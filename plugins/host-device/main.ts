@@ -8,10 +8,11 @@ import type { Result } from '../../lib/cni/result.js';
 import type { CniContext, Plugin } from '../../lib/cni/skel.js';
 import { resultFamily } from '../../lib/cni/version.js';
 import { checkInterfaceIPs, checkRoutes, ifaceSysctls, ipsForInterface, readLink, type IpLink } from '../../lib/iface.js';
+import { libc } from '../../lib/native.js';
 import { isNotFound, Netns } from '../../lib/netns.js';
 import { withRollback } from '../../lib/rollback.js';
 import { parseSelector, trySelector, type Selector } from './config.js';
-import { ConfigureFailure, configureInContainer, moveIn, returnToHost } from './move.js';
+import { ConfigureFailure, configureInContainer, moveIn, moveInFfi, returnToHost, showLinkFfi } from './move.js';
 import { hasDpdkDriver, maybeDpdk, resolveHostDevice } from './select.js';
 
 /** A result without addresses cannot be printed at 0.1.0/0.2.0: refuse before the link moves (the reference after). */
@@ -42,7 +43,8 @@ function add(ctx: CniContext): Result {
     if (ipam) undo.push(() => ipamDel(ctx));
     const ips = ipam?.ips ?? [];
     const routes = ipam?.routes ?? [];
-    const before = moveIn(host, hostName, ctx.netns);
+    const c = libc();
+    const before = c ? moveInFfi(c, hostName, ctx.netns) : moveIn(host, hostName, ctx.netns);
     let current = hostName;
     undo.push(() => returnToHost(container, host, current, hostName, before));
     if (ips.length) container.sysctlSet(ifaceSysctls(hostName, ips));
@@ -101,9 +103,11 @@ function del(ctx: CniContext): void {
     rescueReturnedLink(sel);
     return;
   }
-  const link = showLink(container, ctx.ifname);
-  if (!link) return;
-  const hostName = link.ifalias || (sel?.by === 'device' ? sel.name : undefined);
+  const c = libc();
+  const link = c ? showLinkFfi(c, ctx.netns, ctx.ifname) : showLink(container, ctx.ifname);
+  if (!link) return; // no such link
+  const alias = 'alias' in link ? link.alias : (link.ifalias ?? '');
+  const hostName = alias || (sel?.by === 'device' ? sel.name : undefined);
   if (!hostName) throw pluginError(`cannot give ${ctx.ifname} back to the host: it has no alias holding its host name, and the config names no "device"`);
   returnToHost(container, Netns.host(), ctx.ifname, hostName, { up: false, alias: '' });
 }

@@ -2,9 +2,9 @@
  * host-device, for real: a veth end in the throwaway host netns (`hd0`, its peer `hd0p` staying in the host) is the
  * "host device" moved into a container. Differential against the Go host-device 1.1.1 and swap tests both ways.
  */
-import { mkdirSync, readdirSync, symlinkSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { GO_PLUGINS, bin, goBin, haveGoPlugins, isRoot, ping, shOk, type PluginRun, type TestNet } from '../helpers/harness.js';
 import { testNets } from '../helpers/nets.js';
 
@@ -36,9 +36,16 @@ const hostLocal = (dataDir: string) => ({ type: 'host-local', dataDir, ranges: [
 
 const conf = (extra: Record<string, unknown> = {}): Record<string, any> => ({ cniVersion: '1.0.0', name: NET, type: 'host-device', device: 'hd0', ...extra });
 
+/** Both ways ours can work: rtnetlink requests in-process through the executable's FFI, and `ip` execs only. */
+const MODES: Array<[string, Record<string, string>]> = [
+  ['in-process rtnetlink', {}],
+  ['ip execs (CNI_TS_NO_FFI=1)', { CNI_TS_NO_FFI: '1' }],
+];
+let modeEnv: Record<string, string> = {};
+
 function run(e: Env, command: string, c: unknown, o: { plugin?: string; netns?: string; ifname?: string; path?: string; env?: Record<string, string>; id?: string } = {}): PluginRun {
   const go = o.plugin?.startsWith(GO_PLUGINS);
-  return e.net.run({ plugin: o.plugin ?? bin('host-device'), command, conf: c, containerId: o.id ?? 'hd1', netns: o.netns ?? e.ctr.path, ifname: o.ifname ?? 'eth0', path: o.path ?? (go ? GO_PLUGINS : undefined), env: o.env });
+  return e.net.run({ plugin: o.plugin ?? bin('host-device'), command, conf: c, containerId: o.id ?? 'hd1', netns: o.netns ?? e.ctr.path, ifname: o.ifname ?? 'eth0', path: o.path ?? (go ? GO_PLUGINS : undefined), env: go ? o.env : { ...modeEnv, ...o.env } });
 }
 
 function ok(r: PluginRun): any {
@@ -67,7 +74,11 @@ function expectBack(e: Env, dev = 'hd0', mac = '02:de:00:00:00:01'): any {
   return l;
 }
 
-describe.skipIf(!isRoot)('host-device', () => {
+describe.skipIf(!isRoot).each(MODES)('host-device, %s', (_mode, env) => {
+  beforeEach(() => {
+    modeEnv = env;
+  });
+
   it('ADD moves the device in as eth0 (host name in the alias), static addresses, routes, DNS; traffic; CHECK; DEL gives it back by name; DEL twice', () => {
     const e = setup();
     const c = conf({ dns: { nameservers: ['10.70.0.53'] }, ipam: staticIpam });
@@ -217,6 +228,21 @@ describe.skipIf(!isRoot)('host-device', () => {
     const l = link(e, e.net.host, 'hd0');
     expect(l?.ifalias).toBeUndefined();
     expect(link(e, e.net.host, 'eth0')).toBeUndefined();
+  });
+
+  it('programs run: with the FFI, ADD one `ip` in the container (the move and sysctls in-process), DEL one', () => {
+    const e = setup();
+    const trace = join(e.net.tempDir(), 'trace');
+    const c = conf({ ipam: staticIpam });
+    for (const command of ['ADD', 'DEL']) {
+      ok(run(e, command, c, { env: { CNI_TS_TRACE: trace } }));
+      const execs = readFileSync(trace, 'utf8').trim().split('\n').map((l) => JSON.parse(l).what as string).filter((w) => w.startsWith('exec '));
+      rmSync(trace);
+      // without the FFI: the move (or the read before giving it back) is an `ip` exec of its own, and ADD's IPv6
+      // sysctls a `sysctl` one
+      expect(execs, command).toHaveLength(env.CNI_TS_NO_FFI ? (command === 'ADD' ? 3 : 2) : 1);
+    }
+    expectBack(e);
   });
 
   it('CHECK: needs prevResult; reports a changed MAC, a missing address, the device gone', () => {

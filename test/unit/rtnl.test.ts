@@ -57,3 +57,20 @@ describe('rtnetlink messages (sbr in-process)', () => {
     expect(parseRule(route)).toBeUndefined();
   });
 });
+
+describe('rtnetlink link messages (host-device in-process)', () => {
+  it('RTM_GETLINK by name with an ACK; RTM_SETLINK with IFLA_NET_NS_FD; RTM_NEWLINK parsed (flags, alias, MAC)', async () => {
+    const { getLinkMessage, moveLinkMessage, parseLink } = await import('../../lib/rtnl.js');
+    const g = getLinkMessage('hd0');
+    const gv = new DataView(g.buffer);
+    expect([gv.getUint16(4, true), gv.getUint16(6, true), gv.getUint16(32, true), gv.getUint16(34, true)]).toEqual([18, 5, 8, 3]);
+    expect(new TextDecoder().decode(g.subarray(36, 40))).toBe('hd0\0');
+    const m = moveLinkMessage('hd0', 9);
+    const mv = new DataView(m.buffer);
+    expect([mv.getUint16(4, true), mv.getUint16(mv.byteLength - 6, true), mv.getUint32(mv.byteLength - 4, true)]).toEqual([19, 28, 9]);
+    const text = (s: string) => Array.from(new TextEncoder().encode(`${s}\0`));
+    const newlink = kernelMessage(16, [0, 0, 1, 0, ...le32(7), ...le32(0x1003), ...le32(0)], [[3, text('eth0')], [1, [2, 0xde, 0, 0, 0, 1]], [20, text('hd0')]]);
+    expect(parseLink(newlink)).toEqual({ name: 'eth0', index: 7, up: true, alias: 'hd0', mac: '02:de:00:00:00:01' });
+    expect(parseLink(kernelMessage(16, [0, 0, 1, 0, ...le32(8), ...le32(0x1002), ...le32(0)], [[3, text('x')]]))).toEqual({ name: 'x', index: 8, up: false, alias: '' });
+  });
+});
