@@ -40,7 +40,12 @@ const RTA_TABLE = 15;
 // link attributes
 const IFLA_ADDRESS = 1;
 const IFLA_IFNAME = 3;
+const IFLA_MASTER = 10;
+const IFLA_LINKINFO = 18;
 const IFLA_IFALIAS = 20;
+const IFLA_INFO_KIND = 1;
+const IFLA_INFO_DATA = 2;
+const IFLA_VRF_TABLE = 1;
 const IFLA_NET_NS_FD = 28;
 const IFF_UP = 1;
 // address attributes
@@ -97,11 +102,11 @@ export function ipBytes(text: string): { family: Family; bytes: Uint8Array } {
   return { family: 4, bytes: Uint8Array.from(text.split('.').map(Number)) };
 }
 
-/** A dump request: RTM_GETRULE / RTM_GETROUTE (12-byte header) or RTM_GETADDR (8), all families. */
+/** A dump request, all families: RTM_GETRULE / RTM_GETROUTE (12-byte header), RTM_GETADDR (8), RTM_GETLINK (16). */
 export const dumpMessage = (type: number): Uint8Array =>
-  message(type, NLM_F_REQUEST | NLM_F_DUMP, new Uint8Array(type === RTM_GETADDR ? 8 : 12));
+  message(type, NLM_F_REQUEST | NLM_F_DUMP, new Uint8Array(type === RTM_GETADDR ? 8 : type === RTM_GETLINK ? 16 : 12));
 
-export const DUMP = { rules: RTM_GETRULE, routes: RTM_GETROUTE, addrs: RTM_GETADDR } as const;
+export const DUMP = { rules: RTM_GETRULE, routes: RTM_GETROUTE, addrs: RTM_GETADDR, links: RTM_GETLINK } as const;
 
 /** A rule to add or delete: `from <src>/<srcLen> lookup <table>` (with the priority, when deleting a listed one). */
 export interface RuleSpec {
@@ -132,6 +137,19 @@ function attributes(msg: Uint8Array, hdrLen: number): Map<number, Uint8Array> {
     const len = v.getUint16(off, true);
     if (len < 4) break;
     out.set(v.getUint16(off + 2, true) & 0x3fff, msg.subarray(off + 4, off + len));
+    off += align4(len);
+  }
+  return out;
+}
+
+/** The attributes nested in an attribute's payload. */
+function nested(payload: Uint8Array): Map<number, Uint8Array> {
+  const v = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+  const out = new Map<number, Uint8Array>();
+  for (let off = 0; off + 4 <= payload.byteLength; ) {
+    const len = v.getUint16(off, true);
+    if (len < 4) break;
+    out.set(v.getUint16(off + 2, true) & 0x3fff, payload.subarray(off + 4, off + len));
     off += align4(len);
   }
   return out;
@@ -218,15 +236,15 @@ export function parseRoute(msg: Uint8Array, nameOf: (index: number) => string | 
   return r;
 }
 
-/** One RTM_NEWADDR of a dump: its interface index and address. */
-export function parseAddr(msg: Uint8Array): { family: Family; index: number; local: string } | undefined {
+/** One RTM_NEWADDR of a dump: its interface index, address, prefix length and scope. */
+export function parseAddr(msg: Uint8Array): { family: Family; index: number; local: string; prefixlen: number; scope: number } | undefined {
   if (msgType(msg) !== RTM_NEWADDR) return undefined;
   const family = familyOf(msg[16]!);
   if (!family) return undefined;
   const index = new DataView(msg.buffer, msg.byteOffset, msg.byteLength).getUint32(20, true);
   const a = attributes(msg, 8);
   const local = addrText(a.get(IFA_LOCAL) ?? a.get(IFA_ADDRESS), family);
-  return local ? { family, index, local } : undefined;
+  return local ? { family, index, local, prefixlen: msg[17]!, scope: msg[19]! } : undefined;
 }
 
 const nameAttr = (name: string): [number, Uint8Array] => [IFLA_IFNAME, new TextEncoder().encode(`${name}\0`)];
@@ -238,13 +256,18 @@ export const getLinkMessage = (name: string, seq = 1): Uint8Array => message(RTM
 export const moveLinkMessage = (name: string, netnsFd: number, seq = 1): Uint8Array =>
   message(RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK, new Uint8Array(16), [nameAttr(name), [IFLA_NET_NS_FD, u32(netnsFd)]], seq);
 
-/** A link as RTM_NEWLINK describes it: name, index, up or not, alias, MAC (lower-case, ":"-separated). */
+/** A link as RTM_NEWLINK describes it: name, index, up or not, alias, MAC (lower-case, ":"-separated), master, kind. */
 export interface LinkInfo {
   name: string;
   index: number;
   up: boolean;
   alias: string;
   mac?: string;
+  /** IFLA_MASTER: the index of the link this one is enslaved to. */
+  master?: number;
+  /** IFLA_INFO_KIND ("veth", "vrf", …) and, for a VRF, its table. */
+  kind?: string;
+  vrfTable?: number;
 }
 
 export function parseLink(msg: Uint8Array): LinkInfo | undefined {
@@ -255,5 +278,18 @@ export function parseLink(msg: Uint8Array): LinkInfo | undefined {
   const mac = a.get(IFLA_ADDRESS);
   const info: LinkInfo = { name: text(a.get(IFLA_IFNAME)), index: v.getInt32(20, true), up: (v.getUint32(24, true) & IFF_UP) !== 0, alias: text(a.get(IFLA_IFALIAS)) };
   if (mac && mac.length) info.mac = Array.from(mac, (x) => x.toString(16).padStart(2, '0')).join(':');
+  const master = u32At(a.get(IFLA_MASTER));
+  if (master) info.master = master;
+  const linkinfo = a.get(IFLA_LINKINFO);
+  if (linkinfo) {
+    const li = nested(linkinfo);
+    const kind = text(li.get(IFLA_INFO_KIND));
+    if (kind) info.kind = kind;
+    const data = li.get(IFLA_INFO_DATA);
+    if (kind === 'vrf' && data) info.vrfTable = u32At(nested(data).get(IFLA_VRF_TABLE));
+  }
   return info;
 }
+
+/** RTM_SETLINK taking the link named `name` out of its master (IFLA_MASTER 0). */
+export const noMasterMessage = (name: string, seq = 1): Uint8Array => message(RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK, new Uint8Array(16), [nameAttr(name), [IFLA_MASTER, u32(0)]], seq);

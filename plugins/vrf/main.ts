@@ -1,51 +1,23 @@
 /**
  * vrf (chained, cniVersion ≥ 0.3.1): puts CNI_IFNAME into a VRF of the container (created when missing), keeping its
  * routes (moved into the VRF's table) and global IPv6 addresses. DEL takes it out and removes the VRF when empty.
- * Drop-in for the reference's plugins/meta/vrf. In the container: two `ip` reads and one `ip -batch` for ADD, one read
- * and one batch for DEL.
+ * Drop-in for the reference's plugins/meta/vrf. In the container, with the executable's FFI: reads by rtnetlink dumps
+ * and DEL's changes by rtnetlink requests in-process, ADD's changes by one `ip -batch` (ADD: 1 exec, DEL and CHECK:
+ * none); without it: two `ip` reads and one batch for ADD, one read and one batch for DEL.
  */
 import { type CniError, pluginError } from '../../lib/cni/errors.js';
 import type { Result } from '../../lib/cni/result.js';
 import type { CniContext, Plugin } from '../../lib/cni/skel.js';
 import { versionsFrom } from '../../lib/cni/version.js';
-import type { IpLink } from '../../lib/iface.js';
-import { batchFailedLine, describeBatchFailure, isNotFound, Netns } from '../../lib/netns.js';
-import { parseVrfConf } from './config.js';
 import { withFileLock } from '../../lib/lock.js';
-import { jsonLines } from '../../lib/routes.js';
-import { checkVrf, moveLine, planVrfAdd, planVrfDel, routesToMove, type AddrEntry, type RouteEntry } from './plan.js';
-
-const links = (ns: Netns): IpLink[] => ns.ipJson<IpLink[]>(['-d', 'link', 'show']);
+import { batchFailedLine, describeBatchFailure, Netns } from '../../lib/netns.js';
+import { parseVrfConf } from './config.js';
+import { ffiIn, readForAdd, readLinks, runDelOps } from './kernel.js';
+import { checkVrf, moveLine, planVrfAdd, planVrfDel, routesToMove } from './plan.js';
 
 function requirePrev(ctx: CniContext): Result {
   if (!ctx.conf.prevResult) throw pluginError('missing prevResult from earlier plugin');
   return ctx.conf.prevResult;
-}
-
-interface AddState {
-  links: IpLink[];
-  routes: RouteEntry[];
-  v6Global: AddrEntry[];
-}
-
-/** Two reads: all links (details) with the IPv4 main-table routes of the interface, then its IPv6 routes and addresses. */
-function readForAdd(ns: Netns, ifname: string): AddState {
-  const v4Lines = ['link show', `route show table main dev ${ifname}`];
-  const v4 = ns.ip(['-N', '-d', '-j', '-4', '-batch', '-'], v4Lines.join('\n') + '\n');
-  if (v4.status !== 0) {
-    if (batchFailedLine(v4.stderr) === 2 && isNotFound(v4.stderr)) throw pluginError(`could not get link by name ${ifname}`);
-    throw pluginError(`failed to read the links of ${ns.label}`, describeBatchFailure(v4.stderr, v4Lines));
-  }
-  const [all = [], routes4 = []] = jsonLines<unknown>(v4.stdout);
-  const v6Lines = [`route show table main dev ${ifname}`, `addr show dev ${ifname} scope global`];
-  const v6 = ns.ip(['-N', '-j', '-6', '-batch', '-'], v6Lines.join('\n') + '\n');
-  const noV6 = v6.status !== 0 && /Address family not supported/i.test(v6.stderr); // a kernel without IPv6
-  if (v6.status !== 0 && !noV6) throw pluginError(`failed to read the IPv6 routes of ${ifname}`, describeBatchFailure(v6.stderr, v6Lines));
-  const [routes6 = [], addrs6 = []] = noV6 ? [] : jsonLines<unknown>(v6.stdout);
-  const tag = (xs: unknown[], family: 4 | 6) => (xs as RouteEntry[]).map((r) => ({ ...r, family }));
-  // (ip -j prints an empty object for each address its filter left out)
-  const v6Global = ((addrs6 as IpLink[])[0]?.addr_info ?? []).filter((a) => a.local).map((a) => ({ local: a.local, prefixlen: a.prefixlen }));
-  return { links: all as IpLink[], routes: [...tag(routes4, 4), ...tag(routes6, 6)], v6Global };
 }
 
 /** A failed `link add … type vrf`: name the missing kernel support when that is the reason. */
@@ -72,7 +44,7 @@ function add(ctx: CniContext): Result {
 }
 
 function addLocked(ctx: CniContext, conf: ReturnType<typeof parseVrfConf>, prev: Result, ns: Netns): Result {
-  const state = readForAdd(ns, ctx.ifname);
+  const state = readForAdd(ns, ffiIn(ctx), ctx.netns, ctx.ifname);
   const plan = planVrfAdd(conf, ctx.ifname, state.links, state.v6Global, state.routes);
   const r = ns.ipBatch(plan.lines);
   if (r.status === 0) return prev;
@@ -103,11 +75,8 @@ function del(ctx: CniContext): void {
   const ns = Netns.at(ctx.netns);
   if (!ns.exists()) return;
   try {
-    locked(ctx, () => {
-      const lines = planVrfDel(conf, ctx.ifname, links(ns));
-      const r = ns.ipBatch(lines);
-      if (r.status !== 0 && !isNotFound(r.stderr)) throw pluginError(`cmdDel failed`, describeBatchFailure(r.stderr, lines));
-    });
+    const c = ffiIn(ctx);
+    locked(ctx, () => runDelOps(ns, c, ctx.netns, planVrfDel(conf, ctx.ifname, readLinks(ns, c, ctx.netns))));
   } catch (e) {
     if (!ns.exists()) return; // the netns went away meanwhile
     throw e;
@@ -119,7 +88,7 @@ function check(ctx: CniContext): void {
   const conf = parseVrfConf(ctx.conf);
   requirePrev(ctx);
   const ns = Netns.at(ctx.netns).requireExists();
-  checkVrf(conf, ctx.ifname, links(ns));
+  checkVrf(conf, ctx.ifname, readLinks(ns, ffiIn(ctx), ctx.netns));
 }
 
 export const plugin: Plugin = {

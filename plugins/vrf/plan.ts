@@ -77,20 +77,26 @@ export function planVrfAdd(conf: VrfConf, ifname: string, links: readonly IpLink
   return { create: !existing, table, lines, enslaveAt };
 }
 
+/** A DEL step: take the interface out of the VRF, or delete the VRF. */
+export type VrfDelOp = { op: 'nomaster'; ifname: string } | { op: 'delete'; ifname: string };
+
 /**
  * DEL: `nomaster` when the interface is in the VRF (an interface elsewhere is left alone), and the VRF's removal when
  * no other interface is in it. Nothing when the VRF is gone (or the name is not a VRF's: not ours to touch).
  */
-export function planVrfDel(conf: VrfConf, ifname: string, links: readonly IpLink[]): string[] {
+export function planVrfDel(conf: VrfConf, ifname: string, links: readonly IpLink[]): VrfDelOp[] {
   const vrf = links.find((l) => l.ifname === conf.vrfName);
   if (!isVrf(vrf)) return [];
-  const lines: string[] = [];
+  const ops: VrfDelOp[] = [];
   const iface = links.find((l) => l.ifname === ifname);
-  if (iface?.master === conf.vrfName) lines.push(`link set dev ${ifname} nomaster`);
+  if (iface?.master === conf.vrfName) ops.push({ op: 'nomaster', ifname });
   const others = links.filter((l) => l.master === conf.vrfName && l.ifname !== ifname);
-  if (others.length === 0) lines.push(`link del ${conf.vrfName}`);
-  return lines;
+  if (others.length === 0) ops.push({ op: 'delete', ifname: conf.vrfName });
+  return ops;
 }
+
+/** `ip -batch` lines of DEL steps. */
+export const delLines = (ops: readonly VrfDelOp[]): string[] => ops.map((o) => (o.op === 'nomaster' ? `link set dev ${o.ifname} nomaster` : `link del ${o.ifname}`));
 
 /** CHECK: the VRF exists (with the configured table) and the interface is in it. */
 export function checkVrf(conf: VrfConf, ifname: string, links: readonly IpLink[]): void {

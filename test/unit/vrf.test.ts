@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseVrfConf } from '../../plugins/vrf/config.js';
-import { checkVrf, freeTable, planVrfAdd, planVrfDel, routesToMove, type RouteEntry } from '../../plugins/vrf/plan.js';
+import { checkVrf, delLines as del, freeTable, planVrfAdd, planVrfDel as planDel, routesToMove, type RouteEntry } from '../../plugins/vrf/plan.js';
+
+const planVrfDel = (...a: Parameters<typeof planDel>) => del(planDel(...a));
 import { parseNetConf } from '../../lib/cni/config.js';
 import type { IpLink } from '../../lib/iface.js';
 import { cniError } from '../helpers/errors.js';

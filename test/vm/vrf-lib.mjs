@@ -25,7 +25,17 @@ export function conf(ns, ifname, vrfname, extra = {}, ips = [{ address: '10.90.0
   };
 }
 
-export const opts = (ns, ifname = 'eth0', containerId = 'ctr') => ({ netns: ns.path, ifname, containerId });
+/** Both ways ours can work: rtnetlink in-process through the executable's FFI, and `ip` execs only. */
+export const MODES = [
+  ['in-process rtnetlink', {}],
+  ['ip execs (CNI_TS_NO_FFI=1)', { CNI_TS_NO_FFI: '1' }],
+];
+let modeEnv = {};
+/** The mode the following invocations of ours use (opts() carries it). */
+export const useMode = (env) => {
+  modeEnv = env;
+};
+export const opts = (ns, ifname = 'eth0', containerId = 'ctr') => ({ netns: ns.path, ifname, containerId, env: modeEnv });
 export const master = (ns, ifname) => linkInfo(ifname, ns.name)?.master;
 export const vrfTable = (ns, name) => linkInfo(name, ns.name)?.linkinfo?.info_data?.table;
 /** Routes of a table as "dst[ via gw]" strings (both families). */
