@@ -52,8 +52,8 @@ describe('rtnetlink messages (sbr in-process)', () => {
     expect(parseRoute(connected, () => 'eth0')).toMatchObject({ dst: '10.9.0.0/24', prefsrc: '10.9.0.2', protocol: '2', scope: '253' });
     const multipath = kernelMessage(24, [2, 16, 0, 0, 254, 3, 0, 1, 0, 0, 0, 0], [[1, [10, 8, 0, 0]], [9, [16, 0, 0, 2, ...le32(3), 8, 0, 5, 0, 10, 0, 0, 1]]]);
     expect(parseRoute(multipath, (i) => (i === 3 ? 'eth1' : undefined))?.nexthops).toEqual([{ weight: 3, dev: 'eth1', gateway: '10.0.0.1' }]);
-    expect(parseAddr(kernelMessage(20, [10, 64, 0, 0, ...le32(7)], [[1, Array.from(ipBytes('fd09::2').bytes)]]))).toEqual({ family: 6, index: 7, local: 'fd09::2' });
-    expect(parseAddr(kernelMessage(20, [2, 24, 0, 0, ...le32(2)], [[1, [10, 9, 0, 2]], [2, [10, 9, 0, 2]]]))).toEqual({ family: 4, index: 2, local: '10.9.0.2' });
+    expect(parseAddr(kernelMessage(20, [10, 64, 0, 0, ...le32(7)], [[1, Array.from(ipBytes('fd09::2').bytes)]]))).toEqual({ family: 6, index: 7, local: 'fd09::2', prefixlen: 64, scope: 0 });
+    expect(parseAddr(kernelMessage(20, [2, 24, 0, 253, ...le32(2)], [[1, [10, 9, 0, 2]], [2, [10, 9, 0, 2]]]))).toEqual({ family: 4, index: 2, local: '10.9.0.2', prefixlen: 24, scope: 253 });
     expect(parseRule(route)).toBeUndefined();
   });
 });
@@ -72,5 +72,9 @@ describe('rtnetlink link messages (host-device in-process)', () => {
     const newlink = kernelMessage(16, [0, 0, 1, 0, ...le32(7), ...le32(0x1003), ...le32(0)], [[3, text('eth0')], [1, [2, 0xde, 0, 0, 0, 1]], [20, text('hd0')]]);
     expect(parseLink(newlink)).toEqual({ name: 'eth0', index: 7, up: true, alias: 'hd0', mac: '02:de:00:00:00:01' });
     expect(parseLink(kernelMessage(16, [0, 0, 1, 0, ...le32(8), ...le32(0x1002), ...le32(0)], [[3, text('x')]]))).toEqual({ name: 'x', index: 8, up: false, alias: '' });
+    // a VRF (IFLA_LINKINFO: kind "vrf", data: table) and a member of it (IFLA_MASTER)
+    const linkinfo = [8, 0, 1, 0, ...text('vrf'), 12, 0, 2, 0, 8, 0, 1, 0, ...le32(1001)];
+    expect(parseLink(kernelMessage(16, [0, 0, 1, 0, ...le32(9), ...le32(0x1), ...le32(0)], [[3, text('red')], [18, linkinfo]]))).toEqual({ name: 'red', index: 9, up: true, alias: '', kind: 'vrf', vrfTable: 1001 });
+    expect(parseLink(kernelMessage(16, [0, 0, 1, 0, ...le32(7), ...le32(0x1), ...le32(0)], [[3, text('eth0')], [10, le32(9)]]))?.master).toBe(9);
   });
 });
