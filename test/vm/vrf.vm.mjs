@@ -9,6 +9,7 @@ requirePlugins('vrf');
 
 const VRF = bin('vrf');
 
+// every test with the FFI; the reads that differ without it (CNI_TS_NO_FFI=1) by the first and the last
 for (const [mode, env] of MODES) {
   test(`${mode}: ADD: a new VRF (table 1), the interface in it, its routes moved into the VRF table (default route kept), global IPv6 kept; CHECK; DEL removes the VRF; DEL twice`, (t) => {
     useMode(env);
@@ -33,7 +34,7 @@ for (const [mode, env] of MODES) {
     cniDel(VRF, c, opts(a));
   });
 
-  test(`${mode}: two interfaces share a VRF (reused with the same table); a different table is refused; the VRF goes with its last member`, (t) => {
+  if (!env.CNI_TS_NO_FFI) test(`${mode}: two interfaces share a VRF (reused with the same table); a different table is refused; the VRF goes with its last member`, (t) => {
     useMode(env);
     const a = t.netns('a');
     iface(a, 'e0', { v4: ['10.92.0.2/24'] });
@@ -56,7 +57,7 @@ for (const [mode, env] of MODES) {
     assert.ok(linkExists('green', a.name), 'another VRF removed');
   });
 
-  test(`${mode}: a failed enslave creates no VRF: an interface that already has a master, a missing interface`, (t) => {
+  if (!env.CNI_TS_NO_FFI) test(`${mode}: a failed enslave creates no VRF: an interface that already has a master, a missing interface`, (t) => {
     useMode(env);
     const a = t.netns('a');
     iface(a, 'eth0', { v4: ['10.95.0.2/24'] });
@@ -80,7 +81,7 @@ for (const [mode, env] of MODES) {
     assert.equal(master(a, 'eth0'), 'br9');
   });
 
-  test(`${mode}: CHECK fails once the interface left the VRF (the Go 1.1.1 CHECK says nothing)`, (t) => {
+  if (!env.CNI_TS_NO_FFI) test(`${mode}: CHECK fails once the interface left the VRF (the Go 1.1.1 CHECK says nothing)`, (t) => {
     useMode(env);
     const a = t.netns('a');
     iface(a, 'eth0', { v4: ['10.96.0.2/24'] });
