@@ -2,8 +2,8 @@
  * libc calls the shipped executable makes in-process instead of exec'ing a program for them: flock(2) (the host-local
  * lease lock, instead of util-linux `flock`), setns(2) (to write a container's sysctls under /proc/sys/net, which
  * resolves to the netns of the calling thread, instead of `nsenter … sysctl`), if_nametoindex(3) (a master link's
- * index, so macvlan/ipvlan create and configure their link in one `ip` exec) and a single rtnetlink request (deleting
- * a link, see lib/netlink.ts). Each saves an exec (~1–2 ms) per ADD/DEL.
+ * index, so macvlan/ipvlan create and configure their link in one `ip` exec), single rtnetlink requests (deleting
+ * a link, see lib/netlink.ts; adding and deleting rules, lib/rtnl.ts) and dumps (rules, routes, addresses: sbr). Each saves an exec (~1–2 ms) per ADD/DEL.
  *
  * Available only in the self-contained executable (Bun's FFI); under Node (unit tests, scripts) `libc()` is undefined
  * and callers use the exec path, which stays the tested fallback. Everything here is synchronous on the main thread,
@@ -36,6 +36,14 @@ export interface Libc {
    * kernel does not answer within 5 s.
    */
   netlinkBatch(protocol: number, messages: readonly Uint8Array[]): Uint8Array;
+  /**
+   * Send one rtnetlink dump request (NLM_F_DUMP) — or a get request with NLM_F_ACK — on a NETLINK_ROUTE socket opened
+   * in the calling thread's netns and return every message of the answer up to NLMSG_DONE (or the ACK), each a copy
+   * with its header, or the negative errno.
+   */
+  rtnetlinkDump(message: Uint8Array): Uint8Array[] | number;
+  /** if_indextoname(3) in the calling thread's netns; undefined when there is no such interface. */
+  ifIndexToName(index: number): string | undefined;
 }
 
 export const LOCK_EX = 2;
@@ -48,6 +56,8 @@ const SOCK_RAW = 3;
 const SOCK_CLOEXEC = 0o2000000;
 const NETLINK_ROUTE = 0;
 const NLMSG_ERROR = 2;
+const NLMSG_DONE = 3;
+const IF_NAMESIZE = 16;
 const EIO = 5;
 
 /** The part of Bun's `bun:ffi` used here (no Bun type package needed). */
@@ -61,7 +71,6 @@ let cached: Libc | null | undefined;
 let recvBuf: Uint8Array | undefined;
 const SOL_SOCKET = 1;
 const SO_RCVTIMEO = 20;
-const NLMSG_DONE = 3;
 
 /** How many NLMSG_ERROR (answers, ACKs) — and with `done`, NLMSG_DONE (ends of dumps) — this datagram holds. */
 function countEnds(buf: Uint8Array, n: number, done: boolean): number {
@@ -90,6 +99,7 @@ export function libc(): Libc | undefined {
       setns: { args: ['i32', 'i32'], returns: 'i32' },
       __errno_location: { args: [], returns: 'ptr' },
       if_nametoindex: { args: ['ptr'], returns: 'u32' },
+      if_indextoname: { args: ['u32', 'ptr'], returns: 'ptr' },
       socket: { args: ['i32', 'i32', 'i32'], returns: 'i32' },
       send: { args: ['i32', 'ptr', 'u64', 'i32'], returns: 'i64' },
       recv: { args: ['i32', 'ptr', 'u64', 'i32'], returns: 'i64' },
@@ -126,6 +136,40 @@ export function libc(): Libc | undefined {
       flock: (fd, op) => (symbols.flock(fd, op) === 0 ? 0 : errno()),
       setnsNet: (fd) => (symbols.setns(fd, CLONE_NEWNET) === 0 ? 0 : errno()),
       ifNameToIndex: (name) => symbols.if_nametoindex(ffi.ptr(Buffer.from(`${name}\0`))),
+      ifIndexToName: (index) => {
+        const buf = Buffer.alloc(IF_NAMESIZE);
+        if (!symbols.if_indextoname(index, ffi.ptr(buf))) return undefined;
+        const end = buf.indexOf(0);
+        return buf.subarray(0, end < 0 ? buf.length : end).toString();
+      },
+      rtnetlinkDump: (message) => {
+        const fd = symbols.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+        if (fd < 0) return -errno();
+        try {
+          if (Number(symbols.send(fd, ffi.ptr(message), message.length, 0)) !== message.length) return -errno();
+          const out: Uint8Array[] = [];
+          const buf = new Uint8Array(1 << 16);
+          for (;;) {
+            const n = Number(symbols.recv(fd, ffi.ptr(buf), buf.length, 0));
+            if (n <= 0) return n < 0 ? -errno() : -EIO;
+            const view = new DataView(buf.buffer, 0, n);
+            for (let off = 0; off + 16 <= n; ) {
+              const len = view.getUint32(off, true);
+              const type = view.getUint16(off + 4, true);
+              if (len < 16 || off + len > n) return -EIO;
+              if (type === NLMSG_DONE) return out;
+              if (type === NLMSG_ERROR) {
+                const e = view.getInt32(off + 16, true);
+                return e === 0 ? out : e; // 0: the ACK that ends a (non-dump) request's answer
+              }
+              out.push(buf.slice(off, off + len));
+              off += (len + 3) & ~3;
+            }
+          }
+        } finally {
+          symbols.close(fd);
+        }
+      },
       rtnetlinkRequest: (message) => {
         const fd = symbols.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
         if (fd < 0) return -errno();
