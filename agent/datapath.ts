@@ -20,16 +20,12 @@ import { run } from '../lib/exec.js';
 import { vxlanDevice, type Backend } from './config.js';
 import type { NodeRecord } from './store/types.js';
 import { subnetNetworkAddress, withinAny } from './subnets.js';
+import type { Underlay } from './underlay.js';
+
+export { detectUnderlay, type Underlay } from './underlay.js';
 
 /** Routing protocol number marking the agent's routes (`ip route … proto 177`). */
 export const ROUTE_PROTO = 177;
-
-export interface Underlay {
-  iface: string;
-  /** The underlay address used for VXLAN and published to peers (first of publicIPs). */
-  publicIPs: string[];
-  mtu: number;
-}
 
 export interface VxlanSpec {
   name: string;
@@ -85,16 +81,21 @@ export interface WantedRoute {
   via: string;
   dev: string;
   onlink: boolean;
+  /** The peer it is for (errors are reported per peer). */
+  node?: string;
 }
 
 export interface Wanted {
   routes: WantedRoute[];
   /** vxlan only */
-  neighs: Array<{ dst: string; lladdr: string }>;
-  fdb: Array<{ mac: string; dst: string }>;
+  neighs: Array<{ dst: string; lladdr: string; node?: string }>;
+  fdb: Array<{ mac: string; dst: string; node?: string }>;
   /** Peers that cannot be reached, with the reason (logged). */
   skipped: string[];
 }
+
+/** Is `ip` inside one of the networks (CIDR strings)? */
+const onLink = (networks: readonly string[], ip: string): boolean => withinAny(networks, ip);
 
 export function wantedState(o: { backend: Backend; device: string; underlay: Underlay; clusterCIDRs: readonly string[]; self: string; peers: Iterable<NodeRecord> }): Wanted {
   const w: Wanted = { routes: [], neighs: [], fdb: [], skipped: [] };
@@ -112,11 +113,11 @@ export function wantedState(o: { backend: Backend; device: string; underlay: Und
         w.skipped.push(`${p.node}: ${!p.vtepMAC ? 'no VTEP MAC published' : `no IPv${localFamily} underlay address`}`);
         continue;
       }
-      w.fdb.push({ mac: p.vtepMAC, dst });
+      w.fdb.push({ mac: p.vtepMAC, dst, node: p.node });
       for (const s of subnets) {
         const gw = subnetNetworkAddress(s);
-        w.neighs.push({ dst: gw, lladdr: p.vtepMAC });
-        w.routes.push({ dst: s, via: gw, dev: o.device, onlink: true });
+        w.neighs.push({ dst: gw, lladdr: p.vtepMAC, node: p.node });
+        w.routes.push({ dst: s, via: gw, dev: o.device, onlink: true, node: p.node });
       }
     } else {
       for (const s of subnets) {
@@ -126,7 +127,12 @@ export function wantedState(o: { backend: Backend; device: string; underlay: Und
           w.skipped.push(`${p.node}: no IPv${fam} underlay address to route ${s} via`);
           continue;
         }
-        w.routes.push({ dst: s, via, dev: o.underlay.iface, onlink: false });
+        // host-gw routes via the peer itself: it must be on this node's L2 segment (kindnet skips such peers too).
+        if (o.underlay.onLink && !onLink(o.underlay.onLink, via)) {
+          w.skipped.push(`${p.node}: ${via} is not on the local L2 segment of ${o.underlay.iface} (${o.underlay.onLink.join(', ') || 'no network'}); host-gw needs all nodes on one L2 network (use the vxlan backend otherwise)`);
+          continue;
+        }
+        w.routes.push({ dst: s, via, dev: o.underlay.iface, onlink: false, node: p.node });
       }
     }
   }
@@ -140,13 +146,24 @@ export interface Changes {
   bridge: string[];
   /** What changes, for the log. */
   described: string[];
+  /** The peer each ip / bridge line is for (undefined: removal of a stale entry), to report failures per peer. */
+  ipNodes?: Array<string | undefined>;
+  bridgeNodes?: Array<string | undefined>;
 }
 
 const routeLine = (verb: 'replace' | 'del', r: WantedRoute): string => `route ${verb} ${r.dst} via ${r.via} dev ${r.dev}${r.onlink ? ' onlink' : ''} proto ${ROUTE_PROTO}`;
 
 /** Compare the wanted state with the current one; only the agent's own routes/entries are ever removed. */
 export function diffState(want: Wanted, cur: CurrentState, o: { clusterCIDRs: readonly string[]; device: string }): Changes {
-  const ch: Changes = { ip: [], bridge: [], described: [] };
+  const ch: Changes = { ip: [], bridge: [], described: [], ipNodes: [], bridgeNodes: [] };
+  const ip = (line: string, node?: string): void => {
+    ch.ip.push(line);
+    ch.ipNodes!.push(node);
+  };
+  const br = (line: string, node?: string): void => {
+    ch.bridge.push(line);
+    ch.bridgeNodes!.push(node);
+  };
   // Routes: ours = proto ROUTE_PROTO (the reads are filtered by it) with a destination inside the cluster CIDR.
   const ours = cur.routes.filter((r) => inCluster(o.clusterCIDRs, r.dst));
   const key = (dst: string): string => {
@@ -157,7 +174,7 @@ export function diffState(want: Wanted, cur: CurrentState, o: { clusterCIDRs: re
   for (const r of ours) {
     const w = wantByDst.get(key(r.dst));
     if (!w) {
-      ch.ip.push(`route del ${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}${r.dev ? ` dev ${r.dev}` : ''} proto ${ROUTE_PROTO}`);
+      ip(`route del ${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}${r.dev ? ` dev ${r.dev}` : ''} proto ${ROUTE_PROTO}`);
       ch.described.push(`remove route ${r.dst} via ${r.gateway ?? '?'} dev ${r.dev ?? '?'}`);
     }
   }
@@ -165,7 +182,7 @@ export function diffState(want: Wanted, cur: CurrentState, o: { clusterCIDRs: re
     const c = ours.find((r) => key(r.dst) === key(w.dst));
     const same = c && sameIP(c.gateway, w.via) && c.dev === w.dev && (!w.onlink || (c.flags ?? []).includes('onlink'));
     if (!same) {
-      ch.ip.push(routeLine('replace', w));
+      ip(routeLine('replace', w), w.node);
       ch.described.push(`${c ? 'update' : 'add'} route ${w.dst} via ${w.via} dev ${w.dev}`);
     }
   }
@@ -173,14 +190,14 @@ export function diffState(want: Wanted, cur: CurrentState, o: { clusterCIDRs: re
   const curNeigh = cur.neighs.filter((n) => (n.state ?? []).includes('PERMANENT'));
   for (const n of curNeigh) {
     if (!want.neighs.some((w) => sameIP(w.dst, n.dst))) {
-      ch.ip.push(`neigh del ${n.dst} dev ${o.device}`);
+      ip(`neigh del ${n.dst} dev ${o.device}`);
       ch.described.push(`remove neighbour ${n.dst} (${n.lladdr ?? '?'})`);
     }
   }
   for (const w of want.neighs) {
     const c = curNeigh.find((n) => sameIP(n.dst, w.dst));
     if (!c || c.lladdr?.toLowerCase() !== w.lladdr.toLowerCase()) {
-      ch.ip.push(`neigh replace ${w.dst} lladdr ${w.lladdr} dev ${o.device} nud permanent`);
+      ip(`neigh replace ${w.dst} lladdr ${w.lladdr} dev ${o.device} nud permanent`, w.node);
       ch.described.push(`${c ? 'update' : 'add'} neighbour ${w.dst} → ${w.lladdr}`);
     }
   }
@@ -188,13 +205,13 @@ export function diffState(want: Wanted, cur: CurrentState, o: { clusterCIDRs: re
   const curFdb = cur.fdb.filter((f) => f.dst && (f.flags ?? []).includes('self'));
   for (const f of curFdb) {
     if (!want.fdb.some((w) => w.mac.toLowerCase() === f.mac.toLowerCase() && sameIP(w.dst, f.dst))) {
-      ch.bridge.push(`fdb del ${f.mac} dev ${o.device} dst ${f.dst} self`);
+      br(`fdb del ${f.mac} dev ${o.device} dst ${f.dst} self`);
       ch.described.push(`remove fdb ${f.mac} → ${f.dst}`);
     }
   }
   for (const w of want.fdb) {
     if (!curFdb.some((f) => f.mac.toLowerCase() === w.mac.toLowerCase() && sameIP(w.dst, f.dst))) {
-      ch.bridge.push(`fdb append ${w.mac} dev ${o.device} dst ${w.dst} self permanent`);
+      br(`fdb append ${w.mac} dev ${o.device} dst ${w.dst} self permanent`, w.node);
       ch.described.push(`add fdb ${w.mac} → ${w.dst}`);
     }
   }
@@ -217,7 +234,9 @@ export function deviceLines(cur: IpLink | undefined, want: VxlanSpec): { lines: 
   const diffs: string[] = [];
   if (Number(d.id) !== want.vni) diffs.push(`VNI ${d.id}`);
   if (Number(d.port) !== want.port) diffs.push(`port ${d.port}`);
-  if (!sameIP(String(d.local ?? ''), want.local)) diffs.push(`local ${d.local}`);
+  // iproute2 prints an IPv4 local address as "local" and an IPv6 one as "local6".
+  const local = String(d.local ?? d.local6 ?? '');
+  if (!sameIP(local, want.local)) diffs.push(`local ${local || 'none'}`);
   if (d.link !== want.iface) diffs.push(`underlay ${d.link}`);
   if (cur.address?.toLowerCase() !== want.mac.toLowerCase()) diffs.push(`MAC ${cur.address}`);
   if (diffs.length) return { lines: [`link del ${want.name}`, ...add], described: [`re-create VXLAN device ${want.name} (had ${diffs.join(', ')})`] };
@@ -255,6 +274,58 @@ export function deviceAddressLines(cur: IpLink | undefined, device: string, subn
   return { lines, described };
 }
 
+/**
+ * Forwarding sysctls (pure, from the current values; keys in slash form). IPv6: turning `all/forwarding` on makes
+ * every interface with accept_ra=1 ignore router advertisements — a host whose uplink is configured by RA would lose
+ * its default route — so the uplink's accept_ra goes from 1 to 2 (accept RAs even when forwarding) first.
+ */
+export function forwardingSysctls(clusterCIDRs: readonly string[], uplink: string, cur: ReadonlyMap<string, string>): { set: Record<string, string>; described: string[] } {
+  const set: Record<string, string> = {};
+  const described: string[] = [];
+  if (clusterCIDRs.some((c) => !c.includes(':')) && cur.get('net/ipv4/ip_forward') !== '1') {
+    set['net/ipv4/ip_forward'] = '1';
+    described.push('turn IPv4 forwarding on');
+  }
+  if (clusterCIDRs.some((c) => c.includes(':')) && cur.get('net/ipv6/conf/all/forwarding') !== '1') {
+    const ra = `net/ipv6/conf/${uplink}/accept_ra`;
+    if (cur.get(ra) === '1') {
+      set[ra] = '2';
+      described.push(`set ${uplink} accept_ra=2 (keep accepting router advertisements once forwarding is on)`);
+    }
+    set['net/ipv6/conf/all/forwarding'] = '1';
+    described.push('turn IPv6 forwarding on');
+  }
+  return { set, described };
+}
+
+/** br_netfilter: a bridge CNI needs bridged pod traffic to pass iptables (Service hairpin through kube-proxy). */
+export function brNetfilterWarning(cur: ReadonlyMap<string, string>, v6: boolean): string | undefined {
+  const v4 = cur.get('net/bridge/bridge-nf-call-iptables');
+  if (v4 === undefined) return 'br_netfilter is not loaded (no /proc/sys/net/bridge): traffic between pods on one bridge bypasses iptables, so Services reached by a pod on the same node (kube-proxy hairpin) fail; run `modprobe br_netfilter` and add it to /etc/modules-load.d';
+  const off = [v4 !== '1' ? 'net.bridge.bridge-nf-call-iptables' : '', v6 && cur.get('net/bridge/bridge-nf-call-ip6tables') !== '1' ? 'net.bridge.bridge-nf-call-ip6tables' : ''].filter(Boolean);
+  if (off.length) return `${off.join(' and ')} ${off.length > 1 ? 'are' : 'is'} 0: bridged pod traffic bypasses iptables (kube-proxy Services to pods on the same node fail); set ${off.map((k) => `${k}=1`).join(' ')}`;
+  return undefined;
+}
+
+/** The 1-based lines of a `-force -batch` run that failed (each failure prints "Command failed -:N"). */
+export const failedBatchLines = (stderr: string): number[] => [...stderr.matchAll(/Command failed -:(\d+)/g)].map((m) => Number(m[1]));
+
+/** The failures of a forced batch attributed to peers (by the line's owner); failures of lines with no owner are returned apart. */
+export function attributeFailures(stderr: string, owners: ReadonlyArray<string | undefined>, lines: readonly string[], tool: string): { perPeer: Map<string, string>; other: string[] } {
+  const perPeer = new Map<string, string>();
+  const other: string[] = [];
+  const msgs = stderr.split('\n').filter((l) => l.trim() && !l.startsWith('Command failed'));
+  const failed = failedBatchLines(stderr);
+  failed.forEach((n, i) => {
+    const what = `${msgs[i]?.trim() ?? 'failed'} (${tool} ${lines[n - 1] ?? `line ${n}`})`;
+    const node = owners[n - 1];
+    if (node) perPeer.set(node, perPeer.has(node) ? `${perPeer.get(node)}; ${what}` : what);
+    else other.push(what);
+  });
+  if (failed.length === 0 && stderr.trim()) other.push(`${tool}: ${stderr.trim()}`);
+  return { perPeer, other };
+}
+
 // ---------- effects ----------
 
 const host = Netns.host();
@@ -266,36 +337,11 @@ function ipJson<T>(args: string[]): T | undefined {
   return (t ? JSON.parse(t) : []) as T;
 }
 
-/** The default route's interface and the node's address on it (or on the interface/address given). */
-export function detectUnderlay(publicIPs: readonly string[], iface: string): Underlay {
-  const addrs = ipJson<IpLink[]>(['addr', 'show']) ?? [];
-  let dev = iface;
-  if (!dev && publicIPs.length) dev = addrs.find((l) => (l.addr_info ?? []).some((a) => sameIP(a.local, publicIPs[0])))?.ifname ?? '';
-  if (!dev) {
-    const routes = [...(ipJson<IpRoute[]>(['route', 'show', 'default']) ?? []), ...(ipJson<IpRoute[]>(['-6', 'route', 'show', 'default']) ?? [])];
-    dev = routes.find((r) => r.dev)?.dev ?? '';
-  }
-  if (!dev) throw new Error('cannot find the underlay interface: no default route; give --iface or --public-ip');
-  const link = addrs.find((l) => l.ifname === dev);
-  if (!link) throw new Error(`underlay interface ${dev} does not exist`);
-  let ips = [...publicIPs];
-  if (ips.length === 0) {
-    const global = (link.addr_info ?? []).filter((a) => a.scope === 'global' && !a.tentative);
-    const v4 = global.find((a) => a.family === 'inet');
-    const v6 = global.find((a) => a.family === 'inet6');
-    ips = [v4?.local, v6?.local].filter((x): x is string => !!x);
-    if (ips.length === 0) throw new Error(`underlay interface ${dev} has no global address; give --public-ip`);
-  } else {
-    for (const ip of ips) {
-      if (!(link.addr_info ?? []).some((a) => sameIP(a.local, ip))) throw new Error(`--public-ip ${ip} is not an address of ${dev}`);
-    }
-  }
-  return { iface: dev, publicIPs: ips, mtu: link.mtu ?? 1500 };
-}
-
 export interface ApplyReport {
   described: string[];
   errors: string[];
+  /** Conditions the admin should fix; not errors of the agent (logged when they change, in status.json). */
+  warnings?: string[];
 }
 
 /** The data path of this node (runs ip and bridge in the agent's own network namespace). */
@@ -304,7 +350,8 @@ export class DataPath {
 
   constructor(
     readonly backend: Backend,
-    readonly underlay: Underlay,
+    /** Replaced when a resync finds another address or MTU (setUnderlay). */
+    public underlay: Underlay,
     readonly clusterCIDRs: readonly string[],
     readonly vxlan: { vni: number; port: number; mac: string },
     readonly self: string,
@@ -325,23 +372,29 @@ export class DataPath {
     return ipJson<IpLink[]>(['-d', 'addr', 'show', 'dev', this.device])?.[0];
   }
 
-  /** Forwarding on, and (vxlan) the device created or fixed. */
+  /** Forwarding on (IPv6: the uplink keeps accepting RAs), br_netfilter checked, and (vxlan) the device created or fixed. */
   setupDevice(): ApplyReport {
-    const sysctls: Record<string, string> = {};
-    if (this.clusterCIDRs.some((c) => !c.includes(':'))) sysctls['net/ipv4/ip_forward'] = '1';
-    if (this.clusterCIDRs.some((c) => c.includes(':'))) sysctls['net/ipv6/conf/all/forwarding'] = '1';
     const errors: string[] = [];
+    const warnings: string[] = [];
+    const v6 = this.clusterCIDRs.some((c) => c.includes(':'));
+    const uplink = this.underlay.iface;
+    const keys = ['net/ipv4/ip_forward', 'net/ipv6/conf/all/forwarding', `net/ipv6/conf/${uplink}/accept_ra`, 'net/bridge/bridge-nf-call-iptables', 'net/bridge/bridge-nf-call-ip6tables'];
+    const cur = host.sysctlRead(keys);
+    const fwd = forwardingSysctls(this.clusterCIDRs, uplink, cur);
+    const described = [...fwd.described];
     try {
-      host.sysctlSet(sysctls); // writes only what differs
+      host.sysctlSet(fwd.set);
     } catch (e) {
       // An unprivileged container has /proc/sys read-only: say so, the node's admin has to turn forwarding on.
-      errors.push(`IP forwarding is off and cannot be turned on here (${(e as Error).message}): pods cannot reach other nodes until it is on`);
+      errors.push(`IP forwarding is off and cannot be turned on here (${(e as Error).message}): pods cannot reach other nodes until it is on (set ${Object.keys(fwd.set).map((k) => `${k.replaceAll('/', '.')}=${fwd.set[k]}`).join(' ')})`);
     }
-    if (this.backend !== 'vxlan') return { described: [], errors };
-    const { lines, described } = deviceLines(this.link(), this.spec());
-    const r = host.ipBatch(lines);
+    const brnf = brNetfilterWarning(cur, v6);
+    if (brnf) warnings.push(brnf);
+    if (this.backend !== 'vxlan') return { described, errors, warnings };
+    const dev = deviceLines(this.link(), this.spec());
+    const r = host.ipBatch(dev.lines);
     if (r.status !== 0) throw new Error(`creating ${this.device} failed: ${r.stderr.trim()}`);
-    return { described, errors };
+    return { described: [...described, ...dev.described], errors, warnings };
   }
 
   /** (vxlan) this node's subnets' network addresses on the device. */
@@ -368,19 +421,28 @@ export class DataPath {
     return { link, routes, neighs, fdb };
   }
 
-  /** Bring routes, neighbours and FDB in line with the peers. */
-  reconcile(peers: Iterable<NodeRecord>): ApplyReport & { skipped: string[] } {
+  /**
+   * Bring routes, neighbours and FDB in line with the peers. A change that fails for one peer is reported for that
+   * peer (`peerErrors`) and does not stop the others; `errors` are failures that belong to no peer.
+   */
+  reconcile(peers: Iterable<NodeRecord>): ApplyReport & { skipped: string[]; peerErrors: Map<string, string> } {
     const want = wantedState({ backend: this.backend, device: this.device, underlay: this.underlay, clusterCIDRs: this.clusterCIDRs, self: this.self, peers });
     const ch = diffState(want, this.readState(), { clusterCIDRs: this.clusterCIDRs, device: this.device });
     const errors: string[] = [];
+    const peerErrors = new Map<string, string>();
+    const collect = (stderr: string, owners: ReadonlyArray<string | undefined>, lines: readonly string[], tool: string): void => {
+      const f = attributeFailures(stderr, owners, lines, tool);
+      for (const [n, e] of f.perPeer) peerErrors.set(n, peerErrors.has(n) ? `${peerErrors.get(n)}; ${e}` : e);
+      errors.push(...f.other);
+    };
     // FDB before neighbours and routes: the first packet out already has its underlay destination.
     if (ch.bridge.length) {
       const r = run('bridge', ['-force', '-batch', '-'], { input: ch.bridge.join('\n') + '\n' });
-      if (r.status !== 0) errors.push(`bridge: ${r.stderr.trim()}`);
+      if (r.status !== 0) collect(r.stderr, ch.bridgeNodes ?? [], ch.bridge, 'bridge');
     }
     const r = host.ipBatch(ch.ip, true);
-    if (r.status !== 0) errors.push(`ip: ${r.stderr.trim()}`);
-    return { described: ch.described, errors, skipped: want.skipped };
+    if (r.status !== 0) collect(r.stderr, ch.ipNodes ?? [], ch.ip, 'ip');
+    return { described: ch.described, errors, skipped: want.skipped, peerErrors };
   }
 
   /** --cleanup: the VXLAN device (with its neighbours and FDB) and every route of ours inside the cluster CIDR. */
