@@ -87,7 +87,11 @@ describe.skipIf(!isRoot || !haveOpenssl)('cni-ts-agent with the Kubernetes store
     const nodes = await k.dump();
     const mac = c.ipJson(n1.netns, ['link', 'show', 'dev', 'cni-ts.1'])[0].address;
     expect(nodes[n1.name].metadata.annotations).toMatchObject({ 'cni-ts.io/backend-type': 'vxlan', 'cni-ts.io/public-ip': n1.ip, 'cni-ts.io/backend-data': JSON.stringify({ VtepMAC: mac }) });
-    expect(k.out()).toMatch(/"req":"PATCH \/api\/v1\/nodes\/node-1","auth":true/);
+    // Annotations through the status subresource (the stand-in refuses PATCH on nodes, as the ClusterRole does).
+    expect(k.out()).toMatch(/"req":"PATCH \/api\/v1\/nodes\/node-1\/status","auth":true/);
+    expect(k.out()).not.toMatch(/"req":"PATCH \/api\/v1\/nodes\/node-1","auth/);
+    // LIST from the API server's cache (resourceVersion=0), paginated.
+    expect(k.out()).toMatch(/"req":"GET \/api\/v1\/nodes\?limit=500&resourceVersion=0","auth":true/);
     expect(k.out()).toMatch(/"req":"GET \/api\/v1\/nodes\?watch=1&allowWatchBookmarks=true&timeoutSeconds=300&resourceVersion=\d+","auth":true/);
     expect(k.out()).not.toContain('"auth":false');
 
