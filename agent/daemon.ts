@@ -265,6 +265,8 @@ export async function runDaemon(cfg: AgentConfig, outer: AbortSignal, log: Log):
       }, 50);
     };
 
+    /** The addresses the store has for this node (published again, until it works, when they change). */
+    let published = dp.underlay.publicIPs.join(',');
     /** Every round: the underlay again (address, MTU), then everything local, then the peers. */
     const resyncOnce = async (): Promise<void> => {
       try {
@@ -274,10 +276,16 @@ export async function runDaemon(cfg: AgentConfig, outer: AbortSignal, log: Log):
         if (changes.length) {
           log(`the underlay changed: ${changes.join(', ')}`);
           status.publicIPs = u.publicIPs;
-          await store.update(localInfo(), signal).catch((e) => log(`cannot publish the new underlay address: ${describeError(e)}`));
+          // Connections from the old address are dead without a word: the watch starts again from the new one.
+          if (u.publicIPs.join(',') !== published) store.restartWatch(`this node's address changed to ${u.publicIPs.join(',')}: watching again`);
+        }
+        if (u.publicIPs.join(',') !== published) {
+          await store.update(localInfo(), signal);
+          published = u.publicIPs.join(',');
         }
         part('underlay', undefined);
       } catch (e) {
+        log(`resync: underlay: ${describeError(e)}`);
         part('underlay', describeError(e));
       }
       try {

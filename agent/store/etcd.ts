@@ -75,6 +75,8 @@ export function holderAlive(ttl: { ttl: number; granted: number }): boolean {
   return sinceRenewal * 1000 < 2 * keepAliveEvery(ttl.granted) + 5000;
 }
 
+const seconds = (ms: number): string => `${ms % 1000 ? (ms / 1000).toFixed(1) : ms / 1000}s`;
+
 const sameIPs = (a: readonly string[], b: readonly string[]): boolean => a.length > 0 && a.some((x) => b.includes(x));
 
 export interface SubnetPlan {
@@ -222,7 +224,7 @@ export class EtcdStore implements Store {
         await this.checkSettings(signal);
         if (await this.tryLease(signal)) {
           const asked = this.grantedTTL !== this.o.leaseTTL ? ` (asked for ${this.o.leaseTTL}s)` : '';
-          this.o.log(`leased ${this.subnets.join(', ')} in etcd (lease ${this.leaseID}, TTL ${this.grantedTTL}s as granted by etcd${asked}, renewed every ${keepAliveEvery(this.grantedTTL) / 1000}s)`);
+          this.o.log(`leased ${this.subnets.join(', ')} in etcd (lease ${this.leaseID}, TTL ${this.grantedTTL}s as granted by etcd${asked}, renewed every ${seconds(keepAliveEvery(this.grantedTTL))})`);
           this.setConnected(true, 'ok');
           return this.subnets;
         }
@@ -264,18 +266,39 @@ export class EtcdStore implements Store {
   /** Lease lost (expired while etcd was unreachable, or revoked): lease again, preferring the same subnets. */
   private async reacquire(signal: AbortSignal): Promise<void> {
     const before = this.subnets.join(',');
+    const old = this.leaseID;
     this.leaseID = '0';
     const subnets = await this.acquire(this.local!, signal);
+    // The old lease holds none of our keys any more (or is gone): nothing should wait 24 h for it to expire.
+    if (old !== '0' && old !== this.leaseID) await this.client.revoke(old, signal).catch(() => undefined);
     if (subnets.join(',') !== before) this.o.log(`this node's subnets changed from ${before} to ${subnets.join(',')}: pods made before keep their old addresses`);
     this.events?.lease(subnets);
   }
 
   private reacquireWanted = false;
+  private wake: (() => void) | undefined;
+
+  /** This node's keys are gone or someone else's: lease again now (not at the next keep-alive). */
+  private wantReacquire(why: string): void {
+    if (!this.reacquireWanted) this.o.log(why);
+    this.reacquireWanted = true;
+    this.wake?.();
+  }
 
   private async keepAliveLoop(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       const every = keepAliveEvery(this.grantedTTL || this.o.leaseTTL);
-      if (!(await sleep(this.connected ? every : Math.min(every, 1000), signal))) return;
+      if (!this.reacquireWanted) {
+        const woken = new Promise<boolean>((r) => (this.wake = () => r(true)));
+        const pause = new AbortController();
+        const onAbort = (): void => pause.abort();
+        signal.addEventListener('abort', onAbort, { once: true });
+        await Promise.race([sleep(this.connected ? every : Math.min(every, 1000), pause.signal), woken]);
+        pause.abort(); // the sleep's timer, when woken early
+        signal.removeEventListener('abort', onAbort);
+        this.wake = undefined;
+        if (signal.aborted) return;
+      }
       try {
         if (this.reacquireWanted) {
           this.reacquireWanted = false;
@@ -302,6 +325,12 @@ export class EtcdStore implements Store {
 
   /** True while the watch runs (listed and streaming); keep-alives alone do not make the store "connected". */
   private watching = false;
+  private restart: ((why: string) => void) | undefined;
+
+  /** End the current watch and list again (e.g. this node's address changed: its connections are dead). */
+  restartWatch(why: string): void {
+    this.restart?.(why);
+  }
 
   private async watchLoop(signal: AbortSignal): Promise<void> {
     const prefix = `${this.o.prefix}/subnets/`;
@@ -327,13 +356,12 @@ export class EtcdStore implements Store {
             if (ev.type === 'DELETE') {
               byKey.delete(ev.kv.key);
               const prev = ev.prev && parseRecord(ev.prev, this.o.prefix);
-              if (prev?.node === this.o.nodeName && this.subnets.includes(prev.subnet) && !signal.aborted) {
-                this.o.log(`this node's key ${ev.kv.key} was deleted from etcd; leasing again`);
-                this.reacquireWanted = true;
-              }
+              if (prev?.node === this.o.nodeName && this.subnets.includes(prev.subnet) && !signal.aborted) this.wantReacquire(`this node's key ${ev.kv.key} was deleted from etcd; leasing again`);
             } else {
               const r = parseRecord(ev.kv, this.o.prefix);
               if (r) byKey.set(ev.kv.key, r);
+              // Overwritten with another node's record (an operator, a misconfigured agent): not ours any more.
+              if (r && r.node !== this.o.nodeName && this.subnets.includes(r.subnet) && !signal.aborted) this.wantReacquire(`this node's subnet ${r.subnet} is now held by node ${r.node} in etcd; leasing again`);
             }
           }
           this.emitPeers(byKey);
@@ -351,7 +379,12 @@ export class EtcdStore implements Store {
           else if (this.client.endpoint !== endpoint) why = `the etcd endpoint in use is now ${this.client.endpoint} (was ${endpoint}): watching there`;
           if (why) stream?.close();
         }, Math.min(5000, Math.max(250, idleMs / 4)));
+        this.restart = (w) => {
+          why = w;
+          stream?.close();
+        };
         const err = await stream.done;
+        this.restart = undefined;
         signal.removeEventListener('abort', onAbort);
         this.watching = false;
         if (signal.aborted) return;
@@ -377,7 +410,7 @@ export class EtcdStore implements Store {
 
   private checkOwnKeys(byKey: Map<string, NodeRecord & { subnet: string }>): void {
     const present = [...byKey.values()].filter((r) => r.node === this.o.nodeName).map((r) => r.subnet);
-    if (this.subnets.some((s) => !present.includes(s))) this.reacquireWanted = true;
+    if (this.subnets.some((s) => !present.includes(s))) this.wantReacquire(`this node's subnet ${this.subnets.filter((s) => !present.includes(s)).join(', ')} is not in etcd as this node's any more; leasing again`);
   }
 
   private lastPeers = '';

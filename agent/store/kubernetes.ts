@@ -152,6 +152,12 @@ export class KubeStore implements Store {
   /** Annotations are written through the status subresource: RBAC grants nodes/status patch, not all of nodes. */
   private statusPath = (): string => `${this.nodePath()}/status`;
   private lastNode: any;
+  private restart: ((why: string) => void) | undefined;
+
+  /** End the current watch and list again (e.g. this node's address changed: its connections are dead). */
+  restartWatch(why: string): void {
+    this.restart?.(why);
+  }
 
   /** Subnets of our Node inside the cluster CIDRs; a podCIDR outside them is a fatal misconfiguration. */
   private subnetsOf(node: any): string[] {
@@ -318,7 +324,12 @@ export class KubeStore implements Store {
           idle = `no event or bookmark from the Node watch for ${Math.round((Date.now() - lastMessage) / 1000)}s: the watch is taken for dead`;
           stream.close();
         }, Math.min(5000, Math.max(250, idleMs / 4)));
+        this.restart = (why) => {
+          idle = why;
+          stream.close();
+        };
         const err = failure ?? (await stream.done);
+        this.restart = undefined;
         clearInterval(timer);
         signal.removeEventListener('abort', onAbort);
         if (signal.aborted) return;

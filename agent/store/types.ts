@@ -43,6 +43,8 @@ export interface Store {
   release(signal: AbortSignal): Promise<void>;
   /** Publish this node's record again after its underlay address or VTEP changed (after acquire). */
   update(local: LocalInfo, signal: AbortSignal): Promise<void>;
+  /** End the current watch and list again now (this node's address changed: connections from the old one are dead). */
+  restartWatch(why: string): void;
   /** Kubernetes: the Node's InternalIP(s), the default underlay there (retries until the API answers). */
   nodeIPs?(signal: AbortSignal): Promise<string[]>;
 }

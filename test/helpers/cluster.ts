@@ -246,6 +246,26 @@ export class Cluster {
     return { netns: c.name, ip, chain, id };
   }
 
+  /** Remove a pod as a runtime does: CNI DEL through its chain, then its namespace. */
+  delPod(pod: { netns: string; chain: Chain; id: string }): void {
+    pod.chain.del({ containerId: pod.id, netns: `/run/netns/${pod.netns}` });
+    this.net.removeNetns(pod.netns);
+  }
+
+  /** The global addresses on a node's pod bridge ("10.244.1.1/24"), sorted; [] when there is no bridge. */
+  bridgeAddrs(node: Node, bridge = 'cni-ts0'): string[] {
+    const r = sh('ip', ['-n', node.netns, '-j', 'addr', 'show', 'dev', bridge]);
+    if (r.status !== 0 || !r.stdout.trim()) return [];
+    return (JSON.parse(r.stdout)[0]?.addr_info ?? []).filter((a: any) => a.scope === 'global').map((a: any) => `${a.local}/${a.prefixlen}`).sort();
+  }
+
+  /** Put a subnet record into etcd as another node's agent would (no lease unless given). */
+  putRecord(subnet: string, rec: Record<string, unknown>, prefix = '/cni-ts/network'): void {
+    const b = (x: string): string => Buffer.from(x).toString('base64');
+    const r = this.etcdCall('kv/put', { key: b(`${prefix}/subnets/${subnet.replace('/', '-')}`), value: b(JSON.stringify({ subnets: [subnet], backend: 'vxlan', ...rec })) });
+    if (!r) throw new Error(`etcd put of ${subnet} failed`);
+  }
+
   ipJson(netns: string, args: string[]): any[] {
     return this.net.ipJson(netns, args);
   }
