@@ -1,8 +1,9 @@
 /**
  * The node's CNI config: bridge + host-local (this node's subnets) + portmap, under our own plugin names
  * (cni-ts-bridge, cni-ts-host-local, cni-ts-portmap: --install-cni puts them beside the distribution's plugins, never
- * over them). The bridge does not masquerade (the agent's nft table does, for traffic leaving the cluster only);
- * loopback is left to the runtime.
+ * over them) when they are in the CNI bin dir, else the plain names (a node set up with scripts/install.sh). The bridge
+ * does not masquerade (the agent's nft table does, for traffic leaving the cluster only); loopback is left to the
+ * runtime.
  *
  * Where it lives: the content is written to <run-dir> (a tmpfs, cleared by a reboot) and <conf-dir>/<conf-name> is a
  * symbolic link to it. After a reboot the link dangles until the agent has confirmed the node's subnet with the store
@@ -23,12 +24,18 @@ export interface ConflistOptions {
   subnets: readonly string[];
   mtu: number;
   ipamDataDir?: string;
+  /** Prefix of the plugin types (default PLUGIN_PREFIX; '' for the plain names). */
+  pluginPrefix?: string;
 }
+
+/** The prefix the conflist uses: ours when cni-ts-bridge is in the bin dir, else none. */
+export const pluginPrefixFor = (cniBinDir: string): string => (existsSync(join(cniBinDir, `${PLUGIN_PREFIX}bridge`)) ? PLUGIN_PREFIX : '');
 
 /** The conflist JSON (pure). */
 export function buildConflist(o: ConflistOptions): Record<string, unknown> {
+  const prefix = o.pluginPrefix ?? PLUGIN_PREFIX;
   const ipam: Record<string, unknown> = {
-    type: `${PLUGIN_PREFIX}host-local`,
+    type: `${prefix}host-local`,
     ranges: o.subnets.map((s) => [{ subnet: s }]),
   };
   if (o.ipamDataDir) ipam.dataDir = o.ipamDataDir;
@@ -36,8 +43,8 @@ export function buildConflist(o: ConflistOptions): Record<string, unknown> {
     cniVersion: '1.0.0',
     name: o.networkName,
     plugins: [
-      { type: `${PLUGIN_PREFIX}bridge`, bridge: o.bridge, isGateway: true, isDefaultGateway: true, ipMasq: false, hairpinMode: true, mtu: o.mtu, ipam },
-      { type: `${PLUGIN_PREFIX}portmap`, capabilities: { portMappings: true }, snat: true },
+      { type: `${prefix}bridge`, bridge: o.bridge, isGateway: true, isDefaultGateway: true, ipMasq: false, hairpinMode: true, mtu: o.mtu, ipam },
+      { type: `${prefix}portmap`, capabilities: { portMappings: true }, snat: true },
     ],
   };
 }

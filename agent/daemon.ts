@@ -15,7 +15,7 @@
  */
 import { BridgeGateways } from './bridge.js';
 import { clusterSettings, type AgentConfig } from './config.js';
-import { conflistPlace, installConflist, removeConflist, renderConflist } from './conflist.js';
+import { conflistPlace, installConflist, pluginPrefixFor, removeConflist, renderConflist } from './conflist.js';
 import { DataPath, vtepMAC, type ApplyReport } from './datapath.js';
 import { ForwardRules } from './forward.js';
 import { serveHealth, type Heartbeat } from './health.js';
@@ -192,8 +192,10 @@ export async function runDaemon(cfg: AgentConfig, outer: AbortSignal, log: Log):
     };
     // 7. The conflist (content in the run dir, link in the conf dir).
     const writeConflist = (): void => {
-      const text = renderConflist({ networkName: cfg.networkName, bridge: cfg.bridge, subnets: status.subnets, mtu: dp.podMTU, ipamDataDir: cfg.ipamDataDir || undefined });
-      if (installConflist(place, text)) log(`wrote ${place.confPath} → ${place.runPath} (bridge ${cfg.bridge}, host-local ${status.subnets.join(', ')}, MTU ${dp.podMTU})`);
+      const pluginPrefix = pluginPrefixFor(cfg.cniBinDir);
+      const text = renderConflist({ networkName: cfg.networkName, bridge: cfg.bridge, subnets: status.subnets, mtu: dp.podMTU, ipamDataDir: cfg.ipamDataDir || undefined, pluginPrefix });
+      const names = `${pluginPrefix}bridge + ${pluginPrefix}host-local + ${pluginPrefix}portmap${pluginPrefix ? '' : ` (no ${cfg.cniBinDir}/cni-ts-bridge: run --install-cni for ours beside the node's)`}`;
+      if (installConflist(place, text)) log(`wrote ${place.confPath} → ${place.runPath} (${names}, bridge ${cfg.bridge}, host-local ${status.subnets.join(', ')}, MTU ${dp.podMTU})`);
       status.mtu = dp.podMTU;
     };
 

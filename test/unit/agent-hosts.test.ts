@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bridgeAddressPlan, gatewayOf, reservedIn } from '../../agent/bridge.js';
 import { loadConfig } from '../../agent/config.js';
+import { buildConflist, pluginPrefixFor } from '../../agent/conflist.js';
 import { duplicateIPs, notReadyReasons } from '../../agent/daemon.js';
 import { attributeFailures, brNetfilterWarning, deviceLines, forwardingSysctls, wantedState, type VxlanSpec } from '../../agent/datapath.js';
 import { defaultBackend, describeDropChain, forwardInUse, forwardRemoveLines, forwardRestoreLines, parseFilterTable, unopenedDropChains, wantedForwardRules } from '../../agent/forward.js';
@@ -211,6 +212,21 @@ describe('health, readiness, identity', () => {
     expect(holderAlive({ ttl: 86390, granted: 86400 })).toBe(true);
     expect(holderAlive({ ttl: 86000, granted: 86400 })).toBe(false); // silent for 400 s
     expect(holderAlive({ ttl: -1, granted: 0 })).toBe(false);
+  });
+});
+
+describe('conflist plugin names', () => {
+  it('ours (cni-ts-*) when --install-cni put them in the bin dir, else the plain names', () => {
+    const d = mkdtempSync(join(tmpdir(), 'cnits-bin-'));
+    try {
+      expect(pluginPrefixFor(d)).toBe('');
+      writeFileAtomic(join(d, 'cni-ts-bridge'), '');
+      expect(pluginPrefixFor(d)).toBe('cni-ts-');
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+    const plain = buildConflist({ networkName: 'n', bridge: 'b', subnets: ['10.244.1.0/24'], mtu: 1450, pluginPrefix: '' }) as any;
+    expect([plain.plugins[0].type, plain.plugins[0].ipam.type, plain.plugins[1].type]).toEqual(['bridge', 'host-local', 'portmap']);
   });
 });
 
