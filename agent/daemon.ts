@@ -306,6 +306,7 @@ export async function runDaemon(cfg: AgentConfig, outer: AbortSignal, log: Log):
         log(`resync: ${describeError(e)}`);
       }
       reconcile('periodic resync');
+      writeStatus(); // also before the first list of peers (reconcile writes it only after)
     };
 
     const resync = (async () => {

@@ -263,10 +263,13 @@ describe.skipIf(!isRoot || !haveEtcd)('cni-ts-agent on real-looking hosts', () =
   it('two machines with one node name: the second is refused naming both addresses; the first keeps its subnet', async () => {
     const c = await bed(2);
     const [n1, n2] = c.nodes as [Node, Node];
-    const a1 = start(c, n1, 'vxlan', ['--node-name', 'twin', '--lease-ttl', '30']);
+    // (Their underlays chosen as flannel's flags do: by a reachable address, and by a pattern on the addresses.)
+    const a1 = start(c, n1, 'vxlan', ['--node-name', 'twin', '--lease-ttl', '30', '--iface-can-reach', UNDERLAY_GW]);
     await ready(a1);
+    expect(a1.log).toContain('underlay eth0 192.168.77.11 (MTU 1500)');
     const s = c.subnetsOf(n1)[0]!;
-    const r = await c.runAgent(n2, args(c, n2, 'vxlan', ['--node-name', 'twin', '--lease-ttl', '30']));
+    const r = await c.runAgent(n2, args(c, n2, 'vxlan', ['--node-name', 'twin', '--lease-ttl', '30', '--iface-regex', '^192\\.168\\.77\\.']));
+    expect(r.log).toContain('underlay eth0 192.168.77.12 (MTU 1500)');
     expect(r.status, r.log).toBe(1);
     expect(r.log).toMatch(new RegExp(`fatal: node name twin is in use by another machine: ${s.replace(/\./g, '\\.')} is held by 192\\.168\\.77\\.11 .* and this machine is 192\\.168\\.77\\.12; two machines must not share one node name`));
     expect(r.log.split('\n').filter((l) => l.includes('192.168.77.11') && l.includes('192.168.77.12'))).toHaveLength(1);
