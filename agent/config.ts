@@ -90,7 +90,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'ipam-data-dir', kind: 'string', dflt: '', help: 'host-local dataDir written into the conflist (default: host-local\'s own)' },
   { name: 'resync-interval', kind: 'int', dflt: '30', help: 'seconds between full reconciles of the data path' },
   { name: 'healthz-addr', kind: 'string', dflt: '', help: 'host:port to serve GET /healthz (alive) and /readyz (data path in place) on (default: off; status.json is always written)' },
-  { name: 'iptables-forward-rules', kind: 'bool', dflt: 'true', help: 'accept forwarded traffic to and from the cluster CIDR in iptables FORWARD (for hosts whose FORWARD policy is DROP); false leaves FORWARD to the admin' },
+  { name: 'iptables-forward-rules', kind: 'bool', dflt: 'true', help: 'accept forwarded traffic to and from the cluster CIDR in iptables FORWARD, for hosts whose FORWARD policy is DROP (default true; --iptables-forward-rules=false leaves FORWARD to the admin)' },
   { name: 'iface-regex', kind: 'string', dflt: '', help: 'underlay: the first interface whose name, or address, matches this regular expression' },
   { name: 'iface-can-reach', kind: 'string', dflt: '', help: 'underlay: the interface and address the kernel uses to reach this IP' },
   { name: 'node-ips', kind: 'string', dflt: '', help: 'the Node\'s InternalIP(s), comma-separated (the DaemonSet passes status.hostIPs); Kubernetes mode uses them as the underlay when --public-ip, --iface, --iface-regex and --iface-can-reach are not given (default: read from the Node)' },
