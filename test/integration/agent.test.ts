@@ -191,6 +191,9 @@ describe.skipIf(!isRoot || !haveEtcd)('cni-ts-agent with etcd', () => {
     await Promise.all([a1, a2].map((a) => a.waitLog(/wrote .*conflist/)));
     const [s1, s2] = [c.subnetsOf(n1), c.subnetsOf(n2)];
     expect(s1).toHaveLength(2);
+    // IPv6 forwarding came on without costing the uplink its router advertisements (accept_ra 1 → 2 first).
+    expect(a1.log).toMatch(/data path: set eth0 accept_ra=2 \(keep accepting router advertisements once forwarding is on\)\n.*data path: turn IPv6 forwarding on/);
+    expect(sh('ip', ['netns', 'exec', n1.netns, 'sysctl', '-n', 'net.ipv6.conf.eth0.accept_ra', 'net.ipv6.conf.all.forwarding']).stdout.split('\n').slice(0, 2)).toEqual(['2', '1']);
     expect(s1[1]).toMatch(/^fd00:10:244:(:|[1-3]::)\/64$/);
     expect(new Set([...s1, ...s2]).size).toBe(4);
     expect(Object.keys(c.etcdList('/cni-ts/network/subnets/'))).toHaveLength(4);
