@@ -5,13 +5,15 @@
  * host-local's default) on the bridge itself, and removes an old subnet's gateway once no pod of that subnet is left
  * (host-local's reservations in <dataDir>/<network>/ say which addresses are in use). A bridge that does not exist is
  * left to the plugin. --cleanup removes the bridge when no interface is attached to it, and otherwise says what it
- * leaves. Planning is pure; BridgeGateways runs ip and reads the IPAM directory.
+ * leaves. Planning is pure; BridgeGateways reads the bridge through a KernelReader (in-process netlink in the shipped
+ * executable: this runs on every resync), changes it with ip and reads the IPAM directory.
  */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { broadcastOption, type IpAddrInfo, type IpLink } from '../lib/iface.js';
 import { addIP, contains, formatIP, networkOf, parseCIDR, parseIP } from '../lib/ip.js';
 import { Netns } from '../lib/netns.js';
+import { kernelReader, type KernelReader } from './kernel-state.js';
 import { withinAny } from './subnets.js';
 
 /** host-local's default gateway of a subnet, with its prefix: 10.244.1.0/24 → 10.244.1.1/24. */
@@ -79,16 +81,16 @@ export class BridgeGateways {
     /** host-local's directory of this network: <dataDir>/<network name>. */
     readonly ipamDir: string,
     readonly clusterCIDRs: readonly string[],
+    readonly reader: KernelReader = kernelReader(),
   ) {}
 
-  static forNetwork(bridge: string, ipamDataDir: string, networkName: string, clusterCIDRs: readonly string[]): BridgeGateways {
-    return new BridgeGateways(bridge, join(ipamDataDir || '/var/lib/cni/networks', networkName), clusterCIDRs);
+  static forNetwork(bridge: string, ipamDataDir: string, networkName: string, clusterCIDRs: readonly string[], reader?: KernelReader): BridgeGateways {
+    return new BridgeGateways(bridge, join(ipamDataDir || '/var/lib/cni/networks', networkName), clusterCIDRs, reader);
   }
 
+  /** The bridge with its kind and addresses, or undefined when there is none. */
   private link(): IpLink | undefined {
-    const r = host.ip(['-j', '-d', 'addr', 'show', 'dev', this.bridge]);
-    if (r.status !== 0 || !r.stdout.trim()) return undefined;
-    return (JSON.parse(r.stdout) as IpLink[])[0];
+    return this.reader.link(this.bridge);
   }
 
   /** The IPs host-local has reserved for pods of this network; undefined when its directory cannot be read. */

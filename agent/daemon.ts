@@ -15,8 +15,8 @@
  * removes the conflist and subnet.env (the node is not Ready without the agent's data path); --cleanup (cleanup.ts)
  * removes the rest.
  *
- * A periodic resync with nothing to change stays cheap at scale: the data path is read in-process over rtnetlink
- * (kernel-state.ts), the masquerade table is re-applied only when it differs (masq.ts), and status.json is rewritten
+ * A periodic resync with nothing to change stays cheap at scale: the kernel is read in-process over rtnetlink
+ * (kernel-state.ts: the data path, and also the underlay and the bridge), the masquerade table is re-applied only when it differs (masq.ts), and status.json is rewritten
  * when something in it other than the time changed (else once a minute).
  */
 import { BridgeGateways } from './bridge.js';
@@ -25,6 +25,7 @@ import { conflistPlace, installConflist, pluginPrefixFor, removeConflist, render
 import { DataPath, vtepMAC, type ApplyReport } from './datapath.js';
 import { ForwardRules } from './forward.js';
 import { serveHealth, type Heartbeat } from './health.js';
+import { kernelReader, type KernelReader } from './kernel-state.js';
 import { syncMasq } from './masq.js';
 import { Metrics, processFigures, renderMetrics } from './metrics.js';
 import { removeSubnetEnv, writeSubnetEnv } from './subnet-env.js';
@@ -63,8 +64,8 @@ export const underlaySelection = (cfg: AgentConfig): UnderlaySelection => ({ pub
 
 const explicitUnderlay = (s: UnderlaySelection): boolean => !!(s.publicIPs.length || s.iface || s.ifaceRegex || s.ifaceCanReach || s.nodeIPs.length);
 
-export function makeDataPath(cfg: AgentConfig, underlay: Underlay = detectUnderlay(underlaySelection(cfg))): DataPath {
-  return new DataPath(cfg.backend, underlay, cfg.clusterCIDRs, { vni: cfg.vxlanVNI, port: cfg.vxlanPort, mac: vtepMAC(cfg.nodeName, cfg.vxlanVNI) }, cfg.nodeName, cfg.mtu);
+export function makeDataPath(cfg: AgentConfig, reader: KernelReader = kernelReader(), underlay: Underlay = detectUnderlay(underlaySelection(cfg), reader)): DataPath {
+  return new DataPath(cfg.backend, underlay, cfg.clusterCIDRs, { vni: cfg.vxlanVNI, port: cfg.vxlanPort, mac: vtepMAC(cfg.nodeName, cfg.vxlanVNI) }, cfg.nodeName, cfg.mtu, reader);
 }
 
 /** Changes beyond this many in one report are logged as a count (a large cluster's first reconcile). */
@@ -102,6 +103,8 @@ export async function runDaemon(cfg: AgentConfig, outer: AbortSignal, log: Log):
   const place = conflistPlace(cfg.confDir, cfg.confName, cfg.runDir);
   const store = makeStore(cfg, log);
   log(`store: ${store.label}`);
+  // One way of reading the kernel for the data path, the underlay and the bridge (netlink in the executable).
+  const reader = kernelReader((m) => log(`warning: ${m}`));
 
   const status: Status = {
     ok: false,
@@ -169,7 +172,8 @@ export async function runDaemon(cfg: AgentConfig, outer: AbortSignal, log: Log):
       sel.nodeIPs = await store.nodeIPs(signal);
       log(`the Node's InternalIP: ${sel.nodeIPs.join(', ')}`);
     }
-    const dp = makeDataPath(cfg, detectUnderlay(sel));
+    const dp = makeDataPath(cfg, reader, detectUnderlay(sel, reader));
+    dp.onNetlinkFailure = (m) => log(`warning: ${m}`);
     // --mtu larger than the underlay carries: refused before anything changes.
     const mtuProblem = dp.mtuProblem();
     if (mtuProblem) throw new Error(mtuProblem);
@@ -197,7 +201,7 @@ export async function runDaemon(cfg: AgentConfig, outer: AbortSignal, log: Log):
     }
 
     const forward = new ForwardRules(cfg.clusterCIDRs, [cfg.bridge, dp.device], cfg.iptablesForwardRules);
-    const bridge = BridgeGateways.forNetwork(cfg.bridge, cfg.ipamDataDir, cfg.networkName, cfg.clusterCIDRs);
+    const bridge = BridgeGateways.forNetwork(cfg.bridge, cfg.ipamDataDir, cfg.networkName, cfg.clusterCIDRs, reader);
 
     // 3. The data path: the device comes after the lease (a node refused by the store changes nothing).
     const setupDataPath = (what: string): void => {
@@ -338,7 +342,7 @@ export async function runDaemon(cfg: AgentConfig, outer: AbortSignal, log: Log):
     /** Every round: the underlay again (address, MTU), then everything local, then the peers. */
     const resyncOnce = async (): Promise<void> => {
       try {
-        const u = detectUnderlay(sel);
+        const u = detectUnderlay(sel, reader);
         const changes = underlayChanges(dp.underlay, u);
         dp.setUnderlay(u); // also the on-link networks, which host-gw checks peers against
         if (changes.length) {

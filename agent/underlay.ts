@@ -10,11 +10,13 @@
  *
  * Addresses picked automatically are global, neither tentative, failed, deprecated nor temporary (IPv6 privacy
  * addresses change every few hours), IPv4 primaries before secondaries; one per family. Re-run on every resync, so a
- * changed address or MTU is picked up. Choosing is pure (chooseUnderlay); detectUnderlay reads the kernel.
+ * changed address or MTU is picked up. Choosing is pure (chooseUnderlay); detectUnderlay reads the kernel through a
+ * KernelReader (kernel-state.ts): rtnetlink dumps in-process in the shipped executable (a resync with nothing to do
+ * stays within its CPU budget), `ip -j` execs otherwise.
  */
 import { formatCIDR, ipEqual, networkOf, parseCIDR, parseIP } from '../lib/ip.js';
 import type { IpAddrInfo, IpLink } from '../lib/iface.js';
-import { Netns } from '../lib/netns.js';
+import { kernelReader, type KernelReader } from './kernel-state.js';
 
 export interface Underlay {
   iface: string;
@@ -150,21 +152,11 @@ export function chooseUnderlay(sel: UnderlaySelection, k: KernelView): Underlay 
   return { iface: link.ifname, publicIPs: ips, mtu: link.mtu ?? 1500, onLink: onLinkNetworks(link) };
 }
 
-/** Read the kernel and choose (runs `ip` in the agent's network namespace). */
-export function detectUnderlay(sel: UnderlaySelection): Underlay {
-  const host = Netns.host();
-  const json = <T>(args: string[]): T | undefined => {
-    const r = host.ip(['-j', ...args]);
-    if (r.status !== 0) return undefined;
-    const t = r.stdout.trim();
-    return (t ? JSON.parse(t) : []) as T;
-  };
+/** Read the kernel (in the agent's network namespace) and choose. */
+export function detectUnderlay(sel: UnderlaySelection, reader: KernelReader = kernelReader()): Underlay {
   const needsRoutes = !sel.iface && !sel.publicIPs.length && !sel.ifaceRegex && !sel.ifaceCanReach && !sel.nodeIPs.length;
-  const view: KernelView = {
-    links: json<IpLink[]>(['addr', 'show']) ?? [],
-    defaultRoutes: needsRoutes ? [...(json<DefaultRoute[]>(['route', 'show', 'default']) ?? []), ...(json<DefaultRoute[]>(['-6', 'route', 'show', 'default']) ?? [])] : [],
-  };
-  if (sel.ifaceCanReach && !sel.iface && !sel.publicIPs.length && !sel.ifaceRegex) view.reach = json<Array<{ dev?: string; prefsrc?: string }>>(['route', 'get', sel.ifaceCanReach])?.[0];
+  const view: KernelView = { links: reader.links(), defaultRoutes: needsRoutes ? reader.defaultRoutes() : [] };
+  if (sel.ifaceCanReach && !sel.iface && !sel.publicIPs.length && !sel.ifaceRegex) view.reach = reader.routeGet(sel.ifaceCanReach);
   return chooseUnderlay(sel, view);
 }
 
