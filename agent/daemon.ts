@@ -16,7 +16,8 @@
  * removes the rest.
  *
  * A periodic resync with nothing to change stays cheap at scale: the kernel is read in-process over rtnetlink
- * (kernel-state.ts: the data path, and also the underlay and the bridge), the masquerade table is re-applied only when it differs (masq.ts), and status.json is rewritten
+ * (kernel-state.ts: the data path, and also the underlay and the bridge), the FORWARD rules are read only when the
+ * nftables ruleset changed or a legacy filter table exists (forward.ts), the masquerade table is re-applied only when it differs (masq.ts), and status.json is rewritten
  * when something in it other than the time changed (else once a minute).
  */
 import { BridgeGateways } from './bridge.js';

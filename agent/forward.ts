@@ -12,15 +12,23 @@
  * ip6tables. Applied with iptables-restore --noflush (one exec per backend and family, only when something differs)
  * on start and every resync, so a Docker or firewall started later is caught. The policy itself is never changed.
  *
+ * Checking is cheap when nothing changed: in the shipped executable the nftables ruleset generation (one netlink
+ * round trip) says whether any nf_tables rule changed since the last check that found everything in place — if not,
+ * neither iptables-nft-save nor `nft list ruleset` runs. The legacy backend has no such counter: its filter table is
+ * read (one iptables-legacy-save) only where one exists (/proc/net/ip_tables_names), i.e. on hosts that use it.
+ *
  * A drop in a separate nft base chain (e.g. `table inet filter { chain forward { … policy drop; } }`) cannot be
  * opened from another chain — an accept in ours does not stop theirs — and is not ours to edit: it is reported (log,
  * readiness) with the rules the admin has to add.
  *
  * Planning and parsing are pure; ForwardRules runs the tools.
  */
+import { readFileSync } from 'node:fs';
 import { run } from '../lib/exec.js';
 import { ruleLine } from '../lib/netfilter.js';
 import type { Family } from '../lib/ip.js';
+import { libc } from '../lib/native.js';
+import { nftGeneration } from '../lib/netlink.js';
 
 export const FWD_CHAIN = 'CNI-TS-FWD';
 export const FWD_COMMENT = 'cni-ts-agent forward';
@@ -148,6 +156,26 @@ export function describeDropChain(d: DropChain, clusterCIDRs: readonly string[])
 
 // ---------- effects ----------
 
+/** The nftables ruleset generation (in-process netlink), or undefined where it cannot be read (under Node). */
+function nftGen(): number | undefined {
+  const c = libc();
+  if (!c) return undefined;
+  try {
+    return nftGeneration(c);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Does the legacy (x_tables) backend have a filter table of this family in this netns? */
+function legacyFilterExists(fam: Family): boolean {
+  try {
+    return readFileSync(`/proc/net/${fam === 4 ? 'ip' : 'ip6'}_tables_names`, 'utf8').split('\n').includes('filter');
+  } catch {
+    return false; // ip_tables not loaded: no legacy table anywhere
+  }
+}
+
 export interface ForwardReport {
   described: string[];
   errors: string[];
@@ -171,6 +199,12 @@ export class ForwardRules {
   }
 
   private installed: boolean | undefined;
+
+  /**
+   * The last check that found everything in place (no change, no error): the nftables generation it saw before
+   * reading, and what it reported. While the generation is the same, nothing in nf_tables changed since.
+   */
+  private clean: { gen: number; blocked: string[]; nftBackends: string[] } | undefined;
 
   /** The backend `iptables` runs; undefined when no iptables is installed here (nothing of iptables can drop then). */
   private defaultBackend(): IptBackend | undefined {
@@ -197,10 +231,15 @@ export class ForwardRules {
   ensure(): ForwardReport {
     const rep: ForwardReport = { described: [], errors: [], blocked: [], backends: [] };
     const dflt = this.enabled ? this.defaultBackend() : undefined;
+    const gen = nftGen();
+    const nftSame = gen !== undefined && this.clean?.gen === gen;
     if (dflt) {
       for (const fam of this.families()) {
         const want = wantedForwardRules(this.clusterCIDRs, fam);
         for (const b of ['nft', 'legacy'] as const) {
+          // Unchanged since a check found our rules in place: nothing to read (nft), or no legacy table to look at.
+          if (b === 'nft' && nftSame) continue;
+          if (b === 'legacy' && b !== dflt && !legacyFilterExists(fam)) continue;
           const t = this.read(b, fam);
           if (b !== dflt && (!t || !forwardInUse(t))) continue;
           if (!t && run(tool(b, fam, '-restore'), ['--version']).status === 127) continue; // e.g. no ip6tables
@@ -218,6 +257,11 @@ export class ForwardRules {
         }
       }
     }
+    if (nftSame) {
+      rep.blocked.push(...this.clean!.blocked);
+      rep.backends.unshift(...this.clean!.nftBackends);
+      return rep;
+    }
     const r = run('nft', ['-j', 'list', 'ruleset']);
     if (r.status === 0 && r.stdout.trim()) {
       let objs: NftObj[] = [];
@@ -228,6 +272,8 @@ export class ForwardRules {
       }
       for (const d of unopenedDropChains(objs, this.clusterCIDRs, this.devices, true)) rep.blocked.push(describeDropChain(d, this.clusterCIDRs));
     }
+    // Remembered only when this check changed nothing (our own changes move the generation: the next check reads again).
+    this.clean = gen !== undefined && rep.described.length === 0 && rep.errors.length === 0 ? { gen, blocked: [...rep.blocked], nftBackends: rep.backends.filter((l) => l.startsWith('iptables-nft')) } : undefined;
     return rep;
   }
 

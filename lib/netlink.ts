@@ -393,6 +393,28 @@ export function nftChainRuleCount(c: Libc, family: number, table: string, chain:
   return parseMessages(c.netlinkExchange(NETLINK_NETFILTER, nftGetRulesRequest(family, table, chain))).filter((m) => m.type === nftType(NFT_MSG_NEWRULE)).length;
 }
 
+const NFT_MSG_NEWGEN = 15;
+const NFT_MSG_GETGEN = 16;
+const NFTA_GEN_ID = 1;
+
+/** NFT_MSG_GETGEN, acknowledged: the ruleset's generation. */
+export const nftGetGenRequest = (): Uint8Array => nlMessage(nftType(NFT_MSG_GETGEN), NLM_F_REQUEST | NLM_F_ACK, nfgen(AF_UNSPEC));
+
+/** The generation id from NFT_MSG_NEWGEN answers (big-endian u32 NFTA_GEN_ID), or undefined. */
+export function nftGenerationOf(msgs: readonly NlMsg[]): number | undefined {
+  const m = msgs.find((x) => x.type === nftType(NFT_MSG_NEWGEN));
+  const id = m && attrsOf(m.payload, 4).get(NFTA_GEN_ID);
+  return id && id.byteLength >= 4 ? id.getUint32(0, false) : undefined;
+}
+
+/**
+ * The nftables ruleset generation of the calling thread's netns: it changes with every ruleset change (nft,
+ * iptables-nft, firewalld…), so "unchanged" means no rule anywhere in nf_tables was added, removed or changed.
+ */
+export function nftGeneration(c: Libc): number | undefined {
+  return nftGenerationOf(parseMessages(c.netlinkExchange(NETLINK_NETFILTER, nftGetGenRequest())));
+}
+
 // ---------- changes: routes, neighbours, FDB entries, sent in-process in one batch ----------
 export const RTM_DELROUTE = 25;
 export const RTM_DELNEIGH = 29;

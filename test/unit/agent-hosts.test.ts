@@ -19,7 +19,7 @@ import { holderAlive, keepAliveEvery } from '../../agent/store/etcd.js';
 import { chooseUnderlay, defaultRouteDevice, detectUnderlay, underlayChanges, type KernelView } from '../../agent/underlay.js';
 import { netlinkReader } from '../../agent/kernel-state.js';
 import type { Libc } from '../../lib/native.js';
-import { AF_INET, AF_INET6, NLMSG_DONE, NLMSG_ERROR, RTM_GETADDR, RTM_GETLINK, RTM_GETROUTE, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWROUTE, ipBytes, nlMessage, routeGetRequest } from '../../lib/netlink.js';
+import { AF_INET, AF_INET6, NLMSG_DONE, NLMSG_ERROR, RTM_GETADDR, RTM_GETLINK, RTM_GETROUTE, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWROUTE, ipBytes, nftGenerationOf, nftGetGenRequest, nlMessage, parseMessages, routeGetRequest } from '../../lib/netlink.js';
 import { run } from '../../lib/exec.js';
 import { writeFileAtomic } from '../../lib/files.js';
 import type { IpLink } from '../../lib/iface.js';
@@ -351,5 +351,18 @@ describe('underlay, as read over rtnetlink in-process (the executable; the same 
     expect(routeGetRequest('fd00::1')[17]).toBe(128);
     const unreachable = { ...fake, netlinkExchange: () => { throw Object.assign(new Error('netlink: errno 101'), { errno: 101 }); } } as unknown as Libc;
     expect(netlinkReader(unreachable).routeGet('10.9.9.9')).toBeUndefined();
+  });
+});
+
+describe('nftables ruleset generation (FORWARD rules are read again only when it moves)', () => {
+  it('NFT_MSG_GETGEN asked with an ACK; the id read from NFT_MSG_NEWGEN (big-endian)', () => {
+    const req = nftGetGenRequest();
+    const v = new DataView(req.buffer);
+    expect([v.getUint16(4, true), v.getUint16(6, true)]).toEqual([(10 << 8) | 16, 0x1 | 0x4]);
+    const id = new Uint8Array(4);
+    new DataView(id.buffer).setUint32(0, 0x01020304, false);
+    const answer = Buffer.concat([nlMessage((10 << 8) | 15, 0, new Uint8Array(4), [[1, id]]), nlMessage(NLMSG_ERROR, 0, new Uint8Array(20))]);
+    expect(nftGenerationOf(parseMessages(answer))).toBe(0x01020304);
+    expect(nftGenerationOf([])).toBeUndefined();
   });
 });
