@@ -318,6 +318,11 @@ export class Cluster {
     }
   }
 
+  /** GET a path of the node's agent as text (/metrics). */
+  probeText(node: Node, path: string): string {
+    return sh('ip', ['netns', 'exec', node.netns, 'curl', '-s', '--max-time', '3', `http://127.0.0.1:9876${path}`]).stdout;
+  }
+
   /** `iptables-save` (or ip6tables, legacy) in a node, comments and counters left out. */
   iptablesSave(node: Node, tool = 'iptables-nft-save'): string {
     return sh('ip', ['netns', 'exec', node.netns, tool], undefined).stdout.split('\n').filter((l) => !l.startsWith('#')).map((l) => l.replace(/\[\d+:\d+\]/, '')).join('\n');

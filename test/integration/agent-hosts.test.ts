@@ -305,6 +305,12 @@ describe.skipIf(!isRoot || !haveEtcd)('cni-ts-agent on real-looking hosts', () =
     expect(st.peers.find((p: any) => p.node === 'bad').error).toMatch(/Nexthop has invalid gateway/);
     expect(st.peers.find((p: any) => p.node === 'node-2').error).toBeUndefined();
     expect(st.lastError).toBeUndefined();
+    // /metrics says the same: ready, alive, one peer with an error, one skipped.
+    const m = c.probeText(n1, '/metrics');
+    expect(m).toContain('cni_ts_agent_ready 1\n');
+    expect(m).toContain('cni_ts_agent_live 1\n');
+    expect(m).toContain('cni_ts_agent_peer_errors 1\n');
+    expect(m).toContain('cni_ts_agent_peers_skipped 1\n');
     const [p1, p2] = [c.addPod(n1, 'p1'), c.addPod(n2, 'p2')];
     await firstPing(p1.netns, p2.ip);
     // Without etcd: not ready (the watch is not fresh), but alive (no restart would help) and pods keep talking.
@@ -312,6 +318,7 @@ describe.skipIf(!isRoot || !haveEtcd)('cni-ts-agent on real-looking hosts', () =
     await waitFor('node-1 not ready without etcd', () => c.probe(n1, '/readyz').code === 503, 20_000, 300);
     expect(c.probe(n1, '/readyz').body.notReady.join()).toMatch(/store: /);
     expect(c.probe(n1, '/healthz').code).toBe(200);
+    expect(c.probeText(n1, '/metrics')).toMatch(/cni_ts_agent_store_connected 0\n[^]*cni_ts_agent_ready 0\n/);
     expect(ping(p1.netns, p2.ip)).toBe(true);
     await c.startEtcd();
     await waitFor('node-1 ready again with etcd back', () => c.probe(n1, '/readyz').code === 200, 30_000, 300);

@@ -15,6 +15,7 @@ import { duplicateIPs, notReadyReasons } from '../../agent/daemon.js';
 import { attributeFailures, brNetfilterWarning, deviceLines, forwardingSysctls, wantedState, type VxlanSpec } from '../../agent/datapath.js';
 import { defaultBackend, describeDropChain, forwardInUse, forwardRemoveLines, forwardRestoreLines, parseFilterTable, unopenedDropChains, wantedForwardRules } from '../../agent/forward.js';
 import { liveness } from '../../agent/health.js';
+import { Metrics, renderMetrics } from '../../agent/metrics.js';
 import { holderAlive, keepAliveEvery } from '../../agent/store/etcd.js';
 import { chooseUnderlay, defaultRouteDevice, detectUnderlay, underlayChanges, type KernelView } from '../../agent/underlay.js';
 import { netlinkReader } from '../../agent/kernel-state.js';
@@ -364,5 +365,26 @@ describe('nftables ruleset generation (FORWARD rules are read again only when it
     const answer = Buffer.concat([nlMessage((10 << 8) | 15, 0, new Uint8Array(4), [[1, id]]), nlMessage(NLMSG_ERROR, 0, new Uint8Array(20))]);
     expect(nftGenerationOf(parseMessages(answer))).toBe(0x01020304);
     expect(nftGenerationOf([])).toBeUndefined();
+  });
+});
+
+describe('/metrics carries the readiness facts', () => {
+  it('ready, each missing part, liveness, peers with errors, warnings', () => {
+    const m = new Metrics({ node: 'n1', backend: 'host-gw', store: 'etcd', version: '0' });
+    const fig = { cpuSeconds: 0, residentBytes: 0, startTimeSeconds: 0 };
+    expect(renderMetrics(m, fig)).toContain('cni_ts_agent_ready 0\n');
+    expect(renderMetrics(m, fig)).toContain('cni_ts_agent_not_ready{part="subnet"} 1\n');
+    m.setReadiness({ ready: false, subnetHeld: true, peersListed: true, problems: ['forwarding blocked'], warnings: 2 });
+    m.peerErrors = 1;
+    m.live = false;
+    const t = renderMetrics(m, fig);
+    expect(t).toContain('cni_ts_agent_not_ready{part="subnet"} 0\n');
+    expect(t).toContain('cni_ts_agent_not_ready{part="forwarding blocked"} 1\n');
+    expect(t).toContain('cni_ts_agent_not_ready{part="masquerade"} 0\n');
+    expect(t).toContain('cni_ts_agent_live 0\n');
+    expect(t).toContain('cni_ts_agent_peer_errors 1\n');
+    expect(t).toContain('cni_ts_agent_warnings 2\n');
+    m.setReadiness({ ready: true, subnetHeld: true, peersListed: true, problems: [], warnings: 0 });
+    expect(renderMetrics(m, fig)).toMatch(/cni_ts_agent_ready 1\n[^]*cni_ts_agent_not_ready\{part="forwarding blocked"\} 0\n/);
   });
 });
