@@ -206,6 +206,7 @@ export class Cluster {
       '--conf-dir', node.confDir,
       '--state-dir', node.stateDir,
       '--run-dir', node.runDir,
+      '--subnet-file', join(node.runDir, 'subnet.env'), // not the machine's /run/cni-ts/subnet.env
       '--cni-bin-dir', node.binDir,
       '--ipam-data-dir', node.ipamDir,
       '--healthz-addr', '127.0.0.1:9876',
