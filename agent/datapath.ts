@@ -20,7 +20,7 @@ import { run } from '../lib/exec.js';
 import { vxlanDevice, type Backend } from './config.js';
 import { kernelReader, type Fdb, type KernelReader, type Neigh } from './kernel-state.js';
 import { libc } from '../lib/native.js';
-import { NETLINK_ROUTE, batchAnswers, errnoText, fdbMessage, neighMessage, routeMessage } from '../lib/netlink.js';
+import { NETLINK_ROUTE, batchAnswers, batchMessages, errnoText, fdbMessage, neighMessage, routeMessage } from '../lib/netlink.js';
 
 export type { Fdb, Neigh } from './kernel-state.js';
 import type { NodeRecord } from './store/types.js';
@@ -584,10 +584,14 @@ export class DataPath {
           if (op.kind === 'neigh') return neighMessage(op.verb, { dst: op.dst, lladdr: op.lladdr, ifindex: ifindex(op.dev) }, seq);
           return fdbMessage(op.verb, { mac: op.mac, dst: op.dst, ifindex: ifindex(op.dev) }, seq);
         });
-        const answers = batchAnswers(c.netlinkBatch(NETLINK_ROUTE, msgs));
+        const answer = c.netlinkBatch(NETLINK_ROUTE, msgs);
+        const answers = batchAnswers(answer);
+        const texts = batchMessages(answer);
         ops.forEach((op, i) => {
           const err = answers.get(i + 1);
-          if (err) forPeer(op.node, `${errnoText(err)} (${op.kind === 'fdb' ? 'bridge' : 'ip'} ${opLine(op)})`);
+          // As iproute2 says it: the kernel's explanation when it gives one, else the errno's text.
+          const text = texts.get(i + 1);
+          if (err) forPeer(op.node, `${text ? `Error: ${text.replace(/\.?$/, '.')}` : errnoText(err)} (${op.kind === 'fdb' ? 'bridge' : 'ip'} ${opLine(op)})`);
         });
         return { errors, peerErrors };
       } catch (e) {

@@ -32,8 +32,10 @@ export interface Libc {
   netlinkExchange(protocol: number, message: Uint8Array): Uint8Array;
   /**
    * Send `messages` (each a complete request with NLM_F_ACK) on one netlink socket of `protocol`, in chunks, and
-   * return every answer (one NLMSG_ERROR, the ACK or the failure, per message). Throws when the socket fails or the
-   * kernel does not answer within 5 s.
+   * return every answer (one NLMSG_ERROR, the ACK or the failure, per message). Failures carry the kernel's own
+   * explanation when it has one (extended ACK, e.g. "Nexthop has invalid gateway"; see lib/netlink.ts
+   * batchMessages) and not the request echoed back. Throws when the socket fails or the kernel does not answer
+   * within 5 s.
    */
   netlinkBatch(protocol: number, messages: readonly Uint8Array[]): Uint8Array;
 }
@@ -61,6 +63,10 @@ let cached: Libc | null | undefined;
 let recvBuf: Uint8Array | undefined;
 const SOL_SOCKET = 1;
 const SO_RCVTIMEO = 20;
+const SOL_NETLINK = 270;
+const NETLINK_CAP_ACK = 10;
+const NETLINK_EXT_ACK = 11;
+const ONE = new Int32Array([1]);
 const NLMSG_DONE = 3;
 
 /** How many NLMSG_ERROR (answers, ACKs) — and with `done`, NLMSG_DONE (ends of dumps) — this datagram holds. */
@@ -153,6 +159,10 @@ export function libc(): Libc | undefined {
         }),
       netlinkBatch: (protocol, messages) =>
         withSocket(protocol, (fd) => {
+          // The kernel's error texts (extended ACK, Linux ≥ 4.12), and failures without the request echoed back (the
+          // answers stay small enough for the chunks below). Best effort: an older kernel answers with errnos only.
+          symbols.setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, ffi.ptr(new Uint8Array(ONE.buffer)), 4);
+          symbols.setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, ffi.ptr(new Uint8Array(ONE.buffer)), 4);
           const chunks: Uint8Array[] = [];
           // Chunks of at most 256 requests: their ACKs (36 bytes each) fit the socket's receive buffer.
           for (let i = 0; i < messages.length; i += 256) {

@@ -519,5 +519,31 @@ export function batchAnswers(buf: Uint8Array): Map<number, number> {
   return out;
 }
 
+const NLM_F_CAPPED = 0x100;
+const NLM_F_ACK_TLVS = 0x200;
+const NLMSGERR_ATTR_MSG = 1;
+
+/**
+ * The kernel's explanation of each failed request of a batch answer (extended ACK: the NLMSGERR_ATTR_MSG string, e.g.
+ * "Nexthop has invalid gateway"), by sequence number; requests it did not explain are absent.
+ */
+export function batchMessages(buf: Uint8Array): Map<number, string> {
+  const out = new Map<number, string>();
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  for (let off = 0; off + 16 <= buf.byteLength; ) {
+    const len = v.getUint32(off, true);
+    if (len < 16 || off + len > buf.byteLength) break;
+    const flags = v.getUint16(off + 6, true);
+    if (v.getUint16(off + 4, true) === NLMSG_ERROR && len >= 36 && flags & NLM_F_ACK_TLVS) {
+      // struct nlmsgerr (error, the request's header — and its body unless capped), then the attributes.
+      const start = flags & NLM_F_CAPPED ? 36 : 16 + align4(4 + v.getUint32(off + 20, true));
+      const msg = start < len ? cStr(attrsOf(new DataView(buf.buffer, buf.byteOffset + off, len), start).get(NLMSGERR_ATTR_MSG)) : undefined;
+      if (msg) out.set(v.getUint32(off + 28, true), msg);
+    }
+    off += align4(len);
+  }
+  return out;
+}
+
 const ERRNO_TEXT: Record<number, string> = { 1: 'Operation not permitted', 2: 'No such file or directory', 3: 'No such process', 17: 'File exists', 19: 'No such device', 22: 'Invalid argument', 95: 'Operation not supported', 101: 'Network is unreachable', 113: 'No route to host' };
 export const errnoText = (e: number): string => ERRNO_TEXT[e] ?? `errno ${e}`;

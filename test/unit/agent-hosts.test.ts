@@ -20,7 +20,7 @@ import { holderAlive, keepAliveEvery } from '../../agent/store/etcd.js';
 import { chooseUnderlay, defaultRouteDevice, detectUnderlay, underlayChanges, type KernelView } from '../../agent/underlay.js';
 import { netlinkReader } from '../../agent/kernel-state.js';
 import type { Libc } from '../../lib/native.js';
-import { AF_INET, AF_INET6, NLMSG_DONE, NLMSG_ERROR, RTM_GETADDR, RTM_GETLINK, RTM_GETROUTE, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWROUTE, ipBytes, nftGenerationOf, nftGetGenRequest, nlMessage, parseMessages, routeGetRequest } from '../../lib/netlink.js';
+import { AF_INET, AF_INET6, NLMSG_DONE, NLMSG_ERROR, RTM_GETADDR, RTM_GETLINK, RTM_GETROUTE, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWROUTE, batchAnswers, batchMessages, ipBytes, nftGenerationOf, nftGetGenRequest, nlMessage, parseMessages, routeGetRequest } from '../../lib/netlink.js';
 import { run } from '../../lib/exec.js';
 import { writeFileAtomic } from '../../lib/files.js';
 import type { IpLink } from '../../lib/iface.js';
@@ -386,5 +386,24 @@ describe('/metrics carries the readiness facts', () => {
     expect(t).toContain('cni_ts_agent_warnings 2\n');
     m.setReadiness({ ready: true, subnetHeld: true, peersListed: true, problems: [], warnings: 0 });
     expect(renderMetrics(m, fig)).toMatch(/cni_ts_agent_ready 1\n[^]*cni_ts_agent_not_ready\{part="forwarding blocked"\} 0\n/);
+  });
+});
+
+describe('the kernel\'s explanation of a failed change (extended ACK)', () => {
+  it('read from capped and uncapped error answers by sequence number; plain ACKs and errnos without text give none', () => {
+    const request = nlMessage(RTM_NEWROUTE, 0x5, new Uint8Array(12), [[1, ipBytes('10.244.2.0')]], 7);
+    const err = (seq: number, errno: number, o: { capped: boolean; text?: string }): Uint8Array => {
+      const req = Uint8Array.from(request);
+      new DataView(req.buffer).setUint32(8, seq, true);
+      const echoed = o.capped ? req.slice(0, 16) : req;
+      const body = new Uint8Array(4 + echoed.length);
+      new DataView(body.buffer).setInt32(0, -errno, true);
+      body.set(echoed, 4);
+      const m = nlMessage(NLMSG_ERROR, (o.capped ? 0x100 : 0) | (o.text ? 0x200 : 0), body, o.text ? [[1, Buffer.from(`${o.text}\0`)]] : [], seq);
+      return m;
+    };
+    const answer = Buffer.concat([err(1, 0, { capped: true }), err(2, 22, { capped: true, text: 'Nexthop has invalid gateway' }), err(3, 22, { capped: false, text: 'Invalid prefix for given prefix length' }), err(4, 17, { capped: true })]);
+    expect([...batchAnswers(answer)]).toEqual([[1, 0], [2, 22], [3, 22], [4, 17]]);
+    expect([...batchMessages(answer)]).toEqual([[2, 'Nexthop has invalid gateway'], [3, 'Invalid prefix for given prefix length']]);
   });
 });
