@@ -176,7 +176,12 @@ export async function runDaemon(cfg: AgentConfig, outer: AbortSignal, log: Log):
   try {
     const sel = underlaySelection(cfg);
     if (!explicitUnderlay(sel) && store.nodeIPs) {
-      sel.nodeIPs = await store.nodeIPs(signal);
+      try {
+        sel.nodeIPs = await store.nodeIPs(signal);
+      } catch (e) {
+        if (outer.aborted) return 0; // stopped while waiting for the API: a normal stop
+        throw e;
+      }
       log(`the Node's InternalIP: ${sel.nodeIPs.join(', ')}`);
     }
     const dp = makeDataPath(cfg, reader, detectUnderlay(sel, reader));
