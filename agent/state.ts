@@ -3,8 +3,9 @@
  * restart or a reboot asks for the same ones — written with fsync before the rename. In --run-dir (a reboot clears it;
  * /run/cni-ts-agent): status.json, what /healthz and /readyz serve, and the conflist (conflist.ts).
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../lib/files.js';
 import { writeAtomically } from './conflist.js';
 
 export interface SavedSubnets {
@@ -61,8 +62,21 @@ export interface Status {
   since: string;
 }
 
+/** status.json's text: indented, one line per peer (a thousand peers make ~100 KB, not ~200 KB). Pure. */
+export function renderStatus(s: Status): string {
+  const { peers, ...rest } = s;
+  const head = JSON.stringify(rest, null, 2);
+  const list = peers.length ? `[\n${peers.map((p) => `    ${JSON.stringify(p)}`).join(',\n')}\n  ]` : '[]';
+  return `${head.slice(0, -2)},\n  "peers": ${list}\n}\n`;
+}
+
+/**
+ * Write status.json (temp file + rename). The daemon calls this only when the status changed, so the old content is
+ * not read back to compare (with many peers that was a second large string per change); a tmpfs needs no fsync.
+ */
 export function saveStatus(runDir: string, s: Status): void {
-  writeAtomically(statusFile(runDir), JSON.stringify(s, null, 2) + '\n');
+  mkdirSync(runDir, { recursive: true });
+  writeFileAtomic(statusFile(runDir), renderStatus(s));
 }
 
 export function removeStateFiles(stateDir: string, runDir: string): void {

@@ -16,6 +16,7 @@ import { attributeFailures, brNetfilterWarning, deviceLines, forwardingSysctls, 
 import { defaultBackend, describeDropChain, forwardInUse, forwardRemoveLines, forwardRestoreLines, parseFilterTable, unopenedDropChains, wantedForwardRules } from '../../agent/forward.js';
 import { liveness } from '../../agent/health.js';
 import { Metrics, renderMetrics } from '../../agent/metrics.js';
+import { renderStatus } from '../../agent/state.js';
 import { holderAlive, keepAliveEvery } from '../../agent/store/etcd.js';
 import { chooseUnderlay, defaultRouteDevice, detectUnderlay, underlayChanges, type KernelView } from '../../agent/underlay.js';
 import { netlinkReader } from '../../agent/kernel-state.js';
@@ -405,5 +406,16 @@ describe('the kernel\'s explanation of a failed change (extended ACK)', () => {
     const answer = Buffer.concat([err(1, 0, { capped: true }), err(2, 22, { capped: true, text: 'Nexthop has invalid gateway' }), err(3, 22, { capped: false, text: 'Invalid prefix for given prefix length' }), err(4, 17, { capped: true })]);
     expect([...batchAnswers(answer)]).toEqual([[1, 0], [2, 22], [3, 22], [4, 17]]);
     expect([...batchMessages(answer)]).toEqual([[2, 'Nexthop has invalid gateway'], [3, 'Invalid prefix for given prefix length']]);
+  });
+});
+
+describe('status.json', () => {
+  it('indented, one line per peer, and the same object when read back', () => {
+    const base = { ok: true, ready: true, notReady: [], warnings: ['w'], node: 'n1', backend: 'vxlan', store: 'etcd', storeConnected: true, storeDetail: 'ok', subnets: ['10.244.1.0/24'], since: 't' };
+    const peers = [{ node: 'a', subnets: ['10.244.2.0/24'], publicIPs: ['192.168.1.2'] }, { node: 'b', subnets: ['10.244.3.0/24'], publicIPs: ['192.168.1.3'], error: 'x "y"' }];
+    for (const s of [{ ...base, peers: [] }, { ...base, peers }]) expect(JSON.parse(renderStatus(s))).toEqual(s);
+    const text = renderStatus({ ...base, peers });
+    expect(text.split('\n').filter((l) => l.startsWith('    {"node"'))).toHaveLength(2);
+    expect(text).toMatch(/^\{\n {2}"ok": true,\n/);
   });
 });
