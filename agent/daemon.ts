@@ -81,10 +81,23 @@ function logReport(log: Log, what: string, r: ApplyReport): void {
 
 /** Peers (and this node) publishing the same underlay address: their traffic would go to one machine. Pure. */
 export function duplicateIPs(self: { node: string; publicIPs: readonly string[] }, peers: Iterable<NodeRecord>): string[] {
-  const by = new Map<string, string[]>();
-  for (const n of [self, ...peers]) for (const ip of n.publicIPs) by.set(ip, [...(by.get(ip) ?? []), n.node]);
-  return [...by].filter(([, nodes]) => nodes.length > 1).map(([ip, nodes]) => `nodes ${nodes.join(' and ')} all publish the underlay address ${ip}: traffic for all of them goes to one machine (cloned VMs? a wrong --public-ip or public-ip-overwrite?)`);
+  // Runs on every change of the peers: one string per address, an array only for an address seen twice.
+  const first = new Map<string, string>();
+  const dup = new Map<string, string[]>();
+  const add = (n: { node: string; publicIPs: readonly string[] }): void => {
+    for (const ip of n.publicIPs) {
+      const seen = first.get(ip);
+      if (seen === undefined) first.set(ip, n.node);
+      else dup.set(ip, [...(dup.get(ip) ?? [seen]), n.node]);
+    }
+  };
+  add(self);
+  for (const p of peers) add(p);
+  return [...dup].map(([ip, nodes]) => `nodes ${nodes.join(' and ')} all publish the underlay address ${ip}: traffic for all of them goes to one machine (cloned VMs? a wrong --public-ip or public-ip-overwrite?)`);
 }
+
+/** Bun's collector (the shipped executable); undefined under Node. */
+const bunGC = (globalThis as { Bun?: { gc(force: boolean): void } }).Bun?.gc;
 
 /** Readiness reasons (pure): everything that must be in place for pods on this node to reach the others. */
 export function notReadyReasons(s: { subnets: readonly string[]; havePeers: boolean; storeConnected: boolean; storeDetail: string; problems: ReadonlyMap<string, string> }): string[] {
@@ -324,20 +337,35 @@ export async function runDaemon(cfg: AgentConfig, outer: AbortSignal, log: Log):
       // The peers in status: built again only when the peers or their errors / reasons to skip changed.
       const sig = peerErrors.size || skipped.size ? JSON.stringify([[...peerErrors], [...skipped]]) : '';
       if (statusPeers !== peers || sig !== peerSig) {
-        status.peers = [...peers.values()].map(
-          (p): PeerStatus => ({
-            node: p.node,
-            subnets: p.subnets,
-            publicIPs: p.publicIPs,
-            ...(skipped.has(p.node) ? { skipped: skipped.get(p.node) } : {}),
-            ...(peerErrors.has(p.node) ? { error: peerErrors.get(p.node) } : {}),
-          }),
-        );
+        status.peers = [...peers.values()].map((p): PeerStatus => {
+          const ps: PeerStatus = { node: p.node, subnets: p.subnets, publicIPs: p.publicIPs };
+          if (skipped.has(p.node)) ps.skipped = skipped.get(p.node);
+          if (peerErrors.has(p.node)) ps.error = peerErrors.get(p.node);
+          return ps;
+        });
         statusPeers = peers;
         peerSig = sig;
         peersVersion++;
       }
       writeStatus();
+      if (why !== 'periodic resync') collectSoon();
+    };
+
+    /**
+     * A full garbage collection a second after a change of the peers (at most one a second). Each change replaces
+     * structures the size of the peer list (the store's records, the wanted state, the kernel's dumps, the status);
+     * they live long enough to leave the young generation, and JSC would let the old one grow to several times the
+     * live size before collecting it: with 1000 peers, 30 changes in a row took the agent from 75 to over 100 MB.
+     * A collection of this small heap costs a few milliseconds; periodic resyncs with nothing to do do not ask for it.
+     */
+    let gcTimer: NodeJS.Timeout | undefined;
+    const collectSoon = (): void => {
+      if (!bunGC || gcTimer || peers.size < 100) return;
+      gcTimer = setTimeout(() => {
+        gcTimer = undefined;
+        bunGC(true);
+      }, 1000);
+      gcTimer.unref?.();
     };
 
     // Changes arriving together (a burst of watch events) are applied by one reconcile, 20 ms after the first.
@@ -443,6 +471,7 @@ export async function runDaemon(cfg: AgentConfig, outer: AbortSignal, log: Log):
       });
     await Promise.all([follow, resync]);
     if (pending) clearTimeout(pending);
+    if (gcTimer) clearTimeout(gcTimer);
     log('stopping: the data path, CNI config and masquerade stay in place (run with --cleanup to remove them)');
     return 0;
   } catch (e) {
