@@ -63,10 +63,6 @@ let cached: Libc | null | undefined;
 let recvBuf: Uint8Array | undefined;
 const SOL_SOCKET = 1;
 const SO_RCVTIMEO = 20;
-const SOL_NETLINK = 270;
-const NETLINK_CAP_ACK = 10;
-const NETLINK_EXT_ACK = 11;
-const ONE = new Int32Array([1]);
 const NLMSG_DONE = 3;
 
 /** How many NLMSG_ERROR (answers, ACKs) — and with `done`, NLMSG_DONE (ends of dumps) — this datagram holds. */
@@ -161,8 +157,10 @@ export function libc(): Libc | undefined {
         withSocket(protocol, (fd) => {
           // The kernel's error texts (extended ACK, Linux ≥ 4.12), and failures without the request echoed back (the
           // answers stay small enough for the chunks below). Best effort: an older kernel answers with errnos only.
-          symbols.setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, ffi.ptr(new Uint8Array(ONE.buffer)), 4);
-          symbols.setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, ffi.ptr(new Uint8Array(ONE.buffer)), 4);
+          const [SOL_NETLINK, NETLINK_CAP_ACK, NETLINK_EXT_ACK] = [270, 10, 11];
+          const one = new Uint8Array(new Int32Array([1]).buffer);
+          symbols.setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, ffi.ptr(one), 4);
+          symbols.setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, ffi.ptr(one), 4);
           const chunks: Uint8Array[] = [];
           // Chunks of at most 256 requests: their ACKs (36 bytes each) fit the socket's receive buffer.
           for (let i = 0; i < messages.length; i += 256) {
