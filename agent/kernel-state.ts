@@ -1,19 +1,22 @@
 /**
  * Reading the kernel state the data path reconciles against: the VXLAN device (with its addresses), the agent's routes,
- * the device's neighbours and FDB entries. In the shipped executable these are rtnetlink dumps made in-process
+ * the device's neighbours and FDB entries; and what underlay detection (underlay.ts, every resync) looks at: the links
+ * with their addresses, the default routes, the route to an address. In the shipped executable these are rtnetlink dumps made in-process
  * (lib/netlink.ts through Bun's FFI): one socket round trip each, where an `ip -j … show` exec costs ~12 ms of CPU
  * (mostly exec'ing ip and loading its libraries) — with four of them, a periodic resync with nothing to change would
  * cost ~50 ms of CPU; in-process it costs ~1 ms per thousand peers. Under Node (tests, CNI_TS_NO_FFI=1) or when a
  * dump fails, the same state is read with `ip -j` / `bridge -j`, in the same shapes (lib/iface.ts IpLink, IpRoute).
  */
-import type { IpLink, IpRoute } from '../lib/iface.js';
+import type { IpAddrInfo, IpLink, IpRoute } from '../lib/iface.js';
 import { run } from '../lib/exec.js';
 import { libc, type Libc } from '../lib/native.js';
 import {
-  AF_BRIDGE, AF_INET, AF_INET6, AF_UNSPEC, IFF_UP, NETLINK_ROUTE, NTF_SELF, NUD_PERMANENT, RTM_GETADDR, RTM_GETNEIGH, RTM_GETROUTE,
-  RTM_NEWADDR, RTM_NEWLINK, RTM_NEWNEIGH, RTM_NEWROUTE, decodeAddr, decodeLink, decodeNeigh, decodeRoute, dumpRequest, getLinkByIndexRequest, getLinkRequest, parseMessages,
+  AF_BRIDGE, AF_INET, AF_INET6, AF_UNSPEC, IFA_F_DADFAILED, IFA_F_DEPRECATED, IFA_F_SECONDARY, IFA_F_TENTATIVE, IFF_UP, NETLINK_ROUTE, NTF_SELF, NUD_PERMANENT,
+  RTM_GETADDR, RTM_GETLINK, RTM_GETNEIGH, RTM_GETROUTE, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWNEIGH, RTM_NEWROUTE, decodeAddr, decodeLink, decodeNeigh, decodeRoute,
+  dumpRequest, getLinkByIndexRequest, getLinkRequest, parseMessages, routeGetRequest, type NlAddr,
 } from '../lib/netlink.js';
 import { Netns } from '../lib/netns.js';
+import type { DefaultRoute } from './underlay.js';
 
 export interface Neigh {
   dst: string;
@@ -37,6 +40,12 @@ export interface KernelReader {
   neighs(dev: string): Neigh[];
   /** FDB entries on `dev`. */
   fdb(dev: string): Fdb[];
+  /** Every link with its addresses (flags: secondary, temporary, tentative, dadfailed, deprecated), as `ip -j addr show`. */
+  links(): IpLink[];
+  /** Default routes of the main table, IPv4 first (device, metric, ECMP next hops), as `ip -j route show default` (and -6). */
+  defaultRoutes(): DefaultRoute[];
+  /** The device and source address the kernel would use to reach `addr` (`ip -j route get ADDR`); undefined: no route. */
+  routeGet(addr: string): { dev?: string; prefsrc?: string } | undefined;
   readonly kind: 'netlink' | 'exec';
 }
 
@@ -59,16 +68,33 @@ export const execReader: KernelReader = {
     const r = run('bridge', ['-j', 'fdb', 'show', 'dev', dev]);
     return r.status === 0 && r.stdout.trim() ? (JSON.parse(r.stdout) as Fdb[]) : [];
   },
+  links: () => ipJson<IpLink[]>(['addr', 'show']) ?? [],
+  defaultRoutes: () => [...(ipJson<DefaultRoute[]>(['route', 'show', 'default']) ?? []), ...(ipJson<DefaultRoute[]>(['-6', 'route', 'show', 'default']) ?? [])],
+  routeGet: (addr) => ipJson<Array<{ dev?: string; prefsrc?: string }>>(['route', 'get', addr])?.[0],
 };
 
 const RT_TABLE_MAIN = 254;
 const RTN_UNICAST = 1;
 const SCOPES: Record<number, string> = { 0: 'global', 200: 'site', 253: 'link', 254: 'host', 255: 'nowhere' };
 
+/** An address as `ip -j addr show` prints it, flags included (IPv4: "secondary"; IPv6: "temporary"). */
+function addrInfo(a: NlAddr): IpAddrInfo & Record<string, unknown> {
+  const v6 = a.family === AF_INET6;
+  const info: IpAddrInfo & Record<string, unknown> = { family: v6 ? 'inet6' : 'inet', local: a.local!, prefixlen: a.prefixlen, scope: SCOPES[a.scope] ?? String(a.scope) };
+  if (a.flags & IFA_F_SECONDARY) info[v6 ? 'temporary' : 'secondary'] = true;
+  if (a.flags & IFA_F_TENTATIVE) info.tentative = true;
+  if (a.flags & IFA_F_DADFAILED) info.dadfailed = true;
+  if (a.flags & IFA_F_DEPRECATED) info.deprecated = true;
+  if (a.preferred !== undefined) info.preferred_life_time = a.preferred; // 4294967295: forever, as iproute2 prints it
+  return info;
+}
+
 /** In-process rtnetlink dumps (see the top of this file). */
 export function netlinkReader(c: Libc): KernelReader {
   const dump = (type: number, family: number, bodyLen: number) => parseMessages(c.netlinkExchange(NETLINK_ROUTE, dumpRequest(type, family, bodyLen)));
   const index = (name: string): number => c.ifNameToIndex(name);
+  const addrDump = (): NlAddr[] => dump(RTM_GETADDR, AF_UNSPEC, 8).filter((x) => x.type === RTM_NEWADDR).map(decodeAddr).filter((a) => !!a.local);
+  const linkDump = () => dump(RTM_GETLINK, AF_UNSPEC, 16).filter((x) => x.type === RTM_NEWLINK).map(decodeLink);
   return {
     kind: 'netlink',
     link(name) {
@@ -82,10 +108,7 @@ export function netlinkReader(c: Libc): KernelReader {
       const m = msgs.find((x) => x.type === RTM_NEWLINK);
       if (!m) return undefined;
       const l = decodeLink(m);
-      const addrs = dump(RTM_GETADDR, AF_UNSPEC, 8)
-        .filter((x) => x.type === RTM_NEWADDR)
-        .map(decodeAddr)
-        .filter((a) => a.index === l.ifindex && a.local);
+      const addrs = addrDump().filter((a) => a.index === l.ifindex);
       const info: Record<string, unknown> = {};
       if (l.vxlan) {
         const under = l.vxlan.link;
@@ -103,8 +126,44 @@ export function netlinkReader(c: Libc): KernelReader {
         address: l.address,
         flags: l.flags & IFF_UP ? ['UP'] : [],
         linkinfo: l.kind ? { info_kind: l.kind, info_data: info } : undefined,
-        addr_info: addrs.map((a) => ({ family: a.family === AF_INET6 ? 'inet6' : 'inet', local: a.local!, prefixlen: a.prefixlen, scope: SCOPES[a.scope] ?? String(a.scope) })),
+        addr_info: addrs.map(addrInfo),
       } as IpLink;
+    },
+    links() {
+      const byIndex = new Map<number, IpAddrInfo[]>();
+      for (const a of addrDump()) byIndex.set(a.index, [...(byIndex.get(a.index) ?? []), addrInfo(a)]);
+      return linkDump().map((l) => ({ ifindex: l.ifindex, ifname: l.ifname, mtu: l.mtu, address: l.address, flags: l.flags & IFF_UP ? ['UP'] : [], addr_info: byIndex.get(l.ifindex) ?? [] }) as IpLink);
+    },
+    defaultRoutes() {
+      const found: ReturnType<typeof decodeRoute>[] = [];
+      for (const fam of [AF_INET, AF_INET6]) {
+        for (const m of dump(RTM_GETROUTE, fam, 12)) {
+          // dst_len 0 straight from struct rtmsg before decoding attributes: only default routes are wanted.
+          if (m.type !== RTM_NEWROUTE || m.payload.getUint8(1) !== 0) continue;
+          const r = decodeRoute(m);
+          if (r.table === RT_TABLE_MAIN && r.type === RTN_UNICAST) found.push(r);
+        }
+      }
+      if (!found.length) return [];
+      const names = new Map(linkDump().map((l) => [l.ifindex, l.ifname] as const));
+      return found.map((r) => ({
+        ...(r.oif !== undefined ? { dev: names.get(r.oif) ?? `if${r.oif}` } : {}),
+        ...(r.metric !== undefined ? { metric: r.metric } : {}),
+        ...(r.nexthops ? { nexthops: r.nexthops.map((h) => ({ dev: names.get(h.oif) ?? `if${h.oif}`, gateway: h.gateway })) } : {}),
+      }));
+    },
+    routeGet(addr) {
+      let msgs;
+      try {
+        msgs = parseMessages(c.netlinkExchange(NETLINK_ROUTE, routeGetRequest(addr)));
+      } catch (e) {
+        if ((e as { errno?: number }).errno !== undefined) return undefined; // ENETUNREACH, EHOSTUNREACH…: no route
+        throw e;
+      }
+      const m = msgs.find((x) => x.type === RTM_NEWROUTE);
+      if (!m) return undefined;
+      const r = decodeRoute(m);
+      return { dev: r.oif !== undefined ? nameOfIndex(c, r.oif) : undefined, prefsrc: r.prefsrc };
     },
     routes(proto, v6, names) {
       const byIndex = new Map(names.map((n) => [index(n), n] as const).filter(([i]) => i > 0));
@@ -177,5 +236,14 @@ export function kernelReader(warn: (msg: string) => void = () => undefined): Ker
         return g(...a);
       }
     };
-  return { kind: 'netlink', link: safe(nl.link, execReader.link), routes: safe(nl.routes, execReader.routes), neighs: safe(nl.neighs, execReader.neighs), fdb: safe(nl.fdb, execReader.fdb) };
+  return {
+    kind: 'netlink',
+    link: safe(nl.link, execReader.link),
+    routes: safe(nl.routes, execReader.routes),
+    neighs: safe(nl.neighs, execReader.neighs),
+    fdb: safe(nl.fdb, execReader.fdb),
+    links: safe(nl.links, execReader.links),
+    defaultRoutes: safe(nl.defaultRoutes, execReader.defaultRoutes),
+    routeGet: safe(nl.routeGet, execReader.routeGet),
+  };
 }

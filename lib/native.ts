@@ -32,8 +32,10 @@ export interface Libc {
   netlinkExchange(protocol: number, message: Uint8Array): Uint8Array;
   /**
    * Send `messages` (each a complete request with NLM_F_ACK) on one netlink socket of `protocol`, in chunks, and
-   * return every answer (one NLMSG_ERROR, the ACK or the failure, per message). Throws when the socket fails or the
-   * kernel does not answer within 5 s.
+   * return every answer (one NLMSG_ERROR, the ACK or the failure, per message). Failures carry the kernel's own
+   * explanation when it has one (extended ACK, e.g. "Nexthop has invalid gateway"; see lib/netlink.ts
+   * batchMessages) and not the request echoed back. Throws when the socket fails or the kernel does not answer
+   * within 5 s.
    */
   netlinkBatch(protocol: number, messages: readonly Uint8Array[]): Uint8Array;
   /**
@@ -197,6 +199,12 @@ export function libc(): Libc | undefined {
         }),
       netlinkBatch: (protocol, messages) =>
         withSocket(protocol, (fd) => {
+          // The kernel's error texts (extended ACK, Linux ≥ 4.12), and failures without the request echoed back (the
+          // answers stay small enough for the chunks below). Best effort: an older kernel answers with errnos only.
+          const [SOL_NETLINK, NETLINK_CAP_ACK, NETLINK_EXT_ACK] = [270, 10, 11];
+          const one = new Uint8Array(new Int32Array([1]).buffer);
+          symbols.setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, ffi.ptr(one), 4);
+          symbols.setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, ffi.ptr(one), 4);
           const chunks: Uint8Array[] = [];
           // Chunks of at most 256 requests: their ACKs (36 bytes each) fit the socket's receive buffer.
           for (let i = 0; i < messages.length; i += 256) {

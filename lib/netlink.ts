@@ -160,6 +160,9 @@ const u32 = (d: DataView | undefined): number | undefined => (d && d.byteLength 
 const RTA_DST = 1;
 const RTA_OIF = 4;
 const RTA_GATEWAY = 5;
+const RTA_PRIORITY = 6;
+const RTA_PREFSRC = 7;
+const RTA_MULTIPATH = 9;
 const RTA_TABLE = 15;
 export const RTNH_F_ONLINK = 4;
 
@@ -172,6 +175,12 @@ export interface NlRoute {
   protocol: number;
   type: number;
   onlink: boolean;
+  /** The route's metric (RTA_PRIORITY), when it has one. */
+  metric?: number;
+  /** The preferred source address (RTA_PREFSRC): what `ip route get` reports as "prefsrc". */
+  prefsrc?: string;
+  /** ECMP next hops (RTA_MULTIPATH): device index and gateway of each. */
+  nexthops?: Array<{ oif: number; gateway?: string }>;
 }
 
 // The two decoders below run once per route / neighbour / FDB entry of a dump (thousands per reconcile): they read
@@ -202,10 +211,44 @@ export function decodeRoute(m: NlMsg): NlRoute {
     else if (type === RTA_GATEWAY) r.gateway = ipAt(p, off + 4, len - 4);
     else if (type === RTA_OIF && len >= 8) r.oif = p.getUint32(off + 4, true);
     else if (type === RTA_TABLE && len >= 8) r.table = p.getUint32(off + 4, true);
+    else if (type === RTA_PRIORITY && len >= 8) r.metric = p.getUint32(off + 4, true);
+    else if (type === RTA_PREFSRC) r.prefsrc = ipAt(p, off + 4, len - 4);
+    else if (type === RTA_MULTIPATH) r.nexthops = decodeNexthops(p, off + 4, off + len);
     off += align4(len);
   }
   r.dst = `${dst ?? (family === AF_INET6 ? '::' : '0.0.0.0')}/${p.getUint8(1)}`;
   return r;
+}
+
+/** struct rtnexthop list (len u16, flags u8, hops u8, ifindex i32, then attributes) between `start` and `end`. */
+function decodeNexthops(p: DataView, start: number, end: number): Array<{ oif: number; gateway?: string }> {
+  const out: Array<{ oif: number; gateway?: string }> = [];
+  for (let off = start; off + 8 <= end; ) {
+    const len = p.getUint16(off, true);
+    if (len < 8 || off + len > end) break;
+    const hop: { oif: number; gateway?: string } = { oif: p.getInt32(off + 4, true) };
+    for (let a = off + 8; a + 4 <= off + len; ) {
+      const alen = p.getUint16(a, true);
+      if (alen < 4 || a + alen > off + len) break;
+      if ((p.getUint16(a + 2, true) & 0x3fff) === RTA_GATEWAY) hop.gateway = ipAt(p, a + 4, alen - 4);
+      a += align4(alen);
+    }
+    out.push(hop);
+    off += align4(len);
+  }
+  return out;
+}
+
+/**
+ * RTM_GETROUTE for one destination (what `ip route get ADDR` asks), acknowledged: the answer is the route the kernel
+ * would use, with its device (RTA_OIF) and source address (RTA_PREFSRC).
+ */
+export function routeGetRequest(addr: string): Uint8Array {
+  const v6 = addr.includes(':');
+  const body = new Uint8Array(12);
+  body[0] = v6 ? AF_INET6 : AF_INET;
+  body[1] = v6 ? 128 : 32;
+  return nlMessage(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_ACK, body, [[RTA_DST, ipBytes(addr)]]);
 }
 
 const NDA_DST = 1;
@@ -279,6 +322,13 @@ export function decodeLink(m: NlMsg): NlLink {
 
 const IFA_ADDRESS = 1;
 const IFA_LOCAL = 2;
+const IFA_CACHEINFO = 6;
+const IFA_FLAGS = 8;
+/** IPv4: a secondary address; IPv6: a temporary (privacy) address — the same bit. */
+export const IFA_F_SECONDARY = 0x01;
+export const IFA_F_DADFAILED = 0x08;
+export const IFA_F_DEPRECATED = 0x20;
+export const IFA_F_TENTATIVE = 0x40;
 
 export interface NlAddr {
   family: number;
@@ -286,13 +336,27 @@ export interface NlAddr {
   scope: number;
   index: number;
   local?: string;
+  /** ifa_flags, or the 32-bit IFA_FLAGS when the kernel sends it (IFA_F_*). */
+  flags: number;
+  /** Preferred lifetime in seconds (IFA_CACHEINFO; 0xffffffff = forever), when given. */
+  preferred?: number;
 }
 
 /** struct ifaddrmsg (8 bytes) + attributes: IFA_LOCAL (IPv4), else IFA_ADDRESS. */
 export function decodeAddr(m: NlMsg): NlAddr {
   const p = m.payload;
   const a = attrsOf(p, 8);
-  return { family: p.getUint8(0), prefixlen: p.getUint8(1), scope: p.getUint8(3), index: p.getUint32(4, true), local: ipText(a.get(IFA_LOCAL)) ?? ipText(a.get(IFA_ADDRESS)) };
+  const flags = a.get(IFA_FLAGS);
+  const cache = a.get(IFA_CACHEINFO);
+  return {
+    family: p.getUint8(0),
+    prefixlen: p.getUint8(1),
+    scope: p.getUint8(3),
+    index: p.getUint32(4, true),
+    local: ipText(a.get(IFA_LOCAL)) ?? ipText(a.get(IFA_ADDRESS)),
+    flags: flags && flags.byteLength >= 4 ? flags.getUint32(0, true) : p.getUint8(2),
+    ...(cache && cache.byteLength >= 8 ? { preferred: cache.getUint32(0, true) } : {}),
+  };
 }
 
 // ---------- nftables (nfnetlink): is a table there, how many rules has a chain ----------
@@ -327,6 +391,28 @@ export function nftChainRuleCount(c: Libc, family: number, table: string, chain:
     throw e;
   }
   return parseMessages(c.netlinkExchange(NETLINK_NETFILTER, nftGetRulesRequest(family, table, chain))).filter((m) => m.type === nftType(NFT_MSG_NEWRULE)).length;
+}
+
+const NFT_MSG_NEWGEN = 15;
+const NFT_MSG_GETGEN = 16;
+const NFTA_GEN_ID = 1;
+
+/** NFT_MSG_GETGEN, acknowledged: the ruleset's generation. */
+export const nftGetGenRequest = (): Uint8Array => nlMessage(nftType(NFT_MSG_GETGEN), NLM_F_REQUEST | NLM_F_ACK, nfgen(AF_UNSPEC));
+
+/** The generation id from NFT_MSG_NEWGEN answers (big-endian u32 NFTA_GEN_ID), or undefined. */
+export function nftGenerationOf(msgs: readonly NlMsg[]): number | undefined {
+  const m = msgs.find((x) => x.type === nftType(NFT_MSG_NEWGEN));
+  const id = m && attrsOf(m.payload, 4).get(NFTA_GEN_ID);
+  return id && id.byteLength >= 4 ? id.getUint32(0, false) : undefined;
+}
+
+/**
+ * The nftables ruleset generation of the calling thread's netns: it changes with every ruleset change (nft,
+ * iptables-nft, firewalld…), so "unchanged" means no rule anywhere in nf_tables was added, removed or changed.
+ */
+export function nftGeneration(c: Libc): number | undefined {
+  return nftGenerationOf(parseMessages(c.netlinkExchange(NETLINK_NETFILTER, nftGetGenRequest())));
 }
 
 // ---------- changes: routes, neighbours, FDB entries, sent in-process in one batch ----------
@@ -427,6 +513,32 @@ export function batchAnswers(buf: Uint8Array): Map<number, number> {
     if (v.getUint16(off + 4, true) === NLMSG_ERROR && len >= 20) {
       // struct nlmsgerr: error, then the header of the request it answers (its seq at +8)
       out.set(v.getUint32(off + 16 + 4 + 8, true), Math.abs(v.getInt32(off + 16, true)));
+    }
+    off += align4(len);
+  }
+  return out;
+}
+
+const NLM_F_CAPPED = 0x100;
+const NLM_F_ACK_TLVS = 0x200;
+const NLMSGERR_ATTR_MSG = 1;
+
+/**
+ * The kernel's explanation of each failed request of a batch answer (extended ACK: the NLMSGERR_ATTR_MSG string, e.g.
+ * "Nexthop has invalid gateway"), by sequence number; requests it did not explain are absent.
+ */
+export function batchMessages(buf: Uint8Array): Map<number, string> {
+  const out = new Map<number, string>();
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  for (let off = 0; off + 16 <= buf.byteLength; ) {
+    const len = v.getUint32(off, true);
+    if (len < 16 || off + len > buf.byteLength) break;
+    const flags = v.getUint16(off + 6, true);
+    if (v.getUint16(off + 4, true) === NLMSG_ERROR && len >= 36 && flags & NLM_F_ACK_TLVS) {
+      // struct nlmsgerr (error, the request's header — and its body unless capped), then the attributes.
+      const start = flags & NLM_F_CAPPED ? 36 : 16 + align4(4 + v.getUint32(off + 20, true));
+      const msg = start < len ? cStr(attrsOf(new DataView(buf.buffer, buf.byteOffset + off, len), start).get(NLMSGERR_ATTR_MSG)) : undefined;
+      if (msg) out.set(v.getUint32(off + 28, true), msg);
     }
     off += align4(len);
   }
