@@ -7,7 +7,7 @@
 #   VM_CACHE          cache dir (default <repo>/.vm): kernel, base initramfs
 #   VM_KERNEL         kernel package version, e.g. 6.1.0-56-cloud-amd64 (default: cached one, else what
 #                     the linux-image-cloud-amd64 meta-package depends on)
-#   VM_TIMEOUT        hard limit for the whole VM run in seconds (default 480)
+#   VM_TIMEOUT        hard limit for the whole VM run in seconds (default 1500)
 #   VM_FILE_TIMEOUT   limit per test file inside the VM (default 240)
 #   VM_SMP / VM_MEM   vCPUs (default 1) / MiB (default 1024)
 #   VM_VERBOSE=1      also show kernel/guest lines that are not test results
@@ -24,7 +24,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 FILTER=${1:-}
 CACHE=${VM_CACHE:-$ROOT/.vm}
-VM_TIMEOUT=${VM_TIMEOUT:-480}
+VM_TIMEOUT=${VM_TIMEOUT:-1500}
 VM_FILE_TIMEOUT=${VM_FILE_TIMEOUT:-240}
 VM_SMP=${VM_SMP:-1}
 VM_MEM=${VM_MEM:-1024}
