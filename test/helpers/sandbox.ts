@@ -1,0 +1,251 @@
+/**
+ * A throwaway host for running plugins (or cnictl, the agent) exactly as a runtime runs them, that nothing can escape:
+ *
+ *   - a holder process in its own network namespace (anonymous: nothing in `ip netns list`) and a private mount
+ *     namespace (scripts/e2e/private-mounts.sh: /etc, /opt, /var/lib, /run are copy-on-write, /var/lib/cni,
+ *     /etc/cni/net.d, /run/cnictl empty, /run/netns a private tmpfs), with sysfs remounted for that netns. Container
+ *     namespaces are `ip netns add`ed inside it, so they die with it;
+ *   - every invocation enters those namespaces and runs in its OWN PID namespace (`unshare --pid --fork --kill-child
+ *     --mount-proc`): whatever the program leaves running is listed and then killed with the namespace's init;
+ *   - a pids cgroup per sandbox (cgroup v1 or v2, when the machine has one) caps the processes of an invocation, so a
+ *     delegation loop (fork bomb) fails to fork instead of exhausting the machine, and the cap being hit is reported;
+ *   - `timeout -s KILL` bounds each invocation.
+ * stop() kills the holder: its namespaces, links, rules and files go with it.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { DIST, ROOT } from './harness.js';
+
+const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const PRIVATE_MOUNTS = join(ROOT, 'scripts', 'e2e', 'private-mounts.sh');
+/** Marker lines the invocation wrapper appends to stderr (stripped from what callers see). */
+const LEFT_MARK = '@@cnits-sandbox-left';
+const TIMEOUT_MARK = '@@cnits-sandbox-timeout';
+
+/** A pids cgroup (v1 `pids` hierarchy or v2 with the pids controller): caps the processes of whatever is put in it. */
+export class PidsCgroup {
+  private constructor(readonly dir: string) {}
+
+  /** Create one with a `max` cap; undefined when the machine offers no pids controller we can use. */
+  static create(label: string, max: number): PidsCgroup | undefined {
+    const name = `cnits-${label}-${randomBytes(4).toString('hex')}`;
+    const v1 = '/sys/fs/cgroup/pids';
+    const v2 = '/sys/fs/cgroup';
+    let dir: string | undefined;
+    if (existsSync(join(v1, 'cgroup.procs')) && !existsSync(join(v1, 'cgroup.controllers'))) dir = join(v1, name);
+    else if (existsSync(join(v2, 'cgroup.subtree_control')) && /\bpids\b/.test(readFileSync(join(v2, 'cgroup.subtree_control'), 'utf8'))) dir = join(v2, name);
+    if (!dir) return undefined;
+    try {
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'pids.max'), String(max));
+      return new PidsCgroup(dir);
+    } catch {
+      try {
+        rmdirSync(dir);
+      } catch {
+        /* never created */
+      }
+      return undefined;
+    }
+  }
+
+  /** How often a fork was refused because of the cap, so far. */
+  refusals(): number {
+    try {
+      return Number(/max (\d+)/.exec(readFileSync(join(this.dir, 'pids.events'), 'utf8'))?.[1] ?? 0);
+    } catch {
+      return 0;
+    }
+  }
+
+  /** Shell words that put the shell running them into this cgroup. */
+  enterScript(): string {
+    return `echo $$ > '${this.dir}/cgroup.procs'`;
+  }
+
+  remove(): void {
+    for (let i = 0; i < 50; i++) {
+      try {
+        rmdirSync(this.dir);
+        return;
+      } catch {
+        spawnSync('sleep', ['0.1']); // the last processes are still being reaped
+      }
+    }
+  }
+}
+
+export interface BoundedRun {
+  status: number;
+  stdout: string;
+  stderr: string;
+  /** Killed by the time bound. */
+  timedOut: boolean;
+  /** Processes (pid:comm, in the invocation's PID namespace) still running when the program exited; they were killed. */
+  leftover: string[];
+  /** Forks refused by the process cap during this invocation (a delegation loop). */
+  forkRefusals: number;
+  ms: number;
+}
+
+export interface SandboxInvocation {
+  argv: string[];
+  env: NodeJS.ProcessEnv;
+  input?: string | Buffer;
+  /** Seconds before the program is killed. */
+  timeoutSec?: number;
+}
+
+export interface SandboxOptions {
+  /** Names each container netns `cnits-<label>-<id>-c<n>`. */
+  label: string;
+  /** Container network namespaces to create (paths in `containers`). */
+  containers?: number;
+  /** Mounted read-only on /opt/cni/bin (default dist/bin). */
+  bin?: string;
+  /** Process cap per invocation (default 128). */
+  maxPids?: number;
+  /** Shell run in the sandbox after the namespaces exist (e.g. links a test needs on the host). */
+  setup?: string;
+}
+
+export class Sandbox {
+  readonly id = randomBytes(4).toString('hex');
+  readonly containers: string[] = [];
+  private holderPid = 0;
+  private tmp = '';
+  private cgroup: PidsCgroup | undefined;
+
+  private constructor(readonly label: string) {}
+
+  static async start(opts: SandboxOptions): Promise<Sandbox> {
+    const s = new Sandbox(opts.label);
+    try {
+      await s.boot(opts);
+    } catch (e) {
+      s.stop();
+      throw e;
+    }
+    return s;
+  }
+
+  /** Path of container netns `i` (CNI_NETNS). */
+  netnsPath(i = 0): string {
+    return `/run/netns/${this.containers[i]}`;
+  }
+
+  private async boot(opts: SandboxOptions): Promise<void> {
+    this.tmp = mkdtempSync(join(tmpdir(), `cnits-${this.label}-`));
+    for (let i = 0; i < (opts.containers ?? 1); i++) this.containers.push(`cnits-${this.label}-${this.id}-c${i}`);
+    const inner = [
+      'umount -l /sys && mount -t sysfs sysfs /sys',
+      'mount --make-shared /run/netns',
+      'ip link set lo up',
+      ...this.containers.map((c) => `ip netns add ${c} && ip -n ${c} link set lo up`),
+      'echo ready $$',
+      'exec sleep 1000000',
+    ].join(' && ');
+    const p = spawn('unshare', ['--net', '--mount', '--propagation', 'slave', '--', 'bash', PRIVATE_MOUNTS, this.tmp, opts.bin ?? DIST, '--', 'sh', '-c', inner], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { PATH },
+    });
+    this.holderPid = await new Promise<number>((resolve, reject) => {
+      let out = '';
+      let err = '';
+      p.stdout!.on('data', (d) => {
+        out += d;
+        const m = /ready (\d+)/.exec(out);
+        if (m) resolve(Number(m[1]));
+      });
+      p.stderr!.on('data', (d) => (err += d));
+      p.on('exit', (code) => reject(new Error(`sandbox setup failed (${code}): ${err.trim()}`)));
+    });
+    p.stdout!.destroy();
+    p.stderr!.destroy();
+    p.unref();
+    this.cgroup = PidsCgroup.create(this.label, opts.maxPids ?? 128);
+    if (opts.setup) {
+      const r = this.shell(opts.setup);
+      if (r.status !== 0) throw new Error(`sandbox setup script failed: ${r.stderr.trim()}`);
+    }
+  }
+
+  /** Is there a process cap (a pids cgroup)? Without one, a fork bomb is bounded only by the timeout. */
+  get capped(): boolean {
+    return this.cgroup !== undefined;
+  }
+
+  /** Run a shell script in the sandbox's namespaces (no PID namespace: for setup and snapshots). */
+  shell(script: string, input?: string): { status: number; stdout: string; stderr: string } {
+    const r = spawnSync('nsenter', ['-t', String(this.holderPid), '-n', '-m', '--', 'sh', '-c', script], { input, encoding: 'utf8', env: { PATH }, timeout: 60_000, killSignal: 'SIGKILL', maxBuffer: 64 << 20 });
+    return { status: r.status ?? 128, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+  }
+
+  /**
+   * Run a program as a runtime would (env + stdin), in the sandbox's namespaces and its own PID namespace, capped and
+   * time-bounded. Whatever it leaves running is reported in `leftover` and killed.
+   */
+  invoke(inv: SandboxInvocation): BoundedRun {
+    const timeout = inv.timeoutSec ?? 30;
+    // pid 1 of the new PID namespace: runs the program under timeout, lists what is left (builtins only: no fork),
+    // then exits, which kills everything else in the namespace.
+    const wrapper = [
+      'timeout -s KILL "$0" "$@"; rc=$?',
+      `[ $rc -eq 124 ] || [ $rc -eq 137 ] && echo ${TIMEOUT_MARK} >&2`,
+      'left=""',
+      'for d in /proc/[0-9]*; do p=${d#/proc/}; [ "$p" = 1 ] && continue; c=?; read -r c < "$d/comm" 2>/dev/null; left="$left $p:$c"; done',
+      `[ -n "$left" ] && echo "${LEFT_MARK}$left" >&2`,
+      'exit $rc',
+    ].join('\n');
+    const enter = this.cgroup ? `${this.cgroup.enterScript()} && ` : '';
+    const outer = `${enter}exec nsenter -t ${this.holderPid} -n -m -- unshare --pid --fork --kill-child --mount-proc --propagation unchanged -- sh -c '${wrapper.replace(/'/g, `'\\''`)}' ${timeout} "$@"`;
+    const before = this.cgroup?.refusals() ?? 0;
+    const t0 = performance.now();
+    const r = spawnSync('sh', ['-c', outer, 'sandbox', ...inv.argv], {
+      input: inv.input ?? '',
+      env: inv.env,
+      encoding: 'utf8',
+      timeout: (timeout + 30) * 1000,
+      killSignal: 'SIGKILL',
+      maxBuffer: 64 << 20,
+    });
+    const ms = performance.now() - t0;
+    const lines = (r.stderr ?? '').split('\n');
+    const leftLine = lines.find((l) => l.startsWith(LEFT_MARK));
+    const timedOut = lines.includes(TIMEOUT_MARK) || r.signal === 'SIGKILL';
+    const stderr = lines.filter((l) => !l.startsWith(LEFT_MARK) && l !== TIMEOUT_MARK).join('\n');
+    return {
+      status: r.status ?? 128,
+      stdout: r.stdout ?? '',
+      stderr,
+      timedOut,
+      leftover: leftLine ? leftLine.slice(LEFT_MARK.length).trim().split(/\s+/) : [],
+      forkRefusals: (this.cgroup?.refusals() ?? 0) - before,
+      ms,
+    };
+  }
+
+  stop(): void {
+    if (this.holderPid) {
+      try {
+        process.kill(this.holderPid, 'SIGKILL'); // its namespaces (and the tmpfs on tmp) are released as it exits
+      } catch {
+        /* already gone */
+      }
+      this.holderPid = 0;
+    }
+    this.cgroup?.remove();
+    this.cgroup = undefined;
+    if (this.tmp) {
+      try {
+        rmdirSync(this.tmp);
+      } catch {
+        /* not empty: leave it to check-clean */
+      }
+      this.tmp = '';
+    }
+  }
+}
