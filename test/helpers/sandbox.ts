@@ -2,28 +2,26 @@
  * A throwaway host for running plugins (or cnictl, the agent) exactly as a runtime runs them, that nothing can escape:
  *
  *   - a holder process in its own network namespace (anonymous: nothing in `ip netns list`) and a private mount
- *     namespace (scripts/e2e/private-mounts.sh: /etc, /opt, /var/lib, /run are copy-on-write, /var/lib/cni,
- *     /etc/cni/net.d, /run/cnictl empty, /run/netns a private tmpfs), with sysfs remounted for that netns. Container
- *     namespaces are `ip netns add`ed inside it, so they die with it;
+ *     namespace: /etc is a copy-on-write overlay (with /etc/cni and /etc/cnictl emptied), /var/lib and /run are empty
+ *     tmpfs (so leases, backups, locks and state files are the sandbox's own), sysfs is remounted for its netns.
+ *     Container namespaces are `ip netns add`ed in its private /run/netns, so they die with it;
  *   - every invocation enters those namespaces and runs in its OWN PID namespace (`unshare --pid --fork --kill-child
  *     --mount-proc`): whatever the program leaves running is listed and then killed with the namespace's init;
  *   - a pids cgroup per sandbox (cgroup v1 or v2, when the machine has one) caps the processes of an invocation, so a
  *     delegation loop (fork bomb) fails to fork instead of exhausting the machine, and the cap being hit is reported;
- *   - `timeout -s KILL` bounds each invocation.
+ *   - a time bound per invocation (SIGKILL to unshare, whose --kill-child takes the whole PID namespace with it).
  * stop() kills the holder: its namespaces, links, rules and files go with it.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { DIST, ROOT } from './harness.js';
+
 
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-const PRIVATE_MOUNTS = join(ROOT, 'scripts', 'e2e', 'private-mounts.sh');
 /** Marker lines the invocation wrapper appends to stderr (stripped from what callers see). */
 const LEFT_MARK = '@@cnits-sandbox-left';
-const TIMEOUT_MARK = '@@cnits-sandbox-timeout';
 
 /** A pids cgroup (v1 `pids` hierarchy or v2 with the pids controller): caps the processes of whatever is put in it. */
 export class PidsCgroup {
@@ -104,8 +102,8 @@ export interface SandboxOptions {
   label: string;
   /** Container network namespaces to create (paths in `containers`). */
   containers?: number;
-  /** Mounted read-only on /opt/cni/bin (default dist/bin). */
-  bin?: string;
+  /** Their names instead (they live in the sandbox's private /run/netns, so fixed names cannot clash). */
+  containerNames?: string[];
   /** Process cap per invocation (default 128). */
   maxPids?: number;
   /** Shell run in the sandbox after the namespaces exist (e.g. links a test needs on the host). */
@@ -139,16 +137,28 @@ export class Sandbox {
 
   private async boot(opts: SandboxOptions): Promise<void> {
     this.tmp = mkdtempSync(join(tmpdir(), `cnits-${this.label}-`));
-    for (let i = 0; i < (opts.containers ?? 1); i++) this.containers.push(`cnits-${this.label}-${this.id}-c${i}`);
+    if (opts.containerNames) this.containers.push(...opts.containerNames);
+    else for (let i = 0; i < (opts.containers ?? 1); i++) this.containers.push(`cnits-${this.label}-${this.id}-c${i}`);
     const inner = [
-      'umount -l /sys && mount -t sysfs sysfs /sys',
+      'set -e',
+      'mount -t tmpfs -o mode=0755 tmpfs "$0"',
+      'mkdir -p "$0/up" "$0/work"',
+      'mount -t overlay overlay -o "lowerdir=/etc,upperdir=$0/up,workdir=$0/work" /etc',
+      'rm -rf /etc/cni /etc/cnictl',
+      'mkdir -p /etc/cni/net.d',
+      'mount -t tmpfs -o mode=0755 tmpfs /var/lib',
+      'mount -t tmpfs -o mode=0755 tmpfs /run',
+      'mkdir -p /run/netns /run/lock',
+      'mount --bind /run/netns /run/netns',
       'mount --make-shared /run/netns',
+      'umount -l /sys',
+      'mount -t sysfs sysfs /sys',
       'ip link set lo up',
       ...this.containers.map((c) => `ip netns add ${c} && ip -n ${c} link set lo up`),
       'echo ready $$',
       'exec sleep 1000000',
-    ].join(' && ');
-    const p = spawn('unshare', ['--net', '--mount', '--propagation', 'slave', '--', 'bash', PRIVATE_MOUNTS, this.tmp, opts.bin ?? DIST, '--', 'sh', '-c', inner], {
+    ].join('\n');
+    const p = spawn('unshare', ['--net', '--mount', '--propagation', 'slave', '--', 'sh', '-c', inner, this.tmp], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { PATH },
     });
@@ -180,8 +190,16 @@ export class Sandbox {
 
   /** Run a shell script in the sandbox's namespaces (no PID namespace: for setup and snapshots). */
   shell(script: string, input?: string): { status: number; stdout: string; stderr: string } {
-    const r = spawnSync('nsenter', ['-t', String(this.holderPid), '-n', '-m', '--', 'sh', '-c', script], { input, encoding: 'utf8', env: { PATH }, timeout: 60_000, killSignal: 'SIGKILL', maxBuffer: 64 << 20 });
+    const r = spawnSync('nsenter', this.shellArgv(script), { input, encoding: 'utf8', env: { PATH }, timeout: 60_000, killSignal: 'SIGKILL', maxBuffer: 64 << 20 });
     return { status: r.status ?? 128, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+  }
+
+  shellAsync(script: string): Promise<{ status: number; stdout: string; stderr: string }> {
+    return collect(spawn('nsenter', this.shellArgv(script), { env: { PATH }, stdio: ['ignore', 'pipe', 'pipe'] }), '', 60_000).then((r) => ({ status: r.status, stdout: r.stdout, stderr: r.stderr }));
+  }
+
+  private shellArgv(script: string): string[] {
+    return ['-t', String(this.holderPid), '-n', '-m', '--', 'sh', '-c', script];
   }
 
   /**
@@ -189,39 +207,43 @@ export class Sandbox {
    * time-bounded. Whatever it leaves running is reported in `leftover` and killed.
    */
   invoke(inv: SandboxInvocation): BoundedRun {
-    const timeout = inv.timeoutSec ?? 30;
-    // pid 1 of the new PID namespace: runs the program under timeout, lists what is left (builtins only: no fork),
-    // then exits, which kills everything else in the namespace.
+    const { argv, before, timeoutMs } = this.prepare(inv);
+    const t0 = performance.now();
+    const r = spawnSync('sh', argv, { input: inv.input ?? '', env: inv.env, encoding: 'utf8', timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 << 20 });
+    return this.finish({ status: r.status ?? 128, stdout: r.stdout ?? '', stderr: r.stderr ?? '', killed: r.signal === 'SIGKILL' }, before, performance.now() - t0);
+  }
+
+  /** invoke(), without blocking: sandboxes can run side by side. */
+  async run(inv: SandboxInvocation): Promise<BoundedRun> {
+    const { argv, before, timeoutMs } = this.prepare(inv);
+    const t0 = performance.now();
+    const r = await collect(spawn('sh', argv, { env: inv.env, stdio: ['pipe', 'pipe', 'pipe'] }), inv.input ?? '', timeoutMs);
+    return this.finish(r, before, performance.now() - t0);
+  }
+
+  private prepare(inv: SandboxInvocation): { argv: string[]; before: number; timeoutMs: number } {
+    // pid 1 of the new PID namespace: runs the program, lists what is left (builtins only: no fork), then exits,
+    // which kills everything else in the namespace. The time bound kills unshare, and --kill-child its pid 1.
     const wrapper = [
-      'timeout -s KILL "$0" "$@"; rc=$?',
-      `[ $rc -eq 124 ] || [ $rc -eq 137 ] && echo ${TIMEOUT_MARK} >&2`,
+      '"$@"; rc=$?',
       'left=""',
       'for d in /proc/[0-9]*; do p=${d#/proc/}; [ "$p" = 1 ] && continue; c=?; read -r c < "$d/comm" 2>/dev/null; left="$left $p:$c"; done',
       `[ -n "$left" ] && echo "${LEFT_MARK}$left" >&2`,
       'exit $rc',
     ].join('\n');
     const enter = this.cgroup ? `${this.cgroup.enterScript()} && ` : '';
-    const outer = `${enter}exec nsenter -t ${this.holderPid} -n -m -- unshare --pid --fork --kill-child --mount-proc --propagation unchanged -- sh -c '${wrapper.replace(/'/g, `'\\''`)}' ${timeout} "$@"`;
-    const before = this.cgroup?.refusals() ?? 0;
-    const t0 = performance.now();
-    const r = spawnSync('sh', ['-c', outer, 'sandbox', ...inv.argv], {
-      input: inv.input ?? '',
-      env: inv.env,
-      encoding: 'utf8',
-      timeout: (timeout + 30) * 1000,
-      killSignal: 'SIGKILL',
-      maxBuffer: 64 << 20,
-    });
-    const ms = performance.now() - t0;
-    const lines = (r.stderr ?? '').split('\n');
+    const outer = `${enter}exec nsenter -t ${this.holderPid} -n -m -- unshare --pid --fork --kill-child --mount-proc --propagation unchanged -- sh -c '${wrapper.replace(/'/g, `'\\''`)}' sandbox "$@"`;
+    return { argv: ['-c', outer, 'sandbox', ...inv.argv], before: this.cgroup?.refusals() ?? 0, timeoutMs: (inv.timeoutSec ?? 30) * 1000 };
+  }
+
+  private finish(r: { status: number; stdout: string; stderr: string; killed: boolean }, before: number, ms: number): BoundedRun {
+    const lines = r.stderr.split('\n');
     const leftLine = lines.find((l) => l.startsWith(LEFT_MARK));
-    const timedOut = lines.includes(TIMEOUT_MARK) || r.signal === 'SIGKILL';
-    const stderr = lines.filter((l) => !l.startsWith(LEFT_MARK) && l !== TIMEOUT_MARK).join('\n');
     return {
-      status: r.status ?? 128,
-      stdout: r.stdout ?? '',
-      stderr,
-      timedOut,
+      status: r.status,
+      stdout: r.stdout,
+      stderr: lines.filter((l) => !l.startsWith(LEFT_MARK)).join('\n'),
+      timedOut: r.killed,
       leftover: leftLine ? leftLine.slice(LEFT_MARK.length).trim().split(/\s+/) : [],
       forkRefusals: (this.cgroup?.refusals() ?? 0) - before,
       ms,
@@ -248,4 +270,25 @@ export class Sandbox {
       this.tmp = '';
     }
   }
+}
+
+/** Feed `input`, gather the output, SIGKILL the process after `timeoutMs`. */
+function collect(p: ChildProcess, input: string | Buffer, timeoutMs: number): Promise<{ status: number; stdout: string; stderr: string; killed: boolean }> {
+  return new Promise((resolve) => {
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let killed = false;
+    const timer = setTimeout(() => {
+      killed = true;
+      p.kill('SIGKILL');
+    }, timeoutMs);
+    p.stdout?.on('data', (d: Buffer) => out.push(d));
+    p.stderr?.on('data', (d: Buffer) => err.push(d));
+    p.stdin?.on('error', () => undefined); // the program may exit without reading stdin
+    p.stdin?.end(input);
+    p.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ status: code ?? (signal ? 128 + (signal === 'SIGKILL' ? 9 : 15) : 128), stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), killed });
+    });
+  });
 }
