@@ -1,6 +1,7 @@
 /** `cnictl run` options: parsed and checked against each other before anything is created. Pure. */
 import { parseIP } from '../../lib/ip.js';
 import { UserError } from '../util/errors.js';
+import { parseAddHost, resolvConf } from './hosts.js';
 import { parsePublish, type PortMapping } from './ports.js';
 
 export type NetworkMode = { kind: 'networks'; names: string[] } | { kind: 'host' } | { kind: 'none' } | { kind: 'container'; target: string };
@@ -66,5 +67,9 @@ export function checkRun(f: RunFlags, defaultNetwork: string): CheckedRun {
     if (parseInt(f.mac.slice(0, 2), 16) & 1) throw new UserError(`invalid --mac-address ${f.mac}: a multicast address (the first byte is odd)`);
   }
   if (f.hostname !== undefined && !/^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/.test(f.hostname)) throw new UserError(`invalid --hostname ${JSON.stringify(f.hostname)}`);
+  // syntax of --add-host, --dns, --dns-search now, before the default network's config is written (host-gateway is
+  // resolved once attached)
+  for (const h of f.addHosts) parseAddHost(h, mode.kind === 'networks' ? '0.0.0.0' : undefined);
+  resolvConf('', f.dns, f.dnsSearch, true);
   return { mode, ports };
 }
