@@ -29,6 +29,8 @@ export interface Step {
   leakCheck: 'always' | 'on-failure' | 'never';
   /** command: what a correct program does with it (refuse: a non-zero exit is required). */
   expect?: 'refuse' | 'any';
+  /** A repeat of the previous step (DEL again): it must succeed when that one did (DEL is idempotent). */
+  repeat?: boolean;
 }
 
 export interface Case {
@@ -72,6 +74,7 @@ function pluginCase(t: PluginTarget, seed: number, index: number): Case {
     steps.push(step('ADD', 'on-failure'));
     if (index === 0 || rng.chance(0.25)) steps.push(step('CHECK', 'never', { prevFromAdd: true }));
     steps.push(step('DEL', 'always', { prevFromAdd: true }));
+    if (index === 0 || rng.chance(0.3)) steps.push(step('DEL', 'always', { prevFromAdd: true, repeat: true, label: 'DEL again' }));
   } else if (mode === 'del') {
     steps.push(step('DEL', 'always'));
   } else if (mode === 'netns-gone') {

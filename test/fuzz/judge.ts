@@ -87,6 +87,16 @@ export function requestedVersion(stdin: string): string | undefined {
   }
 }
 
+/** The prevResult in the config sent (undefined when there is none or stdin is not a JSON object). */
+export function prevResultOf(stdin: string): unknown {
+  try {
+    const v = JSON.parse(stdin) as unknown;
+    return isObj(v) ? v.prevResult : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function common(step: string, out: Outcome): Finding[] {
   const f: Finding[] = [];
   if (out.timedOut) f.push({ kind: 'hang', step, detail: 'killed by the time bound' });
@@ -133,7 +143,8 @@ export function judgePlugin(step: string, command: string | undefined, stdin: st
       return f;
     }
     const problem = resultProblem(r, requestedVersion(stdin));
-    if (problem) f.push({ kind: 'bad-output', step, detail: `ADD succeeded with an invalid result: ${problem}` });
+    // a chained plugin passes the previous result on: what was already wrong in it is not this plugin's doing
+    if (problem && problem !== resultProblem(prevResultOf(stdin))) f.push({ kind: 'bad-output', step, detail: `ADD succeeded with an invalid result: ${problem}` });
   } else if (command === 'VERSION') {
     let r: unknown;
     try {

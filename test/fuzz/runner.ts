@@ -79,6 +79,10 @@ export async function runCase(c: Case, opts: RunOptions): Promise<CaseReport> {
       if (step.kind === 'plugin') {
         const command = step.env?.CNI_COMMAND;
         findings.push(...judgePlugin(step.label, command, out.input, out));
+        const previous = steps.at(-2);
+        if (step.repeat && previous?.status === 0 && out.status !== 0 && !out.timedOut) {
+          findings.push({ kind: 'bad-output', step: step.label, detail: `DEL is not idempotent: it succeeded, then failed: ${out.stdout.trim().slice(0, 200)}` });
+        }
         if (command === 'ADD' && out.status === 0) addStdout = out.stdout;
       } else if (!step.prepare) {
         findings.push(...judgeCommand(step.label, step.expect ?? 'any', out, { leftoverAllowed: true }));

@@ -29,7 +29,7 @@ describe('fuzz: seeded generation', () => {
     for (const t of PLUGINS) {
       const c = generateCase(t, 9, 0);
       expect(c.mutations).toEqual([]);
-      expect(c.steps.map((s) => s.label)).toEqual(['ADD', 'CHECK', 'DEL']);
+      expect(c.steps.map((s) => s.label)).toEqual(['ADD', 'CHECK', 'DEL', 'DEL again']);
       const conf = JSON.parse(c.steps[0]!.stdin!);
       expect(conf.type === t.name || t.name === 'host-local').toBe(true);
       expect(c.steps[0]!.env).toMatchObject({ CNI_COMMAND: 'ADD', CNI_NETNS: '/run/netns/fuzz-c0', CNI_IFNAME: 'eth0', CNI_PATH: '@BIN@' });
@@ -110,6 +110,11 @@ describe('fuzz: the judge', () => {
     expect(judgePlugin('ADD', 'ADD', conf, out({ status: 1, stdout: '{"code":"7","msg":"x"}' }))[0]).toMatchObject({ kind: 'bad-output' });
     expect(judgePlugin('ADD', 'ADD', conf, out({ stdout: '{"cniVersion":"0.3.1"}' }))[0]?.detail).toMatch(/version 0.3.1, the config asked for 1.0.0/);
     expect(judgePlugin('ADD', 'ADD', conf, out({ timedOut: true, status: 137 })).map((f) => f.kind)).toEqual(['hang']);
+    // a chained plugin passing on what was already wrong in its prevResult is not at fault
+    const badPrev = { cniVersion: '1.0.0', ips: [{ address: '10.0.0.2/24', interface: 2 }] };
+    const chained = JSON.stringify({ cniVersion: '1.0.0', name: 'n', type: 'portmap', prevResult: badPrev });
+    expect(judgePlugin('ADD', 'ADD', chained, out({ stdout: JSON.stringify(badPrev) }))).toEqual([]);
+    expect(judgePlugin('ADD', 'ADD', conf, out({ stdout: JSON.stringify(badPrev) }))[0]?.detail).toMatch(/names interface 2, not in interfaces/);
     expect(judgePlugin('ADD', 'ADD', conf, out({ status: 1, stdout: '{"code":7,"msg":"x"}', forkRefusals: 3 })).map((f) => f.kind)).toEqual(['runaway']);
     expect(judgePlugin('ADD', 'ADD', conf, out({ status: 1, stdout: '{"code":7,"msg":"x"}', leftover: ['5:bridge'] })).map((f) => f.kind)).toEqual(['leak']);
   });
