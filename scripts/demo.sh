@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # npm start: cnictl in two minutes — a network, a web server sandbox publishing a port, a client sandbox that reaches
-# it by name, the published port from the host and from "outside", the NAT rules behind it, and everything removed.
+# it by name, the published port from the host and from "outside", a second network that cannot reach the first (and
+# a sandbox on both that reaches both), the NAT and isolation rules behind it, and everything removed.
 # As root. Builds first when needed. Nothing on the machine changes: it all happens inside a throwaway "host" network
 # namespace (cnits-demo-*) and a private mount namespace in which /etc/cni/net.d, /opt/cni/bin (= dist/bin),
 # /var/lib/cni, /run/cnictl and /run/netns are private (scripts/e2e/private-mounts.sh).
@@ -18,7 +19,7 @@ if [[ ${1:-} == --inner ]]; then
   # as run, but shows $SHOWN instead of the expanded command (the scripts are long)
   runs() { show "$SHOWN"; "$@"; }
   SERVER="require('http').createServer((q, s) => s.end('hello from ' + require('os').hostname() + ' (' + q.socket.remoteAddress + ')\n')).listen(80, () => console.log('listening on :80'))"
-  FETCH="fetch(process.argv[1]).then((r) => r.text()).then((t) => process.stdout.write(t), (e) => { console.log('failed:', e.cause?.code ?? e.message); process.exit(1); })"
+  FETCH="fetch(process.argv[1], { signal: AbortSignal.timeout(3000) }).then((r) => r.text()).then((t) => process.stdout.write(t), (e) => { console.log('failed:', e.cause?.code ?? e.name); process.exit(1); })"
 
   # "the internet": a namespace behind this host, reachable through 192.0.2.1 -> 192.0.2.2, with no route back to
   # the sandboxes' subnets (so their traffic has to be masqueraded)
@@ -44,7 +45,7 @@ if [[ ${1:-} == --inner ]]; then
   say "A second sandbox, db, on the same network: it finds web by name (its /etc/hosts is kept up to date)"
   run cnictl run -d --name db --network demo-net -- sleep 600
   run cnictl exec db -- getent hosts web
-  show 'FETCH="fetch(process.argv[1]).then((r) => r.text()).then(…)"   # a one-line Node HTTP client'
+  show 'FETCH="fetch(process.argv[1], { signal: AbortSignal.timeout(3000) }).then((r) => r.text()).then(…)"   # a one-line Node HTTP client'
   SHOWN='cnictl exec db -- node -e "$FETCH" http://web/' runs cnictl exec db -- node -e "$FETCH" http://web/
 
   say "The published port: from the host, and from outside through the host's address"
@@ -59,17 +60,30 @@ if [[ ${1:-} == --inner ]]; then
     SHOWN='cnictl exec db -- node -e "$FETCH" http://192.0.2.2:9/   # (no ping installed: a refused connection proves the route)' runs cnictl exec db -- node -e "$FETCH" http://192.0.2.2:9/ || true
   fi
 
-  say "What made it work: portmap's DNAT and bridge's masquerade, on the host side"
+  say "Networks are isolated, as Docker's: a sandbox on another network cannot reach demo-net's sandboxes"
+  run cnictl network create other-net
+  SHOWN='cnictl run -d --name lonely --network other-net -- node -e "$SERVER"' runs cnictl run -d --name lonely --network other-net -- node -e "$SERVER"
+  for _ in $(seq 50); do cnictl logs lonely | grep -q listening && break; sleep 0.1; done
+  WEB_IP=$(cnictl exec web -- ip -4 -o addr show eth0 | awk '{ print $4 }' | cut -d/ -f1)
+  SHOWN="cnictl exec lonely -- node -e \"\$FETCH\" http://$WEB_IP/   # web's address on demo-net" runs cnictl exec lonely -- node -e "$FETCH" "http://$WEB_IP/" || true
+  say "A sandbox on both networks reaches both (db joins other-net as eth1; names resolve there too)"
+  run cnictl network connect other-net db
+  SHOWN='cnictl exec db -- node -e "$FETCH" http://lonely/' runs cnictl exec db -- node -e "$FETCH" http://lonely/
+  SHOWN='cnictl exec db -- node -e "$FETCH" http://web/' runs cnictl exec db -- node -e "$FETCH" http://web/
+
+  say "What made it work: portmap's DNAT, bridge's masquerade and the firewall's isolation, on the host side"
   show "nft list map ip cni_hostport cnits_dnat   # portmap: host port -> container address . port"
   nft list map ip cni_hostport cnits_dnat 2>/dev/null | grep -E 'type|elements' | sed 's/^[[:space:]]*/    /'
   show "nft list ruleset | grep masquerade          # bridge's ipMasq (iptables-nft) and portmap's hairpin"
   nft list ruleset 2>/dev/null | grep -E 'masquerade' | sed 's/^[[:space:]]*/    /'
+  show "iptables -S CNI-ISOLATION-STAGE-2           # firewall (ingressPolicy same-bridge): into a network's bridge from another bridge: dropped"
+  iptables -S CNI-ISOLATION-STAGE-2 2>/dev/null | sed 's/ -m comment --comment "[^"]*"//; s/^/    /'
   run cnictl network inspect demo-net
 
   say "Remove it all: sandboxes, networks and their kernel state (namespaces, veths, leases, rules) go away"
   run cnictl ps
-  run cnictl rm -f web db
-  run cnictl network rm demo-net
+  run cnictl rm -f web db lonely
+  run cnictl network rm demo-net other-net
   run cnictl ps -a
   show "ip netns list; ls /var/lib/cni/results /var/lib/cni/networks"
   ip netns list | grep -v '^outside' || true

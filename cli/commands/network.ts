@@ -1,15 +1,18 @@
 /** `cnictl network create|ls|inspect|rm|prune|connect|disconnect`: Docker's network verbs over conflists. */
 import { statSync } from 'node:fs';
 import { NAME_PATTERN } from '../../lib/cni/config.js';
+import { formatIP } from '../../lib/ip.js';
 import { Netns } from '../../lib/netns.js';
 import { buildConflist, bridgeNameFor, DRIVERS, parseDriverOptions, planSubnets, type Driver } from '../network/create.js';
+import { bridgeUser } from '../network/bridges.js';
 import { DEFAULT_NETWORK, describe, networkId, PSEUDO, type NetworkInfo } from '../network/model.js';
+import type { BridgeRecord } from '../network/records.js';
 import { NetworkStore, type Attached } from '../network/store.js';
 import { reapDead } from '../sandbox/reap.js';
 import { StateStore, type SandboxState } from '../sandbox/state.js';
 import { bool, JSON_FLAGS, list, parseArgs, str, wantsJson, type FlagSpec } from '../util/args.js';
 import { UserError, usageError } from '../util/errors.js';
-import { json, out, table } from '../util/output.js';
+import { err, json, out, table } from '../util/output.js';
 import { pathsFrom } from '../util/paths.js';
 import { requireRoot } from '../util/root.js';
 
@@ -85,24 +88,42 @@ async function create(argv: string[], ctx: Ctx): Promise<number> {
   if ((PSEUDO as readonly string[]).includes(name) || name === DEFAULT_NETWORK) throw new UserError(`network with name ${name} already exists (it is pre-defined): choose another name`);
   const options = parseDriverOptions(driver, list(p, 'opt'));
   const store = new NetworkStore(ctx.paths, ctx.env);
-  const existing = store.find(name);
-  if (existing) throw new UserError(`network with name ${name} already exists (${existing.file}): choose another name or remove it first`);
   if (options.parent && Netns.host().ip(['link', 'show', 'dev', options.parent]).status !== 0) {
     throw new UserError(`parent interface ${options.parent} does not exist: give an existing interface with -o parent=IF`);
   }
-  const ranges = planSubnets(
-    { name, subnets: list(p, 'subnet'), gateways: list(p, 'gateway'), ipRanges: list(p, 'ip-range'), ipv6: bool(p, 'ipv6') },
-    store.networksTaken(),
-    list(p, 'subnet').some((s) => !s.includes(':')) ? [] : store.routesTaken(),
-  );
   const extras = store.extrasOnPath();
   const types = [driver, 'host-local', 'portmap', ...extras];
   const cniVersion = store.chooseVersion(types);
   const id = networkId(name);
-  const conflist = buildConflist({ name, driver, cniVersion, ranges, internal: bool(p, 'internal'), options, bridgeName: bridgeNameFor(id), extras });
-  store.write(conflist);
-  out(id);
-  return 0;
+  return store.records.locked(() => {
+    const { lists } = store.load();
+    const existing = lists.find((l) => l.name === name);
+    if (existing) throw new UserError(`network with name ${name} already exists (${existing.file}): choose another name or remove it first`);
+    const ranges = planSubnets(
+      { name, subnets: list(p, 'subnet'), gateways: list(p, 'gateway'), ipRanges: list(p, 'ip-range'), ipv6: bool(p, 'ipv6') },
+      store.networksTaken(),
+      list(p, 'subnet').some((s) => !s.includes(':')) ? [] : store.routesTaken(),
+    );
+    const bridgeName = options.bridgeName ?? bridgeNameFor(id);
+    let bridge: BridgeRecord | undefined;
+    if (driver === 'bridge') {
+      const user = bridgeUser(bridgeName, lists.map(describe));
+      if (user) throw new UserError(`bridge ${bridgeName} is already used by network ${user.name}: two networks cannot share a bridge; choose another -o com.docker.network.bridge.name`);
+      bridge = store.claimBridge(bridgeName, options.mtu, ranges.map((r) => `${formatIP(r.gateway)}/${r.subnet.prefix}`));
+    }
+    const conflist = buildConflist({ name, driver, cniVersion, ranges, internal: bool(p, 'internal'), options, bridgeName, extras });
+    try {
+      store.records.write({ name, created: new Date().toISOString(), ...(bridge ? { bridge } : {}) });
+      store.write(conflist);
+    } catch (e) {
+      if (bridge?.created) Netns.host().ip(['link', 'del', bridge.name, 'type', 'bridge']);
+      store.records.remove(name);
+      throw e;
+    }
+    if (driver === 'bridge' && !extras.includes('firewall')) err(`cnictl: warning: no firewall plugin on CNI_PATH: network ${name} is not isolated from other networks`);
+    out(id);
+    return 0;
+  });
 }
 
 /** Sandbox names by ID, for showing attachments. */
@@ -222,11 +243,12 @@ async function rm(argv: string[], ctx: Ctx): Promise<number> {
   let status = 0;
   for (const name of p.positional) {
     try {
-      stateStore.locked(() => {
+      const warnings = stateStore.locked(() => {
         removable(store, ctx, name);
-        store.remove(store.find(name)!);
+        return store.records.locked(() => store.remove(store.find(name)!));
       });
       out(name);
+      for (const w of warnings) err(`cnictl: ${name}: ${w}`);
     } catch (e) {
       if (!(e instanceof UserError)) throw e;
       process.stderr.write(`cnictl: ${e.message}\n`);
@@ -252,14 +274,16 @@ export async function pruneNetworks(env: NodeJS.ProcessEnv): Promise<string[]> {
   await reapDead(stateStore, env);
   const store = new NetworkStore(ctx.paths, env);
   const removed: string[] = [];
-  stateStore.locked(() => {
-    for (const l of store.load().lists) {
-      if (l.name === DEFAULT_NETWORK || !describe(l).managed) continue;
-      if (attachedNames(store, ctx, l.name).length) continue;
-      store.remove(l);
-      removed.push(l.name);
-    }
-  });
+  stateStore.locked(() =>
+    store.records.locked(() => {
+      for (const l of store.load().lists) {
+        if (l.name === DEFAULT_NETWORK || !describe(l).managed) continue;
+        if (attachedNames(store, ctx, l.name).length) continue;
+        for (const w of store.remove(l)) err(`cnictl: ${l.name}: ${w}`);
+        removed.push(l.name);
+      }
+    }),
+  );
   return removed;
 }
 

@@ -12,6 +12,7 @@ const store = (env: NodeJS.ProcessEnv) => new StateStore(pathsFrom(env).stateDir
 function statusText(s: SandboxState, now: number): string {
   if (s.status === 'exited') return `Exited (${s.exitCode ?? 0}) ${humanDuration(now - Date.parse(s.finished ?? s.created))} ago`;
   if (s.status === 'creating') return 'Created';
+  if (!isAlive(s.pid)) return 'Exiting'; // its init is dead; the supervisor has not finished the teardown yet
   return `Up ${humanDuration(now - Date.parse(s.created))}`;
 }
 

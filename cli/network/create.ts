@@ -147,7 +147,11 @@ export function buildConflist(c: ConflistInput): Obj {
   const plugins: Obj[] = [main, { type: 'portmap', capabilities: { portMappings: true } }];
   for (const t of EXTRA_PLUGINS) {
     if (!c.extras.includes(t)) continue;
-    plugins.push(t === 'bandwidth' ? { type: t, capabilities: { bandwidth: true } } : { type: t });
+    if (t === 'bandwidth') plugins.push({ type: t, capabilities: { bandwidth: true } });
+    // Docker's isolation of bridge networks (the reference firewall's CNI-ISOLATION-STAGE-1/2 for this bridge), and
+    // published ports open also where FORWARD's policy is DROP and from other networks (cni-ts's acceptPublishedPorts)
+    else if (t === 'firewall' && c.driver === 'bridge') plugins.push({ type: t, ingressPolicy: 'same-bridge', acceptPublishedPorts: true });
+    else plugins.push({ type: t });
   }
   return { cniVersion: c.cniVersion, name: c.name, plugins };
 }

@@ -7,15 +7,19 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:f
 import { writeFileAtomic } from '../../lib/files.js';
 import { join } from 'node:path';
 import { isObject, type Obj } from '../../lib/cni/fields.js';
-import { formatCIDR, networkOf, parseCIDR } from '../../lib/ip.js';
+import { readLink } from '../../lib/iface.js';
+import { formatCIDR, networkOf, overlaps, parseCIDR } from '../../lib/ip.js';
+import { iptablesRestore, iptablesSave } from '../../lib/netfilter.js';
 import { Netns } from '../../lib/netns.js';
 import { ResultCache, type CacheEntry } from '../runtime/cache.js';
 import { confListFromBytes, loadAll, type ConfError, type ConfList } from '../runtime/conffiles.js';
 import { execPlugin, havePlugin, PluginNotFound } from '../runtime/invoke.js';
 import { UserError } from '../util/errors.js';
 import type { Paths } from '../util/paths.js';
+import { bridgeUser, gatewayAddresses, gatewayConflict, isolationRuleDeletes, linkFound, restoreFound } from './bridges.js';
 import { buildConflist, EXTRA_PLUGINS, parseDriverOptions } from './create.js';
 import { DEFAULT_NETWORK, describe, managedFile, subnetsOf, type NetworkInfo } from './model.js';
+import { NetworkRecords, type BridgeRecord } from './records.js';
 import { chooseSubnet, parseSubnet, planRange, type Taken } from './subnet.js';
 
 export const DEFAULT_BRIDGE = 'cnictl0';
@@ -53,11 +57,14 @@ export interface Attached {
 
 export class NetworkStore {
   private versionCache = new Map<string, string[]>();
+  readonly records: NetworkRecords;
 
   constructor(
     readonly paths: Paths,
     readonly env: NodeJS.ProcessEnv,
-  ) {}
+  ) {
+    this.records = new NetworkRecords(paths.dataDir);
+  }
 
   /** Every network with a config file, in libcni's order, plus the default network (virtual until first use). */
   load(): { lists: ConfList[]; errors: ConfError[]; defaultVirtual: boolean } {
@@ -155,18 +162,66 @@ export class NetworkStore {
   }
 
   /**
-   * The default network, written on first use. When settings changed its subnet (bip) and nothing is attached, it
-   * is rewritten and its old bridge removed.
+   * The default network, written on first use (its bridge claimed: created, or found and recorded as found). When
+   * settings changed its subnet (bip) and nothing is attached, it is rewritten and its old bridge released. A bip
+   * that overlaps another network is refused here, before any address is handed out twice.
    */
   ensureDefault(): ConfList {
-    const { lists } = loadAll(this.paths.netconf);
-    const existing = lists.find((l) => l.name === DEFAULT_NETWORK);
-    const settings = readSettings(this.paths, this.env);
-    if (existing && !(settings.bip && describe(existing).managed && this.bipChanged(existing, settings.bip) && this.attachments(existing).length === 0)) return existing;
-    if (existing) this.removeLinks(describe(existing));
-    const probe = this.defaultList(lists, '1.0.0');
-    const list = this.defaultList(lists, this.chooseVersion(probe.plugins.map((p) => String(p.type)).concat('host-local')));
-    return this.write(JSON.parse(list.bytes));
+    return this.records.locked(() => {
+      const { lists } = loadAll(this.paths.netconf);
+      const existing = lists.find((l) => l.name === DEFAULT_NETWORK);
+      const settings = readSettings(this.paths, this.env);
+      if (existing && !(settings.bip && describe(existing).managed && this.bipChanged(existing, settings.bip) && this.attachments(existing).length === 0)) return existing;
+      const probe = this.defaultList(lists, '1.0.0');
+      if (settings.bip) this.checkBip(settings.bip, describe(probe), lists);
+      if (existing) this.release(describe(existing), existing);
+      const list = this.defaultList(lists, this.chooseVersion(probe.plugins.map((p) => String(p.type)).concat('host-local')));
+      const bridge = this.claimBridge(DEFAULT_BRIDGE, settings.mtu, gatewayAddresses(describe(list)), true);
+      this.records.write({ name: DEFAULT_NETWORK, created: new Date().toISOString(), bridge });
+      return this.write(JSON.parse(list.bytes));
+    });
+  }
+
+  /** The default network's bip must not overlap another network (its addresses would be handed out twice). */
+  private checkBip(bip: string, def: NetworkInfo, lists: readonly ConfList[]): void {
+    const mine = subnetsOf(def);
+    for (const l of lists) {
+      if (l.name === DEFAULT_NETWORK) continue;
+      const hit = subnetsOf(describe(l)).find((c) => mine.some((m) => overlaps(m, c)));
+      if (hit) throw new UserError(`bip ${bip} (${this.env.CNICTL_BIP ? 'CNICTL_BIP' : this.paths.config}) overlaps network "${l.name}" (${formatCIDR(hit)}): choose a bip outside it, or remove that network`);
+    }
+  }
+
+  /**
+   * Make sure `name` can be this network's bridge: absent → cnictl creates it now (and will delete it with the
+   * network); a bridge already there → used as found (its addresses and state recorded, to be left as they were),
+   * unless it has an address the gateway cannot go beside; any other kind of link → refused, naming it.
+   * `isDefault`: the default network's (its fixes are a bip, not --subnet or a bridge name).
+   */
+  claimBridge(name: string, mtu: number | undefined, gateways: readonly string[], isDefault = false): BridgeRecord {
+    const host = Netns.host();
+    const link = readLink(host, name, true);
+    const found = linkFound(link);
+    const what = isDefault ? "the default network's bridge" : 'bridge';
+    if (found.kind === 'other') {
+      throw new UserError(`${what} ${name} already exists as a ${found.type} link, not a bridge: ${isDefault ? 'rename or remove that link' : 'choose another name with -o com.docker.network.bridge.name=NAME'}`);
+    }
+    if (found.kind === 'bridge') {
+      const clash = gatewayConflict(link!, gateways);
+      if (clash) {
+        const fix = isDefault ? `set bip to ${clash.have}` : `use its subnet (--subnet ${formatCIDR(networkOf(parseCIDR(clash.have)!))} --gateway ${clash.have.split('/')[0]}) or another bridge`;
+        throw new UserError(`${what} ${name} already has the address ${clash.have}, and the gateway ${clash.want} cannot go beside it without removing it: ${fix}`);
+      }
+      return { name, created: false, addresses: found.addresses, up: found.up };
+    }
+    const add = host.ip(['link', 'add', 'name', name, ...(mtu ? ['mtu', String(mtu)] : []), 'type', 'bridge']);
+    if (add.status !== 0) throw new UserError(`cannot create bridge ${name}: ${add.stderr.trim().split('\n')[0]}`);
+    const up = host.ip(['link', 'set', 'dev', name, 'up']);
+    if (up.status !== 0) {
+      host.ip(['link', 'del', name, 'type', 'bridge']); // ours: made just now
+      throw new UserError(`cannot set bridge ${name} up: ${up.stderr.trim().split('\n')[0]}`);
+    }
+    return { name, created: true };
   }
 
   private bipChanged(list: ConfList, bip: string): boolean {
@@ -215,24 +270,72 @@ export class NetworkStore {
     return out;
   }
 
-  /** Remove a managed network: its file, its bridge (when no other network uses it) and its empty lease directory. */
-  remove(list: ConfList): void {
+  /**
+   * Remove a managed network: its file, its record, its bridge (deleted when cnictl created it, else left as found),
+   * its isolation rules and its empty lease directory. Returns warnings (one line each) about what was left.
+   */
+  remove(list: ConfList): string[] {
     const info = describe(list);
     rmSync(list.file, { force: true });
-    this.removeLinks(info);
+    const warnings = this.release(info, list);
     if (info.leaseDir && existsSync(info.leaseDir)) {
       const left = readdirSync(info.leaseDir).filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip'));
       if (left.length === 0) rmSync(info.leaseDir, { recursive: true, force: true });
     }
+    return warnings;
   }
 
-  private removeLinks(info: NetworkInfo): void {
-    if (!info.bridge) return;
+  /**
+   * Give back what a network (whose file is gone or about to be rewritten) held on the host: its bridge — unless
+   * another config uses it — and the firewall's isolation rules naming that bridge; then forget its record.
+   */
+  private release(info: NetworkInfo, list?: ConfList): string[] {
+    const warnings: string[] = [];
+    const record = this.records.read(info.name);
+    this.records.remove(info.name);
+    if (!info.bridge) return warnings;
     const others = loadAll(this.paths.netconf).lists.filter((l) => l.name !== info.name).map(describe);
-    if (others.some((o) => o.bridge === info.bridge)) return;
-    Netns.host().ip(['link', 'del', info.bridge, 'type', 'bridge']);
+    const user = bridgeUser(info.bridge, others);
+    if (user) return warnings; // still another network's bridge: leave it and its rules
+    if ((!list || isolates(list)) && !this.removeIsolationRules(info.bridge)) warnings.push(`could not remove the isolation rules naming bridge ${info.bridge} (see iptables -S CNI-ISOLATION-STAGE-1)`);
+    const host = Netns.host();
+    const now = readLink(host, info.bridge, true);
+    if (!now) return warnings;
+    const found = linkFound(now);
+    if (!record?.bridge || record.bridge.name !== info.bridge) {
+      warnings.push(`left bridge ${info.bridge} in place: cnictl has no record of creating it (delete it yourself if it is unused: ip link del ${info.bridge})`);
+      return warnings;
+    }
+    if (found.kind !== 'bridge') return warnings; // the name is now something else: not ours
+    if (record.bridge.created) {
+      host.ip(['link', 'del', info.bridge, 'type', 'bridge']);
+      return warnings;
+    }
+    const r = restoreFound(record.bridge, gatewayAddresses(info), now);
+    const lines = [...r.delAddresses.map((a) => `addr del ${a} dev ${info.bridge}`), ...(r.down ? [`link set dev ${info.bridge} down`] : [])];
+    if (host.ipBatch(lines, true).status !== 0) warnings.push(`could not restore bridge ${info.bridge} as found (${lines.join('; ')})`);
+    return warnings;
+  }
+
+  /** Delete the same-bridge isolation rules naming `bridge` (IPv4 and IPv6); the shared chains stay. False: some remain. */
+  private removeIsolationRules(bridge: string): boolean {
+    let ok = true;
+    for (const family of [4, 6] as const) {
+      let save: string;
+      try {
+        save = iptablesSave(family, 'filter');
+      } catch {
+        continue; // no iptables (or no IPv6): no rules of ours there
+      }
+      const lines = isolationRuleDeletes(save, bridge);
+      if (lines.length && iptablesRestore(family, ['*filter', ...lines, 'COMMIT', ''].join('\n')).status !== 0) ok = false;
+    }
+    return ok;
   }
 }
+
+/** Does this conflist isolate its bridge (a firewall with ingressPolicy same-bridge)? */
+const isolates = (list: ConfList): boolean => list.plugins.some((p) => p.type === 'firewall' && p.ingressPolicy === 'same-bridge');
 
 /** IPs and the container-side MAC from a cached result. */
 export function resultFacts(e: CacheEntry): { ips: string[]; mac?: string } {

@@ -6,7 +6,8 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { randomBytes } from '../../lib/hash.js';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { contains, parseCIDR, parseIP } from '../../lib/ip.js';
+import { contains, formatIP, parseCIDR, parseIP } from '../../lib/ip.js';
+import { Netns } from '../../lib/netns.js';
 import { describe, DEFAULT_NETWORK, withoutDefaultRoute } from '../network/model.js';
 import { NetworkStore, resultFacts } from '../network/store.js';
 import { confListFromBytes, type ConfList } from '../runtime/conffiles.js';
@@ -19,7 +20,7 @@ import { hostsFile, parseAddHost, resolvConf } from './hosts.js';
 import { boundPorts, createNetns, deleteNetns, killNetnsProcesses, ephemeralRange, findExecutable, netnsPath, sandboxArgv, signalCommand } from './namespaces.js';
 import { randomName } from './names.js';
 import { checkRun, type RunFlags } from './options.js';
-import { conflicts, portMappingsArg, type PortMapping } from './ports.js';
+import { checkHostAddresses, conflicts, portMappingsArg, type PortMapping } from './ports.js';
 import { isAlive, procRef, StateStore, type Attachment, type SandboxState } from './state.js';
 
 export interface CreateFlags extends RunFlags {
@@ -92,6 +93,7 @@ export class Sandboxes {
     }
     const caps = declaredCapabilities(l.plugins);
     if (want.ports?.length && !caps.has('portMappings')) throw new UserError(`network ${l.name} has no plugin with the portMappings capability (portmap): -p cannot be honoured on it`);
+    if (want.ports?.some((m) => m.hostIP)) checkHostAddresses(want.ports, hostAddresses(), { name: l.name, ipv6: describe(l).ipv6 });
     if (want.ip) {
       if (!caps.has('ips')) throw new UserError(`network ${l.name} declares no "ips" capability: --ip ${want.ip} cannot be honoured on it`);
       const ip = parseIP(want.ip)!;
@@ -445,6 +447,19 @@ export class Sandboxes {
       this.refreshHosts();
     });
   }
+}
+
+/** Every address of this host (normalised), for -p IP:… */
+function hostAddresses(): Set<string> {
+  const links = Netns.host().ipJson<Array<{ addr_info?: Array<{ local?: string }> }>>(['addr', 'show']);
+  const out = new Set<string>();
+  for (const l of links) {
+    for (const a of l.addr_info ?? []) {
+      const ip = a.local ? parseIP(a.local) : undefined;
+      if (ip) out.add(formatIP(ip));
+    }
+  }
+  return out;
 }
 
 function readHost(file: string): string {

@@ -1,5 +1,5 @@
 /** `-p` / `--publish` in Docker's forms, and Docker's `port` output. Pure. */
-import { parseIP } from '../../lib/ip.js';
+import { formatIP, parseIP } from '../../lib/ip.js';
 import { UserError } from '../util/errors.js';
 
 export type Protocol = 'tcp' | 'udp' | 'sctp';
@@ -90,3 +90,25 @@ export function portLines(ports: readonly PortMapping[], ipv6: boolean): string[
 /** Docker's PORTS column: "0.0.0.0:8080->80/tcp". */
 export const portsColumn = (ports: readonly PortMapping[]): string =>
   ports.map((p) => `${p.hostIP ? (p.hostIP.includes(':') ? `[${p.hostIP}]` : p.hostIP) : '0.0.0.0'}:${p.hostPort}->${p.containerPort}/${p.protocol}`).join(', ');
+
+const showMapping = (m: PortMapping): string => `${m.hostIP.includes(':') ? `[${m.hostIP}]` : m.hostIP}:${m.hostPort || ''}:${m.containerPort}/${m.protocol}`;
+
+/**
+ * Host addresses of -p that can be honoured (Docker refuses the rest when it binds: "cannot assign requested
+ * address"): a specific address must be one of this host's (`hostAddresses`, normalised), and an IPv6 one (`::`
+ * included) needs a network with IPv6 — there is nothing to forward it to on an IPv4-only network.
+ */
+export function checkHostAddresses(ports: readonly PortMapping[], hostAddresses: ReadonlySet<string>, network: { name: string; ipv6: boolean }): void {
+  for (const m of ports) {
+    if (!m.hostIP) continue;
+    const ip = parseIP(m.hostIP);
+    if (!ip) continue; // parsePublish refused it already
+    if (ip.family === 6 && !network.ipv6) {
+      throw new UserError(`-p ${showMapping(m)}: network ${network.name} has no IPv6 subnet, so nothing can be published on the IPv6 address ${m.hostIP}: use an IPv4 address, or a network created with --ipv6`);
+    }
+    if (ip.value === 0n) continue; // 0.0.0.0 / ::: every address of the family
+    if (!hostAddresses.has(formatIP(ip))) {
+      throw new UserError(`-p ${showMapping(m)}: ${m.hostIP} is not an address of this host (cannot assign requested address): publish on one of its addresses, or leave the address out`);
+    }
+  }
+}

@@ -11,6 +11,8 @@ export type IngressPolicy = (typeof INGRESS_POLICIES)[number];
 export interface FirewallConf {
   adminChain: string;
   ingressPolicy: IngressPolicy;
+  /** cni-ts: also accept connections DNAT'd to the container (published ports), before any isolation. */
+  acceptPublishedPorts: boolean;
 }
 
 /** An address the firewall opens, as the reference writes it: the address alone with a host prefix. */
@@ -35,7 +37,8 @@ export function parseFirewallConf(conf: NetConf): FirewallConf {
   if (!(INGRESS_POLICIES as readonly string[]).includes(policy)) {
     throw configError(`unknown ingress policy: ${JSON.stringify(policy)}`, `allowed: ${INGRESS_POLICIES.join(', ')}`);
   }
-  return { adminChain, ingressPolicy: policy as IngressPolicy };
+  const acceptPublishedPorts = f.bool('acceptPublishedPorts');
+  return { adminChain, ingressPolicy: policy as IngressPolicy, acceptPublishedPorts };
 }
 
 /** Every address of the result, as /32 or /128 (the reference opens all of result.IPs). */

@@ -38,7 +38,7 @@ function add(ctx: CniContext): Result {
   const bridge = isolatedBridge(prev, conf.ingressPolicy, hostLink);
   for (const family of familiesOf(addrs)) {
     const mine = addrs.filter((a) => a.family === family);
-    const plan = planAdd(iptablesSave(family, 'filter'), conf.adminChain, mine, bridge);
+    const plan = planAdd(iptablesSave(family, 'filter'), conf.adminChain, mine, bridge, conf.acceptPublishedPorts);
     if (!plan.setup.length) {
       restore(family, plan.rules, 'failed to add firewall rules');
       continue;
@@ -46,7 +46,7 @@ function add(ctx: CniContext): Result {
     // Shared chains or jumps are missing: create them under the host lock, from a fresh dump (declaring a chain
     // that another ADD has just filled would flush it).
     withHostLock('firewall', () => {
-      const fresh = planAdd(iptablesSave(family, 'filter'), conf.adminChain, mine, bridge);
+      const fresh = planAdd(iptablesSave(family, 'filter'), conf.adminChain, mine, bridge, conf.acceptPublishedPorts);
       restore(family, [...fresh.setup, ...fresh.rules], 'failed to set up the firewall chains');
     });
   }
@@ -66,12 +66,22 @@ function delAddresses(ctx: CniContext): OpenAddress[] {
   return openAddresses({ cniVersion: ctx.conf.cniVersion, ips: addresses.map((address) => ({ address })) });
 }
 
+/** acceptPublishedPorts as configured; a config that does not parse (DEL must still work) counts as false. */
+function publishedPortsOf(ctx: CniContext): boolean {
+  try {
+    return parseFirewallConf(ctx.conf).acceptPublishedPorts;
+  } catch {
+    return false;
+  }
+}
+
 function del(ctx: CniContext): void {
   const addrs = delAddresses(ctx);
+  const published = publishedPortsOf(ctx);
   for (const family of familiesOf(addrs)) {
     const mine = addrs.filter((a) => a.family === family);
     // Common case, one exec: the rules are there once. Otherwise (gone, a retried DEL, copies) look first.
-    if (iptablesRestore(family, restoreText(blindDel(mine))).status === 0) continue;
+    if (iptablesRestore(family, restoreText(blindDel(mine, published))).status === 0) continue;
     let save: string;
     try {
       save = iptablesSave(family, 'filter');
@@ -89,7 +99,7 @@ function check(ctx: CniContext): void {
   const addrs = openAddresses(prev);
   const bridge = isolatedBridge(prev, conf.ingressPolicy, hostLink);
   for (const family of familiesOf(addrs)) {
-    const missing = missingForCheck(iptablesSave(family, 'filter'), conf.adminChain, addrs.filter((a) => a.family === family), bridge);
+    const missing = missingForCheck(iptablesSave(family, 'filter'), conf.adminChain, addrs.filter((a) => a.family === family), bridge, conf.acceptPublishedPorts);
     if (missing.length) throw pluginError(`expected firewall rules are missing from ${iptablesCmd(family, '')} table filter`, missing.join('; '));
   }
 }

@@ -12,6 +12,10 @@
  *   -A CNI-ISOLATION-STAGE-1 -m comment --comment "…" -j RETURN
  *   -A CNI-ISOLATION-STAGE-2 -o <br> -m comment --comment "…" -j DROP
  *   -A CNI-ISOLATION-STAGE-2 -m comment --comment "…" -j RETURN
+ * and with acceptPublishedPorts (cni-ts only; for hosts whose FORWARD policy is DROP, and so that a published port is
+ * reachable from other isolated bridges, as Docker's userland proxy makes it):
+ *   -A FORWARD -m conntrack --ctstate DNAT -m comment --comment "CNI firewall plugin rules (published ports)" -j CNI-FORWARD  (first)
+ *   -A CNI-FORWARD -d <ip>/32 -m conntrack --ctstate DNAT -j ACCEPT                                  (per address)
  * The per-address rules carry no container ID (as in the reference), so DEL finds them by the addresses.
  */
 import { missingSetup, ruleLine, ruleLines, type WantedRule } from '../../lib/netfilter.js';
@@ -24,6 +28,7 @@ export const STAGE2 = 'CNI-ISOLATION-STAGE-2';
 const RULES_COMMENT = 'CNI firewall plugin rules';
 const ADMIN_COMMENT = 'CNI firewall plugin admin overrides';
 const ISOLATION_COMMENT = 'CNI firewall plugin rules (ingressPolicy: same-bridge)';
+const PUBLISHED_COMMENT = 'CNI firewall plugin rules (published ports)';
 
 const comment = (c: string): string => `-m comment --comment ${ruleLine([c])}`;
 
@@ -32,6 +37,12 @@ export const addressRules = (a: OpenAddress): string[] => [
   `-d ${a.host} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
   `-s ${a.host} -j ACCEPT`,
 ];
+
+/** acceptPublishedPorts: connections DNAT'd to the container (its published ports) are accepted. */
+export const publishedRule = (a: OpenAddress): string => `-d ${a.host} -m conntrack --ctstate DNAT -j ACCEPT`;
+
+/** acceptPublishedPorts: DNAT'd connections see CNI-FORWARD before the isolation chains do (inserted last: first). */
+export const publishedSetup = (): WantedRule => ({ verb: '-I', chain: 'FORWARD', rule: `-m conntrack --ctstate DNAT ${comment(PUBLISHED_COMMENT)} -j ${FORWARD_CHAIN}` });
 
 /** Shared chains and rules: CNI-FORWARD jumped to first from FORWARD, the admin chain first in CNI-FORWARD. */
 export function sharedSetup(adminChain: string): { chains: string[]; rules: WantedRule[] } {
@@ -66,25 +77,30 @@ export interface AddPlan {
   rules: string[];
 }
 
+/** The per-address rules of `addrs` in CNI-FORWARD (with acceptPublishedPorts: three per address). */
+const containerRules = (addrs: readonly OpenAddress[], published: boolean): string[] =>
+  addrs.flatMap((a) => (published ? [...addressRules(a), publishedRule(a)] : addressRules(a)));
+
 /** What an ADD of `addrs` (one family) must add to the dump `save`. */
-export function planAdd(save: string, adminChain: string, addrs: readonly OpenAddress[], bridge: string | undefined): AddPlan {
+export function planAdd(save: string, adminChain: string, addrs: readonly OpenAddress[], bridge: string | undefined, published = false): AddPlan {
   const shared = sharedSetup(adminChain);
   const iso = bridge ? isolationSetup(bridge) : { chains: [], rules: [] };
-  // Order matters: the isolation jump is inserted after CNI-FORWARD's so that it ends up before it in FORWARD.
-  const setup = missingSetup(save, [...shared.chains, ...iso.chains], [...shared.rules, ...iso.rules]);
+  // Order matters: the isolation jump is inserted after CNI-FORWARD's so that it ends up before it in FORWARD, and
+  // the published-ports jump after both so that it ends up first.
+  const setup = missingSetup(save, [...shared.chains, ...iso.chains], [...shared.rules, ...iso.rules, ...(published ? [publishedSetup()] : [])]);
   const have = ruleLines(save);
-  const rules = addrs.flatMap(addressRules).filter((r) => !have.has(`-A ${FORWARD_CHAIN} ${r}`)).map((r) => `-A ${FORWARD_CHAIN} ${r}`);
+  const rules = containerRules(addrs, published).filter((r) => !have.has(`-A ${FORWARD_CHAIN} ${r}`)).map((r) => `-A ${FORWARD_CHAIN} ${r}`);
   return { setup, rules };
 }
 
 export const restoreText = (lines: readonly string[]): string => ['*filter', ...lines, 'COMMIT', ''].join('\n');
 
 /** `-D` lines for the addresses' rules, without looking: the common DEL (fails as a whole if one is missing). */
-export const blindDel = (addrs: readonly OpenAddress[]): string[] => addrs.flatMap(addressRules).map((r) => `-D ${FORWARD_CHAIN} ${r}`);
+export const blindDel = (addrs: readonly OpenAddress[], published = false): string[] => containerRules(addrs, published).map((r) => `-D ${FORWARD_CHAIN} ${r}`);
 
-/** `-D` lines removing every occurrence of the addresses' rules found in `save` (none: empty). */
+/** `-D` lines removing every occurrence of the addresses' rules found in `save` (none: empty); published-port ones too. */
 export function planDel(save: string, addrs: readonly OpenAddress[]): string[] {
-  const wanted = new Set(addrs.flatMap(addressRules).map((r) => `-A ${FORWARD_CHAIN} ${r}`));
+  const wanted = new Set(containerRules(addrs, true).map((r) => `-A ${FORWARD_CHAIN} ${r}`));
   return save
     .split('\n')
     .map((l) => l.trim())
@@ -93,8 +109,8 @@ export function planDel(save: string, addrs: readonly OpenAddress[]): string[] {
 }
 
 /** CHECK: what is missing from `save` for these addresses (empty when all is in place). */
-export function missingForCheck(save: string, adminChain: string, addrs: readonly OpenAddress[], bridge: string | undefined): string[] {
-  const plan = planAdd(save, adminChain, addrs, bridge);
+export function missingForCheck(save: string, adminChain: string, addrs: readonly OpenAddress[], bridge: string | undefined, published = false): string[] {
+  const plan = planAdd(save, adminChain, addrs, bridge, published);
   return [...plan.setup, ...plan.rules];
 }
 

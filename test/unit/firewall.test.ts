@@ -44,8 +44,9 @@ COMMIT
 
 describe('firewall config', () => {
   it('defaults and accepted values', () => {
-    expect(fw({})).toEqual({ adminChain: 'CNI-ADMIN', ingressPolicy: 'open' });
-    expect(fw({ backend: '', ingressPolicy: 'same-bridge', iptablesAdminChainName: 'MY-ADMIN' })).toEqual({ adminChain: 'MY-ADMIN', ingressPolicy: 'same-bridge' });
+    expect(fw({})).toEqual({ adminChain: 'CNI-ADMIN', ingressPolicy: 'open', acceptPublishedPorts: false });
+    expect(fw({ backend: '', ingressPolicy: 'same-bridge', iptablesAdminChainName: 'MY-ADMIN' })).toEqual({ adminChain: 'MY-ADMIN', ingressPolicy: 'same-bridge', acceptPublishedPorts: false });
+    expect(fw({ acceptPublishedPorts: true }).acceptPublishedPorts).toBe(true);
     expect(fw({ backend: 'iptables', firewalldZone: 'trusted' }).adminChain).toBe('CNI-ADMIN');
   });
 
@@ -55,6 +56,7 @@ describe('firewall config', () => {
     expect(err(() => fw({ ingressPolicy: 'isolated' })).msg).toBe('unknown ingress policy: "isolated"');
     expect(err(() => fw({ iptablesAdminChainName: 'has space' })).msg).toMatch(/"iptablesAdminChainName" is "has space"/);
     expect(err(() => fw({ iptablesAdminChainName: 'X'.repeat(29) })).code).toBe(7);
+    expect(err(() => fw({ acceptPublishedPorts: 'yes' })).msg).toMatch(/"acceptPublishedPorts" must be true or false, got "yes"/);
   });
 
   it('opens every address of the result as a host address', () => {
@@ -137,5 +139,21 @@ describe('firewall iptables rules', () => {
     expect(planDel(GO_SAVE, [{ family: 4, host: '10.89.0.3/32' }])).toEqual([]);
     const gone = GO_SAVE.replace('-A FORWARD -m comment --comment "CNI firewall plugin rules" -j CNI-FORWARD\n', '');
     expect(missingForCheck(gone, 'CNI-ADMIN', v4, 'cni-p0')).toEqual(['-I FORWARD -m comment --comment "CNI firewall plugin rules" -j CNI-FORWARD']);
+  });
+
+  it('acceptPublishedPorts: DNAT\'d connections jump to CNI-FORWARD first (before the isolation) and are accepted per address', () => {
+    const jump = '-I FORWARD -m conntrack --ctstate DNAT -m comment --comment "CNI firewall plugin rules (published ports)" -j CNI-FORWARD';
+    const accept = '-A CNI-FORWARD -d 10.89.0.2/32 -m conntrack --ctstate DNAT -j ACCEPT';
+    const plan = planAdd(GO_SAVE, 'CNI-ADMIN', v4, 'cni-p0', true);
+    expect(plan).toEqual({ setup: [jump], rules: [accept] });
+    // inserted last of the FORWARD jumps, so first in FORWARD
+    const fresh = planAdd('*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n', 'CNI-ADMIN', v4, 'cni-p0', true).setup.filter((l) => l.startsWith('-I FORWARD'));
+    expect(fresh[fresh.length - 1]).toBe(jump);
+    const after = GO_SAVE.replace('COMMIT', `${jump.replace('-I', '-A')}\n${accept}\nCOMMIT`);
+    expect(missingForCheck(after, 'CNI-ADMIN', v4, 'cni-p0', true)).toEqual([]);
+    expect(missingForCheck(GO_SAVE, 'CNI-ADMIN', v4, 'cni-p0', true)).toEqual([jump, accept]);
+    expect(blindDel(v4, true)).toEqual([...blindDel(v4), accept.replace('-A', '-D')]);
+    // DEL finds them whether or not its config has the key; the shared jump stays
+    expect(planDel(after, v4)).toEqual([...planDel(GO_SAVE, v4), accept.replace('-A', '-D')]);
   });
 });
