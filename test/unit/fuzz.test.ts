@@ -109,21 +109,24 @@ describe('fuzz: the judge', () => {
     expect(judgePlugin('ADD', 'ADD', conf, out({ status: 1, stdout: 'oops' }))[0]).toMatchObject({ kind: 'bad-output' });
     expect(judgePlugin('ADD', 'ADD', conf, out({ status: 1, stdout: '{"code":"7","msg":"x"}' }))[0]).toMatchObject({ kind: 'bad-output' });
     expect(judgePlugin('ADD', 'ADD', conf, out({ stdout: '{"cniVersion":"0.3.1"}' }))[0]?.detail).toMatch(/version 0.3.1, the config asked for 1.0.0/);
+    // the same flaw at the same place as in the prevResult, whatever the plugin printed for it, is inherited
+    const emptyIp = JSON.stringify({ cniVersion: '1.0.0', name: 'n', type: 'portmap', prevResult: { cniVersion: '1.0.0', ips: [{}] } });
+    expect(judgePlugin('ADD', 'ADD', emptyIp, out({ stdout: '{"cniVersion":"1.0.0","ips":[{"version":"","address":"<nil>"}]}' }))).toEqual([]);
     expect(judgePlugin('ADD', 'ADD', conf, out({ timedOut: true, status: 137 })).map((f) => f.kind)).toEqual(['hang']);
     // a chained plugin passing on what was already wrong in its prevResult is not at fault
     const badPrev = { cniVersion: '1.0.0', ips: [{ address: '10.0.0.2/24', interface: 2 }] };
     const chained = JSON.stringify({ cniVersion: '1.0.0', name: 'n', type: 'portmap', prevResult: badPrev });
     expect(judgePlugin('ADD', 'ADD', chained, out({ stdout: JSON.stringify(badPrev) }))).toEqual([]);
-    expect(judgePlugin('ADD', 'ADD', conf, out({ stdout: JSON.stringify(badPrev) }))[0]?.detail).toMatch(/names interface 2, not in interfaces/);
+    expect(judgePlugin('ADD', 'ADD', conf, out({ stdout: JSON.stringify(badPrev) }))[0]?.detail).toMatch(/ips\[0\]: interface 2 is not in interfaces/);
     expect(judgePlugin('ADD', 'ADD', conf, out({ status: 1, stdout: '{"code":7,"msg":"x"}', forkRefusals: 3 })).map((f) => f.kind)).toEqual(['runaway']);
     expect(judgePlugin('ADD', 'ADD', conf, out({ status: 1, stdout: '{"code":7,"msg":"x"}', leftover: ['5:bridge'] })).map((f) => f.kind)).toEqual(['leak']);
   });
 
   it('results: shape checks per version', () => {
     expect(resultProblem({ cniVersion: '0.2.0', ip4: { ip: '10.0.0.2/24' } })).toBeUndefined();
-    expect(resultProblem({ cniVersion: '0.2.0', ip4: { ip: 'x' } })).toMatch(/ip4.ip/);
+    expect(resultProblem({ cniVersion: '0.2.0', ip4: { ip: 'x' } })).toMatch(/ip4.ip: not a CIDR/);
     expect(resultProblem({ cniVersion: '1.0.0', ips: [{ address: '10.0.0.2/24', interface: 2 }], interfaces: [{ name: 'a' }] })).toMatch(/not in interfaces/);
-    expect(resultProblem({ cniVersion: '1.0.0', routes: [{ dst: 'x' }] })).toMatch(/route/);
+    expect(resultProblem({ cniVersion: '1.0.0', routes: [{ dst: 'x' }] })).toMatch(/routes\[0\]: no CIDR dst/);
     expect(resultProblem([])).toMatch(/not a JSON object/);
   });
 
