@@ -41,45 +41,50 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object
 
 export const KNOWN_VERSIONS = ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'];
 
-/** Why `v` is not a valid ADD result in version `want` (undefined: it is): `where: what` and then the value seen. */
-export function resultProblem(v: unknown, want?: string): string | undefined {
+/**
+ * Why `v` is not a valid ADD result in version `want` (empty: it is), each as `where: what` and then the value seen.
+ * A part of the wrong type is reported and then read as empty, so that what depends on it is checked too.
+ */
+export function resultProblems(v: unknown, want?: string): string[] {
   const seen = (x: unknown): string => ` (got ${JSON.stringify(x)?.slice(0, 80)})`;
-  if (!isObj(v)) return `result: not a JSON object${seen(v)}`;
-  if (typeof v.cniVersion !== 'string') return 'result: no string cniVersion';
-  if (want && KNOWN_VERSIONS.includes(want) && v.cniVersion !== want) return `result: version ${v.cniVersion}, the config asked for ${want}`;
+  if (!isObj(v)) return [`result: not a JSON object${seen(v)}`];
+  const out: string[] = [];
+  if (typeof v.cniVersion !== 'string') out.push('result: no string cniVersion');
+  else if (want && KNOWN_VERSIONS.includes(want) && v.cniVersion !== want) out.push(`result: version ${v.cniVersion}, the config asked for ${want}`);
   if (v.cniVersion === '0.1.0' || v.cniVersion === '0.2.0') {
     for (const k of ['ip4', 'ip6']) {
       const ipc = v[k];
-      if (ipc === undefined) continue;
-      if (!isObj(ipc) || typeof ipc.ip !== 'string' || !parseCIDR(ipc.ip)) return `${k}.ip: not a CIDR${seen(ipc)}`;
+      if (ipc !== undefined && (!isObj(ipc) || typeof ipc.ip !== 'string' || !parseCIDR(ipc.ip))) out.push(`${k}.ip: not a CIDR${seen(ipc)}`);
     }
-    return undefined;
+    return out;
   }
-  const ifaces = v.interfaces;
-  if (ifaces !== undefined) {
-    if (!Array.isArray(ifaces)) return `interfaces: not an array${seen(ifaces)}`;
-    for (const [n, i] of ifaces.entries()) if (!isObj(i) || typeof i.name !== 'string' || !i.name) return `interfaces[${n}]: no name${seen(i)}`;
-  }
-  const ips = v.ips;
-  if (ips !== undefined) {
-    if (!Array.isArray(ips)) return `ips: not an array${seen(ips)}`;
-    for (const [n, ip] of ips.entries()) {
-      if (!isObj(ip) || typeof ip.address !== 'string' || !parseCIDR(ip.address)) return `ips[${n}]: no CIDR address${seen(ip)}`;
-      if (ip.interface !== undefined && (!Number.isInteger(ip.interface) || (ip.interface as number) < 0 || !Array.isArray(ifaces) || (ip.interface as number) >= ifaces.length)) {
-        return `ips[${n}]: interface ${JSON.stringify(ip.interface)} is not in interfaces${seen(ip.address)}`;
-      }
+  const list = (key: string): unknown[] | undefined => {
+    const x = v[key];
+    if (x === undefined) return undefined;
+    if (Array.isArray(x)) return x;
+    out.push(`${key}: not an array${seen(x)}`);
+    return [];
+  };
+  const ifaces = list('interfaces');
+  for (const [n, i] of (ifaces ?? []).entries()) if (!isObj(i) || typeof i.name !== 'string' || !i.name) out.push(`interfaces[${n}]: no name${seen(i)}`);
+  for (const [n, ip] of (list('ips') ?? []).entries()) {
+    if (!isObj(ip) || typeof ip.address !== 'string' || !parseCIDR(ip.address)) {
+      out.push(`ips[${n}]: no CIDR address${seen(ip)}`);
+      continue;
+    }
+    if (ip.interface !== undefined && (!Number.isInteger(ip.interface) || (ip.interface as number) < 0 || (ip.interface as number) >= (ifaces ?? []).length)) {
+      out.push(`ips[${n}]: interface ${JSON.stringify(ip.interface)} is not in interfaces${seen(ip.address)}`);
     }
   }
-  if (v.routes !== undefined) {
-    if (!Array.isArray(v.routes)) return `routes: not an array${seen(v.routes)}`;
-    for (const [n, r] of v.routes.entries()) if (!isObj(r) || typeof r.dst !== 'string' || !parseCIDR(r.dst)) return `routes[${n}]: no CIDR dst${seen(r)}`;
-  }
-  if (v.dns !== undefined && !isObj(v.dns)) return `dns: not an object${seen(v.dns)}`;
-  return undefined;
+  for (const [n, r] of (list('routes') ?? []).entries()) if (!isObj(r) || typeof r.dst !== 'string' || !parseCIDR(r.dst)) out.push(`routes[${n}]: no CIDR dst${seen(r)}`);
+  if (v.dns !== undefined && !isObj(v.dns)) out.push(`dns: not an object${seen(v.dns)}`);
+  return out;
 }
 
+export const resultProblem = (v: unknown, want?: string): string | undefined => resultProblems(v, want)[0];
+
 /** The problem without the value seen: the same flaw at the same place, whatever the plugin made of the value. */
-const flawOf = (problem: string | undefined): string | undefined => problem?.replace(/ \(got .*\)$/s, '');
+const flawOf = (problem: string): string => problem.replace(/ \(got .*\)$/s, '');
 
 /** The config's cniVersion as sent (undefined when stdin is not a JSON object). */
 export function requestedVersion(stdin: string): string | undefined {
@@ -146,9 +151,10 @@ export function judgePlugin(step: string, command: string | undefined, stdin: st
       f.push({ kind: 'bad-output', step, detail: `ADD succeeded but stdout is not JSON: ${text.slice(0, 160) || '(empty)'}` });
       return f;
     }
-    const problem = resultProblem(r, requestedVersion(stdin));
     // a chained plugin passes the previous result on: what was already wrong in it is not this plugin's doing
-    if (problem && flawOf(problem) !== flawOf(resultProblem(prevResultOf(stdin)))) f.push({ kind: 'bad-output', step, detail: `ADD succeeded with an invalid result: ${problem}` });
+    const inherited = new Set(resultProblems(prevResultOf(stdin)).map(flawOf));
+    const problem = resultProblems(r, requestedVersion(stdin)).find((p) => !inherited.has(flawOf(p)));
+    if (problem) f.push({ kind: 'bad-output', step, detail: `ADD succeeded with an invalid result: ${problem}` });
   } else if (command === 'VERSION') {
     let r: unknown;
     try {

@@ -16,11 +16,12 @@
  * Prints every failing case (its mutations and findings) and a table per target: inputs tried, crashes, hangs,
  * leaks, bad output, runaway forks. Exit status 1 when anything failed.
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DIST } from '../helpers/harness.js';
-import { REGRESSIONS, loadSaved, type SavedCase } from './saved.js';
+import { Sandbox } from '../helpers/sandbox.js';
+import { REGRESSIONS, loadSaved, saveCase, type SavedCase } from './saved.js';
 import { generateCase, type Case } from './generate.js';
 import type { FindingKind } from './judge.js';
 import { runCase, type CaseReport } from './runner.js';
@@ -138,11 +139,18 @@ async function main(): Promise<number> {
     for (const r of failing) {
       const file = join(REGRESSIONS, `${r.case.target}-s${r.case.seed}-i${r.case.index}${ref ? '-ref' : ''}.json`);
       const saved: SavedCase = { found: who, findings: r.findings.map((f) => `${f.kind} in ${f.step}: ${f.detail}`), case: r.case };
-      writeFileSync(file, JSON.stringify(saved, null, 2) + '\n');
+      saveCase(file, saved);
     }
     console.log(`saved ${failing.length} failing case(s) to ${REGRESSIONS} (replayed against cni-ts by test/integration/fuzz-regressions.test.ts)`);
   }
   return failing.length ? 1 : 0;
+}
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    Sandbox.stopAll();
+    process.exit(130);
+  });
 }
 
 main().then(

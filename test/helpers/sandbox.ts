@@ -10,7 +10,8 @@
  *   - a pids cgroup per sandbox (cgroup v1 or v2, when the machine has one) caps the processes of an invocation, so a
  *     delegation loop (fork bomb) fails to fork instead of exhausting the machine, and the cap being hit is reported;
  *   - a time bound per invocation (SIGKILL to unshare, whose --kill-child takes the whole PID namespace with it).
- * stop() kills the holder: its namespaces, links, rules and files go with it.
+ * stop() kills the holder: its namespaces, links, rules and files go with it; so does the death of the process that
+ * started it (the holder runs with a parent-death signal).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
@@ -117,10 +118,18 @@ export class Sandbox {
   private tmp = '';
   private cgroup: PidsCgroup | undefined;
 
+  private static readonly running = new Set<Sandbox>();
+
   private constructor(readonly label: string) {}
+
+  /** Stop every sandbox this process started (e.g. on SIGINT). */
+  static stopAll(): void {
+    for (const s of [...Sandbox.running]) s.stop();
+  }
 
   static async start(opts: SandboxOptions): Promise<Sandbox> {
     const s = new Sandbox(opts.label);
+    Sandbox.running.add(s);
     try {
       await s.boot(opts);
     } catch (e) {
@@ -158,7 +167,8 @@ export class Sandbox {
       'echo ready $$',
       'exec sleep 1000000',
     ].join('\n');
-    const p = spawn('unshare', ['--net', '--mount', '--propagation', 'slave', '--', 'sh', '-c', inner, this.tmp], {
+    // --pdeathsig: should this process die without stop(), the holder (and so the whole sandbox) dies with it
+    const p = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'unshare', '--net', '--mount', '--propagation', 'slave', '--', 'sh', '-c', inner, this.tmp], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { PATH },
     });
@@ -251,6 +261,7 @@ export class Sandbox {
   }
 
   stop(): void {
+    Sandbox.running.delete(this);
     if (this.holderPid) {
       try {
         process.kill(this.holderPid, 'SIGKILL'); // its namespaces (and the tmpfs on tmp) are released as it exits

@@ -6,6 +6,10 @@ import { generateCase } from '../fuzz/generate.js';
 import { judgeCommand, judgePlugin, resultProblem, stackTrace, type Outcome } from '../fuzz/judge.js';
 import { leaksBetween, parseIptablesSave, parseNft, parseSnapshot, type Snapshot } from '../fuzz/snapshot.js';
 import { COMMANDS, PLUGINS, TARGETS } from '../fuzz/targets.js';
+import { loadSaved, saveCase } from '../fuzz/saved.js';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 describe('fuzz: seeded generation', () => {
   it('the same seed gives the same sequence; cases of one target do not depend on other targets or indexes', () => {
@@ -55,6 +59,23 @@ describe('fuzz: seeded generation', () => {
       expect(step.expect).toBe('refuse');
       const ep = argv.indexOf('--etcd-endpoints');
       if (ep >= 0) expect(argv[ep + 1]).not.toMatch(/:2379|^https?:\/\/(?!127\.0\.0\.1:1$|\[::1\]:1$)/);
+    }
+  });
+});
+
+describe('fuzz: saved cases', () => {
+  it('round-trip; a long stdin is stored gzipped, text with characters beyond latin1 as it is', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cnits-fuzzsave-'));
+    try {
+      const base = generateCase(PLUGINS[0]!, 1, 3);
+      const long = `{"a":"${' '.repeat(1 << 20)}"}`;
+      const c = { ...base, steps: [{ ...base.steps[0]!, stdin: long }, { ...base.steps[0]!, stdin: '\xff\xfe', stdinBytes: true }, { ...base.steps[0]!, stdin: `😀${'x'.repeat(5000)}` }] };
+      const file = join(dir, 'c.json');
+      saveCase(file, { found: 'cni-ts', findings: ['x'], case: c });
+      expect(readFileSync(file, 'utf8').length).toBeLessThan(30_000);
+      expect(loadSaved(file)[0]!.case).toEqual(c);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
@@ -112,6 +133,8 @@ describe('fuzz: the judge', () => {
     // the same flaw at the same place as in the prevResult, whatever the plugin printed for it, is inherited
     const emptyIp = JSON.stringify({ cniVersion: '1.0.0', name: 'n', type: 'portmap', prevResult: { cniVersion: '1.0.0', ips: [{}] } });
     expect(judgePlugin('ADD', 'ADD', emptyIp, out({ stdout: '{"cniVersion":"1.0.0","ips":[{"version":"","address":"<nil>"}]}' }))).toEqual([]);
+    const nullIfaces = JSON.stringify({ cniVersion: '1.0.0', name: 'n', type: 'tuning', prevResult: { cniVersion: '1.0.0', interfaces: null, ips: [{ address: '10.0.0.2/24', interface: 2 }] } });
+    expect(judgePlugin('ADD', 'ADD', nullIfaces, out({ stdout: '{"cniVersion":"1.0.0","ips":[{"address":"10.0.0.2/24","interface":2}]}' }))).toEqual([]);
     expect(judgePlugin('ADD', 'ADD', conf, out({ timedOut: true, status: 137 })).map((f) => f.kind)).toEqual(['hang']);
     // a chained plugin passing on what was already wrong in its prevResult is not at fault
     const badPrev = { cniVersion: '1.0.0', ips: [{ address: '10.0.0.2/24', interface: 2 }] };
