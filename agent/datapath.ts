@@ -13,23 +13,24 @@
  */
 import { sha256Hex } from '../lib/hash.js';
 import { randomMac } from '../lib/veth.js';
-import { ipEqual, parseCIDR, parseIP } from '../lib/ip.js';
+import { formatIP, ipEqual, networkOf, parseCIDR, parseIP, type CIDR } from '../lib/ip.js';
 import type { IpLink, IpRoute } from '../lib/iface.js';
 import { Netns } from '../lib/netns.js';
 import { run } from '../lib/exec.js';
 import { vxlanDevice, type Backend } from './config.js';
+import { kernelReader, type Fdb, type KernelReader, type Neigh } from './kernel-state.js';
+import { libc } from '../lib/native.js';
+import { NETLINK_ROUTE, batchAnswers, batchMessages, errnoText, fdbMessage, neighMessage, routeMessage } from '../lib/netlink.js';
+
+export type { Fdb, Neigh } from './kernel-state.js';
 import type { NodeRecord } from './store/types.js';
-import { subnetNetworkAddress, withinAny } from './subnets.js';
+import { subnetNetworkAddress } from './subnets.js';
+import type { Underlay } from './underlay.js';
+
+export { detectUnderlay, type Underlay } from './underlay.js';
 
 /** Routing protocol number marking the agent's routes (`ip route … proto 177`). */
 export const ROUTE_PROTO = 177;
-
-export interface Underlay {
-  iface: string;
-  /** The underlay address used for VXLAN and published to peers (first of publicIPs). */
-  publicIPs: string[];
-  mtu: number;
-}
 
 export interface VxlanSpec {
   name: string;
@@ -39,19 +40,6 @@ export interface VxlanSpec {
   iface: string;
   mac: string;
   mtu: number;
-}
-
-export interface Neigh {
-  dst: string;
-  lladdr?: string;
-  state?: string[];
-}
-
-export interface Fdb {
-  mac: string;
-  dst?: string;
-  flags?: string[];
-  state?: string;
 }
 
 export interface CurrentState {
@@ -70,7 +58,6 @@ export function vtepMAC(nodeName: string, vni: number): string {
 }
 
 const familyOfIP = (ip: string): 4 | 6 => (ip.includes(':') ? 6 : 4);
-const inCluster = withinAny;
 const hostLen = (ip: string): number => (familyOfIP(ip) === 4 ? 32 : 128);
 const sameIP = (a: string | undefined, b: string | undefined): boolean => {
   const x = a ? parseIP(a) : undefined;
@@ -85,23 +72,27 @@ export interface WantedRoute {
   via: string;
   dev: string;
   onlink: boolean;
+  /** The peer it is for (errors are reported per peer). */
+  node?: string;
 }
 
 export interface Wanted {
   routes: WantedRoute[];
   /** vxlan only */
-  neighs: Array<{ dst: string; lladdr: string }>;
-  fdb: Array<{ mac: string; dst: string }>;
+  neighs: Array<{ dst: string; lladdr: string; node?: string }>;
+  fdb: Array<{ mac: string; dst: string; node?: string }>;
   /** Peers that cannot be reached, with the reason (logged). */
   skipped: string[];
 }
 
 export function wantedState(o: { backend: Backend; device: string; underlay: Underlay; clusterCIDRs: readonly string[]; self: string; peers: Iterable<NodeRecord> }): Wanted {
   const w: Wanted = { routes: [], neighs: [], fdb: [], skipped: [] };
+  const inCluster = insideAny(o.clusterCIDRs);
   const localFamily = familyOfIP(o.underlay.publicIPs[0] ?? '0.0.0.0');
+  const onLink = o.underlay.onLink ? insideAny(o.underlay.onLink) : undefined;
   for (const p of o.peers) {
     if (p.node === o.self) continue;
-    const subnets = p.subnets.filter((s) => inCluster(o.clusterCIDRs, s));
+    const subnets = p.subnets.filter((s) => inCluster(s));
     if (subnets.length === 0) {
       w.skipped.push(`${p.node}: no subnet inside the cluster CIDR (${p.subnets.join(', ') || 'none'})`);
       continue;
@@ -112,11 +103,11 @@ export function wantedState(o: { backend: Backend; device: string; underlay: Und
         w.skipped.push(`${p.node}: ${!p.vtepMAC ? 'no VTEP MAC published' : `no IPv${localFamily} underlay address`}`);
         continue;
       }
-      w.fdb.push({ mac: p.vtepMAC, dst });
+      w.fdb.push({ mac: p.vtepMAC, dst, node: p.node });
       for (const s of subnets) {
-        const gw = subnetNetworkAddress(s);
-        w.neighs.push({ dst: gw, lladdr: p.vtepMAC });
-        w.routes.push({ dst: s, via: gw, dev: o.device, onlink: true });
+        const gw = gatewayOf(s);
+        w.neighs.push({ dst: gw, lladdr: p.vtepMAC, node: p.node });
+        w.routes.push({ dst: s, via: gw, dev: o.device, onlink: true, node: p.node });
       }
     } else {
       for (const s of subnets) {
@@ -126,7 +117,12 @@ export function wantedState(o: { backend: Backend; device: string; underlay: Und
           w.skipped.push(`${p.node}: no IPv${fam} underlay address to route ${s} via`);
           continue;
         }
-        w.routes.push({ dst: s, via, dev: o.underlay.iface, onlink: false });
+        // host-gw routes via the peer itself: it must be on this node's L2 segment (kindnet skips such peers too).
+        if (onLink && !onLink(via)) {
+          w.skipped.push(`${p.node}: ${via} is not on the local L2 segment of ${o.underlay.iface} (${o.underlay.onLink!.join(', ') || 'no network'}); host-gw needs all nodes on one L2 network (use the vxlan backend otherwise)`);
+          continue;
+        }
+        w.routes.push({ dst: s, via, dev: o.underlay.iface, onlink: false, node: p.node });
       }
     }
   }
@@ -135,68 +131,166 @@ export function wantedState(o: { backend: Backend; device: string; underlay: Und
 
 // ---------- diff (pure) ----------
 
+/**
+ * One kernel change, structured (sent over netlink in-process) and as an ip/bridge batch line (the exec path).
+ * `node`: the peer it is for (a failure is reported for that peer); none for the removal of a stale entry.
+ */
+export type Op = (
+  | { kind: 'route'; verb: 'replace' | 'del'; dst: string; via?: string; dev?: string; onlink?: boolean }
+  | { kind: 'neigh'; verb: 'replace' | 'del'; dst: string; lladdr?: string; dev: string }
+  | { kind: 'fdb'; verb: 'append' | 'del'; mac: string; dst: string; dev: string }
+) & { node?: string };
+
+/** The `ip -batch` / `bridge -batch` line of a change. */
+export function opLine(op: Op): string {
+  switch (op.kind) {
+    case 'route':
+      return `route ${op.verb} ${op.dst}${op.via ? ` via ${op.via}` : ''}${op.dev ? ` dev ${op.dev}` : ''}${op.onlink ? ' onlink' : ''} proto ${ROUTE_PROTO}`;
+    case 'neigh':
+      return op.verb === 'replace' ? `neigh replace ${op.dst} lladdr ${op.lladdr} dev ${op.dev} nud permanent` : `neigh del ${op.dst} dev ${op.dev}`;
+    case 'fdb':
+      return op.verb === 'append' ? `fdb append ${op.mac} dev ${op.dev} dst ${op.dst} self permanent` : `fdb del ${op.mac} dev ${op.dev} dst ${op.dst} self`;
+  }
+}
+
 export interface Changes {
   ip: string[];
   bridge: string[];
   /** What changes, for the log. */
   described: string[];
+  /** The changes of `ip` then `bridge`, structured, in the same order. */
+  ipOps?: Op[];
+  bridgeOps?: Op[];
 }
 
-const routeLine = (verb: 'replace' | 'del', r: WantedRoute): string => `route ${verb} ${r.dst} via ${r.via} dev ${r.dev}${r.onlink ? ' onlink' : ''} proto ${ROUTE_PROTO}`;
+/** Record a change: its batch line, its structured form (not enumerable: plans compare as plain lines), the log text. */
+function push(ch: Changes, op: Op, described: string): void {
+  const tool = op.kind === 'fdb' ? 'bridge' : 'ip';
+  ch[tool].push(opLine(op));
+  const key = tool === 'ip' ? 'ipOps' : 'bridgeOps';
+  if (!ch[key]) Object.defineProperty(ch, key, { value: [], enumerable: false, writable: true });
+  ch[key]!.push(op);
+  ch.described.push(described);
+}
 
-/** Compare the wanted state with the current one; only the agent's own routes/entries are ever removed. */
+const V4_CANONICAL = /^(0|[1-9]\d{0,2})(\.(0|[1-9]\d{0,2})){3}$/;
+
+const ipKeyOf = memo((s: string): string => {
+  const ip = parseIP(s);
+  return ip ? formatIP(ip) : s;
+});
+
+/** An address in one canonical text form (IPv4 as written when already canonical; IPv6 compressed), for map keys. */
+export function ipKey(s: string | undefined): string {
+  if (!s) return '';
+  return V4_CANONICAL.test(s) ? s : ipKeyOf(s);
+}
+
+/** A destination ("10.1.2.0/24", or "10.1.2.3" for a host route) in canonical "addr/len" form, for map keys. */
+export function cidrKey(dst: string): string {
+  const slash = dst.indexOf('/');
+  const addr = slash < 0 ? dst : dst.slice(0, slash);
+  if (slash >= 0 && V4_CANONICAL.test(addr)) return dst;
+  const c = parseCIDR(slash < 0 ? `${dst}/${hostLen(dst)}` : dst);
+  return c ? `${formatIP(c.ip)}/${c.prefix}` : dst;
+}
+
+/**
+ * Remember the results of a pure function of a string (parsing with BigInt costs microseconds; a reconcile asks the
+ * same questions about the same thousands of subnets every time). Forgets everything past `max` entries.
+ */
+function memo<T>(f: (s: string) => T, max = 100_000): (s: string) => T {
+  const cache = new Map<string, T>();
+  return (s) => {
+    let v = cache.get(s);
+    if (v === undefined && !cache.has(s)) {
+      if (cache.size >= max) cache.clear();
+      v = f(s);
+      cache.set(s, v);
+    }
+    return v as T;
+  };
+}
+
+const insideTests = new Map<string, (dst: string) => boolean>();
+
+/** A test for "inside one of these CIDRs", with the CIDRs parsed once and the answers remembered. */
+export function insideAny(cidrs: readonly string[]): (dst: string) => boolean {
+  const key = cidrs.join(',');
+  let test = insideTests.get(key);
+  if (!test) {
+    const nets: CIDR[] = cidrs.map((c) => parseCIDR(c)).filter((c): c is CIDR => !!c).map(networkOf);
+    test = memo((dst) => {
+      const c = parseCIDR(dst.includes('/') ? dst : `${dst}/${hostLen(dst)}`);
+      return !!c && nets.some((n) => n.ip.family === c.ip.family && c.prefix >= n.prefix && networkOf({ ip: c.ip, prefix: n.prefix }).ip.value === n.ip.value);
+    });
+    insideTests.set(key, test);
+  }
+  return test;
+}
+
+/** A subnet's network address (the VXLAN gateway of a peer), remembered. */
+const gatewayOf = memo(subnetNetworkAddress);
+
+const fdbKey = (mac: string, dst: string | undefined): string => `${mac.toLowerCase()} ${ipKey(dst)}`;
+
+interface WantIndex {
+  wantByDst: Map<string, WantedRoute>;
+  wantNeigh: Map<string, { dst: string; lladdr: string; node?: string }>;
+  wantFdb: Set<string>;
+}
+const wantIndexes = new WeakMap<Wanted, WantIndex>();
+
+/** The wanted state keyed for the diff, built once per wanted state (which is reused while the peers stay the same). */
+function wantIndex(want: Wanted): WantIndex {
+  let x = wantIndexes.get(want);
+  if (!x) {
+    x = {
+      wantByDst: new Map(want.routes.map((r) => [cidrKey(r.dst), r])),
+      wantNeigh: new Map(want.neighs.map((w) => [ipKey(w.dst), w])),
+      wantFdb: new Set(want.fdb.map((w) => fdbKey(w.mac, w.dst))),
+    };
+    wantIndexes.set(want, x);
+  }
+  return x;
+}
+
+/**
+ * Compare the wanted state with the current one; only the agent's own routes/entries are ever removed. Linear in the
+ * number of peers (maps keyed by canonical addresses), so a reconcile with thousands of peers stays cheap.
+ */
 export function diffState(want: Wanted, cur: CurrentState, o: { clusterCIDRs: readonly string[]; device: string }): Changes {
   const ch: Changes = { ip: [], bridge: [], described: [] };
   // Routes: ours = proto ROUTE_PROTO (the reads are filtered by it) with a destination inside the cluster CIDR.
-  const ours = cur.routes.filter((r) => inCluster(o.clusterCIDRs, r.dst));
-  const key = (dst: string): string => {
-    const c = parseCIDR(dst.includes('/') ? dst : `${dst}/${hostLen(dst)}`)!;
-    return `${c.ip.family}:${c.ip.value}/${c.prefix}`;
-  };
-  const wantByDst = new Map(want.routes.map((r) => [key(r.dst), r]));
+  const inCluster = insideAny(o.clusterCIDRs);
+  const ours = cur.routes.filter((r) => inCluster(r.dst));
+  const { wantByDst, wantNeigh, wantFdb } = wantIndex(want);
+  const curByDst = new Map(ours.map((r) => [cidrKey(r.dst), r]));
   for (const r of ours) {
-    const w = wantByDst.get(key(r.dst));
-    if (!w) {
-      ch.ip.push(`route del ${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}${r.dev ? ` dev ${r.dev}` : ''} proto ${ROUTE_PROTO}`);
-      ch.described.push(`remove route ${r.dst} via ${r.gateway ?? '?'} dev ${r.dev ?? '?'}`);
-    }
+    if (!wantByDst.has(cidrKey(r.dst))) push(ch, { kind: 'route', verb: 'del', dst: r.dst, via: r.gateway, dev: r.dev }, `remove route ${r.dst} via ${r.gateway ?? '?'} dev ${r.dev ?? '?'}`);
   }
-  for (const w of want.routes) {
-    const c = ours.find((r) => key(r.dst) === key(w.dst));
-    const same = c && sameIP(c.gateway, w.via) && c.dev === w.dev && (!w.onlink || (c.flags ?? []).includes('onlink'));
-    if (!same) {
-      ch.ip.push(routeLine('replace', w));
-      ch.described.push(`${c ? 'update' : 'add'} route ${w.dst} via ${w.via} dev ${w.dev}`);
-    }
+  for (const [k, w] of wantByDst) {
+    const c = curByDst.get(k);
+    const same = c && ipKey(c.gateway) === ipKey(w.via) && c.dev === w.dev && (!w.onlink || (c.flags ?? []).includes('onlink'));
+    if (!same) push(ch, { kind: 'route', verb: 'replace', dst: w.dst, via: w.via, dev: w.dev, onlink: w.onlink, node: w.node }, `${c ? 'update' : 'add'} route ${w.dst} via ${w.via} dev ${w.dev}`);
   }
   // Neighbours on our device: permanent entries are ours.
-  const curNeigh = cur.neighs.filter((n) => (n.state ?? []).includes('PERMANENT'));
-  for (const n of curNeigh) {
-    if (!want.neighs.some((w) => sameIP(w.dst, n.dst))) {
-      ch.ip.push(`neigh del ${n.dst} dev ${o.device}`);
-      ch.described.push(`remove neighbour ${n.dst} (${n.lladdr ?? '?'})`);
-    }
+  const curNeigh = new Map(cur.neighs.filter((n) => (n.state ?? []).includes('PERMANENT')).map((n) => [ipKey(n.dst), n]));
+  for (const [k, n] of curNeigh) {
+    if (!wantNeigh.has(k)) push(ch, { kind: 'neigh', verb: 'del', dst: n.dst, dev: o.device }, `remove neighbour ${n.dst} (${n.lladdr ?? '?'})`);
   }
-  for (const w of want.neighs) {
-    const c = curNeigh.find((n) => sameIP(n.dst, w.dst));
-    if (!c || c.lladdr?.toLowerCase() !== w.lladdr.toLowerCase()) {
-      ch.ip.push(`neigh replace ${w.dst} lladdr ${w.lladdr} dev ${o.device} nud permanent`);
-      ch.described.push(`${c ? 'update' : 'add'} neighbour ${w.dst} → ${w.lladdr}`);
-    }
+  for (const [k, w] of wantNeigh) {
+    const c = curNeigh.get(k);
+    if (!c || c.lladdr?.toLowerCase() !== w.lladdr.toLowerCase()) push(ch, { kind: 'neigh', verb: 'replace', dst: w.dst, lladdr: w.lladdr, dev: o.device, node: w.node }, `${c ? 'update' : 'add'} neighbour ${w.dst} → ${w.lladdr}`);
   }
   // FDB entries on our device that point at a remote VTEP.
   const curFdb = cur.fdb.filter((f) => f.dst && (f.flags ?? []).includes('self'));
+  const haveFdb = new Set(curFdb.map((f) => fdbKey(f.mac, f.dst)));
   for (const f of curFdb) {
-    if (!want.fdb.some((w) => w.mac.toLowerCase() === f.mac.toLowerCase() && sameIP(w.dst, f.dst))) {
-      ch.bridge.push(`fdb del ${f.mac} dev ${o.device} dst ${f.dst} self`);
-      ch.described.push(`remove fdb ${f.mac} → ${f.dst}`);
-    }
+    if (!wantFdb.has(fdbKey(f.mac, f.dst))) push(ch, { kind: 'fdb', verb: 'del', mac: f.mac, dst: f.dst!, dev: o.device }, `remove fdb ${f.mac} → ${f.dst}`);
   }
   for (const w of want.fdb) {
-    if (!curFdb.some((f) => f.mac.toLowerCase() === w.mac.toLowerCase() && sameIP(w.dst, f.dst))) {
-      ch.bridge.push(`fdb append ${w.mac} dev ${o.device} dst ${w.dst} self permanent`);
-      ch.described.push(`add fdb ${w.mac} → ${w.dst}`);
-    }
+    if (!haveFdb.has(fdbKey(w.mac, w.dst))) push(ch, { kind: 'fdb', verb: 'append', mac: w.mac, dst: w.dst, dev: o.device, node: w.node }, `add fdb ${w.mac} → ${w.dst}`);
   }
   return ch;
 }
@@ -217,7 +311,9 @@ export function deviceLines(cur: IpLink | undefined, want: VxlanSpec): { lines: 
   const diffs: string[] = [];
   if (Number(d.id) !== want.vni) diffs.push(`VNI ${d.id}`);
   if (Number(d.port) !== want.port) diffs.push(`port ${d.port}`);
-  if (!sameIP(String(d.local ?? ''), want.local)) diffs.push(`local ${d.local}`);
+  // iproute2 prints an IPv4 local address as "local" and an IPv6 one as "local6".
+  const local = String(d.local ?? d.local6 ?? '');
+  if (!sameIP(local, want.local)) diffs.push(`local ${local || 'none'}`);
   if (d.link !== want.iface) diffs.push(`underlay ${d.link}`);
   if (cur.address?.toLowerCase() !== want.mac.toLowerCase()) diffs.push(`MAC ${cur.address}`);
   if (diffs.length) return { lines: [`link del ${want.name}`, ...add], described: [`re-create VXLAN device ${want.name} (had ${diffs.join(', ')})`] };
@@ -255,47 +351,73 @@ export function deviceAddressLines(cur: IpLink | undefined, device: string, subn
   return { lines, described };
 }
 
+/**
+ * Forwarding sysctls (pure, from the current values; keys in slash form). IPv6: turning `all/forwarding` on makes
+ * every interface with accept_ra=1 ignore router advertisements — a host whose uplink is configured by RA would lose
+ * its default route — so the uplink's accept_ra goes from 1 to 2 (accept RAs even when forwarding) first.
+ */
+export function forwardingSysctls(clusterCIDRs: readonly string[], uplink: string, cur: ReadonlyMap<string, string>): { set: Record<string, string>; described: string[] } {
+  const set: Record<string, string> = {};
+  const described: string[] = [];
+  if (clusterCIDRs.some((c) => !c.includes(':')) && cur.get('net/ipv4/ip_forward') !== '1') {
+    set['net/ipv4/ip_forward'] = '1';
+    described.push('turn IPv4 forwarding on');
+  }
+  if (clusterCIDRs.some((c) => c.includes(':')) && cur.get('net/ipv6/conf/all/forwarding') !== '1') {
+    const ra = `net/ipv6/conf/${uplink}/accept_ra`;
+    if (cur.get(ra) === '1') {
+      set[ra] = '2';
+      described.push(`set ${uplink} accept_ra=2 (keep accepting router advertisements once forwarding is on)`);
+    }
+    set['net/ipv6/conf/all/forwarding'] = '1';
+    described.push('turn IPv6 forwarding on');
+  }
+  return { set, described };
+}
+
+/** br_netfilter: a bridge CNI needs bridged pod traffic to pass iptables (Service hairpin through kube-proxy). */
+export function brNetfilterWarning(cur: ReadonlyMap<string, string>, v6: boolean): string | undefined {
+  const v4 = cur.get('net/bridge/bridge-nf-call-iptables');
+  if (v4 === undefined) return 'br_netfilter is not loaded (no /proc/sys/net/bridge): traffic between pods on one bridge bypasses iptables, so Services reached by a pod on the same node (kube-proxy hairpin) fail; run `modprobe br_netfilter` and add it to /etc/modules-load.d';
+  const off = [v4 !== '1' ? 'net.bridge.bridge-nf-call-iptables' : '', v6 && cur.get('net/bridge/bridge-nf-call-ip6tables') !== '1' ? 'net.bridge.bridge-nf-call-ip6tables' : ''].filter(Boolean);
+  if (off.length) return `${off.join(' and ')} ${off.length > 1 ? 'are' : 'is'} 0: bridged pod traffic bypasses iptables (kube-proxy Services to pods on the same node fail); set ${off.map((k) => `${k}=1`).join(' ')}`;
+  return undefined;
+}
+
+/** The 1-based lines of a `-force -batch` run that failed (each failure prints "Command failed -:N"). */
+export const failedBatchLines = (stderr: string): number[] => [...stderr.matchAll(/Command failed -:(\d+)/g)].map((m) => Number(m[1]));
+
+/** The failures of a forced batch attributed to peers (by the line's owner); failures of lines with no owner are returned apart. */
+export function attributeFailures(stderr: string, owners: ReadonlyArray<string | undefined>, lines: readonly string[], tool: string): { perPeer: Map<string, string>; other: string[] } {
+  const perPeer = new Map<string, string>();
+  const other: string[] = [];
+  const msgs = stderr.split('\n').filter((l) => l.trim() && !l.startsWith('Command failed'));
+  const failed = failedBatchLines(stderr);
+  failed.forEach((n, i) => {
+    const what = `${msgs[i]?.trim() ?? 'failed'} (${tool} ${lines[n - 1] ?? `line ${n}`})`;
+    const node = owners[n - 1];
+    if (node) perPeer.set(node, perPeer.has(node) ? `${perPeer.get(node)}; ${what}` : what);
+    else other.push(what);
+  });
+  if (failed.length === 0 && stderr.trim()) other.push(`${tool}: ${stderr.trim()}`);
+  return { perPeer, other };
+}
+
 // ---------- effects ----------
 
 const host = Netns.host();
 
-function ipJson<T>(args: string[]): T | undefined {
-  const r = host.ip(['-j', ...args]);
-  if (r.status !== 0) return undefined;
-  const t = r.stdout.trim();
-  return (t ? JSON.parse(t) : []) as T;
-}
-
-/** The default route's interface and the node's address on it (or on the interface/address given). */
-export function detectUnderlay(publicIPs: readonly string[], iface: string): Underlay {
-  const addrs = ipJson<IpLink[]>(['addr', 'show']) ?? [];
-  let dev = iface;
-  if (!dev && publicIPs.length) dev = addrs.find((l) => (l.addr_info ?? []).some((a) => sameIP(a.local, publicIPs[0])))?.ifname ?? '';
-  if (!dev) {
-    const routes = [...(ipJson<IpRoute[]>(['route', 'show', 'default']) ?? []), ...(ipJson<IpRoute[]>(['-6', 'route', 'show', 'default']) ?? [])];
-    dev = routes.find((r) => r.dev)?.dev ?? '';
-  }
-  if (!dev) throw new Error('cannot find the underlay interface: no default route; give --iface or --public-ip');
-  const link = addrs.find((l) => l.ifname === dev);
-  if (!link) throw new Error(`underlay interface ${dev} does not exist`);
-  let ips = [...publicIPs];
-  if (ips.length === 0) {
-    const global = (link.addr_info ?? []).filter((a) => a.scope === 'global' && !a.tentative);
-    const v4 = global.find((a) => a.family === 'inet');
-    const v6 = global.find((a) => a.family === 'inet6');
-    ips = [v4?.local, v6?.local].filter((x): x is string => !!x);
-    if (ips.length === 0) throw new Error(`underlay interface ${dev} has no global address; give --public-ip`);
-  } else {
-    for (const ip of ips) {
-      if (!(link.addr_info ?? []).some((a) => sameIP(a.local, ip))) throw new Error(`--public-ip ${ip} is not an address of ${dev}`);
-    }
-  }
-  return { iface: dev, publicIPs: ips, mtu: link.mtu ?? 1500 };
-}
-
 export interface ApplyReport {
   described: string[];
   errors: string[];
+  /** Conditions the admin should fix; not errors of the agent (logged when they change, in status.json). */
+  warnings?: string[];
+}
+
+/** What a reconcile did: failures of changes for one peer are reported for that peer (`peerErrors`), apart from `errors`. */
+export interface ReconcileReport extends ApplyReport {
+  skipped: string[];
+  peerErrors: Map<string, string>;
 }
 
 /** The data path of this node (runs ip and bridge in the agent's own network namespace). */
@@ -304,17 +426,50 @@ export class DataPath {
 
   constructor(
     readonly backend: Backend,
-    readonly underlay: Underlay,
+    /** Replaced when a resync finds another interface, address, MTU or on-link network (setUnderlay). */
+    public underlay: Underlay,
     readonly clusterCIDRs: readonly string[],
     readonly vxlan: { vni: number; port: number; mac: string },
     readonly self: string,
+    /** --mtu: the pods' (and the VXLAN device's) MTU; 0 = from the underlay. */
+    readonly mtuOverride = 0,
+    /** How the kernel state is read (in-process netlink dumps in the shipped executable, else ip/bridge). */
+    readonly reader: KernelReader = kernelReader(),
   ) {
     this.device = vxlanDevice(vxlan.vni);
   }
 
-  /** MTU the pods get: the underlay's, less the VXLAN overhead. */
-  get podMTU(): number {
+  /** The device as read in this turn of the event loop (setupDevice, setLocalSubnets and reconcile share one read). */
+  private linkCache: { link: IpLink | undefined } | undefined;
+
+  /**
+   * The underlay as detected again (every resync): taken when anything the data path uses differs (the wanted state
+   * of the peers is computed again then). Returns whether it changed.
+   */
+  setUnderlay(u: Underlay): boolean {
+    const a = this.underlay;
+    const same = a.iface === u.iface && a.mtu === u.mtu && a.publicIPs.join(',') === u.publicIPs.join(',') && (a.onLink ?? []).join(',') === (u.onLink ?? []).join(',') && !a.onLink === !u.onLink;
+    if (same) return false;
+    this.underlay = u;
+    this.lastWant = undefined;
+    return true;
+  }
+
+  /** The largest pod MTU the underlay carries: its MTU, less the VXLAN overhead. */
+  get maxPodMTU(): number {
     return this.backend === 'vxlan' ? vxlanMTU(this.underlay.mtu, familyOfIP(this.underlay.publicIPs[0]!)) : this.underlay.mtu;
+  }
+
+  /** MTU the pods get: --mtu, else the largest the underlay carries. */
+  get podMTU(): number {
+    return this.mtuOverride || this.maxPodMTU;
+  }
+
+  /** Why --mtu cannot work on this underlay (packets that large would be dropped), or undefined. */
+  mtuProblem(): string | undefined {
+    if (!this.mtuOverride || this.mtuOverride <= this.maxPodMTU) return undefined;
+    const how = this.backend === 'vxlan' ? ` with the VXLAN overhead (${this.underlay.mtu - this.maxPodMTU} bytes)` : '';
+    return `--mtu ${this.mtuOverride} is larger than the underlay ${this.underlay.iface} (MTU ${this.underlay.mtu}) carries${how}: at most ${this.maxPodMTU}`;
   }
 
   private spec(): VxlanSpec {
@@ -322,66 +477,145 @@ export class DataPath {
   }
 
   private link(): IpLink | undefined {
-    return ipJson<IpLink[]>(['-d', 'addr', 'show', 'dev', this.device])?.[0];
+    if (!this.linkCache) {
+      this.linkCache = { link: this.reader.link(this.device) };
+      queueMicrotask(() => (this.linkCache = undefined));
+    }
+    return this.linkCache.link;
   }
 
-  /** Forwarding on, and (vxlan) the device created or fixed. */
+  /** Forget the device as read: after changing it. */
+  private changed(): void {
+    this.linkCache = undefined;
+  }
+
+  /** Forwarding on (IPv6: the uplink keeps accepting RAs), br_netfilter checked, and (vxlan) the device created or fixed. */
   setupDevice(): ApplyReport {
-    const sysctls: Record<string, string> = {};
-    if (this.clusterCIDRs.some((c) => !c.includes(':'))) sysctls['net/ipv4/ip_forward'] = '1';
-    if (this.clusterCIDRs.some((c) => c.includes(':'))) sysctls['net/ipv6/conf/all/forwarding'] = '1';
     const errors: string[] = [];
+    const warnings: string[] = [];
+    const v6 = this.clusterCIDRs.some((c) => c.includes(':'));
+    const uplink = this.underlay.iface;
+    const keys = ['net/ipv4/ip_forward', 'net/ipv6/conf/all/forwarding', `net/ipv6/conf/${uplink}/accept_ra`, 'net/bridge/bridge-nf-call-iptables', 'net/bridge/bridge-nf-call-ip6tables'];
+    const cur = host.sysctlRead(keys);
+    const fwd = forwardingSysctls(this.clusterCIDRs, uplink, cur);
+    const described = [...fwd.described];
     try {
-      host.sysctlSet(sysctls); // writes only what differs
+      host.sysctlSet(fwd.set);
     } catch (e) {
       // An unprivileged container has /proc/sys read-only: say so, the node's admin has to turn forwarding on.
-      errors.push(`IP forwarding is off and cannot be turned on here (${(e as Error).message}): pods cannot reach other nodes until it is on`);
+      errors.push(`IP forwarding is off and cannot be turned on here (${(e as Error).message}): pods cannot reach other nodes until it is on (set ${Object.keys(fwd.set).map((k) => `${k.replaceAll('/', '.')}=${fwd.set[k]}`).join(' ')})`);
     }
-    if (this.backend !== 'vxlan') return { described: [], errors };
-    const { lines, described } = deviceLines(this.link(), this.spec());
-    const r = host.ipBatch(lines);
+    const brnf = brNetfilterWarning(cur, v6);
+    if (brnf) warnings.push(brnf);
+    if (this.backend !== 'vxlan') return { described, errors, warnings };
+    const dev = deviceLines(this.link(), this.spec());
+    if (dev.lines.length) this.changed();
+    const r = host.ipBatch(dev.lines);
     if (r.status !== 0) throw new Error(`creating ${this.device} failed: ${r.stderr.trim()}`);
-    return { described, errors };
+    return { described: [...described, ...dev.described], errors, warnings };
   }
 
   /** (vxlan) this node's subnets' network addresses on the device. */
   setLocalSubnets(subnets: readonly string[]): ApplyReport {
     if (this.backend !== 'vxlan') return { described: [], errors: [] };
     const { lines, described } = deviceAddressLines(this.link(), this.device, subnets);
+    if (lines.length) this.changed();
     const r = host.ipBatch(lines, true);
     return { described, errors: r.status === 0 ? [] : [r.stderr.trim()] };
   }
 
+  /** Routes of ours, and (vxlan) the device's neighbours and FDB: each dumped once per reconcile. */
   readState(): CurrentState {
-    const routes = [
-      ...(ipJson<IpRoute[]>(['route', 'show', 'proto', String(ROUTE_PROTO)]) ?? []),
-      ...(this.clusterCIDRs.some((c) => c.includes(':')) ? (ipJson<IpRoute[]>(['-6', 'route', 'show', 'proto', String(ROUTE_PROTO)]) ?? []) : []),
-    ];
+    const v6 = this.clusterCIDRs.some((c) => c.includes(':'));
+    const routes = this.reader.routes(ROUTE_PROTO, v6, [this.device, this.underlay.iface].filter(Boolean));
     if (this.backend !== 'vxlan') return { routes, neighs: [], fdb: [] };
     const link = this.link();
-    const neighs = link ? (ipJson<Neigh[]>(['neigh', 'show', 'dev', this.device]) ?? []) : [];
-    let fdb: Fdb[] = [];
-    if (link) {
-      const r = run('bridge', ['-j', 'fdb', 'show', 'dev', this.device]);
-      if (r.status === 0 && r.stdout.trim()) fdb = JSON.parse(r.stdout);
-    }
+    const neighs = link ? this.reader.neighs(this.device) : [];
+    const fdb = link ? this.reader.fdb(this.device) : [];
     return { link, routes, neighs, fdb };
   }
 
-  /** Bring routes, neighbours and FDB in line with the peers. */
-  reconcile(peers: Iterable<NodeRecord>): ApplyReport & { skipped: string[] } {
-    const want = wantedState({ backend: this.backend, device: this.device, underlay: this.underlay, clusterCIDRs: this.clusterCIDRs, self: this.self, peers });
+  /** The wanted state of the last peers seen (a map of peers is replaced, never changed, when the peers change). */
+  private lastWant: { peers: unknown; want: Wanted } | undefined;
+
+  /**
+   * Bring routes, neighbours and FDB in line with the peers. A change that fails for one peer is reported for that
+   * peer (`peerErrors`) and does not stop the others; `errors` are failures that belong to no peer.
+   */
+  reconcile(peers: Iterable<NodeRecord> | ReadonlyMap<string, NodeRecord>): ReconcileReport {
+    const isMap = peers instanceof Map;
+    let want = isMap && this.lastWant?.peers === peers ? this.lastWant.want : undefined;
+    if (!want) {
+      want = wantedState({ backend: this.backend, device: this.device, underlay: this.underlay, clusterCIDRs: this.clusterCIDRs, self: this.self, peers: isMap ? (peers as ReadonlyMap<string, NodeRecord>).values() : (peers as Iterable<NodeRecord>) });
+      if (isMap) this.lastWant = { peers, want };
+    }
     const ch = diffState(want, this.readState(), { clusterCIDRs: this.clusterCIDRs, device: this.device });
+    if (ch.ip.length || ch.bridge.length) this.changed();
+    const { errors, peerErrors } = this.apply(ch);
+    return { described: ch.described, errors, skipped: want.skipped, peerErrors };
+  }
+
+  /**
+   * Make the changes: FDB entries first (the first packet out already has its underlay destination), then routes and
+   * neighbours. In the shipped executable one netlink batch in-process (no exec: under load an exec of ip takes tens
+   * of milliseconds of wall time); else one `bridge -batch` and one `ip -batch`. Every change is tried; the failures
+   * are returned, those of a change for a peer by peer.
+   */
+  private apply(ch: Changes): { errors: string[]; peerErrors: Map<string, string> } {
     const errors: string[] = [];
-    // FDB before neighbours and routes: the first packet out already has its underlay destination.
+    const peerErrors = new Map<string, string>();
+    const forPeer = (node: string | undefined, e: string): void => {
+      if (!node) errors.push(e);
+      else peerErrors.set(node, peerErrors.has(node) ? `${peerErrors.get(node)}; ${e}` : e);
+    };
+    const c = this.reader.kind === 'netlink' ? libc() : undefined;
+    const ops = [...(ch.bridgeOps ?? []), ...(ch.ipOps ?? [])];
+    if (c && ops.length === ch.bridge.length + ch.ip.length && ops.length) {
+      try {
+        const index = new Map<string, number>();
+        const ifindex = (name: string | undefined): number => {
+          if (!name) return 0;
+          if (!index.has(name)) index.set(name, c.ifNameToIndex(name));
+          return index.get(name)!;
+        };
+        const msgs = ops.map((op, i) => {
+          const seq = i + 1;
+          if (op.kind === 'route') return routeMessage(op.verb, { dst: cidrKey(op.dst), gateway: op.via, oif: ifindex(op.dev), onlink: op.onlink, protocol: ROUTE_PROTO }, seq);
+          if (op.kind === 'neigh') return neighMessage(op.verb, { dst: op.dst, lladdr: op.lladdr, ifindex: ifindex(op.dev) }, seq);
+          return fdbMessage(op.verb, { mac: op.mac, dst: op.dst, ifindex: ifindex(op.dev) }, seq);
+        });
+        const answer = c.netlinkBatch(NETLINK_ROUTE, msgs);
+        const answers = batchAnswers(answer);
+        const texts = batchMessages(answer);
+        ops.forEach((op, i) => {
+          const err = answers.get(i + 1);
+          // As iproute2 says it: the kernel's explanation when it gives one, else the errno's text.
+          const text = texts.get(i + 1);
+          if (err) forPeer(op.node, `${text ? `Error: ${text.replace(/\.?$/, '.')}` : errnoText(err)} (${op.kind === 'fdb' ? 'bridge' : 'ip'} ${opLine(op)})`);
+        });
+        return { errors, peerErrors };
+      } catch (e) {
+        errors.length = 0;
+        peerErrors.clear();
+        this.onNetlinkFailure?.(`changing the data path over netlink failed (${(e as Error).message}): using ip/bridge instead`);
+      }
+    }
+    const collect = (stderr: string, ops: readonly Op[] | undefined, lines: readonly string[], tool: string): void => {
+      const f = attributeFailures(stderr, (ops ?? []).map((o) => o.node), lines, tool);
+      for (const [n, e] of f.perPeer) forPeer(n, e);
+      errors.push(...f.other);
+    };
     if (ch.bridge.length) {
       const r = run('bridge', ['-force', '-batch', '-'], { input: ch.bridge.join('\n') + '\n' });
-      if (r.status !== 0) errors.push(`bridge: ${r.stderr.trim()}`);
+      if (r.status !== 0) collect(r.stderr, ch.bridgeOps, ch.bridge, 'bridge');
     }
     const r = host.ipBatch(ch.ip, true);
-    if (r.status !== 0) errors.push(`ip: ${r.stderr.trim()}`);
-    return { described: ch.described, errors, skipped: want.skipped };
+    if (r.status !== 0) collect(r.stderr, ch.ipOps, ch.ip, 'ip');
+    return { errors, peerErrors };
   }
+
+  /** Told once when the netlink path fails and the ip/bridge execs take over (the daemon logs it). */
+  onNetlinkFailure?: (msg: string) => void;
 
   /** --cleanup: the VXLAN device (with its neighbours and FDB) and every route of ours inside the cluster CIDR. */
   teardown(): ApplyReport {
@@ -392,6 +626,7 @@ export class DataPath {
     const link = this.link();
     const lines = [...ch.ip];
     described.push(...ch.described);
+    this.changed();
     if (link?.linkinfo?.info_kind === 'vxlan') {
       lines.push(`link del ${this.device}`);
       described.push(`remove VXLAN device ${this.device}`);

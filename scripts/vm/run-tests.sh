@@ -56,6 +56,7 @@ command -v sysctl >/dev/null || need+=(procps)
 command -v nsenter >/dev/null && command -v flock >/dev/null || need+=(util-linux)
 command -v strip >/dev/null || need+=(binutils)
 [ -x /usr/lib/cni/host-local ] || need+=(containernetworking-plugins)
+[ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq-base)
 [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 command -v node >/dev/null || die "node not found"
 NODE_BIN=$(readlink -f "$(command -v node)")
@@ -104,7 +105,7 @@ VMLINUZ=$(ls "$KDIR"/boot/vmlinuz-* | head -1)
 key_inputs() {
   echo "$KVER"
   sha256sum "$HERE/build-base.sh"
-  for p in "$NODE_BIN" "$(command -v busybox)" "$(command -v ip)" "$(command -v nft)" /usr/sbin/xtables-nft-multi /usr/lib/cni/*; do
+  for p in "$NODE_BIN" "$(command -v busybox)" "$(command -v ip)" "$(command -v nft)" /usr/sbin/xtables-nft-multi /usr/sbin/dnsmasq /usr/lib/cni/*; do
     stat -L -c '%n %s %Y' "$p" 2>/dev/null || true
   done
 }
@@ -134,6 +135,7 @@ cp "$HERE/modules" "$O/cni-ts/modules"
 cp -r "$ROOT/dist/bin" "$O/cni-ts/dist/bin"
 rm -f "$O"/cni-ts/dist/bin/*.tmp-*
 cp -r "$ROOT/test/vm" "$O/cni-ts/test/vm"
+cp -r "$ROOT/conf" "$O/cni-ts/conf" # the example configs (tests read ../../conf from test/vm)
 q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 {
   echo "CNITS_FILTER=$(q "$FILTER")"
