@@ -90,7 +90,8 @@ export async function runCase(c: Case, opts: RunOptions): Promise<CaseReport> {
       const check = step.leakCheck === 'always' || (step.leakCheck === 'on-failure' && out.status !== 0);
       if (check && before && !out.timedOut) {
         const containerId = step.env?.CNI_CONTAINERID;
-        for (const leak of leaksBetween(before, await snapshot(box), containerId)) {
+        const netnsDeleted = c.steps.some((s) => s.kind === 'shell');
+        for (const leak of leaksBetween(before, await snapshot(box), containerId, { netnsDeleted })) {
           findings.push({ kind: 'leak', step: step.label, detail: `${leak.what}: ${leak.item}` });
         }
       }

@@ -11,7 +11,7 @@ export const STATE_DIRS = ['/var/lib/cni', '/run/cni', '/etc/cni/net.d', '/etc/c
 /** The script that prints a snapshot (run by `sh` in the sandbox's host netns and mount namespace). */
 export const SNAPSHOT_SCRIPT = [
   'echo "@@links"; ip -d -j link show',
-  'for n in $(ls /run/netns 2>/dev/null); do echo "@@container $n"; ip -n "$n" -d -j link show 2>/dev/null; done',
+  'for n in $(ls /run/netns 2>/dev/null); do echo "@@container $n"; ip -n "$n" -d -j link show 2>/dev/null; echo "@@crules $n"; ip -n "$n" -4 rule show 2>/dev/null; ip -n "$n" -6 rule show 2>/dev/null; done',
   // iptables-save only for the families iptables-nft has tables in, the legacy tools only when legacy tables exist
   'r=$(nft -s list ruleset 2>/dev/null); echo "@@nft"; echo "$r"',
   'case "$r" in *"table ip "*) echo "@@ipt iptables"; iptables-save 2>/dev/null;; esac',
@@ -128,6 +128,8 @@ export function parseIptablesSave(tool: string, text: string): string[] {
   return out;
 }
 
+const ruleLines = (body: string): string[] => body.split('\n').map((l) => l.trim().replace(/^\d+:\s*/, '')).filter(Boolean);
+
 export function parseSnapshot(text: string): Snapshot {
   const snap: Snapshot = { links: [], containers: {}, netfilter: [], rules: [], files: [] };
   const sections = text.split(/^@@/m).slice(1);
@@ -138,16 +140,17 @@ export function parseSnapshot(text: string): Snapshot {
     const [kind, arg] = [head.split(' ')[0], head.split(' ').slice(1).join(' ')];
     if (kind === 'links') snap.links = parseLinks(body);
     else if (kind === 'container') snap.containers[arg] = parseLinks(body).map((l) => l.name).sort();
+    else if (kind === 'crules') snap.rules.push(...ruleLines(body).map((r) => `in ${arg}: ${r}`));
     else if (kind === 'nft') snap.netfilter.push(...parseNft(body));
     else if (kind === 'ipt') snap.netfilter.push(...parseIptablesSave(arg, body));
-    else if (kind === 'rules') snap.rules = body.split('\n').map((l) => l.trim().replace(/^\d+:\s*/, '')).filter(Boolean);
+    else if (kind === 'rules') snap.rules.push(...ruleLines(body));
     else if (kind === 'files') snap.files = body.split('\n').map((l) => l.trim()).filter(Boolean);
   }
   return snap;
 }
 
 export interface Leak {
-  what: 'link' | 'container-link' | 'netfilter' | 'rule' | 'file' | 'netns';
+  what: 'link' | 'lost-link' | 'container-link' | 'netfilter' | 'rule' | 'file' | 'netns';
   item: string;
 }
 
@@ -195,12 +198,14 @@ const NOT_STATE = /(?:\/lock|\/last_reserved_ip\.\d+)$/;
 /**
  * What `after` has that `before` did not and that outlives an attachment: links other than bridges (a bridge plugin
  * leaves its bridge, as the reference does), links in container namespaces, per-attachment netfilter items, policy
- * routing rules, state files.
+ * routing rules (host and containers), state files; and host links that are gone.
  */
-export function leaksBetween(before: Snapshot, after: Snapshot, containerId?: string): Leak[] {
+export function leaksBetween(before: Snapshot, after: Snapshot, containerId?: string, opts: { netnsDeleted?: boolean } = {}): Leak[] {
   const leaks: Leak[] = [];
   const beforeLinks = new Set(before.links.map((l) => l.name));
   const afterLinks = new Set(after.links.map((l) => l.name));
+  // a host link that is gone (host-device did not give its device back); a deleted container netns takes veths with it
+  if (!opts.netnsDeleted) for (const l of before.links) if (!afterLinks.has(l.name)) leaks.push({ what: 'lost-link', item: `${l.name} (${l.kind}) is gone from the host` });
   for (const l of after.links) {
     if (beforeLinks.has(l.name) || l.kind === 'bridge') continue;
     leaks.push({ what: 'link', item: `${l.name} (${l.kind}${l.master ? ` on ${l.master}` : ''})` });

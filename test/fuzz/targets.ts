@@ -195,6 +195,67 @@ export const PLUGINS: readonly PluginTarget[] = [
       (v) => ({ ...base(v, 'bandwidth'), capabilities: { bandwidth: true }, runtimeConfig: { bandwidth: { ingressRate: 1_000_000, ingressBurst: 10_000, egressRate: 1_000_000, egressBurst: 10_000 } } }),
     ],
   },
+  {
+    kind: 'plugin',
+    name: 'host-device',
+    versions: V03_ON,
+    setup: MASTER,
+    delegates: true,
+    configs: [(v) => ({ ...base(v, 'host-device'), device: 'fzm1', ipam: hostLocal() }), (v) => ({ ...base(v, 'host-device'), device: 'fzm1' })],
+  },
+  {
+    kind: 'plugin',
+    name: 'vlan',
+    versions: V03_ON,
+    setup: MASTER,
+    delegates: true,
+    configs: [(v) => ({ ...base(v, 'vlan'), master: 'fzm0', vlanId: 42, mtu: 1400, ipam: hostLocal() })],
+  },
+  {
+    kind: 'plugin',
+    name: 'dummy',
+    versions: V03_ON,
+    delegates: true,
+    configs: [(v) => ({ ...base(v, 'dummy'), ipam: hostLocal() })],
+  },
+  {
+    kind: 'plugin',
+    name: 'tap',
+    versions: V03_ON,
+    delegates: true,
+    configs: [(v) => ({ ...base(v, 'tap'), mtu: 1400, multiQueue: true, ipam: hostLocal() }), (v) => ({ ...base(v, 'tap'), mac: '02:00:00:00:00:43' })],
+  },
+  {
+    kind: 'plugin',
+    name: 'sbr',
+    versions: V03_ON,
+    setup: CHAINED_SETUP,
+    chained: true,
+    configs: [(v) => base(v, 'sbr'), (v) => ({ ...base(v, 'sbr'), table: 100, addSourceHints: true })],
+  },
+  {
+    kind: 'plugin',
+    name: 'vrf',
+    versions: V03_ON,
+    setup: CHAINED_SETUP,
+    chained: true,
+    configs: [(v) => ({ ...base(v, 'vrf'), vrfname: 'fzvrf', table: 1001 })],
+  },
+  {
+    kind: 'plugin',
+    name: 'static',
+    versions: V03_ON,
+    configs: [
+      (v) => ({ ...base(v, 'bridge'), ipam: { type: 'static', addresses: [{ address: '10.89.0.5/24', gateway: '10.89.0.1' }, { address: 'fd89::5/64' }], routes: [{ dst: '0.0.0.0/0' }], dns: { nameservers: ['10.89.0.1'] } } }),
+    ],
+  },
+  {
+    kind: 'plugin',
+    name: 'dhcp',
+    versions: V03_ON,
+    // no daemon in the sandbox: the error paths (the daemon's socket is missing) and the config checks
+    configs: [(v) => ({ ...base(v, 'macvlan'), ipam: { type: 'dhcp' } })],
+  },
 ];
 
 export const COMMANDS: readonly CommandTarget[] = [

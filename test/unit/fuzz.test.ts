@@ -35,7 +35,7 @@ describe('fuzz: seeded generation', () => {
       expect(c.mutations).toEqual([]);
       expect(c.steps.map((s) => s.label)).toEqual(['ADD', 'CHECK', 'DEL', 'DEL again']);
       const conf = JSON.parse(c.steps[0]!.stdin!);
-      expect(conf.type === t.name || t.name === 'host-local').toBe(true);
+      expect(conf.type === t.name || ['host-local', 'static', 'dhcp'].includes(t.name)).toBe(true);
       expect(c.steps[0]!.env).toMatchObject({ CNI_COMMAND: 'ADD', CNI_NETNS: '/run/netns/fuzz-c0', CNI_IFNAME: 'eth0', CNI_PATH: '@BIN@' });
       if (t.chained) expect(conf.prevResult.interfaces[0].name).toBe('fzbr0');
     }
@@ -218,8 +218,15 @@ describe('fuzz: snapshots and leaks', () => {
     ]);
   });
 
+  it('a host link that is gone (host-device not giving its device back), unless the container netns was deleted', () => {
+    const before = snap({ links: [{ name: 'fzm0', kind: 'veth' }, { name: 'fzm1', kind: 'veth' }] });
+    const after = snap({ links: [{ name: 'fzm0', kind: 'veth' }] });
+    expect(leaksBetween(before, after)).toEqual([{ what: 'lost-link', item: 'fzm1 (veth) is gone from the host' }]);
+    expect(leaksBetween(before, after, undefined, { netnsDeleted: true })).toEqual([]);
+  });
+
   it('reads the sections of a snapshot', () => {
-    const s = parseSnapshot('@@links\n[{"ifname":"lo"},{"ifname":"br0","linkinfo":{"info_kind":"bridge"}}]\n@@container fuzz-c0\n[{"ifname":"lo"},{"ifname":"eth0"}]\n@@nft\n\n@@rules\n0:\tfrom all lookup local\n@@files\n/var/lib/cni/x\n@@end\n');
-    expect(s).toEqual({ links: [{ name: 'br0', kind: 'bridge' }], containers: { 'fuzz-c0': ['eth0'] }, netfilter: [], rules: ['from all lookup local'], files: ['/var/lib/cni/x'] });
+    const s = parseSnapshot('@@links\n[{"ifname":"lo"},{"ifname":"br0","linkinfo":{"info_kind":"bridge"}}]\n@@container fuzz-c0\n[{"ifname":"lo"},{"ifname":"eth0"}]\n@@crules fuzz-c0\n100:\tfrom 10.0.0.2 lookup 100\n@@nft\n\n@@rules\n0:\tfrom all lookup local\n@@files\n/var/lib/cni/x\n@@end\n');
+    expect(s).toEqual({ links: [{ name: 'br0', kind: 'bridge' }], containers: { 'fuzz-c0': ['eth0'] }, netfilter: [], rules: ['in fuzz-c0: from 10.0.0.2 lookup 100', 'from all lookup local'], files: ['/var/lib/cni/x'] });
   });
 });
