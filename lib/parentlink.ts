@@ -13,6 +13,7 @@ import type { CniContext } from './cni/skel.js';
 import { checkInterfaceIPs, checkRoutes, configureIfaceCommands, deleteContainerLink, ifaceSysctls, ipsForInterface, readLink, type IpLink, type IpRoute } from './iface.js';
 import { Netns, batchFailedLine, describeBatchFailure, isNotFound } from './netns.js';
 import { libc, type Libc } from './native.js';
+import { runAll } from './rollback.js';
 
 export type SubLinkKind = 'macvlan' | 'ipvlan' | 'vlan';
 
@@ -319,12 +320,12 @@ export function ipamSource(ctx: CniContext, add: (ctx: CniContext) => Result): I
 }
 
 /**
- * DEL: IPAM DEL first (even when the netns is gone), then delete the link in the netns.
+ * DEL: IPAM DEL first (even when the netns is gone), then delete the link in the netns — also when IPAM DEL fails
+ * (e.g. an ipam.type refused as a loop): the first error is reported after both.
  * Never resolves the master: works without a default route, a master or the netns. Idempotent.
  */
 export function delSubLink(ctx: CniContext): void {
-  if (ipamType(ctx)) ipamDel(ctx);
-  deleteContainerLink(ctx, false);
+  runAll([ipamType(ctx) !== undefined && (() => ipamDel(ctx)), () => deleteContainerLink(ctx, false)]);
 }
 
 /** The mode the kernel reports for a macvlan/ipvlan link (`ip -d -j` linkinfo.info_data.mode). */

@@ -1,6 +1,7 @@
 /** `cnictl run` options: parsed and checked against each other before anything is created. Pure. */
 import { parseIP } from '../../lib/ip.js';
 import { UserError } from '../util/errors.js';
+import { checkDnsFlags, parseAddHost } from './hosts.js';
 import { parsePublish, type PortMapping } from './ports.js';
 
 export type NetworkMode = { kind: 'networks'; names: string[] } | { kind: 'host' } | { kind: 'none' } | { kind: 'container'; target: string };
@@ -81,5 +82,9 @@ export function checkRun(f: RunFlags, defaultNetwork: string): CheckedRun {
   if (f.hostname !== undefined && !/^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/.test(f.hostname)) throw new UserError(`invalid --hostname ${JSON.stringify(f.hostname)}`);
   // a --hostname with a domain is the FQDN (kernel hostname "web.example.test", hosts entry "IP web.example.test web")
   if (f.hostname !== undefined && f.hostname.endsWith('.')) throw new UserError(`invalid --hostname ${JSON.stringify(f.hostname)}: it ends with "."`);
+  // syntax of --add-host and the DNS flags now, before the default network's config is written (host-gateway is
+  // resolved once attached)
+  for (const h of f.addHosts) parseAddHost(h, mode.kind === 'networks' ? '0.0.0.0' : undefined);
+  checkDnsFlags(f.dns, f.dnsSearch, f.dnsOptions ?? []);
   return { mode, ports };
 }

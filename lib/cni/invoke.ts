@@ -7,6 +7,7 @@ import { parseResult, type Result } from './result.js';
 import { run } from '../exec.js';
 import { traced } from '../trace.js';
 import { invokePlugin, type CniContext } from './skel.js';
+import { checkDelegation, DEPTH_ENV } from './delegation.js';
 
 /**
  * Is the executable at `path` this very program (the same file as the running executable, or a link to it)? Then the
@@ -50,9 +51,12 @@ function parseErrorOutput(stdout: string, stderr: string, type: string): CniErro
 
 /** Run `type` with `command`, the same stdin and environment. Returns the parsed result for ADD. */
 export function delegate(type: string, command: Command, ctx: CniContext, stdin?: Buffer | string): Result | undefined {
+  const self = ctx.self ? [ctx.self, ctx.conf.type] : [ctx.conf.type];
+  const depth = ctx.depth ?? 0;
+  checkDelegation(type, self, depth);
   const path = findInPath(type, ctx.path);
   const input = stdin ?? ctx.stdin;
-  const env = { ...process.env, CNI_COMMAND: command };
+  const env = { ...process.env, CNI_COMMAND: command, [DEPTH_ENV]: String(depth + 1) };
   const bundled = ctx.inProcess?.[type];
   const r = bundled && isThisExecutable(path)
     ? traced(`in-process ${type} ${command}`, () => ({ ...invokePlugin(bundled, env, () => Buffer.from(input)), stderr: '' }))

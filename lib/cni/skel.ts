@@ -11,6 +11,7 @@ import { NAME_PATTERN } from './config.js';
 import { ensurePath } from '../exec.js';
 import { Netns } from '../netns.js';
 import { peakRssKb, traceEvent, tracing } from '../trace.js';
+import { delegationDepth } from './delegation.js';
 
 export type CommandName = 'ADD' | 'DEL' | 'CHECK' | 'STATUS' | 'GC';
 
@@ -28,6 +29,10 @@ export interface CniContext {
   conf: NetConf;
   /** Plugins bundled into this executable that a delegation may run in-process (see invoke.ts). */
   inProcess?: Readonly<Record<string, Plugin>>;
+  /** The running plugin's own type: it never delegates to itself (see invoke.ts). */
+  self?: string;
+  /** Nested delegations above this invocation (CNI_TS_DELEGATION_DEPTH; 0 when a runtime runs it). */
+  depth?: number;
 }
 
 export interface Plugin {
@@ -137,6 +142,8 @@ function dispatch(plugin: Plugin, inv: Invocation): string | undefined {
     path: (env.CNI_PATH ?? '').split(':').filter(Boolean),
     stdin,
     conf,
+    self: plugin.name,
+    depth: delegationDepth(env),
   };
   if (inv.inProcess) ctx.inProcess = inv.inProcess;
   const override = env.CNI_NETNS_OVERRIDE === '1' || env.CNI_NETNS_OVERRIDE === 'true';

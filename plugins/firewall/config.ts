@@ -53,12 +53,34 @@ export function openAddresses(result: Result | undefined): OpenAddress[] {
   return out;
 }
 
-/** ingressPolicy same-bridge isolates the bridge the result names first (what the bridge plugin reports). */
-export function isolatedBridge(result: Result, policy: IngressPolicy): string | undefined {
+/** The host link an interface name refers to, as `ip -d -j link` shows it (undefined: no such link). */
+export type LinkLookup = (name: string) => { linkinfo?: { info_kind?: string; info_slave_kind?: string }; master?: string } | undefined;
+
+/**
+ * The bridge ingressPolicy same-bridge isolates: the first host interface of the result (no sandbox; what the bridge
+ * plugin lists first) that is a bridge, or else the bridge such an interface is enslaved to (a chain whose result
+ * names only the host veth). Anything else is refused (code 7) before a rule is written: the reference isolates
+ * whatever the first interface is, e.g. a ptp veth, with rules that outlive it.
+ */
+export function isolatedBridge(result: Result, policy: IngressPolicy, lookup: LinkLookup): string | undefined {
   if (policy !== 'same-bridge') return undefined;
-  const name = result.interfaces?.[0]?.name;
-  if (!name) {
+  const hostSide = (result.interfaces ?? []).filter((i) => i && typeof i.name === 'string' && i.name !== '' && !i.sandbox).map((i) => i.name);
+  if (!(result.interfaces ?? []).some((i) => i?.name)) {
     throw configError(`interface needs to be set for ingress policy ${JSON.stringify(policy)}, make sure to chain "firewall" plugin with "bridge"`);
   }
-  return name;
+  if (!hostSide.length) {
+    throw configError(`ingressPolicy ${JSON.stringify(policy)} needs the bridge: prevResult lists no host interface (only container ones)`, 'chain "firewall" after "bridge"');
+  }
+  const seen: string[] = [];
+  for (const name of hostSide) {
+    const link = lookup(name);
+    if (!link) {
+      seen.push(`${JSON.stringify(name)} does not exist on the host`);
+      continue;
+    }
+    if (link.linkinfo?.info_kind === 'bridge') return name;
+    if (link.master && link.linkinfo?.info_slave_kind === 'bridge') return link.master;
+    seen.push(`${JSON.stringify(name)} is ${link.linkinfo?.info_kind ? `a ${link.linkinfo.info_kind}` : 'a link'} ${link.master ? `enslaved to ${JSON.stringify(link.master)}, not a bridge` : 'on no bridge'}`);
+  }
+  throw configError(`ingressPolicy ${JSON.stringify(policy)} needs a bridge, and prevResult's host interfaces are no bridge nor on one: ${seen.join('; ')}`, 'chain "firewall" after "bridge" (or use ingressPolicy "open")');
 }

@@ -14,13 +14,16 @@ import { globalAddresses, readLink } from '../../lib/iface.js';
 import { withHostLock } from '../../lib/lock.js';
 import { iptablesCmd, iptablesRestore, iptablesSave } from '../../lib/netfilter.js';
 import { Netns } from '../../lib/netns.js';
-import { isolatedBridge, openAddresses, parseFirewallConf, type OpenAddress } from './config.js';
+import { isolatedBridge, openAddresses, parseFirewallConf, type LinkLookup, type OpenAddress } from './config.js';
 import { blindDel, familiesOf, missingForCheck, planAdd, planDel, restoreText } from './rules.js';
 
 function requirePrev(ctx: CniContext): Result {
   if (!ctx.conf.prevResult) throw pluginError('missing prevResult from earlier plugin', 'firewall must be chained after a plugin that gives the container its addresses');
   return ctx.conf.prevResult;
 }
+
+/** Host links as `ip -d` shows them (bridge or not, the master and its kind), read only for ingressPolicy same-bridge. */
+const hostLink: LinkLookup = (name) => readLink(Netns.host(), name, true);
 
 function restore(family: Family, lines: readonly string[], what: string): void {
   if (!lines.length) return;
@@ -32,7 +35,7 @@ function add(ctx: CniContext): Result {
   const conf = parseFirewallConf(ctx.conf);
   const prev = requirePrev(ctx);
   const addrs = openAddresses(prev);
-  const bridge = isolatedBridge(prev, conf.ingressPolicy);
+  const bridge = isolatedBridge(prev, conf.ingressPolicy, hostLink);
   for (const family of familiesOf(addrs)) {
     const mine = addrs.filter((a) => a.family === family);
     const plan = planAdd(iptablesSave(family, 'filter'), conf.adminChain, mine, bridge, conf.acceptPublishedPorts);
@@ -94,7 +97,7 @@ function check(ctx: CniContext): void {
   const conf = parseFirewallConf(ctx.conf);
   const prev = requirePrev(ctx);
   const addrs = openAddresses(prev);
-  const bridge = isolatedBridge(prev, conf.ingressPolicy);
+  const bridge = isolatedBridge(prev, conf.ingressPolicy, hostLink);
   for (const family of familiesOf(addrs)) {
     const missing = missingForCheck(iptablesSave(family, 'filter'), conf.adminChain, addrs.filter((a) => a.family === family), bridge, conf.acceptPublishedPorts);
     if (missing.length) throw pluginError(`expected firewall rules are missing from ${iptablesCmd(family, '')} table filter`, missing.join('; '));

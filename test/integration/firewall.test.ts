@@ -133,6 +133,55 @@ describe.skipIf(!isRoot)('firewall plugin', () => {
     }
   });
 
+  it('ingressPolicy same-bridge: a result naming only the host veth isolates the bridge the veth is on; a veth on no bridge (ptp) is refused, nothing installed', () => {
+    const net = newNet('fwb');
+    net.addOutside(['192.0.2.1/24'], [`${OUTSIDE}/24`], 'ext0', 'ext1');
+    const one = chainOf(net, bridgeList(net, 'vb1', 'cnivb1', '10.93.1.0/24'));
+    const two = chainOf(net, bridgeList(net, 'vb2', 'cnivb2', '10.93.2.0/24'));
+    const a = net.addContainer('a');
+    const a2 = net.addContainer('a2');
+    const b = net.addContainer('b');
+    const resA = one.add({ containerId: 'vb-a', netns: a.path });
+    const resA2 = one.add({ containerId: 'vb-a2', netns: a2.path });
+    const resB = two.add({ containerId: 'vb-b', netns: b.path });
+    const fw = (prevResult: unknown, command = 'ADD', id = 'vb') =>
+      net.run({ plugin: bin('firewall'), command, containerId: id, netns: a.path, ifname: 'eth0', conf: { cniVersion: '1.0.0', name: 'vbfw', type: 'firewall', ingressPolicy: 'same-bridge', prevResult } });
+    const hostVethOnly = (res: any) => ({ ...res, interfaces: res.interfaces.slice(1), ips: res.ips.map((i: any) => ({ ...i, interface: 1 })) });
+    for (const res of [resA, resA2, resB]) ok(fw(hostVethOnly(res)));
+    const iso = cniLines(net).filter((l) => l.startsWith('-A CNI-ISOLATION-STAGE-'));
+    expect(iso.filter((l) => l.includes(' -o ') || l.includes(' -i '))).toEqual([
+      '-A CNI-ISOLATION-STAGE-1 -i cnivb2 ! -o cnivb2 -m comment --comment "CNI firewall plugin rules (ingressPolicy: same-bridge)" -j CNI-ISOLATION-STAGE-2',
+      '-A CNI-ISOLATION-STAGE-1 -i cnivb1 ! -o cnivb1 -m comment --comment "CNI firewall plugin rules (ingressPolicy: same-bridge)" -j CNI-ISOLATION-STAGE-2',
+      '-A CNI-ISOLATION-STAGE-2 -o cnivb2 -m comment --comment "CNI firewall plugin rules (ingressPolicy: same-bridge)" -j DROP',
+      '-A CNI-ISOLATION-STAGE-2 -o cnivb1 -m comment --comment "CNI firewall plugin rules (ingressPolicy: same-bridge)" -j DROP',
+    ]);
+    expect(iso.join('\n')).not.toMatch(/veth/);
+    expect(ping(a2.name, ipOf(resA))).toBe(true);
+    expect(ping(a.name, OUTSIDE)).toBe(true);
+    expect(ping(b.name, ipOf(resA))).toBe(false);
+    expect(ping(a.name, ipOf(resB))).toBe(false);
+    // CHECK resolves the same bridge
+    expect(fw(hostVethOnly(resA), 'CHECK').status).toBe(0);
+
+    // ptp's host veth is on no bridge: refused before any rule is written
+    const fresh = newNet('fwp');
+    const ptp = chainOf(fresh, { cniVersion: '1.0.0', name: 'vbptp', plugins: [{ type: 'ptp', ipMasq: false, ipam: { type: 'host-local', dataDir: fresh.tempDir(), ranges: [[{ subnet: '10.93.3.0/24' }]] } }] });
+    const c = fresh.addContainer('c');
+    const resP = ptp.add({ containerId: 'vb-p', netns: c.path });
+    const before = filterState(fresh);
+    const r = fresh.run({ plugin: bin('firewall'), command: 'ADD', containerId: 'vb-p', netns: c.path, ifname: 'eth0', conf: { cniVersion: '1.0.0', name: 'vbptp', type: 'firewall', ingressPolicy: 'same-bridge', prevResult: resP } });
+    expect(r.status).toBe(1);
+    expect(r.json.code).toBe(7);
+    expect(r.json.msg).toMatch(/ingressPolicy "same-bridge" needs a bridge.*"veth[0-9a-f]+" is a veth on no bridge/);
+    expect(filterState(fresh)).toEqual(before);
+    // a host interface the result names that does not exist: refused as well
+    const gone = fresh.run({ plugin: bin('firewall'), command: 'ADD', containerId: 'vb-p', netns: c.path, ifname: 'eth0', conf: { cniVersion: '1.0.0', name: 'vbptp', type: 'firewall', ingressPolicy: 'same-bridge', prevResult: { ...resP, interfaces: [{ name: 'nosuch0' }] } } });
+    expect(gone.json.code).toBe(7);
+    expect(gone.json.msg).toMatch(/"nosuch0" does not exist on the host/);
+    expect(filterState(fresh)).toEqual(before);
+    ptp.del({ containerId: 'vb-p', netns: c.path });
+  });
+
   it('DEL without prevResult reads the addresses from the container while it has them; without netns it is a no-op', () => {
     const net = newNet('fwd');
     const c = net.addContainer('c');
@@ -153,6 +202,7 @@ describe.skipIf(!isRoot)('firewall plugin', () => {
 
   it('parallel ADDs in a fresh namespace: the shared chains are set up once, every container gets its rules', async () => {
     const net = newNet('fwp');
+    shOk('ip', ['-n', net.host, 'link', 'add', 'br0', 'type', 'bridge']);
     const ids = [...Array(6).keys()];
     const runs = await Promise.all(
       ids.map((i) =>
@@ -209,11 +259,18 @@ describe.skipIf(!isRoot || !haveGoPlugins)('firewall vs the Go reference firewal
   });
   const fwRun = (net: TestNet, plugin: string, command: string, conf: unknown, id = 'diff1') =>
     net.run({ plugin, command, conf, containerId: id, netns: '/run/netns/none', ifname: 'eth0' });
+  /** A host netns with the bridge and the host veth the results name (ours checks that the bridge is one). */
+  const fwNet = (label: string): TestNet => {
+    const net = newNet(label);
+    shOk('ip', ['-n', net.host, 'link', 'add', 'cni-d0', 'type', 'bridge']);
+    shOk('ip', ['-n', net.host, 'link', 'add', 'veth1', 'master', 'cni-d0', 'type', 'veth', 'peer', 'name', 'veth1p']);
+    return net;
+  };
 
   for (const version of ['0.4.0', '1.0.0']) {
     it(`same result and the same iptables and ip6tables filter tables as /usr/lib/cni/firewall at ${version} (same-bridge, dual-stack)`, () => {
-      const ours = newNet('fwe');
-      const go = newNet('fwg');
+      const ours = fwNet('fwe');
+      const go = fwNet('fwg');
       const conf = { cniVersion: version, name: 'diffnet', type: 'firewall', backend: '', ingressPolicy: 'same-bridge', prevResult: prevOf(version) };
       const a = ok(fwRun(ours, bin('firewall'), 'ADD', conf));
       const b = ok(fwRun(go, goBin('firewall'), 'ADD', conf));
@@ -232,7 +289,7 @@ describe.skipIf(!isRoot || !haveGoPlugins)('firewall vs the Go reference firewal
   }
 
   it('swap: ADD with Go, CHECK and DEL with ours — and ADD with ours, CHECK and DEL with Go — leave none of the container rules', () => {
-    const net = newNet('fws');
+    const net = fwNet('fws');
     const conf = { cniVersion: '1.0.0', name: 'swapnet', type: 'firewall', ingressPolicy: 'same-bridge', prevResult: prevOf('1.0.0') };
     const mine = () => cniLines(net).filter((l) => l.includes('10.98.0.2') || l.includes('fd98::2'));
     ok(fwRun(net, goBin('firewall'), 'ADD', conf));

@@ -133,6 +133,13 @@ describe('run options', () => {
     expect(() => checkRun({ ...base, name: '-x' }, 'bridge')).toThrow('invalid --name "-x"');
     expect(() => checkRun({ ...base, command: [] }, 'bridge')).toThrow('needs a command');
   });
+
+  it('--add-host, --dns and --dns-search are checked with the rest, before anything is written (found by npm run fuzz)', () => {
+    expect(() => checkRun({ ...base, addHosts: ['h:1.2.3'] }, 'bridge')).toThrow('invalid --add-host "h:1.2.3": "1.2.3" is not an IP address');
+    expect(() => checkRun({ ...base, dns: ['x'] }, 'bridge')).toThrow('invalid --dns "x"');
+    expect(() => checkRun({ ...base, dnsSearch: ['a b'] }, 'bridge')).toThrow('invalid --dns-search "a b"');
+    expect(checkRun({ ...base, addHosts: ['h:host-gateway', 'db:10.0.0.9'], dns: ['10.0.0.1'] }, 'bridge').mode).toEqual({ kind: 'networks', names: ['bridge'] });
+  });
 });
 
 describe('/etc/hosts and resolv.conf of a sandbox', () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseNetConf } from '../../lib/cni/config.js';
 import { cniError as err } from '../helpers/errors.js';
 import { parseResult } from '../../lib/cni/result.js';
-import { isolatedBridge, openAddresses, parseFirewallConf } from '../../plugins/firewall/config.js';
+import { isolatedBridge, openAddresses, parseFirewallConf, type LinkLookup } from '../../plugins/firewall/config.js';
 import { blindDel, missingForCheck, planAdd, planDel } from '../../plugins/firewall/rules.js';
 
 const fw = (extra: Record<string, unknown>) => parseFirewallConf(parseNetConf({ cniVersion: '1.0.0', name: 'n', type: 'firewall', ...extra }));
@@ -59,15 +59,42 @@ describe('firewall config', () => {
     expect(err(() => fw({ acceptPublishedPorts: 'yes' })).msg).toMatch(/"acceptPublishedPorts" must be true or false, got "yes"/);
   });
 
-  it('opens every address of the result as a host address; same-bridge isolates the first interface', () => {
+  it('opens every address of the result as a host address', () => {
     expect(openAddresses(RESULT)).toEqual([
       { family: 4, host: '10.89.0.2/32' },
       { family: 6, host: 'fd89::2/128' },
     ]);
     expect(openAddresses(undefined)).toEqual([]);
-    expect(isolatedBridge(RESULT, 'same-bridge')).toBe('cni-p0');
-    expect(isolatedBridge(RESULT, 'open')).toBeUndefined();
-    expect(err(() => isolatedBridge({ cniVersion: '1.0.0' }, 'same-bridge')).msg).toMatch(/make sure to chain "firewall" plugin with "bridge"/);
+  });
+
+  // host links as `ip -d -j` shows them
+  const links: Record<string, ReturnType<LinkLookup>> = {
+    'cni-p0': { linkinfo: { info_kind: 'bridge' } },
+    veth1: { linkinfo: { info_kind: 'veth', info_slave_kind: 'bridge' }, master: 'cni-p0' },
+    vethptp: { linkinfo: { info_kind: 'veth' } },
+    bond0: { linkinfo: { info_kind: 'bond' } },
+    vethbond: { linkinfo: { info_kind: 'veth', info_slave_kind: 'bond' }, master: 'bond0' },
+  };
+  const lookup: LinkLookup = (n) => links[n];
+  const result = (...names: string[]) => parseResult({ cniVersion: '1.0.0', interfaces: [...names.map((name) => ({ name })), { name: 'eth0', sandbox: '/run/netns/x' }] }, '1.0.0');
+
+  it('same-bridge isolates the result\'s bridge, or the bridge its host veth is enslaved to', () => {
+    expect(isolatedBridge(RESULT, 'same-bridge', lookup)).toBe('cni-p0');
+    expect(isolatedBridge(RESULT, 'open', lookup)).toBeUndefined();
+    expect(isolatedBridge(result('veth1'), 'same-bridge', lookup)).toBe('cni-p0');
+    expect(isolatedBridge(result('vethptp', 'veth1'), 'same-bridge', lookup)).toBe('cni-p0');
+  });
+
+  it('same-bridge without a bridge: code 7 naming the problem (no interfaces, only container ones, a veth on no bridge, a link that is gone)', () => {
+    expect(err(() => isolatedBridge({ cniVersion: '1.0.0' }, 'same-bridge', lookup)).msg).toMatch(/make sure to chain "firewall" plugin with "bridge"/);
+    const containerOnly = err(() => isolatedBridge(result(), 'same-bridge', lookup));
+    expect(containerOnly.code).toBe(7);
+    expect(containerOnly.msg).toMatch(/prevResult lists no host interface/);
+    const ptp = err(() => isolatedBridge(result('vethptp'), 'same-bridge', lookup));
+    expect(ptp.code).toBe(7);
+    expect(ptp.msg).toBe('ingressPolicy "same-bridge" needs a bridge, and prevResult\'s host interfaces are no bridge nor on one: "vethptp" is a veth on no bridge');
+    expect(err(() => isolatedBridge(result('vethbond'), 'same-bridge', lookup)).msg).toMatch(/"vethbond" is a veth enslaved to "bond0", not a bridge/);
+    expect(err(() => isolatedBridge(result('gone0'), 'same-bridge', lookup)).msg).toMatch(/"gone0" does not exist on the host/);
   });
 });
 
