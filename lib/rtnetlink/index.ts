@@ -1,0 +1,32 @@
+/**
+ * In-process `ip` and `bridge`: the command lines cni-ts runs, executed over rtnetlink by the executable itself
+ * (lib/rtnetlink/*), with the results, listings and error texts iproute2 gives. Undefined means "run the program":
+ * under Node, with CNI_TS_NO_FFI=1, or for a command line outside the subset that is taken over. lib/netns.ts is the
+ * only caller; plugins keep writing `ip` lines and never see which path ran them.
+ */
+import { libc } from '../native.js';
+import { traceEvent, tracing } from '../trace.js';
+import { parseBridge, parseIp, type Program } from './ipcmd.js';
+import { runProgram, type RunResult } from './run.js';
+
+export type { RunResult };
+
+function runTaken(tool: 'ip' | 'bridge', program: Program | undefined, args: readonly string[], netnsPath: string | undefined): RunResult | undefined {
+  if (!program) return undefined;
+  const t0 = tracing() ? performance.now() : 0;
+  const r = runProgram(program, netnsPath);
+  if (r && tracing()) traceEvent(`netlink ${tool} ${args.join(' ')}`.slice(0, 120), performance.now() - t0);
+  return r;
+}
+
+/** `ip ARGS` (stdin `input` for -batch) in the netns at `netnsPath` (undefined: this one), or undefined: exec it. */
+export function ipInProcess(args: readonly string[], input: string | undefined, netnsPath: string | undefined): RunResult | undefined {
+  if (!libc()) return undefined;
+  return runTaken('ip', parseIp(args, input), args, netnsPath);
+}
+
+/** `bridge ARGS`, as ipInProcess. */
+export function bridgeInProcess(args: readonly string[], input: string | undefined, netnsPath: string | undefined): RunResult | undefined {
+  if (!libc()) return undefined;
+  return runTaken('bridge', parseBridge(args, input), args, netnsPath);
+}

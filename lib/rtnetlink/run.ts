@@ -1,0 +1,371 @@
+/**
+ * Runs a parsed `ip` / `bridge` program (lib/rtnetlink/ipcmd.ts) over rtnetlink in-process and answers exactly as the
+ * program would: the same exit status, the same stderr (iproute2's texts for a missing device or namespace, the
+ * kernel's extended-ACK message as "Error: ….", else "RTNETLINK answers: <strerror>", "Command failed -:N" in a batch,
+ * -force), the same `-j` listings on stdout. Callers (lib/netns.ts) cannot tell it from the exec.
+ */
+import { closeSync, openSync } from 'node:fs';
+import { AF_BRIDGE, AF_INET, AF_UNSPEC, IFF, IFLA, NETNSA, RTEXT_FILTER, RTM, RT_TABLE } from './consts.js';
+import { ifaddrmsg, ifinfomsg, ndmsg, rtgenmsg, rtmsg, fibRuleHdr } from './headers.js';
+import type { Command, FdbList, LinkList, NeighList, Program, RouteList, RuleList } from './ipcmd.js';
+import { buildRequest, Unresolved, type Request, type Resolver } from './request.js';
+import { addrJson, fdbJson, linkJson, neighJson, parseAddr, parseLink, parseRoute, routeJson, routeSelected, ruleJson, type Json, type LinkNames, type ParsedAddr } from './show.js';
+import { RtnlSocket } from './socket.js';
+import { cstr, getI32, i32, message, parseAttrs, u32, NLM_F_DUMP, NLM_F_REQUEST, type Ack, type Message } from './wire.js';
+
+export interface RunResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** The command ended the whole run (invarg, exit(nodev()), ip neigh's exit(2)). */
+class Abort extends Error {
+  constructor(readonly status: number) {
+    super(`abort ${status}`);
+  }
+}
+
+/**
+ * Execute `p` in the network namespace at `netnsPath` (undefined: the current one). Undefined when it cannot be
+ * taken over after all (no FFI, the namespace cannot be entered, a listing without -j): then exec the program.
+ */
+export function runProgram(p: Program, netnsPath?: string): RunResult | undefined {
+  if (p.commands.some(({ command }) => command.kind !== 'request' && !p.options.json)) return undefined;
+  let sock: RtnlSocket | undefined;
+  try {
+    sock = RtnlSocket.open(netnsPath);
+  } catch {
+    return undefined; // the namespace or socket is the exec's to report
+  }
+  if (!sock) return undefined;
+  try {
+    // iproute2 turns strict dump checking on for single commands (ip) and always (bridge), not for ip's batches
+    sock.setStrict(p.tool === 'bridge' || !p.batch);
+    const x = new Execution(sock, p);
+    try {
+      return x.run();
+    } catch (e) {
+      // the socket itself failed (not an answer of the kernel's): before any change, let the program run instead
+      if (!x.changed) return undefined;
+      return { status: 1, stdout: '', stderr: `rtnetlink: ${(e as Error).message}\n` };
+    }
+  } finally {
+    sock.close();
+  }
+}
+
+class Execution {
+  private out = '';
+  private err = '';
+  private readonly cache = new Map<number, { name: string; up: boolean } | null>();
+  private doLink = false;
+  /** A change request was sent (from then on, the run cannot be handed to the program). */
+  changed = false;
+
+  constructor(
+    private readonly sock: RtnlSocket,
+    private readonly p: Program,
+  ) {}
+
+  run(): RunResult {
+    const { p } = this;
+    let status = 0;
+    for (const { line, command } of p.commands) {
+      let ret: number;
+      try {
+        ret = this.command(command);
+      } catch (e) {
+        if (e instanceof Abort) return this.result(e.status);
+        throw e;
+      }
+      if (!p.batch) return this.result(p.tool === 'ip' ? -ret : ret & 0xff);
+      if (ret !== 0) {
+        this.err += `Command failed -:${line}\n`;
+        status = 1;
+        if (!p.options.force) break;
+      }
+    }
+    return this.result(status);
+  }
+
+  private result(status: number): RunResult {
+    return { status, stdout: this.out, stderr: this.err };
+  }
+
+  /** One command: 0, or ip's failure return (-1: bad input/missing name, -2: the kernel refused). */
+  private command(c: Command): number {
+    switch (c.kind) {
+      case 'request':
+        return this.request(c);
+      case 'links':
+        return this.links(c);
+      case 'routes':
+        return this.routes(c);
+      case 'rules':
+        return this.rules(c);
+      case 'neighbours':
+        return this.neighbours(c);
+      case 'fdb':
+        return this.fdb(c);
+    }
+  }
+
+  // ---------- changes ----------
+
+  private request(req: Request): number {
+    const fds: number[] = [];
+    let bytes: Uint8Array;
+    try {
+      bytes = buildRequest(req, this.resolver(fds));
+    } catch (e) {
+      closeAll(fds);
+      if (!(e instanceof Unresolved)) throw e;
+      this.err += e.missing.text;
+      if (e.missing.abort) throw new Abort(e.missing.status);
+      return -1;
+    }
+    let ack: Ack;
+    try {
+      this.changed = true;
+      ack = this.sock.request(bytes);
+    } finally {
+      closeAll(fds);
+    }
+    this.cache.clear(); // names and flags may have changed (ip drops its cache entry too)
+    if (ack.error === 0) {
+      if (ack.message) this.err += extAck('Warning', ack.message);
+      return 0;
+    }
+    this.err += ack.message ? extAck('Error', ack.message) : `RTNETLINK answers: ${this.sock.strerror(-ack.error)}\n`;
+    if (req.onKernelError === 'abort2') throw new Abort(2);
+    return req.onKernelError === 'fail1' ? -1 : -2;
+  }
+
+  private resolver(fds: number[]): Resolver {
+    return {
+      ifindex: (dev) => this.ifindex(dev),
+      nsfd: (ns) => {
+        const fd = openNetns(ns);
+        if (fd >= 0) fds.push(fd);
+        return fd;
+      },
+      nsid: (ns) => this.nsid(ns),
+    };
+  }
+
+  /** ll_name_to_index: the link of that name here, else an "ifN" name read as index N; 0 when neither. */
+  private ifindex(dev: string): number {
+    const link = this.getLink({ name: dev });
+    if (link) return link.index;
+    const m = /^if(\d+)$/.exec(dev);
+    return m ? Number(m[1]) : 0;
+  }
+
+  /** get_netnsid_from_name, assigning an id first when there is none (set_netnsid_from_name). */
+  private nsid(ns: string): number {
+    const fd = openNetns(ns);
+    if (fd < 0) return -1;
+    try {
+      const get = (): number => {
+        const r = this.sock.get(message(RTM.GETNSID, NLM_F_REQUEST, rtgenmsg(AF_UNSPEC), [[NETNSA.FD, u32(fd)]]));
+        if (!('payload' in r)) return -1;
+        return getI32(parseAttrs(r.payload, 4).get(NETNSA.NSID)) ?? -1;
+      };
+      let id = get();
+      if (id < 0) {
+        this.sock.request(message(RTM.NEWNSID, NLM_F_REQUEST | 4, rtgenmsg(AF_UNSPEC), [[NETNSA.FD, u32(fd)], [NETNSA.NSID, i32(-1)]]));
+        id = get();
+      }
+      return id;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  // ---------- listings ----------
+
+  /** GETLINK of one link by name or index (no statistics); undefined when there is none. */
+  private getLink(by: { name?: string; index?: number }, extMask: number = RTEXT_FILTER.SKIP_STATS, family: number = AF_UNSPEC): ReturnType<typeof parseLink> {
+    const attrs: Array<[number, Uint8Array]> = [];
+    if (by.name !== undefined) {
+      if (by.name === '' || Buffer.byteLength(by.name) > 15) return undefined;
+      attrs.push([IFLA.IFNAME, cstr(by.name)]);
+    }
+    attrs.push([IFLA.EXT_MASK, u32(extMask)]);
+    const r = this.sock.get(message(RTM.GETLINK, NLM_F_REQUEST, ifinfomsg({ family, index: by.index ?? 0 }), attrs));
+    return 'payload' in r ? parseLink(r) : undefined;
+  }
+
+  private readonly names: LinkNames = (index) => {
+    if (!this.cache.has(index)) {
+      const l = this.getLink({ index });
+      this.cache.set(index, l ? { name: l.name, up: (l.flags & IFF.UP) !== 0 } : null);
+    }
+    return this.cache.get(index) ?? undefined;
+  };
+
+  private dump(msg: Uint8Array, terminated = 'Dump terminated\n'): Message[] | undefined {
+    const d = this.sock.dump(msg);
+    if (d.interrupted) this.err += 'Dump was interrupted and may be inconsistent.\n';
+    if (!d.error) return d.messages;
+    // rtnl_dump_done / rtnl_dump_error: the kernel's message, or perror for most errnos; then the caller gives up
+    if (d.error.message) this.err += extAck('Error', d.error.message);
+    else if (![2, 95].includes(-d.error.error)) this.err += `RTNETLINK answers: ${this.sock.strerror(-d.error.error)}\n`;
+    this.err += terminated;
+    return undefined;
+  }
+
+  private print(items: Json[]): void {
+    this.out += `${JSON.stringify(items)}\n`;
+  }
+
+  /** ipaddr_list_flush_or_save for `link show` / `addr show` [dev D]. */
+  private links(c: LinkList): number {
+    const o = this.p.options;
+    // `link show` lists with preferred_family AF_PACKET (link-layer only)
+    const family = c.addresses ? o.family : 17;
+    let index = 0;
+    if (c.dev !== undefined) {
+      index = this.ifindex(c.dev);
+      if (index <= 0) {
+        this.err += `Device "${c.dev}" does not exist.\n`;
+        return -1;
+      }
+    }
+    // do_link is a global in iproute2 that `link show` sets and nothing resets: in a batch, a later `addr show` then
+    // prints as `link show` (with `dev`: the link alone, without its addresses)
+    if (!c.addresses) this.doLink = true;
+    const p = { doLink: this.doLink, details: o.details, family: family === 17 ? 0 : family };
+    if (c.dev !== undefined && this.doLink) {
+      const l = this.getLink({ name: c.dev }, RTEXT_FILTER.VF, 17);
+      if (!l) {
+        this.err += `RTNETLINK answers: ${this.sock.strerror(19)}\n`;
+        throw new Abort(1);
+      }
+      this.print([linkJson(l, p, this.names)]);
+      return 0;
+    }
+    let links: NonNullable<ReturnType<typeof parseLink>>[];
+    if (index) {
+      const l = this.getLink({ index }, RTEXT_FILTER.VF | RTEXT_FILTER.SKIP_STATS, o.family);
+      links = l ? [l] : [];
+    } else {
+      const msgs = this.dump(message(RTM.GETLINK, NLM_F_REQUEST | NLM_F_DUMP, ifinfomsg({ family: c.addresses ? AF_UNSPEC : 17 }), [[IFLA.EXT_MASK, u32(RTEXT_FILTER.VF)]]));
+      if (!msgs) throw new Abort(1);
+      links = msgs.map(parseLink).filter((l): l is NonNullable<typeof l> => l !== undefined);
+    }
+    for (const l of links) this.cache.set(l.index, { name: l.name, up: (l.flags & IFF.UP) !== 0 });
+    if (!c.addresses) {
+      this.print(links.map((l) => linkJson(l, p, this.names)));
+      return 0;
+    }
+    const msgs = this.dump(message(RTM.GETADDR, NLM_F_REQUEST | NLM_F_DUMP, ifaddrmsg({ family: o.family, index })));
+    if (!msgs) throw new Abort(1);
+    const addrs = msgs.map(parseAddr).filter((a): a is ParsedAddr => a !== undefined);
+    const out: Json[] = [];
+    for (const l of links) {
+      const mine = addrs.filter((a) => a.index === l.index);
+      // ipaddr_filter: a link shows with an address of the family asked for, or (no family) with none at all
+      const selected = mine.filter((a) => !o.family || a.family === o.family);
+      if (!selected.length && !(mine.length === 0 && !o.family)) continue;
+      out.push({ ...linkJson(l, p, this.names), addr_info: selected.map((a) => addrJson(a, o.numeric)) });
+    }
+    this.print(out);
+    return 0;
+  }
+
+  /** iproute_list_flush_or_save for `route show [table T|all] [dev D] [proto P] [default]`. */
+  private routes(c: RouteList): number {
+    const o = this.p.options;
+    const table = c.table ?? RT_TABLE.MAIN;
+    let oif: number | undefined;
+    if (c.dev !== undefined) {
+      oif = this.ifindex(c.dev);
+      if (!oif) {
+        this.err += `Cannot find device "${c.dev}"\n`;
+        return -1;
+      }
+    }
+    const attrs: Array<[number, Uint8Array]> = [];
+    if (table) attrs.push([15 /* RTA_TABLE */, u32(table)]);
+    if (oif) attrs.push([4 /* RTA_OIF */, u32(oif)]);
+    // without -4/-6 a table's listing is IPv4 only; `table all` lists every family
+    const dumpFamily = o.family === AF_UNSPEC && table ? AF_INET : o.family;
+    const msgs = this.dump(message(RTM.GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, rtmsg({ family: dumpFamily, protocol: c.protocol ?? 0 }), attrs));
+    if (!msgs) throw new Abort(2);
+    const filter = { family: o.family, table, oif, protocol: c.protocol, defaultOnly: c.defaultOnly };
+    const out: Json[] = [];
+    for (const m of msgs) {
+      const r = parseRoute(m);
+      if (r && routeSelected(r, filter)) out.push(routeJson(r, { numeric: o.numeric, details: o.details, filter }, this.names));
+    }
+    this.print(out);
+    return 0;
+  }
+
+  /** iprule_list_flush_or_save: the rules of the family (IPv4 when none was given). */
+  private rules(_c: RuleList): number {
+    const o = this.p.options;
+    const family = o.family === AF_UNSPEC ? AF_INET : o.family;
+    const msgs = this.dump(message(RTM.GETRULE, NLM_F_REQUEST | NLM_F_DUMP, fibRuleHdr({ family })));
+    if (!msgs) return -1;
+    this.print(msgs.map((m) => ruleJson(m, o)).filter((j): j is Json => j !== undefined));
+    return 0;
+  }
+
+  private neighbours(c: NeighList): number {
+    const o = this.p.options;
+    let index: number | undefined;
+    if (c.dev !== undefined) {
+      index = this.ifindex(c.dev);
+      if (!index) {
+        this.err += `Cannot find device "${c.dev}"\n`;
+        return -1;
+      }
+    }
+    const attrs: Array<[number, Uint8Array]> = index ? [[8 /* NDA_IFINDEX */, u32(index)]] : [];
+    const msgs = this.dump(message(RTM.GETNEIGH, NLM_F_REQUEST | NLM_F_DUMP, ndmsg({ family: o.family }), attrs));
+    if (!msgs) throw new Abort(1);
+    this.print(msgs.map((m) => neighJson(m, { devFilter: index, family: o.family }, this.names)).filter((j): j is Json => j !== undefined));
+    return 0;
+  }
+
+  private fdb(c: FdbList): number {
+    let index: number | undefined;
+    if (c.dev !== undefined) {
+      index = this.ifindex(c.dev);
+      if (!index) {
+        this.err += `Cannot find device "${c.dev}"\n`;
+        return -1;
+      }
+    }
+    const msgs = this.dump(message(RTM.GETNEIGH, NLM_F_REQUEST | NLM_F_DUMP, ndmsg({ family: AF_BRIDGE, ifindex: index ?? 0 })));
+    if (!msgs) throw new Abort(1);
+    this.print(msgs.map((m) => fdbJson(m, { devFilter: index }, this.names)).filter((j): j is Json => j !== undefined));
+    return 0;
+  }
+}
+
+/** nl_dump_ext_ack's print: "Error: msg." / "Warning: msg." (a final '.' added when missing). */
+const extAck = (kind: 'Error' | 'Warning', msg: string): string => `${kind}: ${msg}${msg.endsWith('.') ? '' : '.'}\n`;
+
+/** netns_get_fd: a path (contains '/'), else a name under /run/netns; -1 when it cannot be opened. */
+function openNetns(ns: string): number {
+  try {
+    return openSync(ns.includes('/') ? ns : `/run/netns/${ns}`, 'r');
+  } catch {
+    return -1;
+  }
+}
+
+function closeAll(fds: number[]): void {
+  for (const fd of fds.splice(0)) {
+    try {
+      closeSync(fd);
+    } catch {
+      /* already closed */
+    }
+  }
+}
+
