@@ -1,12 +1,15 @@
 /**
  * Running iproute2 and sysctl inside a network namespace.
- * Named netns (under /run/netns) use `ip -n NAME`, any other path goes through `nsenter --net=PATH`.
+ * In the executable, `ip` and `bridge` command lines run in-process over rtnetlink (lib/rtnetlink: same results and
+ * error texts); otherwise, and for any line outside what that takes over, the program runs: named netns (under
+ * /run/netns) with `ip -n NAME`, any other path through `nsenter --net=PATH`.
  */
 import { existsSync, statSync, writeFileSync, readFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { CniError, ErrorCode, pluginError } from './cni/errors.js';
 import { run, type RunResult } from './exec.js';
 import { inNetns, libc, type Libc } from './native.js';
+import { bridgeInProcess, ipInProcess } from './rtnetlink/index.js';
 import { traced } from './trace.js';
 
 const NAMED_DIRS = new Set(['/var/run/netns', '/run/netns']);
@@ -64,12 +67,24 @@ export class Netns {
     return run('nsenter', [`--net=${this.path}`, '--', cmd, ...args], { input });
   }
 
-  /** `ip ARGS` inside this namespace. */
+  /** `ip ARGS` inside this namespace: in-process over rtnetlink when taken over, else the program. */
   ip(args: readonly string[], input?: string): RunResult {
+    const taken = ipInProcess(args, input, this.path);
+    if (taken) return taken;
     const name = this.ipName;
     if (this.isHost) return run('ip', args, { input });
     if (name) return run('ip', ['-n', name, ...args], { input });
     return this.exec('ip', args, input);
+  }
+
+  /** `bridge ARGS` (vlan, fdb) inside this namespace, as `ip`. */
+  bridge(args: readonly string[], input?: string): RunResult {
+    const taken = bridgeInProcess(args, input, this.path);
+    if (taken) return taken;
+    const name = this.ipName;
+    if (this.isHost) return run('bridge', args, { input });
+    if (name) return run('bridge', ['-n', name, ...args], { input });
+    return this.exec('bridge', args, input);
   }
 
   ipOk(args: readonly string[]): string {
