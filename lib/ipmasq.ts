@@ -16,7 +16,7 @@ import type { Fields } from './cni/fields.js';
 import { chainName, sha512Hex } from './hash.js';
 import { formatCIDR, formatIP, networkOf, parseCIDR } from './ip.js';
 import { run } from './exec.js';
-import { iptablesCmd as iptTool, iptablesRestore, nftApply, type Backend } from './netfilter.js';
+import { iptablesCmd as iptTool, iptablesRestore, nft, nftApply, type Backend } from './netfilter.js';
 
 export const MASQ_TABLE = 'cni_plugins_masquerade';
 export const MASQ_CHAIN = 'masq_checks';
@@ -275,7 +275,7 @@ function teardownIptables(id: MasqIdentity, families: ReadonlyArray<4 | 6>, chai
 
 /** `nft -j list chain` of masq_checks; undefined when the table/chain does not exist or nft is missing. */
 function listMasqRules(): NftRule[] | undefined {
-  const r = run('nft', ['-j', 'list', 'chain', 'inet', MASQ_TABLE, MASQ_CHAIN]);
+  const r = nft(['-j', 'list', 'chain', 'inet', MASQ_TABLE, MASQ_CHAIN]);
   if (r.status !== 0) {
     if (r.status === 127 || nftMissing(r.stderr)) return undefined;
     throw pluginError('failed to list nft masquerade rules', r.stderr.trim());
