@@ -293,7 +293,10 @@ class Execution {
     // without -4/-6 a table's listing is IPv4 only; `table all` lists every family
     const dumpFamily = o.family === AF_UNSPEC && table ? AF_INET : o.family;
     const msgs = this.dump(message(RTM.GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, rtmsg({ family: dumpFamily, protocol: c.protocol ?? 0 }), attrs));
-    if (!msgs) throw new Abort(2);
+    if (!msgs) {
+      if (o.json) this.out += '['; // ip has opened its JSON array when the dump is refused, and exits
+      throw new Abort(2);
+    }
     const filter = { family: o.family, table, oif, protocol: c.protocol, defaultOnly: c.defaultOnly };
     const out: Json[] = [];
     for (const m of msgs) {

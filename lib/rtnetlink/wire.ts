@@ -91,7 +91,8 @@ function writeAttrs(buf: Uint8Array, view: DataView, off: number, attrs: readonl
     const [type, v] = a;
     const len = attrLength(a);
     view.setUint16(off, len, true);
-    view.setUint16(off + 2, v instanceof Uint8Array ? type : type | NLA_F_NESTED, true);
+    // nests without NLA_F_NESTED, as iproute2's addattr_nest sends them (the kernel accepts both here)
+    view.setUint16(off + 2, type, true);
     if (v instanceof Uint8Array) buf.set(v, off + 4);
     else writeAttrs(buf, view, off + 4, v);
     off += align4(len);
