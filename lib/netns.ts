@@ -9,10 +9,14 @@ import { basename, dirname } from 'node:path';
 import { CniError, ErrorCode, pluginError } from './cni/errors.js';
 import { run, type RunResult } from './exec.js';
 import { inNetns, libc, type Libc } from './native.js';
-import { bridgeInProcess, ipInProcess } from './rtnetlink/index.js';
 import { traced } from './trace.js';
 
 const NAMED_DIRS = new Set(['/var/run/netns', '/run/netns']);
+
+type RtnetlinkModule = typeof import('./rtnetlink/index.js');
+let rtnetlink: RtnetlinkModule | undefined;
+/** lib/rtnetlink, loaded on first use only where it can run (the executable's FFI): a plugin pays for it when it needs it. */
+const inProcess = (): RtnetlinkModule | undefined => (libc() ? (rtnetlink ??= require('./rtnetlink/index.js') as RtnetlinkModule) : undefined);
 
 export class Netns {
   /** `path` undefined means the namespace this process runs in (the host). */
@@ -69,7 +73,7 @@ export class Netns {
 
   /** `ip ARGS` inside this namespace: in-process over rtnetlink when taken over, else the program. */
   ip(args: readonly string[], input?: string): RunResult {
-    const taken = ipInProcess(args, input, this.path);
+    const taken = inProcess()?.ipInProcess(args, input, this.path);
     if (taken) return taken;
     const name = this.ipName;
     if (this.isHost) return run('ip', args, { input });
@@ -79,7 +83,7 @@ export class Netns {
 
   /** `bridge ARGS` (vlan, fdb) inside this namespace, as `ip`. */
   bridge(args: readonly string[], input?: string): RunResult {
-    const taken = bridgeInProcess(args, input, this.path);
+    const taken = inProcess()?.bridgeInProcess(args, input, this.path);
     if (taken) return taken;
     const name = this.ipName;
     if (this.isHost) return run('bridge', args, { input });

@@ -34,24 +34,21 @@ export function runProgram(p: Program, netnsPath?: string): RunResult | undefine
   if (p.commands.some(({ command }) => command.kind !== 'request' && !p.options.json)) return undefined;
   let sock: RtnlSocket | undefined;
   try {
-    sock = RtnlSocket.open(netnsPath);
+    sock = RtnlSocket.forNetns(netnsPath);
   } catch {
     return undefined; // the namespace or socket is the exec's to report
   }
   if (!sock) return undefined;
+  // iproute2 turns strict dump checking on for single commands (ip) and always (bridge), not for ip's batches
+  sock.setStrict(p.tool === 'bridge' || !p.batch);
+  const x = new Execution(sock, p);
   try {
-    // iproute2 turns strict dump checking on for single commands (ip) and always (bridge), not for ip's batches
-    sock.setStrict(p.tool === 'bridge' || !p.batch);
-    const x = new Execution(sock, p);
-    try {
-      return x.run();
-    } catch (e) {
-      // the socket itself failed (not an answer of the kernel's): before any change, let the program run instead
-      if (!x.changed) return undefined;
-      return { status: 1, stdout: '', stderr: `rtnetlink: ${(e as Error).message}\n` };
-    }
-  } finally {
-    sock.close();
+    return x.run();
+  } catch (e) {
+    sock.close(); // its state is unknown: the next run opens a new one
+    // the socket itself failed (not an answer of the kernel's): before any change, let the program run instead
+    if (!x.changed) return undefined;
+    return { status: 1, stdout: '', stderr: `rtnetlink: ${(e as Error).message}\n` };
   }
 }
 

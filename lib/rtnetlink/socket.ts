@@ -7,7 +7,7 @@
  *
  * Undefined under Node, with CNI_TS_NO_FFI=1, or where the FFI cannot load: callers then exec iproute2.
  */
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, statSync } from 'node:fs';
 import { libcExtra, type LibcExtra } from '../ffi.js';
 import { libc as nativeLibc, inNetns } from '../native.js';
 import { NLMSG_DONE, NLMSG_ERROR, NLM_F_DUMP_INTR, NLM_F_MULTI, parseAck, parseDone, parseMessages, withSeq, type Ack, type Message } from './wire.js';
@@ -41,9 +41,11 @@ export class RtnlError extends Error {
   }
 }
 
+let recvBuf: Uint8Array | undefined;
+const sockets = new Map<string, RtnlSocket>();
+
 export class RtnlSocket {
   private seq = Math.floor(Date.now() / 1000) & 0xffffff;
-  private readonly buf = new Uint8Array(1 << 17);
   private closed = false;
 
   private constructor(
@@ -68,6 +70,28 @@ export class RtnlSocket {
     const timeval = new Uint8Array(new BigInt64Array([5n, 0n]).buffer); // a kernel that never answers cannot hang us
     c.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, timeval);
     return new RtnlSocket(c, fd);
+  }
+
+  /**
+   * The socket of the netns at `netnsPath` (undefined: this thread's), opened once per process and namespace: the
+   * namespace is identified by its inode, so a path that now names another namespace gets a new socket.
+   */
+  static forNetns(netnsPath?: string): RtnlSocket | undefined {
+    let key = 'self';
+    if (netnsPath) {
+      try {
+        const st = statSync(netnsPath);
+        key = `${st.dev}:${st.ino}`;
+      } catch {
+        return RtnlSocket.open(netnsPath); // throws the namespace's error
+      }
+    }
+    let sock = sockets.get(key);
+    if (!sock || sock.closed) {
+      sock = RtnlSocket.open(netnsPath);
+      if (sock) sockets.set(key, sock);
+    }
+    return sock;
   }
 
   /** Strict checking of dump requests: the kernel applies their filters (and refuses unknown tables). */
@@ -97,9 +121,10 @@ export class RtnlSocket {
   }
 
   private receive(): Message[] {
-    const n = this.c.recv(this.fd, this.buf);
+    recvBuf ??= new Uint8Array(1 << 16); // one for every socket (a dump's datagrams are at most 32 KiB)
+    const n = this.c.recv(this.fd, recvBuf);
     if (n <= 0) throw new RtnlError(n < 0 ? this.c.errno() : EIO, 'netlink recv');
-    return parseMessages(this.buf.slice(0, n));
+    return parseMessages(recvBuf.slice(0, n));
   }
 
   /**
