@@ -1,7 +1,7 @@
 /**
  * --cleanup (one-shot, like kube-proxy's): with the same flags as the daemon, remove everything the agent made on
  * this node — the data path (VXLAN device, its routes, neighbours and FDB; host-gw routes), the conflist, the
- * masquerade table, the state files — and give its subnets back to the store. The bridge and the pods' veths belong
+ * masquerade table, the state files and subnet.env — and give its subnets back to the store. The bridge and the pods' veths belong
  * to the bridge plugin and are left to the runtime's DEL. Exit status 0 when everything of ours is gone.
  */
 import { existsSync, rmSync } from 'node:fs';
@@ -11,6 +11,7 @@ import { isOurConflist } from './conflist.js';
 import { DataPath, vtepMAC } from './datapath.js';
 import { removeMasq } from './masq.js';
 import { removeStateFiles } from './state.js';
+import { removeSubnetEnv } from './subnet-env.js';
 import { makeStore, type Log } from './daemon.js';
 import { describeError } from './store/http.js';
 
@@ -38,6 +39,7 @@ export async function runCleanup(cfg: AgentConfig, signal: AbortSignal, log: Log
     failed = true;
   }
   removeStateFiles(cfg.stateDir);
+  if (removeSubnetEnv(cfg.subnetFile)) log(`cleanup: removed ${cfg.subnetFile}`);
   try {
     await makeStore(cfg, log).release(signal);
   } catch (e) {

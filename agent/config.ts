@@ -21,6 +21,13 @@ export interface AgentConfig extends ClusterSettings {
   store: StoreKind;
   etcdEndpoints: string[];
   etcdPrefix: string;
+  /** etcd TLS (flannel's flags): CA bundle, client certificate and key files; empty = not given. */
+  etcdCAFile: string;
+  etcdCertFile: string;
+  etcdKeyFile: string;
+  /** etcd user/password authentication; empty = none. */
+  etcdUsername: string;
+  etcdPassword: string;
   /** Seconds; the etcd lease on this node's subnet. */
   leaseTTL: number;
   confDir: string;
@@ -38,6 +45,18 @@ export interface AgentConfig extends ClusterSettings {
   kubeAPIServer: string;
   kubeTokenFile: string;
   kubeCAFile: string;
+  /** kubeconfig for running outside the cluster (server, CA, credentials of its current context); empty = in-cluster. */
+  kubeconfigFile: string;
+  /** Masquerade pod traffic leaving the cluster (false: no nft table of ours). */
+  ipMasq: boolean;
+  /** Destinations besides the cluster CIDRs that pod traffic reaches without masquerade (normalized CIDRs). */
+  noMasqCIDRs: string[];
+  /** nft `masquerade fully-random` (source ports fully randomized, as flannel's --random-fully). */
+  masqFullyRandom: boolean;
+  /** Pod MTU (and the VXLAN device's); 0 = derived from the underlay. */
+  mtu: number;
+  /** flannel-style subnet.env for other tools; empty = not written. */
+  subnetFile: string;
   /** --install-cni SRC: the directory the plugins are copied from. */
   installFrom: string;
 }
@@ -65,6 +84,11 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'store', kind: 'string', dflt: 'etcd', help: 'etcd (subnets leased in etcd) or kubernetes (Node spec.podCIDRs, peers from Node objects)' },
   { name: 'etcd-endpoints', kind: 'string', dflt: 'http://127.0.0.1:2379', help: 'etcd client URLs, comma-separated (JSON gateway, etcd >= 3.4)' },
   { name: 'etcd-prefix', kind: 'string', dflt: '/cni-ts/network', help: 'etcd key prefix of the cluster\'s settings and subnet leases' },
+  { name: 'etcd-cafile', kind: 'string', dflt: '', help: 'PEM CA bundle that signed the etcd servers\' certificates (https endpoints)' },
+  { name: 'etcd-certfile', kind: 'string', dflt: '', help: 'PEM client certificate for etcd (with --etcd-keyfile; kubeadm\'s etcd requires one)' },
+  { name: 'etcd-keyfile', kind: 'string', dflt: '', help: 'PEM private key of --etcd-certfile' },
+  { name: 'etcd-username', kind: 'string', dflt: '', help: 'etcd user (etcd authentication; the token is refreshed when it expires)' },
+  { name: 'etcd-password', kind: 'string', dflt: '', help: 'password of --etcd-username (prefer the environment variable or the config file: flags show in ps)' },
   { name: 'lease-ttl', kind: 'int', dflt: '300', help: 'seconds an etcd subnet lease outlives its agent (peers drop the node after that)' },
   { name: 'conf-dir', kind: 'string', dflt: '/etc/cni/net.d', help: 'where the node\'s CNI config is written' },
   { name: 'conf-name', kind: 'string', dflt: '10-cni-ts.conflist', help: 'file name of the node\'s CNI config' },
@@ -78,6 +102,12 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'kube-api-server', kind: 'string', dflt: '', help: 'API server URL (default: in-cluster https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT)' },
   { name: 'kube-token-file', kind: 'string', dflt: '/var/run/secrets/kubernetes.io/serviceaccount/token', help: 'bearer token file (re-read on every request)' },
   { name: 'kube-ca-file', kind: 'string', dflt: '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt', help: 'CA bundle for the API server' },
+  { name: 'kubeconfig-file', kind: 'string', dflt: '', help: 'kubeconfig for running outside the cluster: server, CA and token or client certificate of its current context (default: in-cluster config; --kube-api-server overrides its server)' },
+  { name: 'ip-masq', kind: 'bool', dflt: 'true', help: 'masquerade pod traffic leaving the cluster CIDR (false: no NAT by the agent; the node\'s own rules decide)' },
+  { name: 'no-masquerade-cidr', kind: 'string', dflt: '', help: 'more destinations, comma-separated CIDRs, that pods reach with their own address (not masqueraded)' },
+  { name: 'masq-fully-random', kind: 'bool', dflt: 'true', help: 'masquerade with fully random source ports (avoids conntrack port collisions; flannel\'s --random-fully)' },
+  { name: 'mtu', kind: 'int', dflt: '0', help: 'MTU of the pods and the VXLAN device (0: the underlay\'s MTU, less 50 (IPv4) or 70 (IPv6) with vxlan)' },
+  { name: 'subnet-file', kind: 'string', dflt: '/run/cni-ts/subnet.env', help: 'flannel-style file with the network, subnet, MTU and masquerade setting for other tools (empty: not written)' },
   { name: 'config', kind: 'string', dflt: '', help: 'JSON file with any of these settings, keys without dashes: {"cluster-cidr": "10.244.0.0/16"}' },
   { name: 'cleanup', kind: 'bool', dflt: 'false', help: 'one-shot: remove everything the agent made on this node and release its subnet, then exit' },
   { name: 'install-cni', kind: 'string', dflt: '', help: 'one-shot: copy the plugins (bridge, host-local, portmap, loopback) from this directory into --cni-bin-dir, then exit' },
@@ -91,7 +121,7 @@ export function usage(): string {
   const lines = ['usage: cni-ts-agent [flags]', '', 'Every flag can also be set as the environment variable CNI_TS_AGENT_<FLAG> or in the --config file.', ''];
   for (const f of FLAGS) {
     const arg = f.kind === 'bool' ? '' : f.kind === 'int' ? ' N' : ' VALUE';
-    const dflt = f.dflt && f.kind !== 'bool' ? ` (default ${f.dflt})` : '';
+    const dflt = f.dflt && f.kind !== 'bool' ? ` (default ${f.dflt})` : f.kind === 'bool' && f.dflt === 'true' ? ` (default true; --${f.name}=false turns it off)` : '';
     lines.push(`  --${f.name}${arg}`, `      ${f.help}${dflt}`);
   }
   return lines.join('\n') + '\n';
@@ -214,6 +244,17 @@ export function validatePublicIPs(raw: string, from: string, clusterCIDRs: reado
   return out;
 }
 
+/** A comma-separated list of CIDRs (any family), each a network address; normalized. */
+export function validateCIDRList(raw: string, from: string): string[] {
+  return splitList(raw).map((s) => {
+    const c = parseCIDR(s);
+    if (!c) throw new AgentConfigError(`${from}: ${JSON.stringify(s)} is not a CIDR`);
+    const net = networkOf(c);
+    if (net.ip.value !== c.ip.value) throw new AgentConfigError(`${from}: ${s} has host bits set (did you mean ${formatCIDR(net)}?)`);
+    return formatCIDR(net);
+  });
+}
+
 const NAME_RE = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, hostname: () => string, readFile = (p: string) => readFileSync(p, 'utf8')): AgentConfig {
@@ -270,6 +311,20 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, host
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(bridge)) throw new AgentConfigError(`--bridge ${JSON.stringify(bridge)} is not a valid interface name (1–15 characters)`);
   const confName = str('conf-name');
   if (!/^[A-Za-z0-9_.-]+\.conflist$/.test(confName)) throw new AgentConfigError(`--conf-name ${JSON.stringify(confName)} must be a plain file name ending in .conflist`);
+  const etcdTLS = { ca: str('etcd-cafile'), cert: str('etcd-certfile'), key: str('etcd-keyfile') };
+  if (!!etcdTLS.cert !== !!etcdTLS.key) throw new AgentConfigError(`${etcdTLS.cert ? '--etcd-certfile' : '--etcd-keyfile'} needs ${etcdTLS.cert ? '--etcd-keyfile' : '--etcd-certfile'} too (a client certificate and its private key)`);
+  if (store === 'etcd' && needsNetwork && (etcdTLS.ca || etcdTLS.cert) && !etcdEndpoints.some((e) => e.startsWith('https:'))) {
+    throw new AgentConfigError(`${etcdTLS.ca ? '--etcd-cafile' : '--etcd-certfile'} is given but no --etcd-endpoints URL is https:// (${etcdEndpoints.join(',')})`);
+  }
+  const etcdUsername = str('etcd-username');
+  const etcdPassword = rawValue(src, 'etcd-password').value; // not trimmed: a password may have spaces
+  if (!!etcdUsername !== !!etcdPassword) throw new AgentConfigError(etcdUsername ? '--etcd-username needs --etcd-password' : '--etcd-password needs --etcd-username');
+  const noMasqCIDRs = validateCIDRList(str('no-masquerade-cidr'), rawValue(src, 'no-masquerade-cidr').from);
+  const mtu = int(src, 'mtu', 0, 65535);
+  if (mtu !== 0 && mtu < 576) throw new AgentConfigError(`${rawValue(src, 'mtu').from}: ${mtu} is too small (at least 576, 1280 with IPv6; 0 = from the underlay)`);
+  if (mtu !== 0 && mtu < 1280 && clusterCIDRs.some((c) => c.includes(':'))) throw new AgentConfigError(`${rawValue(src, 'mtu').from}: ${mtu} is below IPv6's minimum of 1280 (the cluster CIDR has IPv6)`);
+  const subnetFile = str('subnet-file');
+  if (subnetFile && !subnetFile.startsWith('/')) throw new AgentConfigError(`--subnet-file ${JSON.stringify(subnetFile)} must be an absolute path (or empty: not written)`);
   const healthzAddr = str('healthz-addr');
   if (healthzAddr && !/^(\[[0-9a-fA-F:.]+\]|[^:[\]]+):\d{1,5}$/.test(healthzAddr)) throw new AgentConfigError(`--healthz-addr ${JSON.stringify(healthzAddr)} must be host:port, e.g. 127.0.0.1:9876`);
 
@@ -287,6 +342,11 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, host
     store,
     etcdEndpoints,
     etcdPrefix,
+    etcdCAFile: etcdTLS.ca,
+    etcdCertFile: etcdTLS.cert,
+    etcdKeyFile: etcdTLS.key,
+    etcdUsername,
+    etcdPassword,
     leaseTTL: int(src, 'lease-ttl', 2, 86400 * 7),
     confDir: str('conf-dir'),
     confName,
@@ -297,9 +357,16 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, host
     ipamDataDir: str('ipam-data-dir'),
     resyncInterval: int(src, 'resync-interval', 1, 86400),
     healthzAddr,
-    kubeAPIServer: str('kube-api-server') || inClusterServer(env),
+    // With a kubeconfig, its server is used unless --kube-api-server overrides it (not the in-cluster address).
+    kubeAPIServer: str('kube-api-server') || (str('kubeconfig-file') ? '' : inClusterServer(env)),
     kubeTokenFile: str('kube-token-file'),
     kubeCAFile: str('kube-ca-file'),
+    kubeconfigFile: str('kubeconfig-file'),
+    ipMasq: bool(src, 'ip-masq'),
+    noMasqCIDRs,
+    masqFullyRandom: bool(src, 'masq-fully-random'),
+    mtu,
+    subnetFile,
     installFrom: str('install-cni'),
   };
 }

@@ -9,20 +9,28 @@ import { join } from 'node:path';
 import { clusterSettings, type AgentConfig } from './config.js';
 import { renderConflist, writeAtomically } from './conflist.js';
 import { DataPath, detectUnderlay, vtepMAC, type ApplyReport } from './datapath.js';
-import { applyMasq } from './masq.js';
+import { syncMasq } from './masq.js';
+import { Metrics, processFigures, renderMetrics } from './metrics.js';
+import { writeSubnetEnv } from './subnet-env.js';
+import { CNI_TS_VERSION } from '../lib/cni/skel.js';
 import { loadSubnets, saveStatus, saveSubnets, type Status } from './state.js';
 import { EtcdStore } from './store/etcd.js';
 import { describeError, sleep } from './store/http.js';
 import { KubeStore } from './store/kubernetes.js';
 import { FatalStoreError, type NodeRecord, type Store } from './store/types.js';
+import { etcdTransport, kubeAccess } from './store/access.js';
 
 export type Log = (msg: string) => void;
 
+/** Peers appearing or going at once beyond this many are logged as a count. */
+const PEER_LOG_MAX = 20;
+
 export function makeStore(cfg: AgentConfig, log: Log): Store {
   if (cfg.store === 'kubernetes') {
-    return new KubeStore({ server: cfg.kubeAPIServer, tokenFile: cfg.kubeTokenFile, caFile: cfg.kubeCAFile, nodeName: cfg.nodeName, clusterCIDRs: cfg.clusterCIDRs, log });
+    return new KubeStore({ access: kubeAccess(cfg), nodeName: cfg.nodeName, clusterCIDRs: cfg.clusterCIDRs, log });
   }
   return new EtcdStore({
+    transport: etcdTransport(cfg, log),
     endpoints: cfg.etcdEndpoints,
     prefix: cfg.etcdPrefix,
     nodeName: cfg.nodeName,
@@ -35,20 +43,31 @@ export function makeStore(cfg: AgentConfig, log: Log): Store {
 
 export function makeDataPath(cfg: AgentConfig): DataPath {
   const underlay = detectUnderlay(cfg.publicIPs, cfg.iface);
-  return new DataPath(cfg.backend, underlay, cfg.clusterCIDRs, { vni: cfg.vxlanVNI, port: cfg.vxlanPort, mac: vtepMAC(cfg.nodeName, cfg.vxlanVNI) }, cfg.nodeName);
+  return new DataPath(cfg.backend, underlay, cfg.clusterCIDRs, { vni: cfg.vxlanVNI, port: cfg.vxlanPort, mac: vtepMAC(cfg.nodeName, cfg.vxlanVNI) }, cfg.nodeName, cfg.mtu);
 }
 
+/** Changes beyond this many in one report are logged as a count (a large cluster's first reconcile). */
+const CHANGE_LOG_MAX = 30;
+
 function logReport(log: Log, what: string, r: ApplyReport): void {
-  for (const d of r.described) log(`${what}: ${d}`);
+  for (const d of r.described.slice(0, CHANGE_LOG_MAX)) log(`${what}: ${d}`);
+  if (r.described.length > CHANGE_LOG_MAX) log(`${what}: … and ${r.described.length - CHANGE_LOG_MAX} more changes`);
   for (const e of r.errors) log(`${what}: error: ${e}`);
 }
 
-/** /healthz: 200 with the status JSON when the node has its subnets and the last reconcile succeeded, else 503. */
-function serveHealth(addr: string, status: () => Status, log: Log): Promise<Server> {
+/**
+ * /healthz: 200 with the status JSON when the node has its subnets and the last reconcile succeeded, else 503.
+ * /metrics: Prometheus text (metrics.ts).
+ */
+function serveHealth(addr: string, status: () => Status, log: Log, metrics: () => string): Promise<Server> {
   const i = addr.lastIndexOf(':');
   const host = addr.slice(0, i).replace(/^\[|\]$/g, '');
   const port = Number(addr.slice(i + 1));
   const server = createServer((req, res) => {
+    if (req.url === '/metrics') {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(metrics());
+      return;
+    }
     const s = status();
     if (req.url !== '/healthz' && req.url !== '/status') {
       res.writeHead(404).end('not found\n');
@@ -72,6 +91,8 @@ export async function runDaemon(cfg: AgentConfig, outer: AbortSignal, log: Log):
   const onOuter = (): void => stopAll.abort();
   outer.addEventListener('abort', onOuter, { once: true });
   const dp = makeDataPath(cfg);
+  const mtuProblem = dp.mtuProblem();
+  if (mtuProblem) throw new Error(mtuProblem);
   log(`node ${cfg.nodeName}: underlay ${dp.underlay.iface} ${dp.underlay.publicIPs.join(',')} (MTU ${dp.underlay.mtu}), backend ${cfg.backend}, cluster ${cfg.clusterCIDRs.join(',')}`);
   const store = makeStore(cfg, log);
   log(`store: ${store.label}`);
@@ -95,13 +116,16 @@ export async function runDaemon(cfg: AgentConfig, outer: AbortSignal, log: Log):
     }
   };
   writeStatus();
-  const health = cfg.healthzAddr ? await serveHealth(cfg.healthzAddr, () => status, log) : undefined;
+  const metrics = new Metrics({ node: cfg.nodeName, backend: cfg.backend, store: cfg.store, version: CNI_TS_VERSION });
+  const started = Date.now() / 1000;
+  const health = cfg.healthzAddr ? await serveHealth(cfg.healthzAddr, () => status, log, () => renderMetrics(metrics, processFigures(started))) : undefined;
 
   try {
     const local = { publicIPs: dp.underlay.publicIPs, backend: cfg.backend, vtepMAC: cfg.backend === 'vxlan' ? dp.vxlan.mac : undefined };
     let subnets: string[];
     try {
       subnets = await store.acquire(local, signal);
+      metrics.setStoreConnected(true);
       status.storeConnected = true;
       status.storeDetail = 'ok';
     } catch (e) {
@@ -125,20 +149,35 @@ export async function runDaemon(cfg: AgentConfig, outer: AbortSignal, log: Log):
       const path = join(cfg.confDir, cfg.confName);
       const text = renderConflist({ networkName: cfg.networkName, bridge: cfg.bridge, subnets: s, mtu: dp.podMTU, ipamDataDir: cfg.ipamDataDir || undefined });
       if (writeAtomically(path, text)) log(`wrote ${path} (bridge ${cfg.bridge}, host-local ${s.join(', ')}, MTU ${dp.podMTU})`);
-      applyMasq(cfg.clusterCIDRs);
+      const masq = syncMasq(cfg);
+      if (masq) log(masq);
+      if (writeSubnetEnv(cfg.subnetFile, { clusterCIDRs: cfg.clusterCIDRs, subnets: s, mtu: dp.podMTU, ipMasq: cfg.ipMasq })) log(`wrote ${cfg.subnetFile}`);
     };
     applyLocal(subnets);
-    log(`masquerading traffic from ${cfg.clusterCIDRs.join(',')} leaving the cluster (nft table inet cni_ts_agent)`);
+    if (cfg.ipMasq) {
+      const extra = cfg.noMasqCIDRs.length ? ` except to ${cfg.noMasqCIDRs.join(',')}` : '';
+      log(`masquerading traffic from ${cfg.clusterCIDRs.join(',')} leaving the cluster${extra}${cfg.masqFullyRandom ? ' (fully random ports)' : ''} (nft table inet cni_ts_agent)`);
+    } else log('--ip-masq=false: pod traffic leaving the cluster is not masqueraded by the agent');
 
     let peers: ReadonlyMap<string, NodeRecord> = new Map();
     // Until the store has delivered the full set of peers once, reconciling would remove every route of a restarted
     // agent (pods would lose their peers for a moment): the data path is left as it is until then.
     let havePeers = false;
     let lastSkipped = '';
+    let statusPeers: unknown;
+    let statusSig = '';
+    let statusWritten = 0;
+    let peersVersion = 0;
     const reconcile = (why: string): void => {
       if (!havePeers) return;
+      const t0 = performance.now();
+      metrics.reconciles++;
+      metrics.peers = peers.size;
       try {
-        const r = dp.reconcile(peers.values());
+        const r = dp.reconcile(peers);
+        metrics.changes += r.described.length;
+        metrics.peersSkipped = r.skipped.length;
+        if (r.errors.length) metrics.reconcileErrors++;
         if (r.described.length) log(`reconcile (${why}): ${r.described.length} change(s)`);
         logReport(log, 'data path', r);
         const skipped = r.skipped.join('; ');
@@ -148,21 +187,36 @@ export async function runDaemon(cfg: AgentConfig, outer: AbortSignal, log: Log):
         status.lastError = r.errors.length ? r.errors.join('; ') : undefined;
         status.ok = r.errors.length === 0;
       } catch (e) {
+        metrics.reconcileErrors++;
         status.ok = false;
         status.lastError = describeError(e);
         log(`reconcile failed: ${describeError(e)}`);
       }
-      status.peers = [...peers.values()].map((p) => ({ node: p.node, subnets: p.subnets, publicIPs: p.publicIPs }));
-      writeStatus();
+      metrics.lastReconcile = Date.now() / 1000;
+      metrics.lastReconcileDuration = (performance.now() - t0) / 1000;
+      // status.json: rewritten when anything but the time of the reconcile changed, else at most once a minute (a
+      // thousand peers make it ~100 KB; /healthz serves the current status from memory either way).
+      if (statusPeers !== peers) {
+        status.peers = [...peers.values()].map((p) => ({ node: p.node, subnets: p.subnets, publicIPs: p.publicIPs }));
+        statusPeers = peers;
+        peersVersion++;
+      }
+      const sig = `${status.ok} ${status.lastError ?? ''} ${status.storeConnected} ${status.subnets.join()} ${peersVersion}`;
+      if (sig !== statusSig || Date.now() - statusWritten >= 60_000) {
+        writeStatus();
+        statusSig = sig;
+        statusWritten = Date.now();
+      }
     };
 
+    // Changes arriving together (a burst of watch events) are applied by one reconcile, 20 ms after the first.
     let pending: NodeJS.Timeout | undefined;
     const schedule = (why: string): void => {
       if (pending) return;
       pending = setTimeout(() => {
         pending = undefined;
         reconcile(why);
-      }, 50);
+      }, 20);
     };
 
     const resync = (async () => {
@@ -182,8 +236,11 @@ export async function runDaemon(cfg: AgentConfig, outer: AbortSignal, log: Log):
         peers: (p) => {
           const added = [...p.keys()].filter((k) => !peers.has(k));
           const removed = [...peers.keys()].filter((k) => !p.has(k));
-          for (const n of added) log(`peer ${n} appeared: ${p.get(n)!.subnets.join(', ')} via ${p.get(n)!.publicIPs.join(', ')}`);
-          for (const n of removed) log(`peer ${n} is gone`);
+          // One line per peer, or a count when many change at once (a large cluster's first list).
+          if (added.length <= PEER_LOG_MAX) for (const n of added) log(`peer ${n} appeared: ${p.get(n)!.subnets.join(', ')} via ${p.get(n)!.publicIPs.join(', ')}`);
+          else log(`${added.length} peers appeared (${added.slice(0, 3).join(', ')}, …)`);
+          if (removed.length <= PEER_LOG_MAX) for (const n of removed) log(`peer ${n} is gone`);
+          else log(`${removed.length} peers are gone (${removed.slice(0, 3).join(', ')}, …)`);
           peers = p;
           schedule(havePeers ? 'peers changed' : 'first list of peers');
           havePeers = true;
@@ -197,6 +254,7 @@ export async function runDaemon(cfg: AgentConfig, outer: AbortSignal, log: Log):
           }
         },
         connected: (ok, detail) => {
+          metrics.setStoreConnected(ok);
           status.storeConnected = ok;
           status.storeDetail = detail;
           writeStatus();

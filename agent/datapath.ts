@@ -13,13 +13,18 @@
  */
 import { sha256Hex } from '../lib/hash.js';
 import { randomMac } from '../lib/veth.js';
-import { ipEqual, parseCIDR, parseIP } from '../lib/ip.js';
+import { formatIP, ipEqual, networkOf, parseCIDR, parseIP, type CIDR } from '../lib/ip.js';
 import type { IpLink, IpRoute } from '../lib/iface.js';
 import { Netns } from '../lib/netns.js';
 import { run } from '../lib/exec.js';
 import { vxlanDevice, type Backend } from './config.js';
+import { kernelReader, type Fdb, type KernelReader, type Neigh } from './kernel-state.js';
+import { libc } from '../lib/native.js';
+import { NETLINK_ROUTE, batchAnswers, errnoText, fdbMessage, neighMessage, routeMessage } from '../lib/netlink.js';
+
+export type { Fdb, Neigh } from './kernel-state.js';
 import type { NodeRecord } from './store/types.js';
-import { subnetNetworkAddress, withinAny } from './subnets.js';
+import { subnetNetworkAddress } from './subnets.js';
 
 /** Routing protocol number marking the agent's routes (`ip route … proto 177`). */
 export const ROUTE_PROTO = 177;
@@ -41,19 +46,6 @@ export interface VxlanSpec {
   mtu: number;
 }
 
-export interface Neigh {
-  dst: string;
-  lladdr?: string;
-  state?: string[];
-}
-
-export interface Fdb {
-  mac: string;
-  dst?: string;
-  flags?: string[];
-  state?: string;
-}
-
 export interface CurrentState {
   link?: IpLink;
   routes: IpRoute[];
@@ -70,7 +62,6 @@ export function vtepMAC(nodeName: string, vni: number): string {
 }
 
 const familyOfIP = (ip: string): 4 | 6 => (ip.includes(':') ? 6 : 4);
-const inCluster = withinAny;
 const hostLen = (ip: string): number => (familyOfIP(ip) === 4 ? 32 : 128);
 const sameIP = (a: string | undefined, b: string | undefined): boolean => {
   const x = a ? parseIP(a) : undefined;
@@ -98,10 +89,11 @@ export interface Wanted {
 
 export function wantedState(o: { backend: Backend; device: string; underlay: Underlay; clusterCIDRs: readonly string[]; self: string; peers: Iterable<NodeRecord> }): Wanted {
   const w: Wanted = { routes: [], neighs: [], fdb: [], skipped: [] };
+  const inCluster = insideAny(o.clusterCIDRs);
   const localFamily = familyOfIP(o.underlay.publicIPs[0] ?? '0.0.0.0');
   for (const p of o.peers) {
     if (p.node === o.self) continue;
-    const subnets = p.subnets.filter((s) => inCluster(o.clusterCIDRs, s));
+    const subnets = p.subnets.filter((s) => inCluster(s));
     if (subnets.length === 0) {
       w.skipped.push(`${p.node}: no subnet inside the cluster CIDR (${p.subnets.join(', ') || 'none'})`);
       continue;
@@ -114,7 +106,7 @@ export function wantedState(o: { backend: Backend; device: string; underlay: Und
       }
       w.fdb.push({ mac: p.vtepMAC, dst });
       for (const s of subnets) {
-        const gw = subnetNetworkAddress(s);
+        const gw = gatewayOf(s);
         w.neighs.push({ dst: gw, lladdr: p.vtepMAC });
         w.routes.push({ dst: s, via: gw, dev: o.device, onlink: true });
       }
@@ -135,68 +127,162 @@ export function wantedState(o: { backend: Backend; device: string; underlay: Und
 
 // ---------- diff (pure) ----------
 
+/** One kernel change, structured (sent over netlink in-process) and as an ip/bridge batch line (the exec path). */
+export type Op =
+  | { kind: 'route'; verb: 'replace' | 'del'; dst: string; via?: string; dev?: string; onlink?: boolean }
+  | { kind: 'neigh'; verb: 'replace' | 'del'; dst: string; lladdr?: string; dev: string }
+  | { kind: 'fdb'; verb: 'append' | 'del'; mac: string; dst: string; dev: string };
+
+/** The `ip -batch` / `bridge -batch` line of a change. */
+export function opLine(op: Op): string {
+  switch (op.kind) {
+    case 'route':
+      return `route ${op.verb} ${op.dst}${op.via ? ` via ${op.via}` : ''}${op.dev ? ` dev ${op.dev}` : ''}${op.onlink ? ' onlink' : ''} proto ${ROUTE_PROTO}`;
+    case 'neigh':
+      return op.verb === 'replace' ? `neigh replace ${op.dst} lladdr ${op.lladdr} dev ${op.dev} nud permanent` : `neigh del ${op.dst} dev ${op.dev}`;
+    case 'fdb':
+      return op.verb === 'append' ? `fdb append ${op.mac} dev ${op.dev} dst ${op.dst} self permanent` : `fdb del ${op.mac} dev ${op.dev} dst ${op.dst} self`;
+  }
+}
+
 export interface Changes {
   ip: string[];
   bridge: string[];
   /** What changes, for the log. */
   described: string[];
+  /** The changes of `ip` then `bridge`, structured, in the same order. */
+  ipOps?: Op[];
+  bridgeOps?: Op[];
 }
 
-const routeLine = (verb: 'replace' | 'del', r: WantedRoute): string => `route ${verb} ${r.dst} via ${r.via} dev ${r.dev}${r.onlink ? ' onlink' : ''} proto ${ROUTE_PROTO}`;
+/** Record a change: its batch line, its structured form (not enumerable: plans compare as plain lines), the log text. */
+function push(ch: Changes, op: Op, described: string): void {
+  const tool = op.kind === 'fdb' ? 'bridge' : 'ip';
+  ch[tool].push(opLine(op));
+  const key = tool === 'ip' ? 'ipOps' : 'bridgeOps';
+  if (!ch[key]) Object.defineProperty(ch, key, { value: [], enumerable: false, writable: true });
+  ch[key]!.push(op);
+  ch.described.push(described);
+}
 
-/** Compare the wanted state with the current one; only the agent's own routes/entries are ever removed. */
+const V4_CANONICAL = /^(0|[1-9]\d{0,2})(\.(0|[1-9]\d{0,2})){3}$/;
+
+const ipKeyOf = memo((s: string): string => {
+  const ip = parseIP(s);
+  return ip ? formatIP(ip) : s;
+});
+
+/** An address in one canonical text form (IPv4 as written when already canonical; IPv6 compressed), for map keys. */
+export function ipKey(s: string | undefined): string {
+  if (!s) return '';
+  return V4_CANONICAL.test(s) ? s : ipKeyOf(s);
+}
+
+/** A destination ("10.1.2.0/24", or "10.1.2.3" for a host route) in canonical "addr/len" form, for map keys. */
+export function cidrKey(dst: string): string {
+  const slash = dst.indexOf('/');
+  const addr = slash < 0 ? dst : dst.slice(0, slash);
+  if (slash >= 0 && V4_CANONICAL.test(addr)) return dst;
+  const c = parseCIDR(slash < 0 ? `${dst}/${hostLen(dst)}` : dst);
+  return c ? `${formatIP(c.ip)}/${c.prefix}` : dst;
+}
+
+/**
+ * Remember the results of a pure function of a string (parsing with BigInt costs microseconds; a reconcile asks the
+ * same questions about the same thousands of subnets every time). Forgets everything past `max` entries.
+ */
+function memo<T>(f: (s: string) => T, max = 100_000): (s: string) => T {
+  const cache = new Map<string, T>();
+  return (s) => {
+    let v = cache.get(s);
+    if (v === undefined && !cache.has(s)) {
+      if (cache.size >= max) cache.clear();
+      v = f(s);
+      cache.set(s, v);
+    }
+    return v as T;
+  };
+}
+
+const insideTests = new Map<string, (dst: string) => boolean>();
+
+/** A test for "inside one of these CIDRs", with the CIDRs parsed once and the answers remembered. */
+export function insideAny(cidrs: readonly string[]): (dst: string) => boolean {
+  const key = cidrs.join(',');
+  let test = insideTests.get(key);
+  if (!test) {
+    const nets: CIDR[] = cidrs.map((c) => parseCIDR(c)).filter((c): c is CIDR => !!c).map(networkOf);
+    test = memo((dst) => {
+      const c = parseCIDR(dst.includes('/') ? dst : `${dst}/${hostLen(dst)}`);
+      return !!c && nets.some((n) => n.ip.family === c.ip.family && c.prefix >= n.prefix && networkOf({ ip: c.ip, prefix: n.prefix }).ip.value === n.ip.value);
+    });
+    insideTests.set(key, test);
+  }
+  return test;
+}
+
+/** A subnet's network address (the VXLAN gateway of a peer), remembered. */
+const gatewayOf = memo(subnetNetworkAddress);
+
+const fdbKey = (mac: string, dst: string | undefined): string => `${mac.toLowerCase()} ${ipKey(dst)}`;
+
+interface WantIndex {
+  wantByDst: Map<string, WantedRoute>;
+  wantNeigh: Map<string, { dst: string; lladdr: string }>;
+  wantFdb: Set<string>;
+}
+const wantIndexes = new WeakMap<Wanted, WantIndex>();
+
+/** The wanted state keyed for the diff, built once per wanted state (which is reused while the peers stay the same). */
+function wantIndex(want: Wanted): WantIndex {
+  let x = wantIndexes.get(want);
+  if (!x) {
+    x = {
+      wantByDst: new Map(want.routes.map((r) => [cidrKey(r.dst), r])),
+      wantNeigh: new Map(want.neighs.map((w) => [ipKey(w.dst), w])),
+      wantFdb: new Set(want.fdb.map((w) => fdbKey(w.mac, w.dst))),
+    };
+    wantIndexes.set(want, x);
+  }
+  return x;
+}
+
+/**
+ * Compare the wanted state with the current one; only the agent's own routes/entries are ever removed. Linear in the
+ * number of peers (maps keyed by canonical addresses), so a reconcile with thousands of peers stays cheap.
+ */
 export function diffState(want: Wanted, cur: CurrentState, o: { clusterCIDRs: readonly string[]; device: string }): Changes {
   const ch: Changes = { ip: [], bridge: [], described: [] };
   // Routes: ours = proto ROUTE_PROTO (the reads are filtered by it) with a destination inside the cluster CIDR.
-  const ours = cur.routes.filter((r) => inCluster(o.clusterCIDRs, r.dst));
-  const key = (dst: string): string => {
-    const c = parseCIDR(dst.includes('/') ? dst : `${dst}/${hostLen(dst)}`)!;
-    return `${c.ip.family}:${c.ip.value}/${c.prefix}`;
-  };
-  const wantByDst = new Map(want.routes.map((r) => [key(r.dst), r]));
+  const inCluster = insideAny(o.clusterCIDRs);
+  const ours = cur.routes.filter((r) => inCluster(r.dst));
+  const { wantByDst, wantNeigh, wantFdb } = wantIndex(want);
+  const curByDst = new Map(ours.map((r) => [cidrKey(r.dst), r]));
   for (const r of ours) {
-    const w = wantByDst.get(key(r.dst));
-    if (!w) {
-      ch.ip.push(`route del ${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}${r.dev ? ` dev ${r.dev}` : ''} proto ${ROUTE_PROTO}`);
-      ch.described.push(`remove route ${r.dst} via ${r.gateway ?? '?'} dev ${r.dev ?? '?'}`);
-    }
+    if (!wantByDst.has(cidrKey(r.dst))) push(ch, { kind: 'route', verb: 'del', dst: r.dst, via: r.gateway, dev: r.dev }, `remove route ${r.dst} via ${r.gateway ?? '?'} dev ${r.dev ?? '?'}`);
   }
-  for (const w of want.routes) {
-    const c = ours.find((r) => key(r.dst) === key(w.dst));
-    const same = c && sameIP(c.gateway, w.via) && c.dev === w.dev && (!w.onlink || (c.flags ?? []).includes('onlink'));
-    if (!same) {
-      ch.ip.push(routeLine('replace', w));
-      ch.described.push(`${c ? 'update' : 'add'} route ${w.dst} via ${w.via} dev ${w.dev}`);
-    }
+  for (const [k, w] of wantByDst) {
+    const c = curByDst.get(k);
+    const same = c && ipKey(c.gateway) === ipKey(w.via) && c.dev === w.dev && (!w.onlink || (c.flags ?? []).includes('onlink'));
+    if (!same) push(ch, { kind: 'route', verb: 'replace', dst: w.dst, via: w.via, dev: w.dev, onlink: w.onlink }, `${c ? 'update' : 'add'} route ${w.dst} via ${w.via} dev ${w.dev}`);
   }
   // Neighbours on our device: permanent entries are ours.
-  const curNeigh = cur.neighs.filter((n) => (n.state ?? []).includes('PERMANENT'));
-  for (const n of curNeigh) {
-    if (!want.neighs.some((w) => sameIP(w.dst, n.dst))) {
-      ch.ip.push(`neigh del ${n.dst} dev ${o.device}`);
-      ch.described.push(`remove neighbour ${n.dst} (${n.lladdr ?? '?'})`);
-    }
+  const curNeigh = new Map(cur.neighs.filter((n) => (n.state ?? []).includes('PERMANENT')).map((n) => [ipKey(n.dst), n]));
+  for (const [k, n] of curNeigh) {
+    if (!wantNeigh.has(k)) push(ch, { kind: 'neigh', verb: 'del', dst: n.dst, dev: o.device }, `remove neighbour ${n.dst} (${n.lladdr ?? '?'})`);
   }
-  for (const w of want.neighs) {
-    const c = curNeigh.find((n) => sameIP(n.dst, w.dst));
-    if (!c || c.lladdr?.toLowerCase() !== w.lladdr.toLowerCase()) {
-      ch.ip.push(`neigh replace ${w.dst} lladdr ${w.lladdr} dev ${o.device} nud permanent`);
-      ch.described.push(`${c ? 'update' : 'add'} neighbour ${w.dst} → ${w.lladdr}`);
-    }
+  for (const [k, w] of wantNeigh) {
+    const c = curNeigh.get(k);
+    if (!c || c.lladdr?.toLowerCase() !== w.lladdr.toLowerCase()) push(ch, { kind: 'neigh', verb: 'replace', dst: w.dst, lladdr: w.lladdr, dev: o.device }, `${c ? 'update' : 'add'} neighbour ${w.dst} → ${w.lladdr}`);
   }
   // FDB entries on our device that point at a remote VTEP.
   const curFdb = cur.fdb.filter((f) => f.dst && (f.flags ?? []).includes('self'));
+  const haveFdb = new Set(curFdb.map((f) => fdbKey(f.mac, f.dst)));
   for (const f of curFdb) {
-    if (!want.fdb.some((w) => w.mac.toLowerCase() === f.mac.toLowerCase() && sameIP(w.dst, f.dst))) {
-      ch.bridge.push(`fdb del ${f.mac} dev ${o.device} dst ${f.dst} self`);
-      ch.described.push(`remove fdb ${f.mac} → ${f.dst}`);
-    }
+    if (!wantFdb.has(fdbKey(f.mac, f.dst))) push(ch, { kind: 'fdb', verb: 'del', mac: f.mac, dst: f.dst!, dev: o.device }, `remove fdb ${f.mac} → ${f.dst}`);
   }
   for (const w of want.fdb) {
-    if (!curFdb.some((f) => f.mac.toLowerCase() === w.mac.toLowerCase() && sameIP(w.dst, f.dst))) {
-      ch.bridge.push(`fdb append ${w.mac} dev ${o.device} dst ${w.dst} self permanent`);
-      ch.described.push(`add fdb ${w.mac} → ${w.dst}`);
-    }
+    if (!haveFdb.has(fdbKey(w.mac, w.dst))) push(ch, { kind: 'fdb', verb: 'append', mac: w.mac, dst: w.dst, dev: o.device }, `add fdb ${w.mac} → ${w.dst}`);
   }
   return ch;
 }
@@ -308,13 +394,32 @@ export class DataPath {
     readonly clusterCIDRs: readonly string[],
     readonly vxlan: { vni: number; port: number; mac: string },
     readonly self: string,
+    /** --mtu: the pods' (and the VXLAN device's) MTU; 0 = from the underlay. */
+    readonly mtuOverride = 0,
+    /** How the kernel state is read (in-process netlink dumps in the shipped executable, else ip/bridge). */
+    readonly reader: KernelReader = kernelReader(),
   ) {
     this.device = vxlanDevice(vxlan.vni);
   }
 
-  /** MTU the pods get: the underlay's, less the VXLAN overhead. */
-  get podMTU(): number {
+  /** The device as read in this turn of the event loop (setupDevice, setLocalSubnets and reconcile share one read). */
+  private linkCache: { link: IpLink | undefined } | undefined;
+
+  /** The largest pod MTU the underlay carries: its MTU, less the VXLAN overhead. */
+  get maxPodMTU(): number {
     return this.backend === 'vxlan' ? vxlanMTU(this.underlay.mtu, familyOfIP(this.underlay.publicIPs[0]!)) : this.underlay.mtu;
+  }
+
+  /** MTU the pods get: --mtu, else the largest the underlay carries. */
+  get podMTU(): number {
+    return this.mtuOverride || this.maxPodMTU;
+  }
+
+  /** Why --mtu cannot work on this underlay (packets that large would be dropped), or undefined. */
+  mtuProblem(): string | undefined {
+    if (!this.mtuOverride || this.mtuOverride <= this.maxPodMTU) return undefined;
+    const how = this.backend === 'vxlan' ? ` with the VXLAN overhead (${this.underlay.mtu - this.maxPodMTU} bytes)` : '';
+    return `--mtu ${this.mtuOverride} is larger than the underlay ${this.underlay.iface} (MTU ${this.underlay.mtu}) carries${how}: at most ${this.maxPodMTU}`;
   }
 
   private spec(): VxlanSpec {
@@ -322,7 +427,16 @@ export class DataPath {
   }
 
   private link(): IpLink | undefined {
-    return ipJson<IpLink[]>(['-d', 'addr', 'show', 'dev', this.device])?.[0];
+    if (!this.linkCache) {
+      this.linkCache = { link: this.reader.link(this.device) };
+      queueMicrotask(() => (this.linkCache = undefined));
+    }
+    return this.linkCache.link;
+  }
+
+  /** Forget the device as read: after changing it. */
+  private changed(): void {
+    this.linkCache = undefined;
   }
 
   /** Forwarding on, and (vxlan) the device created or fixed. */
@@ -339,6 +453,7 @@ export class DataPath {
     }
     if (this.backend !== 'vxlan') return { described: [], errors };
     const { lines, described } = deviceLines(this.link(), this.spec());
+    if (lines.length) this.changed();
     const r = host.ipBatch(lines);
     if (r.status !== 0) throw new Error(`creating ${this.device} failed: ${r.stderr.trim()}`);
     return { described, errors };
@@ -348,40 +463,85 @@ export class DataPath {
   setLocalSubnets(subnets: readonly string[]): ApplyReport {
     if (this.backend !== 'vxlan') return { described: [], errors: [] };
     const { lines, described } = deviceAddressLines(this.link(), this.device, subnets);
+    if (lines.length) this.changed();
     const r = host.ipBatch(lines, true);
     return { described, errors: r.status === 0 ? [] : [r.stderr.trim()] };
   }
 
+  /** Routes of ours, and (vxlan) the device's neighbours and FDB: each dumped once per reconcile. */
   readState(): CurrentState {
-    const routes = [
-      ...(ipJson<IpRoute[]>(['route', 'show', 'proto', String(ROUTE_PROTO)]) ?? []),
-      ...(this.clusterCIDRs.some((c) => c.includes(':')) ? (ipJson<IpRoute[]>(['-6', 'route', 'show', 'proto', String(ROUTE_PROTO)]) ?? []) : []),
-    ];
+    const v6 = this.clusterCIDRs.some((c) => c.includes(':'));
+    const routes = this.reader.routes(ROUTE_PROTO, v6, [this.device, this.underlay.iface].filter(Boolean));
     if (this.backend !== 'vxlan') return { routes, neighs: [], fdb: [] };
     const link = this.link();
-    const neighs = link ? (ipJson<Neigh[]>(['neigh', 'show', 'dev', this.device]) ?? []) : [];
-    let fdb: Fdb[] = [];
-    if (link) {
-      const r = run('bridge', ['-j', 'fdb', 'show', 'dev', this.device]);
-      if (r.status === 0 && r.stdout.trim()) fdb = JSON.parse(r.stdout);
-    }
+    const neighs = link ? this.reader.neighs(this.device) : [];
+    const fdb = link ? this.reader.fdb(this.device) : [];
     return { link, routes, neighs, fdb };
   }
 
   /** Bring routes, neighbours and FDB in line with the peers. */
-  reconcile(peers: Iterable<NodeRecord>): ApplyReport & { skipped: string[] } {
-    const want = wantedState({ backend: this.backend, device: this.device, underlay: this.underlay, clusterCIDRs: this.clusterCIDRs, self: this.self, peers });
+  /** The wanted state of the last peers seen (a map of peers is replaced, never changed, when the peers change). */
+  private lastWant: { peers: unknown; want: Wanted } | undefined;
+
+  reconcile(peers: Iterable<NodeRecord> | ReadonlyMap<string, NodeRecord>): ApplyReport & { skipped: string[] } {
+    const isMap = peers instanceof Map;
+    let want = isMap && this.lastWant?.peers === peers ? this.lastWant.want : undefined;
+    if (!want) {
+      want = wantedState({ backend: this.backend, device: this.device, underlay: this.underlay, clusterCIDRs: this.clusterCIDRs, self: this.self, peers: isMap ? (peers as ReadonlyMap<string, NodeRecord>).values() : (peers as Iterable<NodeRecord>) });
+      if (isMap) this.lastWant = { peers, want };
+    }
     const ch = diffState(want, this.readState(), { clusterCIDRs: this.clusterCIDRs, device: this.device });
+    if (ch.ip.length || ch.bridge.length) this.changed();
+    const errors = this.apply(ch);
+    return { described: ch.described, errors, skipped: want.skipped };
+  }
+
+  /**
+   * Make the changes: FDB entries first (the first packet out already has its underlay destination), then routes and
+   * neighbours. In the shipped executable one netlink batch in-process (no exec: under load an exec of ip takes tens
+   * of milliseconds of wall time); else one `bridge -batch` and one `ip -batch`. Every change is tried; the failures
+   * are returned.
+   */
+  private apply(ch: Changes): string[] {
     const errors: string[] = [];
-    // FDB before neighbours and routes: the first packet out already has its underlay destination.
+    const c = this.reader.kind === 'netlink' ? libc() : undefined;
+    const ops = [...(ch.bridgeOps ?? []), ...(ch.ipOps ?? [])];
+    if (c && ops.length === ch.bridge.length + ch.ip.length && ops.length) {
+      try {
+        const index = new Map<string, number>();
+        const ifindex = (name: string | undefined): number => {
+          if (!name) return 0;
+          if (!index.has(name)) index.set(name, c.ifNameToIndex(name));
+          return index.get(name)!;
+        };
+        const msgs = ops.map((op, i) => {
+          const seq = i + 1;
+          if (op.kind === 'route') return routeMessage(op.verb, { dst: cidrKey(op.dst), gateway: op.via, oif: ifindex(op.dev), onlink: op.onlink, protocol: ROUTE_PROTO }, seq);
+          if (op.kind === 'neigh') return neighMessage(op.verb, { dst: op.dst, lladdr: op.lladdr, ifindex: ifindex(op.dev) }, seq);
+          return fdbMessage(op.verb, { mac: op.mac, dst: op.dst, ifindex: ifindex(op.dev) }, seq);
+        });
+        const answers = batchAnswers(c.netlinkBatch(NETLINK_ROUTE, msgs));
+        ops.forEach((op, i) => {
+          const err = answers.get(i + 1);
+          if (err) errors.push(`${op.kind === 'fdb' ? 'bridge' : 'ip'}: ${opLine(op)}: ${errnoText(err)}`);
+        });
+        return errors;
+      } catch (e) {
+        errors.length = 0;
+        this.onNetlinkFailure?.(`changing the data path over netlink failed (${(e as Error).message}): using ip/bridge instead`);
+      }
+    }
     if (ch.bridge.length) {
       const r = run('bridge', ['-force', '-batch', '-'], { input: ch.bridge.join('\n') + '\n' });
       if (r.status !== 0) errors.push(`bridge: ${r.stderr.trim()}`);
     }
     const r = host.ipBatch(ch.ip, true);
     if (r.status !== 0) errors.push(`ip: ${r.stderr.trim()}`);
-    return { described: ch.described, errors, skipped: want.skipped };
+    return errors;
   }
+
+  /** Told once when the netlink path fails and the ip/bridge execs take over (the daemon logs it). */
+  onNetlinkFailure?: (msg: string) => void;
 
   /** --cleanup: the VXLAN device (with its neighbours and FDB) and every route of ours inside the cluster CIDR. */
   teardown(): ApplyReport {
@@ -392,6 +552,7 @@ export class DataPath {
     const link = this.link();
     const lines = [...ch.ip];
     described.push(...ch.described);
+    this.changed();
     if (link?.linkinfo?.info_kind === 'vxlan') {
       lines.push(`link del ${this.device}`);
       described.push(`remove VXLAN device ${this.device}`);

@@ -6,21 +6,33 @@
  */
 import { nftApply } from '../lib/netfilter.js';
 import { run } from '../lib/exec.js';
+import { libc } from '../lib/native.js';
+import { NFPROTO_INET, nftChainRuleCount } from '../lib/netlink.js';
 
 export const MASQ_TABLE = 'cni_ts_agent';
 const TABLE_COMMENT = 'cni-ts-agent: masquerade pod traffic leaving the cluster CIDR';
 
+export interface MasqOptions {
+  /** More destinations pods reach with their own address (--no-masquerade-cidr); each applies to its family. */
+  noMasq?: readonly string[];
+  /** `masquerade fully-random` (--masq-fully-random). */
+  fullyRandom?: boolean;
+}
+
 /** The whole transaction: make sure the table exists, delete it, declare it again with its rules. Pure. */
-export function masqScript(clusterCIDRs: readonly string[]): string {
+export function masqScript(clusterCIDRs: readonly string[], o: MasqOptions = {}): string {
   const t = `inet ${MASQ_TABLE}`;
   const rules: string[] = [];
   for (const c of clusterCIDRs) {
-    const ip = c.includes(':') ? 'ip6' : 'ip';
-    const mcast = c.includes(':') ? 'ff00::/8' : '224.0.0.0/4';
+    const v6 = c.includes(':');
+    const ip = v6 ? 'ip6' : 'ip';
+    const mcast = v6 ? 'ff00::/8' : '224.0.0.0/4';
+    const extra = (o.noMasq ?? []).filter((x) => x.includes(':') === v6);
     rules.push(
       `    ${ip} saddr ${c} ${ip} daddr ${c} return comment "pod to pod: no NAT"`,
       `    ${ip} saddr ${c} ${ip} daddr ${mcast} return comment "multicast: no NAT"`,
-      `    ${ip} saddr ${c} masquerade comment "pod to outside the cluster"`,
+      ...(extra.length ? [`    ${ip} saddr ${c} ${ip} daddr { ${extra.join(', ')} } return comment "--no-masquerade-cidr: no NAT"`] : []),
+      `    ${ip} saddr ${c} masquerade${o.fullyRandom ? ' fully-random' : ''} comment "pod to outside the cluster"`,
     );
   }
   return [
@@ -37,9 +49,53 @@ export function masqScript(clusterCIDRs: readonly string[]): string {
   ].join('\n');
 }
 
-export function applyMasq(clusterCIDRs: readonly string[]): void {
-  const r = nftApply(masqScript(clusterCIDRs));
+export function applyMasq(clusterCIDRs: readonly string[], o: MasqOptions = {}): void {
+  const r = nftApply(masqScript(clusterCIDRs, o));
   if (r.status !== 0) throw new Error(`nft: installing table inet ${MASQ_TABLE} failed: ${r.stderr.trim() || `exit ${r.status}`}`);
+}
+
+/** Rules the script puts in the chain (each carries a comment). */
+const ruleCount = (script: string): number => script.split('\n').filter((l) => / comment "/.test(l) && !/^\s*comment /.test(l)).length;
+
+/**
+ * Is the table as we installed it (there, with its rule count)? Asked over netlink in the shipped executable (a
+ * fraction of a millisecond); undefined where that is not possible (under Node): then the caller re-applies, which
+ * is an `nft -f` exec (~20 ms of CPU) on every periodic resync.
+ */
+function masqIntact(script: string): boolean | undefined {
+  const c = libc();
+  if (!c) return undefined;
+  try {
+    return nftChainRuleCount(c, NFPROTO_INET, MASQ_TABLE, 'postrouting') === ruleCount(script);
+  } catch {
+    return undefined;
+  }
+}
+
+let installed: string | undefined;
+let removedChecked = false;
+
+/**
+ * The masquerade as configured: our table in place (--ip-masq, the default), or, with --ip-masq=false, gone (a table
+ * of ours left by an earlier run with masquerade on is removed; nothing else is touched). Called on every resync: the
+ * table is installed again only when it differs from what this process installed or is no longer there (a firewall
+ * reload flushed the ruleset). Returns a line for the log when that happened or something was removed.
+ */
+export function syncMasq(c: { clusterCIDRs: readonly string[]; ipMasq: boolean; noMasqCIDRs: readonly string[]; masqFullyRandom: boolean }): string | undefined {
+  if (!c.ipMasq) {
+    if (removedChecked) return undefined;
+    const removed = removeMasq();
+    removedChecked = true;
+    return removed ? `--ip-masq=false: removed the nft table inet ${MASQ_TABLE} of an earlier run` : undefined;
+  }
+  const script = masqScript(c.clusterCIDRs, { noMasq: c.noMasqCIDRs, fullyRandom: c.masqFullyRandom });
+  const intact = script === installed ? masqIntact(script) : false;
+  if (intact === true) return undefined;
+  const r = nftApply(script);
+  if (r.status !== 0) throw new Error(`nft: installing table inet ${MASQ_TABLE} failed: ${r.stderr.trim() || `exit ${r.status}`}`);
+  const healed = script === installed && intact === false;
+  installed = script;
+  return healed ? `the nft table inet ${MASQ_TABLE} was missing or changed: installed it again` : undefined;
 }
 
 /** Does our table exist? */

@@ -23,6 +23,19 @@ export interface Libc {
    * thread's netns and return the kernel's answer: 0, or the negative errno of its NLMSG_ERROR.
    */
   rtnetlinkRequest(message: Uint8Array): number;
+  /**
+   * Send `message` (one request, e.g. a dump) on a netlink socket of `protocol` (NETLINK_ROUTE 0, NETLINK_NETFILTER
+   * 12) opened in the calling thread's netns, and return every byte answered until the first NLMSG_DONE or
+   * NLMSG_ERROR (see lib/netlink.ts parseMessages). Throws with the errno when the socket fails or the kernel does not
+   * answer within 5 s.
+   */
+  netlinkExchange(protocol: number, message: Uint8Array): Uint8Array;
+  /**
+   * Send `messages` (each a complete request with NLM_F_ACK) on one netlink socket of `protocol`, in chunks, and
+   * return every answer (one NLMSG_ERROR, the ACK or the failure, per message). Throws when the socket fails or the
+   * kernel does not answer within 5 s.
+   */
+  netlinkBatch(protocol: number, messages: readonly Uint8Array[]): Uint8Array;
 }
 
 export const LOCK_EX = 2;
@@ -45,6 +58,24 @@ interface BunFfi {
 }
 
 let cached: Libc | null | undefined;
+let recvBuf: Uint8Array | undefined;
+const SOL_SOCKET = 1;
+const SO_RCVTIMEO = 20;
+const NLMSG_DONE = 3;
+
+/** How many NLMSG_ERROR (answers, ACKs) — and with `done`, NLMSG_DONE (ends of dumps) — this datagram holds. */
+function countEnds(buf: Uint8Array, n: number, done: boolean): number {
+  const v = new DataView(buf.buffer, buf.byteOffset, n);
+  let count = 0;
+  for (let off = 0; off + 16 <= n; ) {
+    const len = v.getUint32(off, true);
+    const type = v.getUint16(off + 4, true);
+    if (type === NLMSG_ERROR || (done && type === NLMSG_DONE)) count++;
+    if (len < 16) return count + 1;
+    off += (len + 3) & ~3;
+  }
+  return count;
+}
 
 /** libc through Bun's FFI, or undefined (not running under Bun, FFI unavailable, or CNI_TS_NO_FFI=1). */
 export function libc(): Libc | undefined {
@@ -63,10 +94,33 @@ export function libc(): Libc | undefined {
       send: { args: ['i32', 'ptr', 'u64', 'i32'], returns: 'i64' },
       recv: { args: ['i32', 'ptr', 'u64', 'i32'], returns: 'i64' },
       close: { args: ['i32'], returns: 'i32' },
+      setsockopt: { args: ['i32', 'i32', 'i32', 'ptr', 'u32'], returns: 'i32' },
     });
     const errno = (): number => {
       const p = symbols.__errno_location();
       return p ? ffi.read.i32(p, 0) : -1;
+    };
+    /** A netlink socket of `protocol` with a 5 s receive timeout (a kernel that never answers cannot hang us). */
+    const withSocket = <T>(protocol: number, fn: (fd: number) => T): T => {
+      const fd = symbols.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
+      if (fd < 0) throw new Error(`netlink socket: errno ${errno()}`);
+      try {
+        const timeout = new BigInt64Array([5n, 0n]); // struct timeval
+        symbols.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, ffi.ptr(new Uint8Array(timeout.buffer)), 16);
+        return fn(fd);
+      } finally {
+        symbols.close(fd);
+      }
+    };
+    const send = (fd: number, message: Uint8Array): void => {
+      if (Number(symbols.send(fd, ffi.ptr(message), message.length, 0)) !== message.length) throw new Error(`netlink send: errno ${errno()}`);
+    };
+    /** One datagram into recvBuf; its length. */
+    const recv = (fd: number): number => {
+      recvBuf ??= new Uint8Array(1 << 18);
+      const n = Number(symbols.recv(fd, ffi.ptr(recvBuf), recvBuf.length, 0));
+      if (n <= 0) throw new Error(`netlink recv: ${n < 0 ? `errno ${errno()}` : 'closed'}`);
+      return n;
     };
     cached = {
       flock: (fd, op) => (symbols.flock(fd, op) === 0 ? 0 : errno()),
@@ -86,6 +140,32 @@ export function libc(): Libc | undefined {
           symbols.close(fd);
         }
       },
+      netlinkExchange: (protocol, message) =>
+        withSocket(protocol, (fd) => {
+          send(fd, message);
+          const chunks: Uint8Array[] = [];
+          for (;;) {
+            const n = recv(fd);
+            chunks.push(recvBuf!.slice(0, n));
+            if (countEnds(recvBuf!, n, true) > 0) break;
+          }
+          return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+        }),
+      netlinkBatch: (protocol, messages) =>
+        withSocket(protocol, (fd) => {
+          const chunks: Uint8Array[] = [];
+          // Chunks of at most 256 requests: their ACKs (36 bytes each) fit the socket's receive buffer.
+          for (let i = 0; i < messages.length; i += 256) {
+            const part = messages.slice(i, i + 256);
+            send(fd, part.length === 1 ? part[0]! : Buffer.concat(part));
+            for (let acks = 0; acks < part.length; ) {
+              const n = recv(fd);
+              chunks.push(recvBuf!.slice(0, n));
+              acks += countEnds(recvBuf!, n, false);
+            }
+          }
+          return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+        }),
     };
   } catch {
     cached = null;

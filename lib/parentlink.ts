@@ -1,5 +1,5 @@
 /**
- * Links stacked on a parent ("master") link and moved into a container: macvlan and ipvlan share all of it.
+ * Links stacked on a parent ("master") link and moved into a container: macvlan, ipvlan and vlan share all of it.
  * Master resolution (config or default-route interface), creation under a temporary name directly into the
  * container netns, rename + configuration, rollback on failure, CHECK and DEL.
  * Command building and result building are pure; the functions taking a context or a Netns do the I/O.
@@ -13,21 +13,24 @@ import { checkInterfaceIPs, checkRoutes, configureIfaceCommands, deleteContainer
 import { Netns, batchFailedLine, describeBatchFailure, isNotFound } from './netns.js';
 import { libc, type Libc } from './native.js';
 
-export type SubLinkKind = 'macvlan' | 'ipvlan';
+export type SubLinkKind = 'macvlan' | 'ipvlan' | 'vlan';
 
-/** What to create: the settings both plugins share, plus kind-specific `ip link add` type arguments. */
+/** What to create: the settings the plugins share, plus kind-specific `ip link add` type arguments. */
 export interface SubLinkSpec {
   kind: SubLinkKind;
   /** Parent link name; undefined means the interface of the default route. */
   master?: string;
-  mode: string;
+  /** macvlan/ipvlan mode; undefined for a kind without one (vlan). */
+  mode?: string;
   /** 0 = leave it to the kernel (the master's MTU). */
   mtu: number;
   mac?: string;
   /** The master lives in the container netns, not the host's. */
   linkInContainer: boolean;
-  /** Extra `type KIND` options after `mode MODE` (e.g. macvlan bcqueuelen). */
+  /** Extra `type KIND` options after `mode MODE` (e.g. macvlan bcqueuelen, vlan id). */
   typeOptions?: string[];
+  /** arp_notify / ndisc_notify on the new link (default true; the reference vlan sets neither). */
+  notify?: boolean;
 }
 
 /** Addresses and routes to put on the new link, and how to give them back if ADD fails later. */
@@ -41,6 +44,14 @@ export interface MasterInfo {
   name: string;
   mtu?: number;
 }
+
+/**
+ * IPAM types that work on the container's interface itself — the dhcp daemon runs its DHCP client on it — so the link
+ * must exist under CNI_IFNAME before the IPAM ADD (as the reference creates it first); other IPAMs are asked before
+ * the link is made, so it is created and configured in one go.
+ */
+export const LINK_FIRST_IPAM: ReadonlySet<string> = new Set(['dhcp']);
+const needsLinkFirst = (ctx: CniContext): boolean => LINK_FIRST_IPAM.has(ipamType(ctx) ?? '');
 
 /** A random temporary name (the reference uses veth + 8 hex): never clashes with CNI_IFNAME in either netns. */
 export const tempLinkName = (): string => `cnitmp${randomBytes(4).toString('hex')}`;
@@ -63,25 +74,35 @@ export function defaultRouteInterface(ns: Netns): string {
   throw pluginError(`no default route interface found${ns.isHost ? '' : ` in ${ns.label}`}: set "master"`);
 }
 
+/** `type KIND [mode MODE] [options]` of `ip link add`. */
+const typeArgs = (spec: SubLinkSpec): string[] => ['type', spec.kind, ...(spec.mode ? ['mode', spec.mode] : []), ...(spec.typeOptions ?? [])];
+
 /** `ip link add` argv (run in the netns holding the master; `targetNetns` moves the new link at creation). */
 export function createLinkArgs(spec: SubLinkSpec, master: string, tmpName: string, targetNetns: string | undefined): string[] {
   const args = ['link', 'add', tmpName, 'link', master];
   if (targetNetns) args.push('netns', targetNetns);
   if (spec.mtu > 0) args.push('mtu', String(spec.mtu));
   if (spec.mac) args.push('address', spec.mac);
-  args.push('type', spec.kind, 'mode', spec.mode, ...(spec.typeOptions ?? []));
+  args.push(...typeArgs(spec));
   return args;
 }
+
+const KERNEL_SUPPORT: Record<SubLinkKind, string> = {
+  macvlan: 'CONFIG_MACVLAN / the macvlan module',
+  ipvlan: 'CONFIG_IPVLAN / the ipvlan module',
+  vlan: 'CONFIG_VLAN_8021Q / the 8021q module',
+};
 
 /** A plugin error for a failed `ip link add`, naming what is missing when it is the master or kernel support. */
 export function createFailure(spec: SubLinkSpec, master: string, where: string, stderr: string): CniError {
   const text = stderr.trim();
   if (/Cannot find device/i.test(text)) return pluginError(`failed to lookup master ${JSON.stringify(master)} in ${where}: Link not found`);
+  if (spec.kind === 'vlan' && /VLAN device already exists/i.test(text)) {
+    const id = spec.typeOptions?.[spec.typeOptions.indexOf('id') + 1];
+    return pluginError(`failed to create vlan: master ${JSON.stringify(master)} already has a vlan with id ${id}`, `${text} (the kernel allows one per id and master; another container may hold it)`);
+  }
   if (/Unknown device type/i.test(text)) {
-    return pluginError(
-      `failed to create ${spec.kind}: the kernel has no ${spec.kind} support (CONFIG_${spec.kind.toUpperCase()} / the ${spec.kind} module is missing)`,
-      text,
-    );
+    return pluginError(`failed to create ${spec.kind}: the kernel has no ${spec.kind} support (${KERNEL_SUPPORT[spec.kind]} is missing)`, text);
   }
   if (spec.kind === 'macvlan' && spec.mode === 'passthru' && /Invalid argument|busy/i.test(text)) {
     return pluginError(`failed to create macvlan: master ${JSON.stringify(master)} already has links (passthru needs it alone)`, text);
@@ -89,13 +110,13 @@ export function createFailure(spec: SubLinkSpec, master: string, where: string, 
   return pluginError(`failed to create ${spec.kind} on ${JSON.stringify(master)}`, text);
 }
 
-/** Sysctls for the new link, keyed by its temporary name (values follow the device through the rename). */
-export function subLinkSysctls(tmpName: string, ips: readonly IPConfig[]): Record<string, string> {
-  return {
-    [`net/ipv4/conf/${tmpName}/arp_notify`]: '1',
-    [`net/ipv6/conf/${tmpName}/ndisc_notify`]: '1',
-    ...ifaceSysctls(tmpName, ips),
-  };
+/**
+ * Sysctls for the new link, keyed by its temporary name (values follow the device through the rename); `notify`:
+ * arp_notify and ndisc_notify too.
+ */
+export function subLinkSysctls(tmpName: string, ips: readonly IPConfig[], notify = true): Record<string, string> {
+  const announce = notify ? { [`net/ipv4/conf/${tmpName}/arp_notify`]: '1', [`net/ipv6/conf/${tmpName}/ndisc_notify`]: '1' } : {};
+  return { ...announce, ...ifaceSysctls(tmpName, ips) };
 }
 
 /** One `ip -j -batch` in the container: rename, addresses, up, routes, then show the link (its MAC). */
@@ -152,14 +173,19 @@ export function addSubLink(ctx: CniContext, spec: SubLinkSpec, obtainIps: () => 
   let current = tmp;
   let src: IpSource | undefined;
   try {
+    if (needsLinkFirst(ctx)) {
+      const r = container.ip(['link', 'set', 'dev', tmp, 'name', ctx.ifname]);
+      if (r.status !== 0) throw renameFailure(spec, ctx.ifname, r.stderr);
+      current = ctx.ifname;
+    }
     src = obtainIps();
     const ips = src?.ips ?? [];
-    if (src) container.sysctlSet(subLinkSysctls(tmp, ips));
-    const lines = finishCommands(tmp, ctx.ifname, ips, src?.routes ?? []);
+    if (src) container.sysctlSet(subLinkSysctls(current, ips, spec.notify !== false));
+    const lines = current === tmp ? finishCommands(tmp, ctx.ifname, ips, src?.routes ?? []) : configureAndShow(current, ips, src?.routes ?? []);
     const r = container.ip(['-j', '-batch', '-'], lines.join('\n') + '\n');
     if (r.status !== 0) {
       const failedLine = batchFailedLine(r.stderr);
-      if (failedLine === 1) throw renameFailure(spec, ctx.ifname, r.stderr);
+      if (failedLine === 1 && current === tmp) throw renameFailure(spec, ctx.ifname, r.stderr);
       current = ctx.ifname;
       throw pluginError(`failed to configure ${ctx.ifname} in ${ctx.netns}`, describeBatchFailure(r.stderr, lines));
     }
@@ -192,13 +218,13 @@ export function createInContainerLine(spec: SubLinkSpec, index: number, hostNs: 
   const args = ['link', 'add', 'link', `if${index}`, 'link-netns', hostNs, 'name', ifname];
   if (spec.mtu > 0) args.push('mtu', String(spec.mtu));
   if (spec.mac) args.push('address', spec.mac);
-  args.push('type', spec.kind, 'mode', spec.mode, ...(spec.typeOptions ?? []));
+  args.push(...typeArgs(spec));
   return args.join(' ');
 }
 
 /** The container's `default` sysctls that give a new link the settings subLinkSysctls sets on it by name. */
-export function linkDefaultSysctls(ips: readonly IPConfig[]): Record<string, string> {
-  const byName = subLinkSysctls('default', ips);
+export function linkDefaultSysctls(ips: readonly IPConfig[], notify = true): Record<string, string> {
+  const byName = subLinkSysctls('default', ips, notify);
   return Object.fromEntries(Object.entries(byName).filter(([k]) => k.includes('/conf/default/')));
 }
 
@@ -208,18 +234,28 @@ function addInOneExec(c: Libc, ctx: CniContext, spec: SubLinkSpec, master: Maste
   let src: IpSource | undefined;
   let created = false;
   try {
+    if (needsLinkFirst(ctx)) return addLinkFirst(ctx, spec, index, master, container, obtainIps);
     src = obtainIps();
     const ips = src?.ips ?? [];
-    const others = Object.fromEntries(Object.entries(subLinkSysctls(ctx.ifname, ips)).filter(([k]) => !k.includes(`/conf/${ctx.ifname}/`)));
+    const notify = spec.notify !== false;
+    const others = Object.fromEntries(Object.entries(subLinkSysctls(ctx.ifname, ips, notify)).filter(([k]) => !k.includes(`/conf/${ctx.ifname}/`)));
     if (src) container.sysctlSet(others); // e.g. lo's disable_ipv6
-    const lines = [createInContainerLine(spec, index, `/proc/${process.pid}/ns/net`, ctx.ifname), ...configureAndShow(ctx.ifname, ips, src?.routes ?? [])];
+    // Created under a temporary name and renamed in the same batch: some kernels (6.1) register a link made with
+    // link-netns in the master's netns first, where a host link named like CNI_IFNAME (eth0!) would clash.
+    const tmp = tempLinkName();
+    const lines = [
+      createInContainerLine(spec, index, `/proc/${process.pid}/ns/net`, tmp),
+      `link set dev ${tmp} name ${ctx.ifname}`,
+      ...configureAndShow(ctx.ifname, ips, src?.routes ?? []),
+    ];
     const run = (): ReturnType<Netns['ip']> => container.ip(['-j', '-batch', '-'], lines.join('\n') + '\n');
-    const r = src ? container.withLinkDefaults(c, linkDefaultSysctls(ips), run) : run();
+    const r = src ? container.withLinkDefaults(c, linkDefaultSysctls(ips, notify), run) : run();
     if (r.status !== 0) {
       const failedLine = batchFailedLine(r.stderr);
-      if (failedLine === 1) {
-        if (/File exists/i.test(r.stderr)) throw renameFailure(spec, ctx.ifname, r.stderr);
-        throw createFailure(spec, master.name, 'host netns', r.stderr.replace(/Command failed -:1\s*$/m, ''));
+      if (failedLine === 1) throw createFailure(spec, master.name, 'host netns', r.stderr.replace(/Command failed -:1\s*$/m, ''));
+      if (failedLine === 2) {
+        removeQuietly(container, tmp);
+        throw renameFailure(spec, ctx.ifname, r.stderr);
       }
       created = true;
       throw pluginError(`failed to configure ${ctx.ifname} in ${ctx.netns}`, describeBatchFailure(r.stderr, lines));
@@ -234,8 +270,41 @@ function addInOneExec(c: Libc, ctx: CniContext, spec: SubLinkSpec, master: Maste
   }
 }
 
+/**
+ * With an IPAM that needs the interface (LINK_FIRST_IPAM): one `ip` exec creates the link in the container under
+ * CNI_IFNAME, the IPAM runs on it, its sysctls are set in-process, a second exec configures it and reads it back.
+ */
+function addLinkFirst(ctx: CniContext, spec: SubLinkSpec, index: number, master: MasterInfo, container: Netns, obtainIps: () => IpSource | undefined): Result {
+  // Under a temporary name, renamed in the same batch (as addInOneExec: a host link named like CNI_IFNAME must not clash).
+  const tmp = tempLinkName();
+  const createLines = [createInContainerLine(spec, index, `/proc/${process.pid}/ns/net`, tmp), `link set dev ${tmp} name ${ctx.ifname}`];
+  const created = container.ip(['-batch', '-'], createLines.join('\n') + '\n');
+  if (created.status !== 0) {
+    if (batchFailedLine(created.stderr) === 2) {
+      removeQuietly(container, tmp);
+      throw renameFailure(spec, ctx.ifname, created.stderr);
+    }
+    throw createFailure(spec, master.name, 'host netns', created.stderr.replace(/Command failed -:1\s*$/m, ''));
+  }
+  let src: IpSource | undefined;
+  try {
+    src = obtainIps();
+    const ips = src?.ips ?? [];
+    if (src) container.sysctlSet(subLinkSysctls(ctx.ifname, ips, spec.notify !== false));
+    const lines = configureAndShow(ctx.ifname, ips, src?.routes ?? []);
+    const r = container.ip(['-j', '-batch', '-'], lines.join('\n') + '\n');
+    if (r.status !== 0) throw pluginError(`failed to configure ${ctx.ifname} in ${ctx.netns}`, describeBatchFailure(r.stderr, lines));
+    const link = parseLastLink(r.stdout);
+    return buildResult(ctx.conf.cniVersion, { name: ctx.ifname, mac: link?.address, sandbox: ctx.netns }, src, ctx.conf.dns);
+  } catch (e) {
+    removeQuietly(container, ctx.ifname);
+    releaseQuietly(src);
+    throw e;
+  }
+}
+
 /** The last JSON array `ip -j -batch` printed (only `link show` prints anything). */
-function parseLastLink(stdout: string): IpLink | undefined {
+export function parseLastLink(stdout: string): IpLink | undefined {
   const text = stdout.trim();
   if (!text) return undefined;
   const start = text.lastIndexOf('[{');
@@ -270,10 +339,10 @@ export const linkMode = (link: IpLink): string | undefined => link.linkinfo?.inf
 
 /**
  * CHECK: IPAM CHECK, then prevResult's interface for CNI_IFNAME in this sandbox must exist in the container as a
- * `kind` link in `mode` with the recorded MAC, carry the addresses, and the routes must be there; the master
- * (when known) must exist.
+ * `kind` link in `mode` (when the kind has modes) with the recorded MAC, pass `verify` (kind-specific settings, e.g.
+ * a vlan's id), carry the addresses, and the routes must be there; the master (when known) must exist.
  */
-export function checkSubLink(ctx: CniContext, spec: SubLinkSpec, masterKnown: boolean): void {
+export function checkSubLink(ctx: CniContext, spec: SubLinkSpec, masterKnown: boolean, verify?: (link: IpLink) => void): void {
   const container = Netns.at(ctx.netns);
   container.requireExists();
   const type = ipamType(ctx);
@@ -296,10 +365,11 @@ export function checkSubLink(ctx: CniContext, spec: SubLinkSpec, masterKnown: bo
   if (!link) throw pluginError(`container Interface name in prevResult: ${ctx.ifname} not found`);
   if (link.linkinfo?.info_kind !== spec.kind) throw pluginError(`error: Container interface ${ctx.ifname} not of type ${spec.kind}`);
   const mode = linkMode(link);
-  if (mode !== spec.mode) throw pluginError(`container ${spec.kind} mode ${mode ?? '(none)'} does not match expected value: ${spec.mode}`);
+  if (spec.mode !== undefined && mode !== spec.mode) throw pluginError(`container ${spec.kind} mode ${mode ?? '(none)'} does not match expected value: ${spec.mode}`);
   if (intf.mac && link.address && intf.mac.toLowerCase() !== link.address.toLowerCase()) {
     throw pluginError(`interface ${ctx.ifname} Mac ${intf.mac} doesn't match container Mac: ${link.address}`);
   }
+  verify?.(link);
   checkInterfaceIPs(link, ipsForInterface(prev, index));
   checkRoutes(container, ctx.ifname, prev.routes ?? []);
 }

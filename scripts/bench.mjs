@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // `npm run bench`: cni-ts vs the Go reference plugins (/usr/lib/cni, Debian 1.1.1) side by side, in one run.
 // Runs every scripts/bench/*.mjs (each prints its own table: medians, min–max, ratios ours/Go) in a fixed order, then
-// writes docs/bench/report.md with the targets of issue 9, portmap.svg and bridge-phases.svg.
+// writes docs/bench/report.md with the targets of issue 9, portmap.svg and bridge-phases.svg, and the agent's scale
+// figures of issue 16 with agent-scale.svg (agent-scale.mjs: BENCH_AGENT_SIZES, BENCH_AGENT_ROUNDS, …).
 //   npm run bench -- portmap chain   only the benchmarks whose file name contains one of the words (report not written,
-//                                    unless BENCH_REPORT=1: then it is, with the other sections marked not measured)
+//                                    unless BENCH_REPORT=1: then it is, with the other sections marked not measured;
+//                                    BENCH_REPORT=update: only their sections and plots in the report are replaced)
 //   BENCH_ROUNDS=N                   timed rounds of every per-exec benchmark (each has its own default)
 //   BENCH_WARMUP=N                   untimed rounds first (2)
 //   BENCH_SIZES=0,100,1000           portmap: installed mappings
@@ -15,11 +17,11 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { machineFacts, writeReport } from './bench/_report.mjs';
+import { machineFacts, updateReport, writeReport } from './bench/_report.mjs';
 
 const root = join(import.meta.dirname, '..');
 const dir = join(import.meta.dirname, 'bench');
-const ORDER = ['version', 'host-local', 'bridge', 'chain', 'macvlan', 'ptp', 'meta', 'portmap', 'burst', 'rss', 'phases'];
+const ORDER = ['version', 'host-local', 'bridge', 'chain', 'macvlan', 'dhcp', 'ptp', 'vlan-dummy-tap', 'meta', 'portmap', 'burst', 'rss', 'phases', 'agent-scale'];
 const filter = process.argv.slice(2);
 
 if (process.getuid?.() !== 0) {
@@ -60,7 +62,10 @@ try {
     const targets = writeReport(results, join(root, 'docs', 'bench'), machineFacts(), { seconds: (Date.now() - t0) / 1000, loadStart, ran, failed });
     console.log('\n=== targets (issue 9)');
     for (const t of targets) console.log(`  ${t.met === undefined ? '–' : t.met ? '✓' : '✗'} ${t.name}: ${t.value ?? '–'} (goal ${t.goal}; ${t.measured})`);
-    console.log('\nreport: docs/bench/report.md (+ portmap.svg, bridge-phases.svg)');
+    console.log('\nreport: docs/bench/report.md (+ portmap.svg, bridge-phases.svg, agent-scale.svg)');
+  } else if (process.env.BENCH_REPORT === 'update') {
+    const updated = updateReport(results, join(root, 'docs', 'bench'), machineFacts(), { seconds: (Date.now() - t0) / 1000, loadStart, ran, failed });
+    console.log(`\nreport: docs/bench/report.md, sections replaced: ${updated.join(', ') || 'none'}`);
   }
 } finally {
   rmSync(out, { recursive: true, force: true });

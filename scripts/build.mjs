@@ -45,6 +45,12 @@ export const COMMANDS = [
   { name: 'cni-ts-agent', main: 'agent/main.ts' },
 ].filter((c) => existsSync(join(root, c.main)));
 
+/**
+ * A plugin's long-running mode: `<plugin> <arg> …` runs `<main>`'s `main(argv, env)` (as a command) instead of the
+ * plugin — the reference's `dhcp daemon`. Built only when the file exists.
+ */
+export const PLUGIN_MODES = [{ plugin: 'dhcp', arg: 'daemon', main: 'ipam/dhcp/daemon.ts' }].filter((m) => existsSync(join(root, m.main)));
+
 /** Every name the executable answers to (the links in dist/bin and in a release). */
 export const programNames = () => [...pluginEntries().map((e) => e.type), ...COMMANDS.map((c) => c.name)];
 
@@ -72,7 +78,10 @@ const commands={${COMMANDS.map((c) => `${q(c.name)}:()=>require(${q(join(root, c
 const ipam={${ipam.map((e) => `get ${q(e.type)}(){return plugins[${q(e.type)}]()}`).join(',')}};
 // Bun: argv0 is the name we were invoked by (argv[1] is the embedded script); under node it is argv[1].
 const name=basename(typeof Bun!=='undefined'?process.argv0:(process.argv[1]||''));
-if(plugins[name]){process.exit(require(${q(join(root, "lib/cni/skel.ts"))}).runPlugin(plugins[name](),process.env,ipam))}
+const modes={${PLUGIN_MODES.map((m) => `${q(`${m.plugin} ${m.arg}`)}:()=>require(${q(join(root, m.main))}).main`).join(',')}};
+const mode=modes[name+' '+process.argv[2]];
+if(mode){mode()(process.argv.slice(3),process.env).then((c)=>{process.exitCode=c},(e)=>{process.stderr.write(name+': '+(e&&e.stack||e)+'\\n');process.exitCode=1})}
+else if(plugins[name]){process.exit(require(${q(join(root, "lib/cni/skel.ts"))}).runPlugin(plugins[name](),process.env,ipam))}
 else if(commands[name]){commands[name]()(process.argv.slice(2),process.env).then((c)=>{process.exitCode=c},(e)=>{process.stderr.write(name+': '+(e&&e.stack||e)+'\\n');process.exitCode=1})}
 else{const names=[...Object.keys(plugins),...Object.keys(commands)].join(', ');const a=process.argv[2];
 if(a==='--version'||a==='version'){process.stdout.write('cni-ts '+${q(version)}+'\\n')}

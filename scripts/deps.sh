@@ -7,11 +7,13 @@
 #                            golang-go + golang-github-appc-cni-dev (a Go cnitool is built from Debian's libcni for cnictl's
 #                            interop tests), podman (the agent's image test and the podman end-to-end test; its package
 #                            drops /etc/cni/net.d/87-podman-bridge.conflist onto the machine), containerd + runc (the
-#                            containerd end-to-end test), time (GNU time: the benchmark's peak RSS).
+#                            containerd end-to-end test), time (GNU time: the benchmark's peak RSS), dnsmasq-base (the
+#                            DHCP server of the dhcp tests, e2e and bench: the binary only — the `dnsmasq` package
+#                            would also start a DNS/DHCP service on the machine).
 set -euo pipefail
 pkgs=(iproute2 nftables iptables util-linux conntrack procps)
 [[ "${1:-}" == "--test" ]] && pkgs+=(containernetworking-plugins iputils-ping busybox-static qemu-system-x86 binutils cpio hyperfine qemu-user-static libc6-arm64-cross etcd-server curl openssl
-  golang-go golang-github-appc-cni-dev podman containerd runc time)
+  golang-go golang-github-appc-cni-dev podman containerd runc time dnsmasq-base)
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
 if ((${#missing[@]})); then

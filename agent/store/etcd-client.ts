@@ -4,7 +4,9 @@
  * default value are left out (a failed txn has no "succeeded", a lost lease's keep-alive answer no "TTL").
  * Endpoints are tried in turn: a connection error moves on to the next one.
  */
-import { streamJSON, requestJSON, type Stream } from './http.js';
+import { streamJSON, requestJSON, HttpError, type Stream } from './http.js';
+import { EtcdAuth, explainAuthError, isTokenProblem } from './etcd-auth.js';
+import { describeTlsError, type TlsSource } from './tls.js';
 
 export const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
 export const unb64 = (s: string | undefined): string => (s ? Buffer.from(s, 'base64').toString('utf8') : '');
@@ -65,13 +67,62 @@ export const putOp = (key: string, value: string, lease?: string): Record<string
 });
 export const deleteOp = (key: string): Record<string, unknown> => ({ request_delete_range: { key: b64(key) } });
 
+/** How requests reach etcd beyond the URL: TLS material (https) and user/password authentication. */
+export interface EtcdTransport {
+  tls?: TlsSource;
+  auth?: EtcdAuth;
+}
+
+/** etcd's JSON error body ({"error", "code", "message"}), or undefined. */
+function etcdErrorOf(body: string | undefined): { code: number; message: string } | undefined {
+  if (!body) return undefined;
+  try {
+    const parsed = JSON.parse(body);
+    if (parsed && typeof parsed.message === 'string') return { code: Number(parsed.code ?? 0), message: parsed.message };
+  } catch {
+    /* not etcd's JSON */
+  }
+  return undefined;
+}
+
+/**
+ * etcd's JSON gateway answers 503 "connection closed" (gRPC Unavailable) when it cannot reach its own gRPC server —
+ * with --client-cert-auth, when etcd's server certificate does not also allow client authentication.
+ */
+export function explainGateway(code: number, message: string): string | undefined {
+  if (code === 14 && /connection closed/.test(message)) {
+    return `${message} (etcd's JSON gateway cannot reach etcd's own gRPC port: with --client-cert-auth, etcd's server certificate must also allow client authentication, extendedKeyUsage clientAuth)`;
+  }
+  return undefined;
+}
+
 export class EtcdClient {
   private current = 0;
 
   constructor(
     readonly endpoints: readonly string[],
     private readonly timeoutMs = 5000,
+    private readonly transport: EtcdTransport = {},
   ) {}
+
+  /** TLS options for the next request (files re-read when changed). */
+  private tls(): ReturnType<TlsSource['material']> | undefined {
+    return this.transport.tls?.material();
+  }
+
+  /** The error to throw for a failed request: etcd's own errors as EtcdError (explained), TLS problems named. */
+  private explain(e: unknown, path: string): Error {
+    const body = (e as { body?: string }).body;
+    const user = this.transport.auth?.credentials.username;
+    const ee = etcdErrorOf(body);
+    if (ee) return new EtcdError(ee.code, explainAuthError(ee.message, path, user) ?? explainGateway(ee.code, ee.message) ?? ee.message);
+    if (e instanceof HttpError) {
+      const why = explainAuthError(body ?? '', path, user);
+      if (why) return new EtcdError(e.status, why);
+    }
+    const tls = describeTlsError(e, this.transport.tls?.origin ?? {});
+    return tls ? new Error(tls) : (e as Error);
+  }
 
   get endpoint(): string {
     return this.endpoints[this.current % this.endpoints.length]!;
@@ -81,24 +132,31 @@ export class EtcdClient {
     return new URL(`/v3/${path}`, this.endpoint);
   }
 
-  /** One unary call; connection errors rotate to the next endpoint before the error is thrown. */
-  async call(path: string, body: unknown, signal?: AbortSignal): Promise<any> {
+  /**
+   * One unary call; connection errors rotate to the next endpoint before the error is thrown. With authentication, a
+   * refused token (expired) is replaced and the call sent once more.
+   */
+  async call(path: string, body: unknown, signal?: AbortSignal, retried = false): Promise<any> {
+    const auth = this.transport.auth;
     try {
-      return await requestJSON({ method: 'POST', url: this.url(path), body, timeoutMs: this.timeoutMs, signal });
+      const headers = auth ? await auth.headers((creds) => this.post('auth/authenticate', creds, {}, signal)) : {};
+      return await this.post(path, body, headers, signal);
     } catch (e) {
-      const body = (e as { body?: string }).body;
-      if (body) {
-        let parsed: any;
-        try {
-          parsed = JSON.parse(body);
-        } catch {
-          /* not etcd's JSON */
+      const err = this.explain(e, path);
+      if (err instanceof EtcdError) {
+        if (auth && !retried && isTokenProblem(err.code, err.message)) {
+          auth.invalidate();
+          return this.call(path, body, signal, true);
         }
-        if (parsed && typeof parsed.message === 'string') throw new EtcdError(Number(parsed.code ?? 0), parsed.message);
+        throw err;
       }
       this.current++;
-      throw e;
+      throw err;
     }
+  }
+
+  private post(path: string, body: unknown, headers: Record<string, string>, signal?: AbortSignal): Promise<any> {
+    return requestJSON({ method: 'POST', url: this.url(path), body, headers, tls: this.tls(), timeoutMs: this.timeoutMs, signal });
   }
 
   async range(key: string, opts: { prefix?: boolean } = {}, signal?: AbortSignal): Promise<{ kvs: KeyValue[]; revision: number }> {
@@ -149,6 +207,8 @@ export class EtcdClient {
       {
         method: 'POST',
         url: this.url('watch'),
+        headers: this.transport.auth?.cachedHeaders(),
+        tls: this.tls(),
         body: { create_request: { key: b64(prefix), range_end: prefixEnd(prefix), start_revision: String(startRevision), prev_kv: true } },
         timeoutMs: this.timeoutMs,
       },
@@ -167,7 +227,14 @@ export class EtcdClient {
         if (events.length) onEvents(events, Number(r.header?.revision ?? 0));
       },
     );
-    s.done.then((e) => e && !failure && /ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ETIMEDOUT|no answer/.test(e.message) && this.current++);
-    return s;
+    s.done.then((e) => {
+      if (e && !failure && /ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ETIMEDOUT|no answer/.test(e.message)) this.current++;
+      // A refused token ends the stream: the next list authenticates again before the next watch.
+      if (e && /invalid auth token|user name is empty/.test(`${e.message} ${(e as { body?: string }).body ?? ''}`)) this.transport.auth?.invalidate();
+    });
+    return {
+      close: () => s.close(),
+      done: s.done.then((e) => (e ? this.explain(e, 'watch') : e)),
+    };
   }
 }

@@ -13,7 +13,7 @@ import { parseCIDR, type Family } from '../../lib/ip.js';
 import { settingsDiff, type ClusterSettings } from '../config.js';
 import { isSubnetOf, pickSubnet, subnetCount } from '../subnets.js';
 import { Backoff, describeError, sleep } from './http.js';
-import { EtcdClient, EtcdError, createdAt, deleteOp, modifiedAt, putOp, type Compare, type KeyValue, type WatchEvent } from './etcd-client.js';
+import { EtcdClient, EtcdError, createdAt, deleteOp, modifiedAt, putOp, type Compare, type EtcdTransport, type KeyValue, type WatchEvent } from './etcd-client.js';
 import { FatalStoreError, type LocalInfo, type NodeRecord, type Store, type StoreEvents } from './types.js';
 
 export interface EtcdStoreOptions {
@@ -26,6 +26,8 @@ export interface EtcdStoreOptions {
   previous: string[];
   log: (msg: string) => void;
   random?: () => number;
+  /** https client certificates and CA, user/password authentication. */
+  transport?: EtcdTransport;
 }
 
 export const subnetKey = (prefix: string, subnet: string): string => `${prefix}/subnets/${subnet.replace('/', '-')}`;
@@ -115,7 +117,7 @@ export class EtcdStore implements Store {
   private connected = true;
 
   constructor(private readonly o: EtcdStoreOptions) {
-    this.client = new EtcdClient(o.endpoints);
+    this.client = new EtcdClient(o.endpoints, undefined, o.transport);
   }
 
   get label(): string {
@@ -200,12 +202,20 @@ export class EtcdStore implements Store {
 
   private lastFailureLog = 0;
 
-  /** Logs every change of state, and while unreachable at most one failure every 30 s (keep-alive retries each second). */
+  private lastFailure = '';
+
+  /**
+   * Logs every change of state, and while unreachable at most one failure every 30 s (keep-alive retries each second)
+   * — or at once when the failure is a different one (e.g. the CA fixed, now the client certificate is refused).
+   */
   private setConnected(ok: boolean, detail: string): void {
     const now = Date.now();
+    const failure = detail.replace(/; retrying in \d+(\.\d+)?s$/, '');
+    const changed = !ok && failure !== this.lastFailure;
     if (ok !== this.connected) this.o.log(ok ? `etcd ${this.client.endpoint} reachable again` : detail);
-    else if (!ok && now - this.lastFailureLog >= 30_000) this.o.log(detail);
-    if (!ok && (ok !== this.connected || now - this.lastFailureLog >= 30_000)) this.lastFailureLog = now;
+    else if (!ok && (changed || now - this.lastFailureLog >= 30_000)) this.o.log(detail);
+    if (!ok && (ok !== this.connected || changed || now - this.lastFailureLog >= 30_000)) this.lastFailureLog = now;
+    this.lastFailure = ok ? '' : failure;
     this.connected = ok;
     this.events?.connected(ok, detail);
   }

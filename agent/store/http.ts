@@ -4,6 +4,7 @@
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import type { TlsMaterial } from './tls.js';
 
 export interface HttpOptions {
   method: string;
@@ -12,6 +13,8 @@ export interface HttpOptions {
   body?: unknown;
   /** PEM CA bundle for https. */
   ca?: string;
+  /** https: CA, client certificate and key, verification settings (tls.ts). */
+  tls?: TlsMaterial;
   /** Milliseconds until a one-shot request (or a stream's connect + headers) is abandoned. */
   timeoutMs?: number;
   signal?: AbortSignal;
@@ -27,6 +30,14 @@ export class HttpError extends Error {
   }
 }
 
+/** node:https options from `ca` and `tls`, leaving out what is not set. */
+function tlsOptions(o: HttpOptions): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (o.ca) out.ca = o.ca;
+  for (const [k, v] of Object.entries(o.tls ?? {})) if (v !== undefined) out[k] = v;
+  return out;
+}
+
 /** Starts a request; the timeout covers the whole exchange, or only until the headers for a stream. */
 function open(o: HttpOptions, onResponse: (res: IncomingMessage) => void, onError: (e: Error) => void, stream = false): () => void {
   const payload = o.body === undefined ? undefined : typeof o.body === 'string' ? o.body : JSON.stringify(o.body);
@@ -36,13 +47,20 @@ function open(o: HttpOptions, onResponse: (res: IncomingMessage) => void, onErro
     headers['content-length'] = String(Buffer.byteLength(payload));
   }
   const https = o.url.protocol === 'https:';
-  const req = (https ? httpsRequest : httpRequest)(o.url, { method: o.method, headers, ...(https && o.ca ? { ca: o.ca } : {}) }, onResponse);
   let done = false;
   const fail = (e: Error): void => {
     if (done) return;
     done = true;
     onError(e);
   };
+  let req: ReturnType<typeof httpRequest>;
+  try {
+    req = (https ? httpsRequest : httpRequest)(o.url, { method: o.method, headers, ...(https ? tlsOptions(o) : {}) }, onResponse);
+  } catch (e) {
+    // node:https refuses some TLS material before connecting (a key that does not match its certificate).
+    queueMicrotask(() => fail(e as Error));
+    return () => undefined;
+  }
   req.on('error', fail);
   const timer = o.timeoutMs ? setTimeout(() => req.destroy(new Error(`no answer from ${o.url.origin} within ${o.timeoutMs} ms`)), o.timeoutMs) : undefined;
   if (stream) req.on('response', () => timer && clearTimeout(timer));

@@ -7,14 +7,15 @@
  * MODIFIED | DELETED | BOOKMARK | ERROR, "object": …}). A watch that ends normally is resumed from the last
  * resourceVersion seen; "410 Gone" (an ERROR event whose Status has code 410, or an HTTP 410) means that version is
  * too old: list again. Other failures back off (1 s … 30 s) and list again.
- * In-cluster config: https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT, the service account's token (re-read
- * for every request, since bound tokens rotate) and CA.
+ * Access (kubeconfig.ts): in-cluster (https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT, the service
+ * account's token, re-read for every request since bound tokens rotate, and CA) or --kubeconfig-file.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { parseCIDR } from '../../lib/ip.js';
 import { withinAny } from '../subnets.js';
 import type { Backend } from '../config.js';
 import { Backoff, HttpError, describeError, requestJSON, sleep, streamJSON, type Stream } from './http.js';
+import type { KubeAccess } from './kubeconfig.js';
+import { describeTlsError } from './tls.js';
 import { FatalStoreError, type LocalInfo, type NodeRecord, type Store, type StoreEvents } from './types.js';
 
 export const ANNOTATION_PREFIX = 'cni-ts.io/';
@@ -23,9 +24,8 @@ export const ANN_BACKEND_TYPE = `${ANNOTATION_PREFIX}backend-type`;
 export const ANN_BACKEND_DATA = `${ANNOTATION_PREFIX}backend-data`;
 
 export interface KubeOptions {
-  server: string;
-  tokenFile: string;
-  caFile: string;
+  /** Server, TLS and credentials (kubeconfig.ts: in-cluster or --kubeconfig-file). */
+  access: KubeAccess;
   nodeName: string;
   clusterCIDRs: string[];
   log: (msg: string) => void;
@@ -70,36 +70,51 @@ export function ourAnnotations(local: LocalInfo): Record<string, string> {
 export const isGone = (e: unknown): boolean => (e instanceof HttpError && e.status === 410) || (e as { gone?: boolean })?.gone === true;
 
 export class KubeClient {
-  constructor(
-    readonly server: string,
-    private readonly tokenFile: string,
-    private readonly caFile: string,
-  ) {}
+  constructor(readonly access: KubeAccess) {}
 
-  private headers(): Record<string, string> {
-    const h: Record<string, string> = {};
-    if (this.tokenFile && existsSync(this.tokenFile)) h.authorization = `Bearer ${readFileSync(this.tokenFile, 'utf8').trim()}`;
-    return h;
+  get server(): string {
+    return this.access.server;
   }
 
-  private ca(): string | undefined {
-    return this.caFile && existsSync(this.caFile) ? readFileSync(this.caFile, 'utf8') : undefined;
+  private headers(): Record<string, string> {
+    const a = this.access.authorization();
+    return a ? { authorization: a } : {};
   }
 
   url(path: string): URL {
-    return new URL(path, this.server);
+    return new URL(path, this.access.server);
+  }
+
+  /** The error of a failed request, with a TLS problem named (which file, what is wrong). */
+  private explain = (e: unknown): Error => {
+    const tls = describeTlsError(e, this.access.tls.origin);
+    return tls ? new Error(tls) : (e as Error);
+  };
+
+  private async request(method: string, path: string, body: unknown, headers: Record<string, string>, signal?: AbortSignal): Promise<any> {
+    try {
+      return await requestJSON({ method, url: this.url(path), headers: { ...this.headers(), ...headers }, body, tls: this.access.tls.material(), timeoutMs: 15_000, signal });
+    } catch (e) {
+      throw this.explain(e);
+    }
   }
 
   get(path: string, signal?: AbortSignal): Promise<any> {
-    return requestJSON({ method: 'GET', url: this.url(path), headers: this.headers(), ca: this.ca(), timeoutMs: 15_000, signal });
+    return this.request('GET', path, undefined, {}, signal);
   }
 
   patch(path: string, body: unknown, signal?: AbortSignal): Promise<any> {
-    return requestJSON({ method: 'PATCH', url: this.url(path), headers: { ...this.headers(), 'content-type': 'application/merge-patch+json' }, body, ca: this.ca(), timeoutMs: 15_000, signal });
+    return this.request('PATCH', path, body, { 'content-type': 'application/merge-patch+json' }, signal);
   }
 
   watch(path: string, onEvent: (ev: any) => void): Stream {
-    return streamJSON({ method: 'GET', url: this.url(path), headers: this.headers(), ca: this.ca(), timeoutMs: 15_000 }, onEvent);
+    let s: Stream;
+    try {
+      s = streamJSON({ method: 'GET', url: this.url(path), headers: this.headers(), tls: this.access.tls.material(), timeoutMs: 15_000 }, onEvent);
+    } catch (e) {
+      return { close: () => undefined, done: Promise.resolve(this.explain(e)) };
+    }
+    return { close: () => s.close(), done: s.done.then((e) => (e ? this.explain(e) : e)) };
   }
 }
 
@@ -109,12 +124,11 @@ export class KubeStore implements Store {
   private subnets: string[] = [];
 
   constructor(private readonly o: KubeOptions) {
-    if (!o.server) throw new FatalStoreError('no Kubernetes API server: not running in a cluster (KUBERNETES_SERVICE_HOST unset) and no --kube-api-server');
-    this.client = new KubeClient(o.server, o.tokenFile, o.caFile);
+    this.client = new KubeClient(o.access);
   }
 
   get label(): string {
-    return `kubernetes ${this.o.server}`;
+    return `kubernetes ${this.o.access.server} (${this.o.access.source})`;
   }
 
   private nodePath = (): string => `/api/v1/nodes/${encodeURIComponent(this.o.nodeName)}`;
@@ -157,7 +171,7 @@ export class KubeStore implements Store {
       } catch (e) {
         if (e instanceof FatalStoreError || signal.aborted) throw signal.aborted ? new Error('stopped') : e;
         const ms = backoff.next();
-        this.o.log(`Kubernetes API ${this.o.server}: cannot read Node ${this.o.nodeName}: ${describeError(e)}; retrying in ${ms / 1000}s`);
+        this.o.log(`Kubernetes API ${this.client.server}: cannot read Node ${this.o.nodeName}: ${describeError(e)}; retrying in ${ms / 1000}s`);
         await sleep(ms, signal);
       }
     }
@@ -202,7 +216,7 @@ export class KubeStore implements Store {
         if (signal.aborted) return;
         const ms = backoff.next();
         events.connected(false, `cannot list Nodes: ${describeError(e)}`);
-        this.o.log(`Kubernetes API ${this.o.server}: cannot list Nodes: ${describeError(e)}; retrying in ${ms / 1000}s`);
+        this.o.log(`Kubernetes API ${this.client.server}: cannot list Nodes: ${describeError(e)}; retrying in ${ms / 1000}s`);
         await sleep(ms, signal);
         continue;
       }
@@ -243,7 +257,7 @@ export class KubeStore implements Store {
         }
         const ms = backoff.next();
         events.connected(false, `watch failed: ${describeError(cause)}`);
-        this.o.log(`Kubernetes API ${this.o.server}: watching Nodes failed: ${describeError(cause)}; listing again in ${ms / 1000}s`);
+        this.o.log(`Kubernetes API ${this.client.server}: watching Nodes failed: ${describeError(cause)}; listing again in ${ms / 1000}s`);
         await sleep(ms, signal);
         break;
       }

@@ -10,9 +10,12 @@ import type { BridgeRecord } from '../network/records.js';
 import { NetworkStore, type Attached } from '../network/store.js';
 import { reapDead } from '../sandbox/reap.js';
 import { StateStore, type SandboxState } from '../sandbox/state.js';
+import { resolveNetworkName } from '../network/resolve.js';
 import { bool, JSON_FLAGS, list, parseArgs, str, wantsJson, type FlagSpec } from '../util/args.js';
 import { UserError, usageError } from '../util/errors.js';
+import { formatEach, formatList } from '../util/format.js';
 import { err, json, out, table } from '../util/output.js';
+import { asMap } from '../util/template.js';
 import { pathsFrom } from '../util/paths.js';
 import { requireRoot } from '../util/root.js';
 
@@ -22,16 +25,19 @@ const USAGE = `Usage: cnictl network COMMAND
          [-o KEY=VALUE]... NAME
          options: com.docker.network.bridge.name=BR, com.docker.network.driver.mtu=N (or mtu=N),
                   com.docker.network.bridge.enable_ip_masquerade=false, parent=IF, macvlan_mode=M, ipvlan_mode=M
-  ls [--json]                       networks (conflists in NETCONFPATH), with the pseudo networks host and none
-  inspect NAME...                   config, bridge and attached sandboxes (JSON)
-  rm NAME...                        remove networks cnictl created (refused while anything is attached)
+  ls [-q] [--json] [--format F]     networks (conflists in NETCONFPATH), with the pseudo networks host and none
+  inspect [-f FORMAT] NETWORK...    config, bridge and attached sandboxes (JSON, or a Go template with -f)
+  rm NETWORK...                     remove networks cnictl created (refused while anything is attached)
   prune [-f]                        remove every unused network cnictl created
-  connect [--ip IP] NETWORK SANDBOX     attach a running sandbox (eth1, eth2, ...)
-  disconnect [-f] NETWORK SANDBOX       detach it`;
+  connect [--ip IP] [--alias NAME]... NETWORK SANDBOX   attach a running sandbox (eth1, eth2, ...)
+  disconnect [-f] NETWORK SANDBOX   detach it
+
+NETWORK is a name, an ID (as "network ls" prints it) or a unique prefix of one.`;
 
 export async function networkCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const [sub, ...rest] = argv;
   const ctx = { env, paths: pathsFrom(env) };
+  if (rest.includes('--help') || (sub !== 'create' && rest.includes('-h'))) return out(USAGE), 0;
   switch (sub) {
     case 'create':
       return create(rest, ctx);
@@ -131,6 +137,8 @@ function sandboxNames(ctx: Ctx): Map<string, SandboxState> {
   return new Map(new StateStore(ctx.paths.stateDir).list().map((s) => [s.id, s]));
 }
 
+const NETWORK_LS_FORMAT = { table: 'table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}', headers: { ID: 'NETWORK ID', Name: 'NAME', Driver: 'DRIVER', Scope: 'SCOPE', Subnets: 'SUBNETS', File: 'FILE' } };
+
 async function ls(argv: string[], ctx: Ctx): Promise<number> {
   const p = parseArgs(argv, [...JSON_FLAGS, { name: 'quiet', short: 'q' }]);
   const store = new NetworkStore(ctx.paths, ctx.env);
@@ -141,7 +149,9 @@ async function ls(argv: string[], ctx: Ctx): Promise<number> {
     { ID: networkId('host').slice(0, 12), Name: 'host', Driver: 'host', Scope: 'local', Subnets: [], File: '' },
     { ID: networkId('none').slice(0, 12), Name: 'none', Driver: 'null', Scope: 'local', Subnets: [], File: '' },
   ].sort((a, b) => a.Name.localeCompare(b.Name));
-  if (wantsJson(p)) out(json(rows));
+  const format = str(p, 'format');
+  if (format !== undefined && format !== 'json' && format !== 'table') process.stdout.write(formatList(format, rows, NETWORK_LS_FORMAT)); // a Go template
+  else if (wantsJson(p)) out(json(rows));
   else if (bool(p, 'quiet')) out(rows.map((r) => r.ID).join('\n'));
   else out(table(['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE'], rows.map((r) => [r.ID, r.Name, r.Driver, r.Scope])));
   for (const e of errors) process.stderr.write(`cnictl: warning: skipped ${e.message}\n`);
@@ -162,20 +172,35 @@ function endpoint(a: Attached, sandboxes: Map<string, SandboxState>): Record<str
 }
 
 async function inspect(argv: string[], ctx: Ctx): Promise<number> {
-  const p = parseArgs(argv, JSON_FLAGS);
-  wantsJson(p);
+  const p = parseArgs(argv, [{ name: 'json' }, { name: 'format', short: 'f', value: true }]);
   if (p.positional.length === 0) throw usageError(`"cnictl network inspect" needs at least one NAME\n${USAGE}`);
   await reapDead(new StateStore(ctx.paths.stateDir), ctx.env);
+  const { objects, missing } = networkObjects(p.positional, ctx.env);
+  if (objects.length) out(formatEach(str(p, 'format'), objects, json));
+  for (const m of missing) process.stderr.write(`cnictl: network ${m} not found: see "cnictl network ls"\n`);
+  return missing.length ? 1 : 0;
+}
+
+/** Networks as `network inspect` shows them (by name, ID or unique ID prefix); refs not found are returned apart. */
+export function networkObjects(refs: readonly string[], env: NodeJS.ProcessEnv): { objects: Array<Record<string, unknown>>; missing: string[] } {
+  const ctx = { env, paths: pathsFrom(env) };
   const store = new NetworkStore(ctx.paths, ctx.env);
   const { lists } = store.load();
   const sandboxes = sandboxNames(ctx);
-  const result = p.positional.map((name) => {
+  const objects: Array<Record<string, unknown>> = [];
+  const missing: string[] = [];
+  for (const ref of refs) {
+    const name = resolveNetworkName(ref, lists.map((l) => l.name));
     if ((PSEUDO as readonly string[]).includes(name)) {
       const attached = [...sandboxes.values()].filter((s) => s.mode === name && s.status !== 'exited');
-      return { Name: name, Id: networkId(name), Scope: 'local', Driver: name === 'none' ? 'null' : 'host', Containers: Object.fromEntries(attached.map((s) => [s.id, { Name: s.name }])) };
+      objects.push({ Name: name, Id: networkId(name), Scope: 'local', Driver: name === 'none' ? 'null' : 'host', Containers: asMap(Object.fromEntries(attached.map((s) => [s.id, { Name: s.name }]))) });
+      continue;
     }
     const l = lists.find((x) => x.name === name);
-    if (!l) throw new UserError(`network ${name} not found: see "cnictl network ls"`);
+    if (!l) {
+      missing.push(ref);
+      continue;
+    }
     const i: NetworkInfo = describe(l);
     const eps = store.attachments(l);
     let config: unknown;
@@ -184,7 +209,7 @@ async function inspect(argv: string[], ctx: Ctx): Promise<number> {
     } catch {
       config = l.bytes;
     }
-    return {
+    objects.push({
       Name: i.name,
       Id: i.id,
       Created: created(l.file),
@@ -198,12 +223,11 @@ async function inspect(argv: string[], ctx: Ctx): Promise<number> {
       Plugins: i.plugins,
       ConfigFile: l.file,
       Managed: i.managed,
-      Containers: Object.fromEntries(eps.map((a) => [`${a.containerId}/${a.ifname}`, endpoint(a, sandboxes)])),
+      Containers: asMap(Object.fromEntries(eps.map((a) => [`${a.containerId}/${a.ifname}`, endpoint(a, sandboxes)]))),
       Config: config,
-    };
-  });
-  out(json(result));
-  return 0;
+    });
+  }
+  return { objects, missing };
 }
 
 function created(file: string): string {
@@ -241,13 +265,14 @@ async function rm(argv: string[], ctx: Ctx): Promise<number> {
   await reapDead(stateStore, ctx.env);
   const store = new NetworkStore(ctx.paths, ctx.env);
   let status = 0;
-  for (const name of p.positional) {
+  for (const ref of p.positional) {
     try {
+      const name = resolveNetworkName(ref, store.load().lists.map((l) => l.name));
       const warnings = stateStore.locked(() => {
         removable(store, ctx, name);
         return store.records.locked(() => store.remove(store.find(name)!));
       });
-      out(name);
+      out(ref);
       for (const w of warnings) err(`cnictl: ${name}: ${w}`);
     } catch (e) {
       if (!(e instanceof UserError)) throw e;

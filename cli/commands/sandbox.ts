@@ -1,32 +1,72 @@
 /** `cnictl exec|stop|rm|logs|system prune`. */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { isRunning, Sandboxes } from '../sandbox/lifecycle.js';
+import { closeSync, existsSync, fstatSync, openSync, readdirSync, readSync, writeSync } from 'node:fs';
+import { commandEnv, isRunning, Sandboxes } from '../sandbox/lifecycle.js';
+import { parseLog, parseTail, tail, type LogRecord } from '../sandbox/logs.js';
 import { deleteNetns, execArgv } from '../sandbox/namespaces.js';
-import { isAlive } from '../sandbox/state.js';
-import { bool, parseArgs, str } from '../util/args.js';
+import { isAlive, StateStore } from '../sandbox/state.js';
+import { bool, list, parseArgs, str, type FlagSpec } from '../util/args.js';
+import { pathsFrom } from '../util/paths.js';
 import { UserError, usageError } from '../util/errors.js';
 import { err, out } from '../util/output.js';
 import { requireRoot } from '../util/root.js';
 
+export const EXEC_USAGE = `Usage: cnictl exec [OPTIONS] SANDBOX [--] CMD [ARG...]
+
+Runs CMD inside a running sandbox (its network, UTS and mount namespaces), with the sandbox's hostname.
+
+  -d, --detach          run CMD in the background
+  -i, --interactive     keep stdin open (without -i, CMD's stdin is /dev/null, as Docker)
+  -t, --tty             run CMD on a pseudo-terminal (-it needs a terminal as stdin)
+  -e, --env KEY=VALUE   environment variable (KEY alone: cnictl's value)
+  -w, --workdir DIR     working directory (an absolute path inside the sandbox)`;
+
+const EXEC_FLAGS: FlagSpec[] = [
+  { name: 'detach', short: 'd' },
+  { name: 'interactive', short: 'i' },
+  { name: 'tty', short: 't' },
+  { name: 'env', short: 'e', value: true, multi: true },
+  { name: 'workdir', short: 'w', value: true },
+  { name: 'help', short: 'h' },
+];
+
 export async function execCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const p = parseArgs(argv, [], { stopAtPositional: true });
+  const p = parseArgs(argv, EXEC_FLAGS, { stopAtPositional: true });
+  if (bool(p, 'help')) return out(EXEC_USAGE), 0;
   const [ref, ...cmd] = p.rest.length && p.positional.length === 0 ? p.rest : [...p.positional, ...p.rest];
   const command = cmd[0] === '--' ? cmd.slice(1) : cmd;
-  if (!ref || command.length === 0) throw usageError('Usage: cnictl exec SANDBOX [--] CMD [ARG...]');
+  if (!ref || command.length === 0) throw usageError(EXEC_USAGE);
+  const [interactive, tty, detach] = [bool(p, 'interactive'), bool(p, 'tty'), bool(p, 'detach')];
+  const workdir = str(p, 'workdir');
+  if (workdir !== undefined && !workdir.startsWith('/')) throw new UserError(`invalid --workdir ${JSON.stringify(workdir)}: the working directory must be an absolute path`);
+  if (detach && (tty || interactive)) throw new UserError('exec -d runs CMD in the background: -i and -t need cnictl attached to it (drop -d)');
+  if (interactive && tty && !process.stdin.isTTY) throw new UserError('the input device is not a TTY: drop -t (or -i), or run cnictl from a terminal');
   requireRoot('exec');
   const sb = new Sandboxes(env);
   sb.reap();
   const s = sb.get(ref);
-  if (!isRunning(s) || !isAlive(s.pid)) throw new UserError(`sandbox ${s.name} is not running: start a new one with cnictl run`);
-  const argvExec = execArgv(s.pid!.pid, command);
-  const child = spawn(argvExec[0]!, argvExec.slice(1), { stdio: 'inherit', env: { ...env, HOSTNAME: s.hostname } });
-  const ignore = () => {}; // the terminal's signals reach the command directly (same process group)
+  if (!isRunning(s) || !isAlive(s.pid)) throw new UserError(`sandbox ${s.name} is not running: start it (cnictl start ${s.name})`);
+  const ptys = tty ? await import('../sandbox/pty.js') : undefined;
+  const pty = ptys?.openPty(...ptys.terminalSize());
+  const argvExec = execArgv(s.pid!.pid, command, { tty: !!pty, ...(workdir ? { workdir } : {}) });
+  const stdio = pty ? [pty.slave, pty.slave, pty.slave] : detach ? (['ignore', 'ignore', 'ignore'] as const) : ([interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'] as const);
+  const child = spawn(argvExec[0]!, argvExec.slice(1), { stdio: [...stdio], detached: detach, env: commandEnv(env, s.hostname, list(p, 'env'), !!pty) });
+  if (pty) closeSync(pty.slave);
+  if (detach) {
+    child.on('error', () => {});
+    child.unref();
+    return 0;
+  }
+  const relay = pty ? ptys!.relayPty(pty, { input: interactive }) : undefined;
+  const ignore = () => {}; // the terminal's signals reach the command directly (same process group, or its own terminal)
   for (const sig of ['SIGINT', 'SIGQUIT'] as const) process.on(sig, ignore);
-  return new Promise((resolve) => {
+  const code = await new Promise<number>((resolve) => {
     child.on('error', (e) => resolve((err(`cnictl: cannot run nsenter: ${e.message}`), 126)));
-    child.on('exit', (code, sig) => resolve(code ?? (sig === 'SIGKILL' ? 137 : 143)));
+    child.on('exit', (c, sig) => resolve(c ?? 128 + (sig === 'SIGKILL' ? 9 : sig === 'SIGINT' ? 2 : 15)));
   });
+  await relay?.finish();
+  for (const sig of ['SIGINT', 'SIGQUIT'] as const) process.off(sig, ignore);
+  return code;
 }
 
 export async function stopCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -67,17 +107,66 @@ async function eachRef(refs: string[], fn: (ref: string) => Promise<void>): Prom
   return status;
 }
 
+export const LOGS_USAGE = `Usage: cnictl logs [OPTIONS] SANDBOX
+
+The output of a detached (or started) sandbox: its stdout on stdout, its stderr on stderr.
+
+  -f, --follow        keep printing new output until the sandbox stops
+  -n, --tail N        only the last N lines ("all": everything)
+  -t, --timestamps    prefix each line with the time it was written`;
+
 export async function logsCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const p = parseArgs(argv, []);
-  if (p.positional.length !== 1) throw usageError('Usage: cnictl logs SANDBOX');
-  const sb = new Sandboxes(env);
-  const s = sb.get(p.positional[0]!);
-  const f = sb.store.file(s.id, 'log');
+  const p = parseArgs(argv, [{ name: 'follow', short: 'f' }, { name: 'tail', short: 'n', value: true }, { name: 'timestamps', short: 't' }, { name: 'help' }]);
+  if (bool(p, 'help')) return out(LOGS_USAGE), 0;
+  if (p.positional.length !== 1) throw usageError(LOGS_USAGE);
+  const n = parseTail(str(p, 'tail'));
+  if (Number.isNaN(n)) throw new UserError(`invalid --tail ${JSON.stringify(str(p, 'tail'))}: a number of lines or "all"`);
+  const st = new StateStore(pathsFrom(env).stateDir);
+  const s = st.find(p.positional[0]!);
+  if (!s) throw new UserError(`no such sandbox: ${p.positional[0]} (see "cnictl ps -a")`);
+  const f = st.file(s.id, 'log');
   if (!existsSync(f)) {
     if (!s.detached) err(`cnictl: ${s.name} ran in the foreground: its output went to the terminal, not to a log`);
     return 0;
   }
-  process.stdout.write(readFileSync(f));
+  const stamp = bool(p, 'timestamps');
+  const print = (records: LogRecord[]) => {
+    for (const r of records) {
+      const text = stamp ? `${r.time || '-'} ${r.log}` : r.log;
+      writeSync(r.stream === 'stdout' ? 1 : 2, text);
+    }
+  };
+  let offset = 0;
+  let rest = '';
+  const readMore = (): LogRecord[] => {
+    const fd = openSync(f, 'r');
+    try {
+      const size = fstatSync(fd).size;
+      if (size <= offset) return [];
+      const buf = Buffer.alloc(size - offset);
+      readSync(fd, buf, 0, buf.length, offset);
+      offset = size;
+      const parsed = parseLog(rest + buf.toString('utf8'));
+      rest = parsed.rest;
+      return parsed.records;
+    } finally {
+      closeSync(fd);
+    }
+  };
+  print(tail(readMore(), n));
+  if (!bool(p, 'follow')) return 0;
+  // -f: until the sandbox stops (or is removed), as Docker's logs -f
+  const running = () => {
+    const x = st.read(s.id);
+    return !!x && x.status !== 'exited' && isAlive(x.supervisor);
+  };
+  for (;;) {
+    const alive = running();
+    print(readMore());
+    if (!alive) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  if (rest) print([{ log: rest, stream: 'stdout', time: '' }]);
   return 0;
 }
 

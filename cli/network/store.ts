@@ -8,7 +8,7 @@ import { writeFileAtomic } from '../../lib/files.js';
 import { join } from 'node:path';
 import { isObject, type Obj } from '../../lib/cni/fields.js';
 import { readLink } from '../../lib/iface.js';
-import { formatCIDR, networkOf, overlaps, parseCIDR } from '../../lib/ip.js';
+import { contains, formatCIDR, formatIP, networkOf, overlaps, parseCIDR, parseIP } from '../../lib/ip.js';
 import { iptablesRestore, iptablesSave } from '../../lib/netfilter.js';
 import { Netns } from '../../lib/netns.js';
 import { ResultCache, type CacheEntry } from '../runtime/cache.js';
@@ -24,22 +24,78 @@ import { chooseSubnet, parseSubnet, planRange, type Taken } from './subnet.js';
 
 export const DEFAULT_BRIDGE = 'cnictl0';
 
-/** cnictl settings (CNICTL_CONFIG, default /etc/cnictl/config.json): {"bip": "172.17.0.1/16", "mtu": 1500}. */
+/**
+ * cnictl settings (CNICTL_CONFIG, default /etc/cnictl/config.json), daemon.json's names:
+ * {"bip": "172.17.0.1/16", "mtu": 1500, "fixed-cidr": "172.17.1.0/24", "ip-masq": true,
+ *  "dns": ["10.0.0.53"], "dns-search": ["corp"], "dns-opts": ["ndots:2"]}. Any other key is refused, naming it.
+ */
 export interface Settings {
   /** The default network's gateway address and prefix, as Docker's "bip". CNICTL_BIP overrides it. */
   bip?: string;
   mtu?: number;
+  /** The part of the default network's subnet that addresses are handed out from. */
+  fixedCidr?: string;
+  /** Masquerade the default network's traffic (default true). */
+  ipMasq?: boolean;
+  /** Defaults for every sandbox's --dns, --dns-search, --dns-option. */
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOptions?: string[];
+}
+
+const SETTING_KEYS = ['bip', 'mtu', 'fixed-cidr', 'ip-masq', 'dns', 'dns-search', 'dns-opts'];
+
+export function parseSettings(raw: unknown, file: string): Settings {
+  if (!isObject(raw)) throw new UserError(`${file} must be a JSON object such as {"bip": "172.17.0.1/16"}`);
+  const s: Settings = {};
+  const strings = (k: string): string[] => {
+    const v = raw[k];
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new UserError(`"${k}" in ${file} must be a list of strings, e.g. ["${k === 'dns' ? '10.0.0.53' : k === 'dns-opts' ? 'ndots:2' : 'example.com'}"]`);
+    return v as string[];
+  };
+  for (const k of Object.keys(raw)) {
+    if (!SETTING_KEYS.includes(k)) throw new UserError(`"${k}" in ${file} is not supported by cnictl (it knows ${SETTING_KEYS.join(', ')}): remove it`);
+    const v = raw[k];
+    switch (k) {
+      case 'bip':
+      case 'fixed-cidr':
+        if (typeof v !== 'string' || !parseCIDR(v)) throw new UserError(`"${k}" in ${file} must be an address with its prefix, e.g. ${k === 'bip' ? '172.17.0.1/16' : '172.17.1.0/24'}`);
+        if (k === 'bip') s.bip = v;
+        else s.fixedCidr = v;
+        break;
+      case 'mtu':
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < 68 || v > 65535) throw new UserError(`"mtu" in ${file} must be a number from 68 to 65535`);
+        s.mtu = v;
+        break;
+      case 'ip-masq':
+        if (typeof v !== 'boolean') throw new UserError(`"ip-masq" in ${file} must be true or false`);
+        s.ipMasq = v;
+        break;
+      case 'dns':
+        s.dns = strings(k);
+        for (const d of s.dns) if (!parseIP(d)) throw new UserError(`"dns" in ${file}: ${JSON.stringify(d)} is not an IP address`);
+        break;
+      case 'dns-search':
+        s.dnsSearch = strings(k);
+        break;
+      case 'dns-opts':
+        s.dnsOptions = strings(k);
+        break;
+    }
+  }
+  return s;
 }
 
 export function readSettings(paths: Paths, env: NodeJS.ProcessEnv): Settings {
   let s: Settings = {};
   if (existsSync(paths.config)) {
+    let raw: unknown;
     try {
-      const raw = JSON.parse(readFileSync(paths.config, 'utf8'));
-      if (isObject(raw)) s = { ...(typeof raw.bip === 'string' ? { bip: raw.bip } : {}), ...(typeof raw.mtu === 'number' ? { mtu: raw.mtu } : {}) };
+      raw = JSON.parse(readFileSync(paths.config, 'utf8'));
     } catch (e) {
       throw new UserError(`${paths.config} is not valid JSON (${(e as Error).message}): fix or remove it`);
     }
+    s = parseSettings(raw, paths.config);
   }
   if (env.CNICTL_BIP) s.bip = env.CNICTL_BIP;
   return s;
@@ -148,13 +204,20 @@ export class NetworkStore {
       for (const l of others) if (l.name !== DEFAULT_NETWORK) for (const c of subnetsOf(describe(l))) taken.push({ cidr: c, by: l.name });
       range = planRange(chooseSubnet([...taken, ...this.routesTaken()]), undefined, undefined);
     }
+    if (settings.fixedCidr) {
+      const f = networkOf(parseCIDR(settings.fixedCidr)!);
+      if (!settings.bip) range = planRange(parseSubnet(formatCIDR(f), 'fixed-cidr'), undefined, undefined); // Docker: without bip the bridge is on fixed-cidr
+      else if (f.ip.family !== range.subnet.ip.family || !contains(range.subnet, f.ip) || f.prefix < range.subnet.prefix) {
+        throw new UserError(`"fixed-cidr" ${settings.fixedCidr} (${this.paths.config}) is not inside the default network's subnet ${formatCIDR(range.subnet)} (bip ${settings.bip}): make them agree`);
+      } else range = planRange(range.subnet, formatIP(range.gateway), formatCIDR(f));
+    }
     const obj = buildConflist({
       name: DEFAULT_NETWORK,
       driver: 'bridge',
       cniVersion,
       ranges: [range],
       internal: false,
-      options: { ...parseDriverOptions('bridge', []), ...(settings.mtu ? { mtu: settings.mtu } : {}) },
+      options: { ...parseDriverOptions('bridge', []), ...(settings.mtu ? { mtu: settings.mtu } : {}), ...(settings.ipMasq === false ? { masquerade: false } : {}) },
       bridgeName: DEFAULT_BRIDGE,
       extras: this.extrasOnPath(),
     });
@@ -163,17 +226,18 @@ export class NetworkStore {
 
   /**
    * The default network, written on first use (its bridge claimed: created, or found and recorded as found). When
-   * settings changed its subnet (bip) and nothing is attached, it is rewritten and its old bridge released. A bip
-   * that overlaps another network is refused here, before any address is handed out twice.
+   * settings changed it (bip, mtu, fixed-cidr, ip-masq) and nothing is attached, it is rewritten and its old bridge
+   * released (deleted only if cnictl created it). A bip or fixed-cidr that overlaps another network is refused here,
+   * before any address is handed out twice.
    */
   ensureDefault(): ConfList {
     return this.records.locked(() => {
       const { lists } = loadAll(this.paths.netconf);
       const existing = lists.find((l) => l.name === DEFAULT_NETWORK);
       const settings = readSettings(this.paths, this.env);
-      if (existing && !(settings.bip && describe(existing).managed && this.bipChanged(existing, settings.bip) && this.attachments(existing).length === 0)) return existing;
+      if (existing && !(describe(existing).managed && this.settingsChanged(existing, settings, lists) && this.attachments(existing).length === 0)) return existing;
       const probe = this.defaultList(lists, '1.0.0');
-      if (settings.bip) this.checkBip(settings.bip, describe(probe), lists);
+      if (settings.bip || settings.fixedCidr) this.checkBip(settings, describe(probe), lists);
       if (existing) this.release(describe(existing), existing);
       const list = this.defaultList(lists, this.chooseVersion(probe.plugins.map((p) => String(p.type)).concat('host-local')));
       const bridge = this.claimBridge(DEFAULT_BRIDGE, settings.mtu, gatewayAddresses(describe(list)), true);
@@ -182,13 +246,19 @@ export class NetworkStore {
     });
   }
 
-  /** The default network's bip must not overlap another network (its addresses would be handed out twice). */
-  private checkBip(bip: string, def: NetworkInfo, lists: readonly ConfList[]): void {
+  /**
+   * The default network's subnet, when settings fix it (bip, or fixed-cidr without bip: then the bridge is on
+   * fixed-cidr), must not overlap another network (its addresses would be handed out twice).
+   */
+  private checkBip(settings: Settings, def: NetworkInfo, lists: readonly ConfList[]): void {
     const mine = subnetsOf(def);
+    const what = settings.bip
+      ? { key: 'bip', value: settings.bip, from: this.env.CNICTL_BIP ? 'CNICTL_BIP' : this.paths.config }
+      : { key: 'fixed-cidr', value: settings.fixedCidr, from: this.paths.config };
     for (const l of lists) {
       if (l.name === DEFAULT_NETWORK) continue;
       const hit = subnetsOf(describe(l)).find((c) => mine.some((m) => overlaps(m, c)));
-      if (hit) throw new UserError(`bip ${bip} (${this.env.CNICTL_BIP ? 'CNICTL_BIP' : this.paths.config}) overlaps network "${l.name}" (${formatCIDR(hit)}): choose a bip outside it, or remove that network`);
+      if (hit) throw new UserError(`${what.key} ${what.value} (${what.from}) overlaps network "${l.name}" (${formatCIDR(hit)}): choose a ${what.key} outside it, or remove that network`);
     }
   }
 
@@ -227,6 +297,16 @@ export class NetworkStore {
   private bipChanged(list: ConfList, bip: string): boolean {
     const r = describe(list).ranges[0];
     return !r || `${r.gateway}/${r.subnet.split('/')[1]}` !== bip;
+  }
+
+  /** Does the written default network differ from what the settings ask for (its addresses, mtu, ip-masq)? */
+  private settingsChanged(existing: ConfList, settings: Settings, lists: readonly ConfList[]): boolean {
+    if (settings.bip && this.bipChanged(existing, settings.bip)) return true;
+    const have = describe(existing);
+    const range = (i: NetworkInfo) => JSON.stringify(i.ranges[0] ?? {});
+    const addressesChanged = settings.bip || settings.fixedCidr ? range(have) !== range(describe(this.defaultList(lists, existing.cniVersion))) : !!have.ranges[0]?.rangeStart;
+    const masq = (l: ConfList) => l.plugins[0]?.ipMasq === true;
+    return addressesChanged || (have.mtu ?? 0) !== (settings.mtu ?? 0) || masq(existing) !== (settings.ipMasq ?? true);
   }
 
   /** Write NETCONFPATH/cnictl-<name>.conflist atomically. */

@@ -32,19 +32,35 @@ export function netnsPids(path: string): number[] {
   return r.status === 0 ? r.stdout.split(/\s+/).filter(Boolean).map(Number) : [];
 }
 
-/** SIGKILL every process in the namespace and wait (briefly) until they are gone. */
-export function killNetnsProcesses(path: string): void {
+/** The session a process belongs to (a sandbox's command leads a session of its own). */
+export function sessionOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * SIGKILL every process in the namespace and wait (briefly) until they are gone; processes of the sessions in
+ * `spare` (sandboxes that joined this namespace with --network container:) are left running.
+ */
+export function killNetnsProcesses(path: string, spare: ReadonlySet<number> = new Set()): void {
   for (let i = 0; i < 40; i++) {
-    const pids = netnsPids(path);
+    const pids = netnsPids(path).filter((p) => !spare.has(sessionOf(p) ?? -1));
     if (!pids.length) return;
     for (const p of pids) signal(p, 'SIGKILL');
     sleepSync(50);
   }
 }
 
-/** Kill everything in the namespace, then remove it (idempotent). */
-export function deleteNetns(path: string): void {
-  killNetnsProcesses(path);
+/**
+ * Kill everything in the namespace (but `spare`), then remove its name (idempotent). A namespace with spared
+ * processes lives on, unnamed, as long as they do: Docker's joined container keeps running with only `lo`.
+ */
+export function deleteNetns(path: string, spare: ReadonlySet<number> = new Set()): void {
+  killNetnsProcesses(path, spare);
   if (existsSync(path)) run('ip', ['netns', 'del', basename(path)]);
 }
 
@@ -69,14 +85,18 @@ export interface SandboxFiles {
   hostnameFile: string;
 }
 
-// $1 hosts, $2 resolv.conf, $3 hostname file, $4 hostname to set ('' = keep), then the command; fd 3: "ready" pipe
+// $1 hosts, $2 resolv.conf, $3 hostname file, $4 hostname to set ('' = keep), $5 the pseudo-terminal ('' = none),
+// $6 the working directory ('' = keep), then the command; fd 3: "ready" pipe
 const INIT = [
   'set -e',
   'mount --bind "$1" /etc/hosts',
   'if [ -e /etc/resolv.conf ]; then mount --bind "$2" /etc/resolv.conf; fi',
   'if [ -e /etc/hostname ]; then mount --bind "$3" /etc/hostname; fi',
   `if [ -n "$4" ]; then printf '%s' "$4" > /proc/sys/kernel/hostname; fi`,
-  'shift 4',
+  // a session leader opening a terminal without O_NOCTTY makes it its controlling terminal (job control, ^C)
+  'if [ -n "$5" ]; then exec 0<>"$5" 1>&0 2>&0; fi',
+  'if [ -n "$6" ]; then cd "$6" || { echo "cnictl: --workdir $6: no such directory" >&2; exit 127; }; fi',
+  'shift 6',
   'printf . >&3', // ready: the supervisor reports the sandbox running only now (an exec right after sees the mounts)
   'exec 3>&-',
   'exec "$@"',
@@ -87,13 +107,22 @@ const INIT = [
  * hostname is the host's) and mount namespaces, the bind mounts, then exec. No fork along the way: the PID spawned
  * is the command's.
  */
-export function sandboxArgv(netns: string | undefined, files: SandboxFiles, hostname: string | undefined, command: readonly string[]): string[] {
-  const unshare = ['unshare', ...(hostname ? ['--uts'] : []), '--mount', '--propagation', 'slave', '--', '/bin/sh', '-c', INIT, 'cnictl-init', files.hosts, files.resolv, files.hostnameFile, hostname ?? '', ...command];
+export function sandboxArgv(netns: string | undefined, files: SandboxFiles, hostname: string | undefined, command: readonly string[], opts: { tty?: string; workdir?: string } = {}): string[] {
+  const unshare = ['unshare', ...(hostname ? ['--uts'] : []), '--mount', '--propagation', 'slave', '--', '/bin/sh', '-c', INIT, 'cnictl-init', files.hosts, files.resolv, files.hostnameFile, hostname ?? '', opts.tty ?? '', opts.workdir ?? '', ...command];
   return netns ? ['nsenter', `--net=${netns}`, '--', ...unshare] : unshare;
 }
 
-/** Enter a running sandbox (its command's namespaces). */
-export const execArgv = (pid: number, command: readonly string[]): string[] => ['nsenter', '-t', String(pid), '-n', '-u', '-m', '--', ...command];
+/**
+ * Enter a running sandbox (its command's namespaces), in `workdir` (-w, through `sh -c cd`: a missing directory is
+ * named, exit 126 as Docker). With a terminal, `setsid -c` makes the command a session leader with the terminal (its
+ * stdin) as controlling terminal; no fork when cnictl spawns it in its own process group.
+ */
+export const execArgv = (pid: number, command: readonly string[], opts: { tty?: boolean; workdir?: string } = {}): string[] => [
+  'nsenter', '-t', String(pid), '-n', '-u', '-m', '--',
+  ...(opts.tty ? ['setsid', '-c'] : []),
+  ...(opts.workdir ? ['/bin/sh', '-c', 'cd "$0" 2>/dev/null || { echo "cnictl: --workdir $0: no such directory in the sandbox" >&2; exit 126; }; exec "$@"', opts.workdir] : []),
+  ...command,
+];
 
 /** Ports something listens on (TCP) or has bound (UDP) in this namespace, from /proc/net. */
 export function boundPorts(protocol: 'tcp' | 'udp' | 'sctp'): Set<number> {

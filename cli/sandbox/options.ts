@@ -32,8 +32,15 @@ export interface RunFlags {
   hostname?: string;
   dns: string[];
   dnsSearch: string[];
+  dnsOptions?: string[];
   addHosts: string[];
   mac?: string;
+  /** --network-alias: names on the first network. */
+  aliases?: string[];
+  env?: string[];
+  workdir?: string;
+  interactive?: boolean;
+  tty?: boolean;
   command: string[];
 }
 
@@ -57,14 +64,22 @@ export function checkRun(f: RunFlags, defaultNetwork: string): CheckedRun {
     if (f.mac) throw new UserError(`--mac-address ${f.mac} needs a named network, not ${where}`);
   }
   if ((mode.kind === 'host' || mode.kind === 'container') && f.hostname) throw new UserError(`--hostname ${f.hostname} conflicts with ${where} (the hostname is shared)`);
-  if (mode.kind === 'container' && (f.dns.length || f.dnsSearch.length || f.addHosts.length)) {
-    throw new UserError(`--dns, --dns-search and --add-host conflict with ${where} (its /etc/hosts and resolv.conf are shared)`);
+  if (mode.kind === 'container' && (f.dns.length || f.dnsSearch.length || f.dnsOptions?.length || f.addHosts.length)) {
+    throw new UserError(`--dns, --dns-search, --dns-option and --add-host conflict with ${where} (its /etc/hosts and resolv.conf are shared)`);
   }
+  if (f.aliases?.length && (mode.kind !== 'networks' || mode.names[0] === defaultNetwork)) {
+    throw new UserError(`--network-alias ${f.aliases[0]}: network-scoped aliases are only supported on user-defined networks, not ${mode.kind === 'networks' ? `the default network ${defaultNetwork}` : where}`);
+  }
+  for (const a of f.aliases ?? []) if (!/^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$/.test(a)) throw new UserError(`invalid --network-alias ${JSON.stringify(a)}: use letters, digits, _ . -`);
+  for (const e of f.env ?? []) if (e === '' || e.startsWith('=')) throw new UserError(`invalid --env ${JSON.stringify(e)}: expected KEY=VALUE or KEY`);
+  if (f.workdir !== undefined && !f.workdir.startsWith('/')) throw new UserError(`invalid --workdir ${JSON.stringify(f.workdir)}: the working directory must be an absolute path`);
   if (f.ip !== undefined && !parseIP(f.ip)) throw new UserError(`invalid --ip ${JSON.stringify(f.ip)}: not an IP address`);
   if (f.mac !== undefined) {
     if (!MAC.test(f.mac)) throw new UserError(`invalid --mac-address ${JSON.stringify(f.mac)}: expected six hex pairs, e.g. 02:42:ac:11:00:02`);
     if (parseInt(f.mac.slice(0, 2), 16) & 1) throw new UserError(`invalid --mac-address ${f.mac}: a multicast address (the first byte is odd)`);
   }
   if (f.hostname !== undefined && !/^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/.test(f.hostname)) throw new UserError(`invalid --hostname ${JSON.stringify(f.hostname)}`);
+  // a --hostname with a domain is the FQDN (kernel hostname "web.example.test", hosts entry "IP web.example.test web")
+  if (f.hostname !== undefined && f.hostname.endsWith('.')) throw new UserError(`invalid --hostname ${JSON.stringify(f.hostname)}: it ends with "."`);
   return { mode, ports };
 }

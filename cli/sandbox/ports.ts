@@ -10,17 +10,19 @@ export interface PortMapping {
   hostPort: number;
   containerPort: number;
   protocol: Protocol;
+  /** `-p 9100-9102:80`: the host port is the first free one of this range (inclusive). */
+  hostRange?: [number, number];
 }
 
-const port = (s: string, spec: string, what: string): number => {
+const port = (s: string, spec: string, what: string, zero = false): number => {
   const n = Number(s);
-  if (!/^\d+$/.test(s) || n < 1 || n > 65535) throw new UserError(`invalid -p ${spec}: ${what} ${JSON.stringify(s)} is not a port number (1-65535)`);
+  if (!/^\d+$/.test(s) || n < (zero ? 0 : 1) || n > 65535) throw new UserError(`invalid -p ${spec}: ${what} ${JSON.stringify(s)} is not a port number (${zero ? 0 : 1}-65535)`);
   return n;
 };
 
 function range(s: string, spec: string, what: string): number[] {
   const m = /^(\d+)-(\d+)$/.exec(s);
-  if (!m) return [port(s, spec, what)];
+  if (!m) return [port(s, spec, what, what === 'host port')];
   const a = port(m[1]!, spec, what);
   const b = port(m[2]!, spec, what);
   if (b < a) throw new UserError(`invalid -p ${spec}: ${what} range ${s} ends before it starts`);
@@ -29,7 +31,8 @@ function range(s: string, spec: string, what: string): number[] {
 
 /**
  * `[ip:][hostPort:]containerPort[/proto]`, `ip::containerPort`, ranges (`8080-8081:80-81`), IPv6 host IPs in
- * brackets (`[::1]:8080:80`). A missing host port is 0: choose a free one.
+ * brackets (`[::1]:8080:80`). A missing host port (or 0) is 0: choose a free one. A host range for one container
+ * port (`9100-9102:80`) is the first free port of that range, as Docker does.
  */
 export function parsePublish(spec: string): PortMapping[] {
   let rest = spec;
@@ -58,6 +61,7 @@ export function parsePublish(spec: string): PortMapping[] {
   if (ctrPart === '') throw new UserError(`invalid -p ${spec}: no container port`);
   const ctr = range(ctrPart, spec, 'container port');
   const host = hostPart === '' ? ctr.map(() => 0) : range(hostPart, spec, 'host port');
+  if (ctr.length === 1 && host.length > 1) return [{ hostIP, hostPort: 0, containerPort: ctr[0]!, protocol, hostRange: [host[0]!, host[host.length - 1]!] }];
   if (host.length !== ctr.length) throw new UserError(`invalid -p ${spec}: host range and container range differ in length`);
   return ctr.map((c, i) => ({ hostIP, hostPort: host[i]!, containerPort: c, protocol }));
 }

@@ -1,7 +1,7 @@
 /**
  * Sandbox records under the state dir (default /run/cnictl, gone with a reboot like the namespaces):
  * sandboxes/<id>/state.json plus the files bind-mounted into the sandbox (hosts, resolv.conf, hostname) and the
- * log of a detached one. One lock file serialises the decisions that must not race (names, host ports, hosts files).
+ * log of a detached one (JSON lines, see logs.ts). One lock file serialises the decisions that must not race (names, host ports, hosts files).
  */
 import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { writeFileAtomic } from '../../lib/files.js';
@@ -20,6 +20,8 @@ export interface Attachment {
   mac?: string;
   /** Requested with --ip / network connect --ip. */
   requestedIp?: string;
+  /** --network-alias / network connect --alias: more names it has on this network. */
+  aliases?: string[];
 }
 
 export interface SandboxState {
@@ -27,6 +29,8 @@ export interface SandboxState {
   name: string;
   command: string[];
   created: string;
+  /** When the command last started (run, start, restart). */
+  started?: string;
   finished?: string;
   status: Status;
   exitCode?: number;
@@ -41,8 +45,19 @@ export interface SandboxState {
   ports: PortMapping[];
   dns: string[];
   dnsSearch: string[];
+  dnsOptions?: string[];
   addHosts: string[];
   mac?: string;
+  /** -p as given (a chosen host port is chosen again, the same one when free, by `start`). */
+  publish?: string[];
+  /** -e KEY=VALUE for the command. */
+  env?: string[];
+  /** -w DIR: the command's working directory. */
+  workdir?: string;
+  /** -i: stdin kept open (passed through in the foreground; an open pipe when detached). */
+  interactive?: boolean;
+  /** -t: the command runs on a pseudo-terminal. */
+  tty?: boolean;
   detached: boolean;
   autoRemove: boolean;
   /** The process that tears the sandbox down when the command ends (cnictl itself in the foreground). */

@@ -27,8 +27,21 @@ export const WARMUP = Number(process.env.BENCH_WARMUP ?? 2);
 const RUN = process.env.BENCH_RUN_ID ?? randomBytes(2).toString('hex');
 const made = { netns: new Set(), dirs: new Set(), children: new Set() };
 
+/** SIGKILL every process still running inside netns `name` (daemons a benchmark started there, e.g. etcd, an agent). */
+function killInside(name) {
+  const pids = spawnSync('ip', ['netns', 'pids', name], { encoding: 'utf8' }).stdout ?? '';
+  for (const pid of pids.split('\n').map(Number).filter((p) => p > 1)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}
+
 function cleanup() {
   for (const c of made.children) c.kill('SIGKILL');
+  for (const n of made.netns) killInside(n);
   for (const n of made.netns) spawnSync('ip', ['netns', 'del', n]);
   for (const d of made.dirs) rmSync(d, { recursive: true, force: true });
   made.netns.clear();

@@ -12,7 +12,11 @@
 # `ctr container rm` no veth, lease, result cache or masquerade/portmap rule is left, and the root namespace's links,
 # nft ruleset and iptables are unchanged. Then a third container runs on kind's default network, the conflist kindnetd
 # writes (conf/kind-ptp-portmap.conflist: ptp + host-local with dataDir /run/cni-ipam-state + portmap), with the same
-# checks for a routed veth. Prints PASS/FAIL lines and `N passed, N failed`; exits 1 on any failure.
+# checks for a routed veth. Last, a pod on the LAN: conf/macvlan-dhcp.conflist (macvlan + dhcp) with the master a veth
+# to a LAN netns running dnsmasq, and the dhcp daemon (`dhcp daemon`, on its default socket /run/cni/dhcp.sock: a
+# private overlay here) giving the pod its address; the lease is checked on dnsmasq's side: acquired, renewed past T1,
+# released when ctr deletes the container (ctr's DEL passes no netns). Prints PASS/FAIL lines and
+# `N passed, N failed`; exits 1 on any failure.
 #
 # ctr has no port-mapping flag (`ctr run --help`: no -p/--publish), so go-cni never sends runtimeConfig.portMappings.
 # The first container's conflist therefore carries a static `runtimeConfig.portMappings` on portmap, which libcni
@@ -26,6 +30,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BIN=${CNITS_E2E_BIN:-$ROOT/dist/bin}
 if [[ "${1:-}" == --inner ]]; then INNER=1 T=$2 RAND=$3; else INNER=0 RAND=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n'); fi
 NET=cnits-e2e            # CNI network name (lease dir, rule comments)
+LANNS=cnits-e2e-$RAND-lan # the dhcp pod's LAN (dnsmasq), made inside the inner part's mount namespace
 CTRNS=cnitse2e$RAND      # containerd namespace (also the cgroup parent); CNI container ids are "$CTRNS-<name>"
 IMAGE=docker.io/library/cnits-e2e-busybox:latest
 SUBNET=10.231.7.0/24 GW=10.231.7.1 HOSTPORT=8080 KINDPORT=8081
@@ -56,6 +61,9 @@ if ((INNER)); then
       alive && ctr container rm "$c" >/dev/null 2>&1
     done
     alive && ctr image rm "$IMAGE" >/dev/null 2>&1
+    # the dhcp pod's LAN: the daemon, dnsmasq, the LAN netns (mounted in this private mount namespace only)
+    for f in /run/cni/dhcp.pid "$T/dnsmasq.pid"; do [[ -f $f ]] && kill "$(cat "$f")" 2>/dev/null; done
+    ip netns del "$LANNS" 2>/dev/null
     # shims are daemons (setsid): stop them by their pid files
     for f in "$CD"/state/io.containerd.runtime.v2.task/*/*/shim.pid; do
       [[ -f $f ]] && kill -9 "$(cat "$f")" 2>/dev/null
@@ -217,6 +225,43 @@ if ((INNER)); then
   check "DEL ran: libcni result cache entry removed" test ! -e "$T/cni-cache/results/kindnet-$CTRNS-ck-eth0"
   rules >"$T/rules.kind"
   check "DEL ran: no rule mentions $IPK, no DNAT rule left" sh -c "! grep -qE '${IPK//./\\.}([^0-9]|$)|dnat (ip6? )?to [0-9[]|: [0-9a-f.:]+ \. [0-9]|DNAT --to' '$T/rules.kind'"
+
+  # --- a pod on the LAN: macvlan + dhcp (conf/macvlan-dhcp.conflist), its address from dnsmasq via the dhcp daemon ---
+  LANGW=10.231.9.1
+  ip netns add "$LANNS" && ip -n "$LANNS" link set lo up &&
+    ip link add lan0 type veth peer name lan0p netns "$LANNS" && ip link set lan0 up &&
+    ip -n "$LANNS" addr add "$LANGW/24" dev lan0p && ip -n "$LANNS" link set lan0p up || die "the LAN netns $LANNS and its veth"
+  ip netns exec "$LANNS" dnsmasq --port=0 --interface=lan0p --bind-interfaces --no-ping --conf-file=/dev/null --user=root --group=root \
+    --dhcp-range=10.231.9.50,10.231.9.150,255.255.255.0,2m --dhcp-option=option:T1,2 --dhcp-option=option:T2,4 \
+    --dhcp-leasefile="$T/dnsmasq.leases" --log-dhcp --log-facility="$T/dnsmasq.log" --pid-file="$T/dnsmasq.pid" ||
+    die "dnsmasq in $LANNS"
+  /opt/cni/bin/dhcp daemon -pidfile /run/cni/dhcp.pid >"$T/dhcp-daemon.log" 2>&1 &
+  for _ in $(seq 100); do [[ -S /run/cni/dhcp.sock ]] && break; sleep 0.1; done
+  check "dhcp daemon ($BIN/dhcp daemon, default flags) serves /run/cni/dhcp.sock" test -S /run/cni/dhcp.sock
+  [[ -S /run/cni/dhcp.sock ]] || sed 's/^/# dhcp daemon: /' "$T/dhcp-daemon.log"
+  node -e 'const l = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); l.plugins[0].master = "lan0";
+    process.stdout.write(JSON.stringify(l, null, 2));' "$ROOT/conf/macvlan-dhcp.conflist" >"$T/net.d-dhcp/10-lan.conflist"
+  check "ctr run --cni cd (conf/macvlan-dhcp.conflist: our macvlan + dhcp, master lan0)" ctr_run cd "$T/net.d-dhcp" /bin/httpd -f -p 80 -h /www
+  PD=$(task_pid cd)
+  echo "$PD" >>"$T/task.pids"
+  readlink "/proc/$PD/ns/net" >>"$T/container.netns"
+  IPD=$(cip "$PD")
+  CLIENTID=$(printf '\0%s' "$CTRNS-cd/cni-ts-lan/eth0" | od -An -tx1 -v | tr -s ' \n' ':' | sed 's/^://; s/:$//')
+  echo "# cd: pid $PD eth0 $IPD, client id $CLIENTID"
+  check "cd has an address from dnsmasq's pool ($IPD)" sh -c "case '$IPD' in 10.231.9.5[0-9]|10.231.9.[6-9][0-9]|10.231.9.1[0-4][0-9]|10.231.9.150) exit 0;; *) exit 1;; esac"
+  check "dnsmasq's lease file: $IPD for client id 0x00+'$CTRNS-cd/cni-ts-lan/eth0'" grep -q " $IPD .* $CLIENTID\$" "$T/dnsmasq.leases"
+  check "cd: default route via the DHCP router $LANGW on eth0" sh -c "nsenter -t $PD -n ip -4 route show default | grep -q '^default via $LANGW dev eth0'"
+  check "cd pings the DHCP server $LANGW (ctr task exec)" in_ctr cd ping -c1 -W2 "$LANGW"
+  acks() { grep -c "DHCPACK(lan0p) $IPD " "$T/dnsmasq.log"; }
+  renewed() { for _ in $(seq 100); do [[ $(acks) -ge 2 ]] && return 0; sleep 0.2; done; return 1; }
+  check "the lease is renewed past T1 (2 s): a second DHCPACK for $IPD" renewed
+  ctr_rm cd
+  released() { for _ in $(seq 50); do grep -q "DHCPRELEASE(lan0p) $IPD " "$T/dnsmasq.log" && return 0; sleep 0.1; done; return 1; }
+  check "DEL released the lease (DHCPRELEASE for $IPD in dnsmasq's log)" released
+  check "DEL: dnsmasq has no lease left" test -z "$(cat "$T/dnsmasq.leases")"
+  check "DEL: the daemon keeps no lease (/run/cni/dhcp-leases empty)" sh -c "! ls -A /run/cni/dhcp-leases 2>/dev/null | grep -q ."
+  links=$(ip -o link show 2>/dev/null | awk -F': ' '{sub(/@.*/, "", $2); print $2}' | sort | tr '\n' ' ')
+  check "DEL ran: only the bridge, the LAN veth and lo in the host netns (links: $links)" test "$links" = "cnie2e0 lan0 lo "
   exit 0 # inner_cleanup records the counts
 fi
 
@@ -234,12 +279,13 @@ command -v runc >/dev/null || need+=(runc)
 command -v ctr >/dev/null || need+=(containerd)
 dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || need+=(busybox-static)
 command -v curl >/dev/null || need+=(curl)
+command -v dnsmasq >/dev/null || need+=(dnsmasq-base)
 command -v nsenter >/dev/null || need+=(util-linux)
 if ((${#need[@]})); then
   echo "# installing ${need[*]}"
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}" >/dev/null || { echo "FAIL apt-get install ${need[*]}"; echo "0 passed, 1 failed"; exit 1; }
 fi
-[[ -x $ROOT/dist/bin/bridge && -x $ROOT/dist/bin/ptp && -x $ROOT/dist/bin/host-local && -x $ROOT/dist/bin/portmap ]] ||
+[[ -x $ROOT/dist/bin/bridge && -x $ROOT/dist/bin/ptp && -x $ROOT/dist/bin/host-local && -x $ROOT/dist/bin/portmap && -x $ROOT/dist/bin/dhcp ]] ||
   (cd "$ROOT" && npm run build --silent) || { echo "FAIL npm run build"; echo "0 passed, 1 failed"; exit 1; }
 
 # --- snapshot of the root namespace (must be unchanged at the end) ---
@@ -266,6 +312,7 @@ outer_cleanup() {
   # processes the inner part may have left (it kills its own; this is the safety net): container tasks, then anything
   # still in the host netns (containerd, shims, ctr)
   if [[ -f $T/task.pids ]]; then for p in $(cat "$T/task.pids"); do kill -9 "$p" 2>/dev/null; done; fi
+  [[ -f $T/dnsmasq.pid ]] && kill -9 "$(cat "$T/dnsmasq.pid")" 2>/dev/null # in the LAN netns, not the host's
   for f in /sys/fs/cgroup/*/"$CTRNS"/*/cgroup.procs /sys/fs/cgroup/"$CTRNS"/*/cgroup.procs; do
     [[ -f $f ]] && for p in $(cat "$f"); do kill -9 "$p" 2>/dev/null; done
   done
@@ -283,7 +330,7 @@ trap outer_cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
 # --- temp dirs, configs, image ---
-mkdir -p "$T"/{net.d,net.d-ports,net.d-kind,cni-cache,ipam,containerd,image}
+mkdir -p "$T"/{net.d,net.d-ports,net.d-kind,net.d-dhcp,cni-cache,ipam,containerd,image}
 findmnt -rn -R -o TARGET,FSTYPE,OPTIONS /sys/fs/cgroup >"$T/cgroup-mounts"
 conflist() { # static runtimeConfig JSON for portmap, or empty
   local rc=''

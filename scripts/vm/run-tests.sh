@@ -134,6 +134,7 @@ cp "$HERE/modules" "$O/cni-ts/modules"
 cp -r "$ROOT/dist/bin" "$O/cni-ts/dist/bin"
 rm -f "$O"/cni-ts/dist/bin/*.tmp-*
 cp -r "$ROOT/test/vm" "$O/cni-ts/test/vm"
+cp -r "$ROOT/conf" "$O/cni-ts/conf" # the example configs (tests read ../../conf from test/vm)
 q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 {
   echo "CNITS_FILTER=$(q "$FILTER")"

@@ -75,8 +75,20 @@ export class Agent {
   }
 }
 
+/** How the cluster's etcd is started (default: plain http, no auth). */
+export interface EtcdOptions {
+  /** https with this server certificate and key; with `clientCA`, clients must present a certificate it signed. */
+  tls?: { cert: string; key: string; clientCA?: string };
+  /** More etcd flags, e.g. ['--auth-token-ttl', '2']. */
+  extraArgs?: string[];
+}
+
 export class Cluster {
   readonly net: TestNet;
+  /** The etcd client URL (https:// when started with TLS). */
+  etcdUrl = ETCD_URL;
+  /** Extra curl arguments for etcdCall (CA, client certificate, an Authorization header when auth is on). */
+  etcdCurlArgs: string[] = [];
   readonly underlay: string;
   readonly nodes: Node[] = [];
   readonly agents: Agent[] = [];
@@ -118,18 +130,26 @@ export class Cluster {
     return this.outside;
   }
 
-  async startEtcd(): Promise<void> {
+  async startEtcd(o: EtcdOptions = {}): Promise<void> {
     this.etcdDir ??= join(this.net.tempDir(), 'etcd');
     mkdirSync(this.etcdDir, { recursive: true });
+    if (o.tls) this.etcdUrl = ETCD_URL.replace('http:', 'https:');
+    const tls = o.tls ? ['--cert-file', o.tls.cert, '--key-file', o.tls.key, ...(o.tls.clientCA ? ['--trusted-ca-file', o.tls.clientCA, '--client-cert-auth'] : [])] : [];
     const p = spawn(
       'ip',
-      ['netns', 'exec', this.underlay, 'etcd', '--name', 'cnits', '--data-dir', this.etcdDir, '--listen-client-urls', ETCD_URL, '--advertise-client-urls', ETCD_URL, '--listen-peer-urls', 'http://127.0.0.1:2380', '--initial-advertise-peer-urls', 'http://127.0.0.1:2380', '--initial-cluster', 'cnits=http://127.0.0.1:2380', '--log-level', 'warn'],
+      ['netns', 'exec', this.underlay, 'etcd', '--name', 'cnits', '--data-dir', this.etcdDir, '--listen-client-urls', this.etcdUrl, '--advertise-client-urls', this.etcdUrl, '--listen-peer-urls', 'http://127.0.0.1:2380', '--initial-advertise-peer-urls', 'http://127.0.0.1:2380', '--initial-cluster', 'cnits=http://127.0.0.1:2380', '--log-level', 'warn', ...tls, ...(o.extraArgs ?? [])],
       { stdio: ['ignore', 'ignore', 'pipe'], env: pluginEnv({}) },
     );
     let err = '';
     p.stderr?.on('data', (d) => (err = (err + d).slice(-4000)));
     this.etcd = p;
-    await waitFor(`etcd to answer on ${ETCD_URL} (${err})`, () => this.etcdCall('kv/range', { key: 'AA==' }) !== undefined, 20_000, 200);
+    await waitFor(`etcd to answer on ${this.etcdUrl} (${err})`, () => this.etcdAnswers(), 20_000, 200);
+  }
+
+  /** Does etcd answer HTTP at all (also 401/400 with auth on and a stale or no token)? */
+  etcdAnswers(): boolean {
+    const r = sh('ip', ['netns', 'exec', this.underlay, 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '3', ...this.etcdCurlArgs, '-X', 'POST', `${this.etcdUrl}/v3/kv/range`, '-d', '{"key":"AA=="}']);
+    return /^[1-5]\d\d$/.test(r.stdout.trim());
   }
 
   /** SIGTERM etcd by PID and wait for it to exit. */
@@ -144,7 +164,7 @@ export class Cluster {
 
   /** A call to etcd's JSON gateway from the underlay namespace (curl); undefined when etcd does not answer. */
   etcdCall(path: string, body: unknown): any {
-    const r = sh('ip', ['netns', 'exec', this.underlay, 'curl', '-sf', '--max-time', '3', '-X', 'POST', `${ETCD_URL}/v3/${path}`, '-d', JSON.stringify(body)]);
+    const r = sh('ip', ['netns', 'exec', this.underlay, 'curl', '-sf', '--max-time', '3', ...this.etcdCurlArgs, '-X', 'POST', `${this.etcdUrl}/v3/${path}`, '-d', JSON.stringify(body)]);
     if (r.status !== 0) return undefined;
     return JSON.parse(r.stdout);
   }
@@ -163,7 +183,7 @@ export class Cluster {
   agentArgs(node: Node, extra: string[] = []): string[] {
     return [
       '--node-name', node.name,
-      '--etcd-endpoints', ETCD_URL,
+      '--etcd-endpoints', this.etcdUrl,
       '--conf-dir', node.confDir,
       '--state-dir', node.stateDir,
       '--cni-bin-dir', node.binDir,

@@ -8,18 +8,21 @@
 //                                            or {"type":"ERROR","object":Status 410 "Expired"} when RV is older than the
 //                                            retained history (as after an etcd compaction)
 //   PATCH /api/v1/nodes/NAME                 application/merge-patch+json (metadata.annotations; null deletes)
-// Every request needs "Authorization: Bearer <token>" (401 Status otherwise). TLS with the given cert/key.
+// Every request needs "Authorization: Bearer <token>", or — with --client-ca FILE — a client certificate signed by
+// that CA (the user is its CN, as the API server's x509 authenticator does); 401 Status otherwise. TLS with the given
+// cert/key.
 // Controlled by JSON lines on stdin: {"op":"addNode","name","podCIDRs":[…],"internalIP","annotations"?},
 // {"op":"deleteNode","name"}, {"op":"compact"} (forget the history: older resourceVersions get 410),
 // {"op":"dropWatches"} (end every open watch, as an API server restart does), {"op":"dump"} (prints the nodes);
 // {"ops":[…]} runs several in one go (no request is served in between).
-// Reports on stdout, one JSON object a line: {"listening":port}, {"req":"METHOD URL","auth":bool}, {"dump":{…}}.
+// Reports on stdout, one JSON object a line: {"listening":port}, {"req":"METHOD URL","auth":bool,"user"}, {"dump":{…}}.
 import { createServer } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
 const arg = (name) => process.argv[process.argv.indexOf(`--${name}`) + 1];
 const token = readFileSync(arg('token-file'), 'utf8').trim();
+const clientCA = process.argv.includes('--client-ca') ? readFileSync(arg('client-ca')) : undefined;
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
 
 let rv = 100;
@@ -61,10 +64,16 @@ function send(res, code, body) {
   res.end(JSON.stringify(body));
 }
 
-const server = createServer({ cert: readFileSync(arg('cert')), key: readFileSync(arg('key')) }, (req, res) => {
+// With --client-ca the TLS handshake asks for a client certificate; one that does not verify is let through the
+// handshake and answered 401 (as the API server does), so the client sees an HTTP error, not a TLS one.
+const tls = { cert: readFileSync(arg('cert')), key: readFileSync(arg('key')), ...(clientCA ? { ca: clientCA, requestCert: true, rejectUnauthorized: false } : {}) };
+const server = createServer(tls, (req, res) => {
   const url = new URL(req.url, 'https://standin');
-  const auth = req.headers.authorization === `Bearer ${token}`;
-  out({ req: `${req.method} ${req.url}`, auth, rv, oldest });
+  const byToken = req.headers.authorization === `Bearer ${token}`;
+  const byCert = !!clientCA && req.socket.authorized === true;
+  const auth = byToken || byCert;
+  const user = byCert ? `x509:${req.socket.getPeerCertificate()?.subject?.CN}` : byToken ? 'token' : undefined;
+  out({ req: `${req.method} ${req.url}`, auth, user, rv, oldest });
   if (!auth) return send(res, 401, status(401, 'Unauthorized', 'Unauthorized'));
   const m = /^\/api\/v1\/nodes(?:\/([^/]+))?$/.exec(url.pathname);
   if (!m) return send(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'));

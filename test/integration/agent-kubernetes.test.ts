@@ -3,16 +3,15 @@
  * bearer token, Node list/get/watch/merge-patch with the recorded shapes, 410 Gone after a compaction). No real API
  * server runs here; what is proven is the agent's side of the documented protocol plus the real data path between
  * node namespaces: subnets from spec.podCIDRs, VTEP MAC published as an annotation, peers from Nodes, resync after
- * 410, and --cleanup removing the annotations.
+ * 410, --cleanup removing the annotations, and --kubeconfig-file with client-certificate authentication.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cluster, UNDERLAY_GW, waitFor, type Node } from '../helpers/cluster.js';
-import { ROOT, isRoot, ping, pluginEnv, sh, shOk } from '../helpers/harness.js';
-
-const haveOpenssl = sh('openssl', ['version']).status === 0;
+import { ROOT, isRoot, ping, pluginEnv, shOk } from '../helpers/harness.js';
+import { haveOpenssl, issue, makeCA } from '../helpers/pki.js';
 
 let cluster: Cluster | undefined;
 let api: ChildProcess | undefined;
@@ -32,14 +31,14 @@ interface StandIn {
   dump: () => Promise<Record<string, any>>;
 }
 
-async function startStandIn(c: Cluster): Promise<StandIn> {
+async function startStandIn(c: Cluster, o: { clientCA?: string } = {}): Promise<StandIn> {
   const dir = c.net.tempDir();
   const cert = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
   shOk('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=kube-apiserver-standin', '-addext', `subjectAltName=IP:${UNDERLAY_GW}`]);
   const tokenFile = join(dir, 'token');
   writeFileSync(tokenFile, 'standin-token-123\n');
-  const p = spawn('ip', ['netns', 'exec', c.underlay, process.execPath, join(ROOT, 'test/helpers/kube-apiserver-standin.mjs'), '--host', UNDERLAY_GW, '--port', '6443', '--cert', cert, '--key', key, '--token-file', tokenFile], { stdio: ['pipe', 'pipe', 'pipe'], env: pluginEnv({}) });
+  const p = spawn('ip', ['netns', 'exec', c.underlay, process.execPath, join(ROOT, 'test/helpers/kube-apiserver-standin.mjs'), '--host', UNDERLAY_GW, '--port', '6443', '--cert', cert, '--key', key, '--token-file', tokenFile, ...(o.clientCA ? ['--client-ca', o.clientCA] : [])], { stdio: ['pipe', 'pipe', 'pipe'], env: pluginEnv({}) });
   api = p;
   let out = '';
   p.stdout!.on('data', (d) => (out += d));
@@ -88,7 +87,7 @@ describe.skipIf(!isRoot || !haveOpenssl)('cni-ts-agent with the Kubernetes store
     const mac = c.ipJson(n1.netns, ['link', 'show', 'dev', 'cni-ts.1'])[0].address;
     expect(nodes[n1.name].metadata.annotations).toMatchObject({ 'cni-ts.io/backend-type': 'vxlan', 'cni-ts.io/public-ip': n1.ip, 'cni-ts.io/backend-data': JSON.stringify({ VtepMAC: mac }) });
     expect(k.out()).toMatch(/"req":"PATCH \/api\/v1\/nodes\/node-1","auth":true/);
-    expect(k.out()).toMatch(/"req":"GET \/api\/v1\/nodes\?watch=1&allowWatchBookmarks=true&timeoutSeconds=300&resourceVersion=\d+","auth":true/);
+    await waitFor('the Node watch', () => /"req":"GET \/api\/v1\/nodes\?watch=1&allowWatchBookmarks=true&timeoutSeconds=300&resourceVersion=\d+","auth":true/.test(k.out()));
     expect(k.out()).not.toContain('"auth":false');
 
     // Peers from Node objects: node-2 and node-9 on node-1.
@@ -144,5 +143,60 @@ describe.skipIf(!isRoot || !haveOpenssl)('cni-ts-agent with the Kubernetes store
     const r = await c.runAgent(n1, c.agentArgs(n1, ['--store', 'kubernetes', '--kube-api-server', k.url, '--kube-ca-file', k.ca, '--kube-token-file', k.tokenFile, '--cluster-cidr', CIDR]));
     expect(r.status).toBe(1);
     expect(r.log).toMatch(/spec\.podCIDRs 10\.99\.0\.0\/24, which is not inside --cluster-cidr 10\.244\.0\.0\/16/);
+  });
+
+  it('--kubeconfig-file, as outside the cluster: server, CA and client certificate of the current context (inline -data or files); an untrusted certificate or a credential plugin is a clear error', async () => {
+    const c = new Cluster('agk');
+    cluster = c;
+    const [n1, n2] = [c.addNode(), c.addNode()] as [Node, Node];
+    const pki = c.net.tempDir();
+    const clientCA = makeCA(pki, 'kube-client-ca');
+    const rogueCA = makeCA(pki, 'rogue-ca');
+    const k = await startStandIn(c, { clientCA: clientCA.cert });
+    const cert1 = issue(pki, clientCA, 'node-1', { cn: 'system:node:node-1', client: true });
+    const cert2 = issue(pki, clientCA, 'node-2', { cn: 'system:node:node-2', client: true });
+    const rogue = issue(pki, rogueCA, 'rogue', { cn: 'system:node:node-1', client: true });
+    const data = (f: string) => readFileSync(f).toString('base64');
+    const kubeconfig = (name: string, cluster: string, user: string, context = 'default') => {
+      const path = join(pki, `${name}.kubeconfig`);
+      writeFileSync(path, `apiVersion: v1\nkind: Config\nclusters:\n- name: standin\n  cluster:\n${cluster}contexts:\n- name: other\n  context: {cluster: standin, user: nobody}\n- name: ${context}\n  context:\n    cluster: standin\n    user: agent\ncurrent-context: ${context}\nusers:\n- name: nobody\n  user: {}\n- name: agent\n  user:\n${user}`);
+      return path;
+    };
+    // node-1: everything inline, as kind and kubeadm write it; node-2: files, the CA by a path relative to the kubeconfig.
+    copyFileSync(k.ca, join(pki, 'standin-ca.crt'));
+    const kc1 = kubeconfig('node-1', `    server: ${k.url}\n    certificate-authority-data: ${data(k.ca)}\n`, `    client-certificate-data: ${data(cert1.cert)}\n    client-key-data: ${data(cert1.key)}\n`);
+    const kc2 = kubeconfig('node-2', `    server: ${k.url}\n    certificate-authority: standin-ca.crt\n`, `    client-certificate: ${cert2.cert}\n    client-key: ${cert2.key}\n`, 'node-2@standin');
+    k.cmd({ op: 'addNode', name: n1.name, podCIDRs: ['10.244.1.0/24'], internalIP: n1.ip });
+    k.cmd({ op: 'addNode', name: n2.name, podCIDRs: ['10.244.2.0/24'], internalIP: n2.ip });
+    for (const n of [n1, n2]) expect((await c.runAgent(n, ['--install-cni', join(ROOT, 'dist/bin'), '--cni-bin-dir', n.binDir])).status).toBe(0);
+    const kubeArgs = (n: Node, kc: string) => c.agentArgs(n, ['--store', 'kubernetes', '--kubeconfig-file', kc, '--cluster-cidr', CIDR]);
+
+    // A client certificate the API server does not trust: 401, said clearly, retried.
+    const bad = c.startAgent(n1, kubeArgs(n1, kubeconfig('rogue', `    server: ${k.url}\n    certificate-authority-data: ${data(k.ca)}\n`, `    client-certificate-data: ${data(rogue.cert)}\n    client-key-data: ${data(rogue.key)}\n`)));
+    await bad.waitLog(/cannot read Node node-1: HTTP 401 from https:\/\/192\.168\.77\.1:6443\/api\/v1\/nodes\/node-1: .*Unauthorized.*; retrying/);
+    expect(await bad.stop()).toBe(0);
+
+    const [a1, a2] = [c.startAgent(n1, kubeArgs(n1, kc1)), c.startAgent(n2, kubeArgs(n2, kc2))];
+    await Promise.all([a1, a2].map((a) => a.waitLog(/wrote .*conflist/)));
+    expect(a1.log).toContain(`store: kubernetes ${k.url} (kubeconfig ${kc1} (context default, user agent: client certificate))`);
+    expect(a2.log).toContain(`(kubeconfig ${kc2} (context node-2@standin, user agent: client certificate))`);
+    expect(c.subnetsOf(n1)).toEqual(['10.244.1.0/24']);
+    expect(c.subnetsOf(n2)).toEqual(['10.244.2.0/24']);
+    // Every request of theirs was authenticated by its certificate (no token was given).
+    const reqs = () => k.out().split('\n').filter((l) => l.startsWith('{"req"')).map((l) => JSON.parse(l));
+    await waitFor('node-2 to watch Nodes', () => reqs().some((r) => r.user === 'x509:system:node:node-2' && r.req.startsWith('GET /api/v1/nodes?watch=1')));
+    expect(reqs().filter((r) => r.user === 'x509:system:node:node-1').map((r) => r.req)).toEqual(expect.arrayContaining(['GET /api/v1/nodes/node-1', 'PATCH /api/v1/nodes/node-1']));
+    expect(reqs().filter((r) => r.user === 'token')).toEqual([]);
+    await waitFor('the nodes to route to each other', () => c.agentRoutes(n1.netns).some((r) => r.dst === '10.244.2.0/24') && c.agentRoutes(n2.netns).some((r) => r.dst === '10.244.1.0/24'));
+    const p1 = c.addPod(n1, 'p1');
+    const p2 = c.addPod(n2, 'p2');
+    expect(ping(p1.netns, p2.ip, 2)).toBe(true);
+
+    // A kubeconfig whose user only has a credential plugin cannot be used: one line, exit 1, nothing changed.
+    const execKc = kubeconfig('exec', `    server: ${k.url}\n`, `    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: aws\n      args: [eks, get-token]\n`);
+    const r = await c.runAgent(n1, kubeArgs(n1, execKc));
+    expect(r.status).toBe(1);
+    expect(r.log).toContain(`fatal: kubeconfig ${execKc} user "agent" authenticates with exec (a credential plugin), which cni-ts-agent does not run: give that user a token, tokenFile or client certificate`);
+    expect([a1.exitCode, a2.exitCode]).toEqual([undefined, undefined]);
   });
 });

@@ -81,6 +81,14 @@ describe.skipIf(!isRoot)('bad input matrix', () => {
     { name: 'unknown CNI_ARGS key', env: { CNI_ARGS: 'COLOR=blue' }, conf: () => good(), code: 4, msg: /unknown args \["COLOR=blue"\]/ },
     { name: 'malformed CNI_ARGS', env: { CNI_ARGS: 'IP' }, conf: () => good(), code: 4, msg: /invalid pair "IP"/ },
     { name: 'second ADD for the same container and ifname', env: { CNI_CONTAINERID: 'existing' }, conf: () => good(), code: 999, msg: /10.50.0.2 has been allocated to existing, duplicate allocation is not allowed/ },
+    // vlan, dummy, tap: refused before any link or lease (this host has no 802.1q or dummy: the config is judged first)
+    { name: 'vlan without master', plugin: 'vlan', conf: () => ({ ...good(), type: 'vlan', vlanId: 5 }), code: 7, msg: /"master" field is required/ },
+    { name: 'vlan id 5000', plugin: 'vlan', conf: () => ({ ...good(), type: 'vlan', master: 'eth0', vlanId: 5000 }), code: 7, msg: /invalid VLAN ID 5000 \(must be between 0 and 4094 inclusive\)/ },
+    { name: 'vlan without ipam', plugin: 'vlan', conf: { cniVersion: '1.0.0', name: 'badnet', type: 'vlan', master: 'eth0' }, code: 7, msg: /vlan: "ipam" with a "type" is required/ },
+    { name: 'dummy without ipam', plugin: 'dummy', conf: { cniVersion: '1.0.0', name: 'badnet', type: 'dummy' }, code: 7, msg: /dummy interface requires an IPAM configuration/ },
+    { name: 'tap "mtu" of the wrong type', plugin: 'tap', conf: () => ({ ...good(), type: 'tap', mtu: '1500' }), code: 7, msg: /tap config: "mtu" must be an integer, got "1500"/ },
+    { name: 'tap multicast MAC from the runtime', plugin: 'tap', conf: () => ({ ...good(), type: 'tap', runtimeConfig: { mac: '01:00:5e:00:00:01' } }), code: 7, msg: /invalid MAC address "01:00:5e:00:00:01" in runtimeConfig.mac: it is a multicast address/ },
+    { name: 'tap unknown CNI_ARGS key', plugin: 'tap', env: { CNI_ARGS: 'COLOR=red' }, conf: () => ({ ...good(), type: 'tap' }), code: 4, msg: /unknown args \["COLOR=red"\]/ },
   ];
 
   it('has at least 30 cases', () => expect(cases.length).toBeGreaterThanOrEqual(30));

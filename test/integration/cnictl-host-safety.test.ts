@@ -69,6 +69,8 @@ describe.skipIf(!isRoot)('cnictl never harms the host', () => {
     const id = h.ctlOk(['network', 'create', '--subnet', '10.64.0.0/24', 'own']).trim();
     const own = `br-${id.slice(0, 12)}`;
     expect(linkState(own).kind).toBe('bridge');
+    // its Docker-style bridge name (from its ID) is taken too
+    expect(h.ctl(['network', 'create', '--subnet', '10.66.0.0/24', '-o', `com.docker.network.bridge.name=${own}`, 'again']).stderr).toMatch(new RegExp(`bridge ${own} is already used by network own`));
 
     for (const net of ['onbr0', 'onbr1', 'own']) {
       const r = h.ctl(['run', '--rm', '--network', net, '--', 'ping', '-c1', '-W2', net === 'onbr0' ? '198.51.100.1' : net === 'onbr1' ? '10.62.0.1' : '10.64.0.1']);
@@ -88,11 +90,14 @@ describe.skipIf(!isRoot)('cnictl never harms the host', () => {
     for (const br of ['hostbr0', 'hostbr1', own]) expect(rules).not.toContain(br);
 
     // a network cnictl has no record of (written by an older cnictl): its bridge is left, and it says so
-    h.ctlOk(['network', 'create', '--subnet', '10.65.0.0/24', 'legacy']);
+    // (removed by an ID prefix, as "network ls" shows IDs: the same rules and warnings)
+    const legacyId = h.ctlOk(['network', 'create', '--subnet', '10.65.0.0/24', 'legacy']).trim();
     const legacyBr = JSON.parse(h.shOk('cat', ['/etc/cni/net.d/cnictl-legacy.conflist'])).plugins[0].bridge;
     h.shOk('rm', ['/var/lib/cnictl/networks/legacy.json']);
-    const rm = h.ctl(['network', 'rm', 'legacy']);
+    const rm = h.ctl(['network', 'rm', legacyId.slice(0, 8)]);
     expect(rm.status, rm.stderr).toBe(0);
+    expect(rm.stdout.trim()).toBe(legacyId.slice(0, 8));
+    expect(files()).toEqual([]);
     expect(rm.stderr).toMatch(new RegExp(`cnictl: legacy: left bridge ${legacyBr} in place: cnictl has no record of creating it`));
     expect(linkState(legacyBr).kind).toBe('bridge');
   });
@@ -124,6 +129,34 @@ describe.skipIf(!isRoot)('cnictl never harms the host', () => {
     expect(linkState('cnictl0').addrs.filter((a: string) => !a.startsWith('fe80'))).toEqual(['10.72.0.1/24']);
   });
 
+  it('the default network rewritten for new settings (mtu) releases a found cnictl0 as found, never deletes it; a fixed-cidr overlapping a network is refused', async () => {
+    h = new CnictlHost('safe');
+    await h.start();
+    h.ctlOk(['network', 'create', '--subnet', '10.76.0.0/24', 'used']);
+    // fixed-cidr without bip puts the default network on it (Docker): overlapping a network, refused at first use
+    h.shOk('bash', ['-c', 'mkdir -p /etc/cnictl && echo \'{"fixed-cidr": "10.76.0.0/25"}\' > /etc/cnictl/config.json']);
+    const r = h.ctl(['run', '--rm', '--', 'true']);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/fixed-cidr 10\.76\.0\.0\/25 \(\/etc\/cnictl\/config\.json\) overlaps network "used" \(10\.76\.0\.0\/24\): choose a fixed-cidr outside it, or remove that network/);
+    expect(one(r), r.stderr).toBe(true);
+    expect(files()).toEqual(['cnictl-used.conflist']);
+    expect(h.sh('ip', ['link', 'show', 'cnictl0']).status).not.toBe(0);
+
+    // a cnictl0 someone else made (down, bare): used as found; an mtu change rewrites the network and keeps that link
+    h.shOk('ip', ['link', 'add', 'cnictl0', 'type', 'bridge']);
+    const ifindex = () => JSON.parse(h.shOk('ip', ['-j', 'link', 'show', 'cnictl0']))[0].ifindex;
+    const index = ifindex();
+    const mtu = (out: string) => /mtu (\d+)/.exec(out)?.[1];
+    h.shOk('bash', ['-c', 'echo \'{"bip": "10.77.0.1/24", "mtu": 1400}\' > /etc/cnictl/config.json']);
+    expect(mtu(h.ctlOk(['run', '--rm', '--', 'ip', '-o', 'link', 'show', 'eth0']))).toBe('1400');
+    expect(JSON.parse(h.shOk('cat', ['/var/lib/cnictl/networks/bridge.json'])).bridge).toEqual({ name: 'cnictl0', created: false, addresses: [], up: false });
+    h.shOk('bash', ['-c', 'echo \'{"bip": "10.77.0.1/24", "mtu": 1300}\' > /etc/cnictl/config.json']);
+    expect(mtu(h.ctlOk(['run', '--rm', '--', 'ip', '-o', 'link', 'show', 'eth0']))).toBe('1300');
+    expect(JSON.parse(h.shOk('cat', ['/etc/cni/net.d/cnictl-bridge.conflist'])).plugins[0].mtu).toBe(1300);
+    expect(ifindex()).toBe(index); // the same link: released as found, not deleted and remade
+    expect(JSON.parse(h.shOk('cat', ['/var/lib/cnictl/networks/bridge.json'])).bridge).toEqual({ name: 'cnictl0', created: false, addresses: [], up: false });
+  });
+
   it('-p with an address the host does not have, or IPv6 on an IPv4-only network, is refused naming it; a host address works', async () => {
     h = new CnictlHost('safe');
     await h.start();
@@ -148,7 +181,26 @@ describe.skipIf(!isRoot)('cnictl never harms the host', () => {
     for (let i = 0; i < 100 && !h.ctlOk(['logs', 'web']).includes('ready'); i++) await new Promise((r) => setTimeout(r, 50));
     const CLIENT = `const s = require('net').connect(8085, '192.0.2.1'); let b = ''; s.on('data', (d) => (b += d)); s.on('end', () => console.log(b.trim())); s.on('error', (e) => console.log('ERR ' + e.code)); setTimeout(() => (console.log('TIMEOUT'), process.exit(0)), 3000).unref();`;
     expect(h.net.exec(outside, 'node', ['-e', CLIENT]).stdout.trim()).toBe('hello');
+    // start and restart publish again: the address is checked again (the host may have lost it meanwhile)
+    h.ctlOk(['stop', '-t', '1', 'web']);
+    h.shOk('ip', ['addr', 'del', '192.0.2.1/24', 'dev', 'up0']);
+    const gone = h.ctl(['start', 'web']);
+    expect(gone.status).not.toBe(0);
+    expect(gone.stderr).toMatch(/-p 192\.0\.2\.1:8085:80\/tcp: 192\.0\.2\.1 is not an address of this host \(cannot assign requested address\)/);
+    expect(one(gone), gone.stderr).toBe(true);
+    expect(h.netnsList()).toEqual([]);
+    expect(h.ctlOk(['ps', '-q'])).toBe('');
+    h.shOk('ip', ['addr', 'add', '192.0.2.1/24', 'dev', 'up0']);
+    h.ctlOk(['start', 'web']);
+    for (let i = 0; i < 100 && h.ctlOk(['logs', 'web']).split('ready').length < 3; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(h.net.exec(outside, 'node', ['-e', CLIENT]).stdout.trim()).toBe('hello');
+    h.shOk('ip', ['addr', 'del', '192.0.2.1/24', 'dev', 'up0']);
+    const restart = h.ctl(['restart', '-t', '1', 'web']);
+    expect(restart.status).not.toBe(0);
+    expect(restart.stderr).toMatch(/192\.0\.2\.1 is not an address of this host/);
+    expect(h.ctlOk(['ps', '-a'])).toMatch(/\bweb\b.*Exited/);
     h.ctlOk(['rm', '-f', 'web']);
+    expect(h.netnsList()).toEqual([]);
   });
 
   it('ps checks that the sandbox init is alive: killed with kill -9, it is never listed as Up', async () => {

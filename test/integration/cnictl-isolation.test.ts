@@ -33,10 +33,9 @@ async function server(name: string, args: string[]): Promise<string> {
   expect(h.ctlOk(['logs', name])).toContain('ready');
   return ipOf(name);
 }
-const ipOf = (name: string, net?: string): string => {
-  const s = JSON.parse(h.ctlOk(['ps', '--json'])).find((x: any) => x.Name === name);
-  return (net ? s.Networks.find((a: any) => a.network === net) : s.Networks[0]).ips[0].split('/')[0];
-};
+/** A sandbox's IPv4 address on `net` (default: its only network), through inspect's Go templates. */
+const ipOf = (name: string, net?: string): string =>
+  h.ctlOk(['inspect', '-f', net ? `{{(index .NetworkSettings.Networks "${net}").IPAddress}}` : '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', name]).trim();
 /** TCP from a sandbox. */
 const tcp = (from: string, host: string, port = 80): string => h.ctl(['exec', from, 'node', '-e', CLIENT, host, String(port)]).stdout.trim();
 const ping = (from: string, host: string): boolean => h.ctl(['exec', from, 'ping', '-c1', '-W1', host]).status === 0;

@@ -45,7 +45,10 @@ async function start(): Promise<CnictlHost> {
 }
 
 const client = (proto: 'tcp' | 'udp', host: string, port: number | string) => h.shOk('node', ['-e', CLIENT, proto, host, String(port)]).trim();
-const state = (name: string) => JSON.parse(h.ctlOk(['ps', '-a', '--json'])).find((s: any) => s.Name === name);
+const state = (name: string) => JSON.parse(h.ctlOk(['ps', '-a', '--json'])).find((s: any) => s.Names === name);
+/** A sandbox's first address and first published host port, through inspect's Go templates. */
+const addr = (name: string) => h.ctlOk(['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', name]).trim();
+const hostPort = (name: string) => h.ctlOk(['inspect', '-f', '{{range .NetworkSettings.Ports}}{{(index . 0).HostPort}}{{end}}', name]).trim();
 const leases = (net: string) => h.sh('ls', [`/var/lib/cni/networks/${net}`]).stdout.split('\n').filter((f) => /^\d/.test(f));
 const cacheFiles = () => h.sh('ls', ['/var/lib/cni/results']).stdout.split('\n').filter(Boolean);
 const rules = () => h.sh('nft', ['list', 'ruleset']).stdout;
@@ -89,9 +92,9 @@ describe.skipIf(!isRoot)('cnictl run', () => {
     ]);
     expect(h.ctlOk(['port', 'web', '5353/udp']).trim()).toBe('0.0.0.0:5353');
     const ps = h.ctlOk(['ps']);
-    expect(ps).toMatch(/^SANDBOX ID\s+NAME\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NETWORKS$/m);
+    expect(ps).toMatch(/^SANDBOX ID\s+NAMES\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NETWORKS$/m);
     expect(ps).toMatch(/\bweb\b.*Up .*0\.0\.0\.0:8080->80\/tcp.*\bapp$/m);
-    const ip = state('web').Networks[0].ips[0].split('/')[0];
+    const ip = addr('web');
     expect(ip).toMatch(/^10\.80\.0\./);
 
     // every -p form, from the host (loopback) and from outside through the host's address
@@ -125,7 +128,7 @@ describe.skipIf(!isRoot)('cnictl run', () => {
     expect(h.shOk('cat', ['/etc/hosts'])).toBe(hostsBefore); // the bind mounts live in the sandbox only
 
     expect(h.ctlOk(['stop', 'web']).trim()).toBe('web');
-    expect(state('web').State).toMatch(/^Exited \(143\)/);
+    expect(state('web').Status).toMatch(/^Exited \(143\)/);
     expect(h.ctl(['port', 'web']).stderr).toMatch(/sandbox web is not running/);
     expectNothingLeft('app');
     expect(h.ctlOk(['rm', 'web']).trim()).toBe('web');
@@ -201,7 +204,7 @@ describe.skipIf(!isRoot)('cnictl run', () => {
     const r = h.ctl(['run', '--name', 'seven', '--network', 'app', '--', 'sh', '-c', 'ip -4 -o addr show eth0; exit 7']);
     expect(r.status).toBe(7);
     expect(r.stdout).toMatch(/10\.84\.0\.\d+\/24/);
-    expect(state('seven').State).toMatch(/^Exited \(7\)/);
+    expect(state('seven').Status).toMatch(/^Exited \(7\)/);
     expectNothingLeft('app');
     expect(h.ctl(['run', '--rm', '--name', 'gone', '--network', 'app', '--', 'true']).status).toBe(0);
     expect(state('gone')).toBeUndefined();
@@ -211,7 +214,7 @@ describe.skipIf(!isRoot)('cnictl run', () => {
     sig.proc.kill('SIGTERM');
     expect(await sig.done).toBe(42);
     expect(sig.stdout).toContain('got TERM');
-    expect(state('sig').State).toMatch(/^Exited \(42\)/);
+    expect(state('sig').Status).toMatch(/^Exited \(42\)/);
     expectNothingLeft('app');
     expect(h.ctl(['logs', 'seven']).stderr).toMatch(/ran in the foreground/);
   });
@@ -229,7 +232,7 @@ describe.skipIf(!isRoot)('cnictl run', () => {
     expect(h.netnsList()).toHaveLength(1); // nobody cleaned up yet
     const ps = h.ctlOk(['ps']); // the next command notices
     expect(ps).not.toContain('victim');
-    expect(state('victim').State).toMatch(/^Exited \(137\)/);
+    expect(state('victim').Status).toMatch(/^Exited \(137\)/);
     expectNothingLeft('app');
 
     // the command alone killed: its supervisor tears the sandbox down right away
@@ -285,16 +288,16 @@ describe.skipIf(!isRoot)('cnictl run', () => {
     expect(runs.filter((r) => /host port 900[01]\/udp is already published/.test(r.stderr))).toHaveLength(2);
     const up = JSON.parse(h.ctlOk(['ps', '--json']));
     expect(up).toHaveLength(2);
-    const ips = up.map((s: any) => s.Networks[0].ips[0]);
-    const ports = up.map((s: any) => s.Ports[0].hostPort);
+    const ips = up.map((s: any) => addr(s.Names));
+    const ports = up.map((s: any) => hostPort(s.Names));
     expect(new Set(ips).size).toBe(2);
     expect(new Set(ports).size).toBe(2);
     const more = await Promise.all(Array.from({ length: 3 }, (_, i) => h.ctlSpawn(['run', '-d', '--name', `m${i}`, '--network', 'app', '-p', '80', '--', 'sleep', '1000'])).map(async (r) => [await r.done, r.stderr] as const));
     expect(more.map(([c]) => c)).toEqual([0, 0, 0]);
     const all = JSON.parse(h.ctlOk(['ps', '--json']));
-    expect(new Set(all.map((s: any) => s.Networks[0].ips[0])).size).toBe(5);
-    expect(new Set(all.map((s: any) => s.Ports[0].hostPort)).size).toBe(5);
-    h.ctlOk(['rm', '-f', ...all.map((s: any) => s.Name)]);
+    expect(new Set(all.map((s: any) => addr(s.Names))).size).toBe(5);
+    expect(new Set(all.map((s: any) => hostPort(s.Names))).size).toBe(5);
+    h.ctlOk(['rm', '-f', ...all.map((s: any) => s.Names)]);
     expectNothingLeft('app');
   });
 

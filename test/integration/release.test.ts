@@ -15,7 +15,7 @@ const version = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).ver
 const tarball = (arch: string) => join(RELEASE, `cni-ts-linux-${arch}-${version}.tgz`);
 const required = process.env.CNITS_RELEASE_TEST === '1';
 const present = existsSync(tarball('amd64'));
-const PLUGINS = ['bridge', 'host-local', 'ipvlan', 'loopback', 'macvlan', 'portmap', 'ptp'];
+const PLUGINS = ['bridge', 'host-local', 'ipvlan', 'loopback', 'macvlan', 'portmap', 'ptp', 'vlan', 'dummy', 'tap'];
 const qemu = sh('sh', ['-c', 'command -v qemu-aarch64-static']).stdout.trim();
 const arm64Libs = '/usr/aarch64-linux-gnu';
 

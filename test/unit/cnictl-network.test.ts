@@ -136,20 +136,42 @@ describe('run options', () => {
 });
 
 describe('/etc/hosts and resolv.conf of a sandbox', () => {
+  it('-h host.domain is written "IP host.domain host"; its own name and aliases resolve to its address on that network', () => {
+    const t = hostsFile({ hostname: 'web.example.test', ownIps: ['10.0.0.2'], ownNames: [{ names: ['web', 'www'], ip: '10.0.0.2' }, { names: ['web'], ip: '10.1.0.2' }], extra: [], peers: [] });
+    expect(t.split('\n').slice(6)).toEqual(['10.0.0.2\tweb.example.test web', '10.0.0.2\twww', '10.1.0.2\tweb', '']);
+  });
+
   it('localhost lines, --add-host, own hostname, peers by name', () => {
     const t = hostsFile({ hostname: 'abc', ownIps: ['10.0.0.2'], extra: [parseAddHost('db.local:10.9.9.9')], peers: [{ names: ['web'], ip: '10.0.0.3' }] });
     expect(t.split('\n')).toEqual(expect.arrayContaining(['127.0.0.1\tlocalhost', '10.9.9.9\tdb.local', '10.0.0.2\tabc', '10.0.0.3\tweb']));
     expect(parseAddHost('gw:host-gateway', '10.0.0.1')).toEqual(['gw', '10.0.0.1']);
     expect(parseAddHost('v6:[fd00::1]')).toEqual(['v6', 'fd00::1']);
-    expect(() => parseAddHost('nohost')).toThrow('invalid --add-host "nohost": expected HOST:IP');
+    expect(parseAddHost('db=10.9.9.8')).toEqual(['db', '10.9.9.8']);
+    expect(parseAddHost('v6=::1')).toEqual(['v6', '::1']);
+    expect(() => parseAddHost('nohost')).toThrow('invalid --add-host "nohost": expected HOST:IP or HOST=IP');
     expect(() => parseAddHost('h:1.2.3')).toThrow('"1.2.3" is not an IP address');
   });
 
-  it("--dns/--dns-search replace the host's; loopback nameservers are dropped in an own netns", () => {
-    const host = 'nameserver 127.0.0.53\nnameserver 10.0.0.1\nsearch corp\n';
-    expect(resolvConf(host, [], [], true)).toBe('nameserver 10.0.0.1\nsearch corp\n');
-    expect(resolvConf(host, [], [], false)).toBe(host);
-    expect(resolvConf(host, ['1.1.1.1'], ['a.b'], true)).toBe('search a.b\nnameserver 1.1.1.1\n');
-    expect(() => resolvConf(host, ['x'], [], true)).toThrow('invalid --dns "x"');
+  it("--dns/--dns-search/--dns-option replace the host's; loopback nameservers are dropped in an own netns", () => {
+    const host = 'nameserver 127.0.0.53\nnameserver 10.0.0.1\nsearch corp\noptions edns0\n';
+    const rc = (dns: string[] = [], search: string[] = [], options: string[] = [], ownNetns = true) => resolvConf({ host, dns, search, options, ownNetns }).text;
+    expect(rc()).toBe('nameserver 10.0.0.1\nsearch corp\noptions edns0\n');
+    expect(rc([], [], [], false)).toBe(host);
+    expect(rc(['1.1.1.1'], ['a.b'])).toBe('search a.b\nnameserver 1.1.1.1\noptions edns0\n');
+    expect(rc([], [], ['ndots:2', 'timeout:1'])).toBe('nameserver 10.0.0.1\nsearch corp\noptions ndots:2 timeout:1\n');
+    expect(() => rc(['x'])).toThrow('invalid --dns "x"');
+    expect(() => rc([], [], ['nd ots'])).toThrow('invalid --dns-option "nd ots"');
+  });
+
+  it("systemd-resolved's 127.0.0.53 alone: the upstream file when it exists, else Docker's fallback (IPv6 servers on IPv6 networks)", () => {
+    const host = '# stub\nnameserver 127.0.0.53\noptions edns0 trust-ad\nsearch lan\n';
+    const upstream = '# upstream\nnameserver 192.0.2.53\nnameserver 2001:db8::53\nsearch lan\n';
+    expect(resolvConf({ host, upstream, dns: [], search: [], options: [], ownNetns: true })).toEqual({ text: "nameserver 192.0.2.53\nnameserver 2001:db8::53\nsearch lan\n\n# Based on host file: '/run/systemd/resolve/resolv.conf'\n" });
+    const fb = resolvConf({ host, dns: [], search: [], options: [], ownNetns: true });
+    expect(fb.text).toBe('nameserver 8.8.8.8\nnameserver 8.8.4.4\noptions edns0 trust-ad\nsearch lan\n\n# Used default nameservers.\n');
+    expect(fb.fallback).toBe("the host's resolv.conf lists only loopback nameservers (127.0.0.53), which a sandbox cannot reach, and there is no /run/systemd/resolve/resolv.conf: the sandbox uses 8.8.8.8, 8.8.4.4 (choose with --dns)");
+    expect(resolvConf({ host, dns: [], search: [], options: [], ownNetns: true, ipv6: true }).text).toMatch(/^nameserver 8\.8\.8\.8\nnameserver 8\.8\.4\.4\nnameserver 2001:4860:4860::8888\nnameserver 2001:4860:4860::8844\n/);
+    expect(resolvConf({ host, upstream, dns: ['10.0.0.1'], search: [], options: [], ownNetns: true }).text).toBe('nameserver 10.0.0.1\noptions edns0 trust-ad\nsearch lan\n');
+    expect(resolvConf({ host, upstream, dns: [], search: [], options: [], ownNetns: false }).text).toBe(host); // host mode reaches 127.0.0.53
   });
 });
