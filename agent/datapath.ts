@@ -16,11 +16,8 @@ import { randomMac } from '../lib/veth.js';
 import { formatIP, ipEqual, networkOf, parseCIDR, parseIP, type CIDR } from '../lib/ip.js';
 import type { IpLink, IpRoute } from '../lib/iface.js';
 import { Netns } from '../lib/netns.js';
-import { run } from '../lib/exec.js';
 import { vxlanDevice, type Backend } from './config.js';
 import { kernelReader, type Fdb, type KernelReader, type Neigh } from './kernel-state.js';
-import { libc } from '../lib/native.js';
-import { NETLINK_ROUTE, batchAnswers, errnoText, fdbMessage, neighMessage, routeMessage } from '../lib/netlink.js';
 
 export type { Fdb, Neigh } from './kernel-state.js';
 import type { NodeRecord } from './store/types.js';
@@ -471,7 +468,7 @@ export class DataPath {
   /** Routes of ours, and (vxlan) the device's neighbours and FDB: each dumped once per reconcile. */
   readState(): CurrentState {
     const v6 = this.clusterCIDRs.some((c) => c.includes(':'));
-    const routes = this.reader.routes(ROUTE_PROTO, v6, [this.device, this.underlay.iface].filter(Boolean));
+    const routes = this.reader.routes(ROUTE_PROTO, v6);
     if (this.backend !== 'vxlan') return { routes, neighs: [], fdb: [] };
     const link = this.link();
     const neighs = link ? this.reader.neighs(this.device) : [];
@@ -498,50 +495,23 @@ export class DataPath {
 
   /**
    * Make the changes: FDB entries first (the first packet out already has its underlay destination), then routes and
-   * neighbours. In the shipped executable one netlink batch in-process (no exec: under load an exec of ip takes tens
-   * of milliseconds of wall time); else one `bridge -batch` and one `ip -batch`. Every change is tried; the failures
-   * are returned.
+   * neighbours. In the shipped executable one batch of netlink messages in-process (lib/rtnetlink: no exec; under load
+   * an exec of ip takes tens of milliseconds of wall time); else one `bridge -batch` and one `ip -batch`. Every change
+   * is tried; the failures are returned.
    */
   private apply(ch: Changes): string[] {
+    const lines = [...ch.bridge.map((line) => ({ tool: 'bridge' as const, line })), ...ch.ip.map((line) => ({ tool: 'ip' as const, line }))];
+    const done = lines.length ? host.netlinkBatch(lines) : [];
+    if (done) return lines.flatMap((l, i) => (done[i] ? [`${l.tool}: ${l.line}: ${done[i]}`] : []));
     const errors: string[] = [];
-    const c = this.reader.kind === 'netlink' ? libc() : undefined;
-    const ops = [...(ch.bridgeOps ?? []), ...(ch.ipOps ?? [])];
-    if (c && ops.length === ch.bridge.length + ch.ip.length && ops.length) {
-      try {
-        const index = new Map<string, number>();
-        const ifindex = (name: string | undefined): number => {
-          if (!name) return 0;
-          if (!index.has(name)) index.set(name, c.ifNameToIndex(name));
-          return index.get(name)!;
-        };
-        const msgs = ops.map((op, i) => {
-          const seq = i + 1;
-          if (op.kind === 'route') return routeMessage(op.verb, { dst: cidrKey(op.dst), gateway: op.via, oif: ifindex(op.dev), onlink: op.onlink, protocol: ROUTE_PROTO }, seq);
-          if (op.kind === 'neigh') return neighMessage(op.verb, { dst: op.dst, lladdr: op.lladdr, ifindex: ifindex(op.dev) }, seq);
-          return fdbMessage(op.verb, { mac: op.mac, dst: op.dst, ifindex: ifindex(op.dev) }, seq);
-        });
-        const answers = batchAnswers(c.netlinkBatch(NETLINK_ROUTE, msgs));
-        ops.forEach((op, i) => {
-          const err = answers.get(i + 1);
-          if (err) errors.push(`${op.kind === 'fdb' ? 'bridge' : 'ip'}: ${opLine(op)}: ${errnoText(err)}`);
-        });
-        return errors;
-      } catch (e) {
-        errors.length = 0;
-        this.onNetlinkFailure?.(`changing the data path over netlink failed (${(e as Error).message}): using ip/bridge instead`);
-      }
-    }
     if (ch.bridge.length) {
-      const r = run('bridge', ['-force', '-batch', '-'], { input: ch.bridge.join('\n') + '\n' });
+      const r = host.bridge(['-force', '-batch', '-'], ch.bridge.join('\n') + '\n');
       if (r.status !== 0) errors.push(`bridge: ${r.stderr.trim()}`);
     }
     const r = host.ipBatch(ch.ip, true);
     if (r.status !== 0) errors.push(`ip: ${r.stderr.trim()}`);
     return errors;
   }
-
-  /** Told once when the netlink path fails and the ip/bridge execs take over (the daemon logs it). */
-  onNetlinkFailure?: (msg: string) => void;
 
   /** --cleanup: the VXLAN device (with its neighbours and FDB) and every route of ours inside the cluster CIDR. */
   teardown(): ApplyReport {

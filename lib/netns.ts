@@ -91,6 +91,15 @@ export class Netns {
     return this.exec('bridge', args, input);
   }
 
+  /**
+   * `ip` and `bridge` change lines as ONE batch of netlink messages in this namespace, every line tried (as -force):
+   * per line undefined (done) or iproute2's error text for it. Undefined when not run in-process (no FFI, or a line
+   * outside what lib/rtnetlink takes over): then run them with `-force -batch`.
+   */
+  netlinkBatch(lines: ReadonlyArray<{ tool: 'ip' | 'bridge'; line: string }>): Array<string | undefined> | undefined {
+    return inProcess()?.batchInProcess(lines, this.path);
+  }
+
   ipOk(args: readonly string[]): string {
     const r = this.ip(args);
     if (r.status !== 0) throw pluginError(`ip ${args.join(' ')} in ${this.label} failed`, r.stderr.trim());

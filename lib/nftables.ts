@@ -8,8 +8,7 @@
  * undefined, and the caller execs `nft`. lib/netfilter.ts is the caller.
  */
 import { writeSync, closeSync } from 'node:fs';
-import { libcExtra, type BunFfi } from './ffi.js';
-import { inNetns, libc } from './native.js';
+import { inNetns, libc, type BunFfi } from './native.js';
 
 export interface NftResult {
   status: number;
@@ -33,7 +32,7 @@ let lib: Lib | null | undefined;
 function load(): Lib | undefined {
   if (lib !== undefined) return lib ?? undefined;
   lib = null;
-  if (!libc() || !libcExtra()) return undefined;
+  if (!libc()) return undefined;
   try {
     const ffi = require('bun:ffi') as BunFfi;
     const { symbols: s } = ffi.dlopen('libnftables.so.1', {
@@ -102,7 +101,7 @@ export function nftInProcess(args: readonly string[], input: string | undefined,
   const cmd = parseNftArgs(args);
   if (!cmd || (cmd.stdin && input === undefined)) return undefined;
   const l = load();
-  const x = libcExtra();
+  const x = libc();
   if (!l || !x) return undefined;
   const exec = (ctx: unknown): NftResult => {
     l.setFlags(ctx, cmd.json ? NFT_CTX_OUTPUT_JSON : 0);

@@ -355,7 +355,7 @@ export function checkSubLink(ctx: CniContext, spec: SubLinkSpec, masterKnown: bo
   if (masterKnown) {
     const where = spec.linkInContainer ? container : Netns.host();
     const name = spec.master ?? defaultRouteInterface(where);
-    const r = where.ip(['link', 'show', 'dev', name]);
+    const r = where.ip(['-j', 'link', 'show', 'dev', name]);
     if (r.status !== 0) {
       if (isNotFound(r.stderr)) throw pluginError(`failed to lookup master ${JSON.stringify(name)} in ${where.label}: Link not found`);
       throw pluginError(`failed to lookup master ${JSON.stringify(name)}`, r.stderr.trim());

@@ -7,7 +7,7 @@
 import { libc } from '../native.js';
 import { traceEvent, tracing } from '../trace.js';
 import { parseBridge, parseIp, type Program } from './ipcmd.js';
-import { runProgram, type RunResult } from './run.js';
+import { runBatch, runProgram, type RunResult } from './run.js';
 
 export type { RunResult };
 
@@ -29,4 +29,17 @@ export function ipInProcess(args: readonly string[], input: string | undefined, 
 export function bridgeInProcess(args: readonly string[], input: string | undefined, netnsPath: string | undefined): RunResult | undefined {
   if (!libc()) return undefined;
   return runTaken('bridge', parseBridge(args, input), args, netnsPath);
+}
+
+/**
+ * Change lines of `ip` and `bridge` as ONE batch of netlink messages in the netns at `netnsPath` (undefined: this
+ * one), each tried whatever the others do; per line undefined (done) or iproute2's error text. Undefined: not taken
+ * over (run `ip -force -batch` / `bridge -force -batch`).
+ */
+export function batchInProcess(lines: ReadonlyArray<{ tool: 'ip' | 'bridge'; line: string }>, netnsPath: string | undefined): Array<string | undefined> | undefined {
+  if (!libc() || !lines.length) return undefined;
+  const t0 = tracing() ? performance.now() : 0;
+  const r = runBatch(lines, netnsPath);
+  if (r && tracing()) traceEvent(`netlink batch of ${lines.length}`, performance.now() - t0);
+  return r;
 }

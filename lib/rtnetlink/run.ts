@@ -7,7 +7,7 @@
 import { closeSync, openSync } from 'node:fs';
 import { AF_BRIDGE, AF_INET, AF_UNSPEC, IFF, IFLA, NETNSA, RTEXT_FILTER, RTM, RT_TABLE } from './consts.js';
 import { ifaddrmsg, ifinfomsg, ndmsg, rtgenmsg, rtmsg, fibRuleHdr } from './headers.js';
-import type { Command, FdbList, LinkList, NeighList, Program, RouteList, RuleList } from './ipcmd.js';
+import { parseBridge, parseIp, splitBatch, type Command, type FdbList, type LinkList, type NeighList, type Program, type RouteList, type RuleList } from './ipcmd.js';
 import { buildRequest, Unresolved, type Request, type Resolver } from './request.js';
 import { addrJson, fdbJson, linkJson, neighJson, parseAddr, parseLink, parseRoute, routeJson, routeSelected, ruleJson, type Json, type LinkNames, type ParsedAddr } from './show.js';
 import { RtnlSocket } from './socket.js';
@@ -149,6 +149,11 @@ class Execution {
       },
       nsid: (ns) => this.nsid(ns),
     };
+  }
+
+  /** ll_name_to_index (for runBatch). */
+  ifindexOf(dev: string): number {
+    return this.ifindex(dev);
   }
 
   /** ll_name_to_index: the link of that name here, else an "ifN" name read as index N; 0 when neither. */
@@ -369,3 +374,72 @@ function closeAll(fds: number[]): void {
   }
 }
 
+
+/**
+ * Many `ip` / `bridge` change lines sent as ONE batch of netlink messages (one write, one ACK each): every line is
+ * tried whatever the others do (as `-force`), names are resolved first. Per line: undefined when done, else the text
+ * iproute2 would print for it ("Cannot find device …", "Error: …", "RTNETLINK answers: …"). Undefined overall when the
+ * lines cannot all be taken over (a listing, something outside the subset, no FFI): then run the programs.
+ */
+export function runBatch(lines: ReadonlyArray<{ tool: 'ip' | 'bridge'; line: string }>, netnsPath?: string): Array<string | undefined> | undefined {
+  const reqs: Request[] = [];
+  for (const { tool, line } of lines) {
+    let argv: string[];
+    try {
+      argv = splitBatch(`${line}\n`)[0]?.argv ?? [];
+    } catch {
+      return undefined;
+    }
+    const p = (tool === 'ip' ? parseIp : parseBridge)(argv);
+    const c = p?.commands[0]?.command;
+    if (!c || c.kind !== 'request') return undefined;
+    reqs.push(c);
+  }
+  let sock: RtnlSocket | undefined;
+  try {
+    sock = RtnlSocket.forNetns(netnsPath);
+  } catch {
+    return undefined;
+  }
+  if (!sock) return undefined;
+  const x = new Execution(sock, { tool: 'ip', options: { json: false, details: false, numeric: false, family: AF_UNSPEC, force: true }, batch: true, commands: [] });
+  const index = new Map<string, number>();
+  const out: Array<string | undefined> = new Array(reqs.length).fill(undefined);
+  const msgs: Uint8Array[] = [];
+  const sent: number[] = [];
+  const fds: number[] = [];
+  try {
+    reqs.forEach((req, i) => {
+      try {
+        msgs.push(buildRequest(req, {
+          ifindex: (dev) => {
+            if (!index.has(dev)) index.set(dev, x.ifindexOf(dev));
+            return index.get(dev)!;
+          },
+          nsfd: (ns) => {
+            const fd = openNetns(ns);
+            if (fd >= 0) fds.push(fd);
+            return fd;
+          },
+          nsid: () => -1,
+        }));
+        sent.push(i);
+      } catch (e) {
+        if (!(e instanceof Unresolved)) throw e;
+        out[i] = e.missing.text.trim();
+      }
+    });
+    const acks = msgs.length ? sock.batch(msgs) : [];
+    acks.forEach((ack, k) => {
+      if (ack.error === 0) return;
+      out[sent[k]!] = (ack.message ? extAck('Error', ack.message) : `RTNETLINK answers: ${sock.strerror(-ack.error)}`).trim();
+    });
+    return out;
+  } catch (e) {
+    sock.close();
+    if (!msgs.length) return undefined;
+    return out.map((o) => o ?? `rtnetlink: ${(e as Error).message}`);
+  } finally {
+    closeAll(fds);
+  }
+}

@@ -1,5 +1,5 @@
 /**
- * A NETLINK_ROUTE socket through the executable's FFI (Bun's `bun:ffi`; see lib/native.ts for the rest of libc):
+ * A NETLINK_ROUTE socket through the executable's FFI (lib/native.ts):
  * opened inside a network namespace (a netlink socket stays bound to the namespace it was created in, so the thread
  * enters it only for socket(2) and returns at once), requests answered by ACKs, dumps, and batches of requests sent in
  * one write. Extended ACKs are on (the kernel's error text, as iproute2 prints it); strict dump checking as the caller
@@ -8,8 +8,7 @@
  * Undefined under Node, with CNI_TS_NO_FFI=1, or where the FFI cannot load: callers then exec iproute2.
  */
 import { closeSync, openSync, statSync } from 'node:fs';
-import { libcExtra, type LibcExtra } from '../ffi.js';
-import { libc as nativeLibc, inNetns } from '../native.js';
+import { libc, inNetns, type Libc } from '../native.js';
 import { NLMSG_DONE, NLMSG_ERROR, NLM_F_DUMP_INTR, NLM_F_MULTI, parseAck, parseDone, parseMessages, withSeq, type Ack, type Message } from './wire.js';
 
 const AF_NETLINK = 16;
@@ -49,7 +48,7 @@ export class RtnlSocket {
   private closed = false;
 
   private constructor(
-    private readonly c: LibcExtra,
+    private readonly c: Libc,
     private readonly fd: number,
   ) {}
 
@@ -58,11 +57,10 @@ export class RtnlSocket {
    * not available; throws when the namespace cannot be entered or the socket not made.
    */
   static open(netnsPath?: string): RtnlSocket | undefined {
-    const c = libcExtra();
-    const n = nativeLibc();
-    if (!c || !n) return undefined;
+    const c = libc();
+    if (!c) return undefined;
     const make = (): number => c.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-    const fd = netnsPath ? inNetns(n, netnsPath, make) : make();
+    const fd = netnsPath ? inNetns(c, netnsPath, make) : make();
     if (fd < 0) throw new RtnlError(c.errno(), 'socket(AF_NETLINK)');
     const one = Uint8Array.of(1, 0, 0, 0);
     c.setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, one);
