@@ -31,6 +31,8 @@ export interface IpLink {
   address?: string;
   operstate?: string;
   master?: string;
+  /** IFLA_IFALIAS (host-device keeps the host name of a moved link there). */
+  ifalias?: string;
   link_netnsid?: number;
   linkinfo?: { info_kind?: string; info_data?: Record<string, unknown>; info_slave_kind?: string; info_slave_data?: Record<string, unknown> };
   addr_info?: IpAddrInfo[];

@@ -33,10 +33,14 @@ function flockExec(fd: number, lockPath: string, timeoutSeconds: number): void {
   throw new CniError(ErrorCode.IOFailure, `cannot lock ${lockPath}`, r.stderr.trim());
 }
 
-export function withFileLock<T>(lockPath: string, fn: () => T, timeoutSeconds = 60): T {
+/**
+ * Run `fn` holding an exclusive flock(2) on `lockPath`. `create: false` locks only an existing file (e.g. a netns
+ * bind mount, as the reference sbr does) and never makes one: a missing file is an ENOENT I/O error.
+ */
+export function withFileLock<T>(lockPath: string, fn: () => T, timeoutSeconds = 60, create = true): T {
   let fd: number;
   try {
-    fd = openSync(lockPath, constants.O_CREAT | constants.O_RDONLY, 0o600);
+    fd = openSync(lockPath, create ? constants.O_CREAT | constants.O_RDONLY : constants.O_RDONLY, 0o600);
   } catch (e) {
     throw new CniError(ErrorCode.IOFailure, `cannot open lock file ${lockPath}`, (e as Error).message);
   }

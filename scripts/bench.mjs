@@ -21,7 +21,7 @@ import { machineFacts, updateReport, writeReport } from './bench/_report.mjs';
 
 const root = join(import.meta.dirname, '..');
 const dir = join(import.meta.dirname, 'bench');
-const ORDER = ['version', 'host-local', 'bridge', 'chain', 'macvlan', 'dhcp', 'ptp', 'vlan-dummy-tap', 'meta', 'portmap', 'burst', 'rss', 'phases', 'execs', 'agent-scale'];
+const ORDER = ['version', 'host-local', 'bridge', 'chain', 'macvlan', 'dhcp', 'ptp', 'vlan-dummy-tap', 'meta', 'device-routing', 'portmap', 'burst', 'rss', 'phases', 'execs', 'agent-scale'];
 const filter = process.argv.slice(2);
 
 if (process.getuid?.() !== 0) {

@@ -89,3 +89,18 @@ export function getCI(obj: Obj | undefined, key: string): unknown {
   for (const k of Object.keys(obj)) if (k.toLowerCase() === lower) return obj[k];
   return undefined;
 }
+
+/**
+ * `obj` with each of `keys` found case-insensitively under its canonical spelling, as Go's encoding/json matches a
+ * config's keys to struct fields (the reference reads `vrfName` for `vrfname`, `pciBusId` for `pciBusID`). An exact
+ * match wins; the other keys are left as they are.
+ */
+export function canonicalKeys(obj: Obj, keys: readonly string[]): Obj {
+  const out: Obj = { ...obj };
+  for (const k of keys) {
+    if (k in obj) continue;
+    const v = getCI(obj, k);
+    if (v !== undefined) out[k] = v;
+  }
+  return out;
+}

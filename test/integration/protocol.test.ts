@@ -8,8 +8,8 @@ import { COMMAND_NAMES, DIST, TestNet, bin, isRoot, pluginEnv } from '../helpers
 import { SUPPORTED_VERSIONS, versionsFrom } from '../../lib/cni/version.js';
 
 const plugins = readdirSync(DIST).filter((f) => f !== 'cni-ts' && !f.includes('.tmp') && !COMMAND_NAMES.includes(f));
-/** As the reference: firewall speaks 0.4.0 on, bandwidth 0.3.0 on, every other plugin all versions. */
-const versionsOf = (p: string): readonly string[] => ({ firewall: versionsFrom('0.4.0'), bandwidth: versionsFrom('0.3.0') })[p] ?? SUPPORTED_VERSIONS;
+/** As the reference: firewall speaks 0.4.0 on, bandwidth 0.3.0 on, vrf 0.3.1 on, every other plugin all versions. */
+const versionsOf = (p: string): readonly string[] => ({ firewall: versionsFrom('0.4.0'), bandwidth: versionsFrom('0.3.0'), vrf: versionsFrom('0.3.1') })[p] ?? SUPPORTED_VERSIONS;
 
 describe('CNI protocol of every plugin', () => {
   it('builds the plugins', () => {
