@@ -30,6 +30,8 @@ export interface LinkList {
   /** `addr show` (with addresses) or `link show`. */
   addresses: boolean;
   dev?: string;
+  /** `addr show … scope S` (filter.scope, filter.scopemask: 0 for `scope all`). */
+  scope?: { value: number; mask: number };
 }
 
 export interface RouteList {
@@ -364,8 +366,15 @@ function parseLinkCommand(argv: string[], o: Options): Command {
 /** `link show` / `addr show`: all links, or `[dev] NAME`. Any other filter is not taken over. */
 function parseLinkList(args: Args, addresses: boolean): LinkList {
   let dev: string | undefined;
+  let scope: LinkList['scope'];
   for (; args.more; args.advance()) {
     const w = args.cur;
+    if (w === 'scope' && addresses) {
+      const a = args.next();
+      const id = scopeId(a);
+      scope = id !== undefined ? { value: id, mask: 0xff } : a === 'all' ? { value: 255, mask: 0 } : unsupported();
+      continue;
+    }
     if (['to', 'scope', 'up', 'label', 'group', 'master', 'vrf', 'nomaster', 'type'].includes(w)) unsupported();
     if (isAddrFilterWord(w)) unsupported();
     if (w !== 'dev' && matches(w, 'help')) unsupported();
@@ -373,7 +382,7 @@ function parseLinkList(args: Args, addresses: boolean): LinkList {
     if (dev) unsupported();
     dev = d;
   }
-  return { kind: 'links', addresses, ...(dev !== undefined ? { dev } : {}) };
+  return { kind: 'links', addresses, ...(dev !== undefined ? { dev } : {}), ...(scope ? { scope } : {}) };
 }
 
 /** get_filter's words (ip addr show dynamic/permanent/...): not taken over. */

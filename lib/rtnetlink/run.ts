@@ -238,7 +238,7 @@ class Execution {
     // do_link is a global in iproute2 that `link show` sets and nothing resets: in a batch, a later `addr show` then
     // prints as `link show` (with `dev`: the link alone, without its addresses)
     if (!c.addresses) this.doLink = true;
-    const p = { doLink: this.doLink, details: o.details, family: family === 17 ? 0 : family };
+    const p = { doLink: this.doLink, details: o.details, numeric: o.numeric, family: family === 17 ? 0 : family };
     if (c.dev !== undefined && this.doLink) {
       const l = this.getLink({ name: c.dev }, RTEXT_FILTER.VF, 17);
       if (!l) {
@@ -268,10 +268,12 @@ class Execution {
     const out: Json[] = [];
     for (const l of links) {
       const mine = addrs.filter((a) => a.index === l.index);
-      // ipaddr_filter: a link shows with an address of the family asked for, or (no family) with none at all
+      // ipaddr_filter: a link shows with an address of the family (and scope) asked for, or (no family) with none at all
       const selected = mine.filter((a) => !o.family || a.family === o.family);
-      if (!selected.length && !(mine.length === 0 && !o.family)) continue;
-      out.push({ ...linkJson(l, p, this.names), addr_info: selected.map((a) => addrJson(a, o.numeric)) });
+      const inScope = (a: ParsedAddr): boolean => !c.scope || ((c.scope.value ^ a.scope) & c.scope.mask) === 0;
+      if (!selected.some(inScope) && !(mine.length === 0 && !o.family)) continue;
+      // print_selected_addrinfo opens an object per address of the family; print_addrinfo leaves it empty for another scope
+      out.push({ ...linkJson(l, p, this.names), addr_info: selected.map((a) => (inScope(a) ? addrJson(a, o.numeric) : {})) });
     }
     this.print(out);
     return 0;

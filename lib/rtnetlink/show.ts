@@ -73,6 +73,8 @@ export interface LinkPrint {
   /** `link show` (true) or `addr show` (false) */
   doLink: boolean;
   details: boolean;
+  /** -N: the group and link type as numbers (rtnl_group_n2a, ll_type_n2a) */
+  numeric: boolean;
   /** -4/-6 filter (addr show): the link-layer address is then only printed with -d */
   family: number;
 }
@@ -112,11 +114,11 @@ export function linkJson(l: ParsedLink, p: LinkPrint, names: LinkNames): Json {
     else j.linkmode_index = mode;
   }
   const group = getU32(a.get(IFLA.GROUP));
-  if (group !== undefined) j.group = group === 0 ? 'default' : String(group);
+  if (group !== undefined) j.group = group === 0 && !p.numeric ? 'default' : String(group);
   const qlen = getU32(a.get(IFLA.TXQLEN));
   if (qlen) j.txqlen = qlen;
   if (!p.family || p.details) {
-    j.link_type = LINK_TYPES[l.type] ?? `[${l.type}]`;
+    j.link_type = (!p.numeric && LINK_TYPES[l.type]) || `[${l.type}]`;
     const addr = a.get(IFLA.ADDRESS);
     if (addr) j.address = formatMac(addr);
     const brd = a.get(IFLA.BROADCAST);

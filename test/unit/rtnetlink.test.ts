@@ -79,7 +79,8 @@ describe('what is taken over, and what is left to the program', () => {
     ['ip', 'netns add x'],
     ['ip', 'tuntap add dev tap0 mode tap'],
     ['ip', 'route get 10.0.0.1'],
-    ['ip', 'addr show dev x scope global'],
+    ['ip', 'addr show dev x scope nosuch'],
+    ['ip', 'link show dev x scope global'],
     ['ip', 'link add x type vxlan id 1 dev y'], // no dstport: ip warns about the kernel default
     ['bridge', 'vlan add dev x vid 10-20'],
     ['bridge', 'fdb add 00:11:22:33:44:55 dev x vni 5'],
@@ -107,6 +108,8 @@ describe('what is taken over, and what is left to the program', () => {
       commands: [{ command: { kind: 'routes', table: 0, defaultOnly: false } }],
     });
     expect(parseIp(['-j', 'route', 'show', 'default'])!.commands[0]!.command).toMatchObject({ kind: 'routes', defaultOnly: true });
+    expect(parseIp(['-j', 'addr', 'show', 'dev', 'x', 'scope', 'global'])!.commands[0]!.command).toMatchObject({ kind: 'links', addresses: true, dev: 'x', scope: { value: 0, mask: 255 } });
+    expect(parseIp(['-j', 'addr', 'show', 'scope', 'all'])!.commands[0]!.command).toMatchObject({ kind: 'links', scope: { mask: 0 } });
     expect(parseIp(['-j', 'route', 'show', 'proto', '177'])!.commands[0]!.command).toMatchObject({ kind: 'routes', protocol: 177 });
     expect(parseIp(['-j', 'addr', 'show', 'dev', 'eth0'])!.commands[0]!.command).toEqual({ kind: 'links', addresses: true, dev: 'eth0' });
     expect(parseIp(['-j', 'link', 'show', 'lo'])!.commands[0]!.command).toEqual({ kind: 'links', addresses: false, dev: 'lo' });
@@ -184,12 +187,16 @@ describe('-j printers', () => {
         [18, [[1, new TextEncoder().encode('macvlan')], [2, [[1, u32(4)]]]]],
       ]),
     )!;
-    expect(linkJson(l, { doLink: true, details: true, family: 0 }, names)).toMatchObject({
+    expect(linkJson(l, { doLink: true, details: true, numeric: false, family: 0 }, names)).toMatchObject({
       ifindex: 5, link: 'lower', ifname: 'mv0', flags: ['BROADCAST', 'MULTICAST', 'M-DOWN'], mtu: 1400, master: 'br0',
       link_type: 'ether', address: '02:00:00:00:00:01', linkinfo: { info_kind: 'macvlan', info_data: { mode: 'bridge' } },
     });
     const v = parseLink(msg(16, ifinfomsg({ index: 3, type: 1 }), [[3, cstr('eth0')], [5, u32(7)], [37, u32(0)]]))!;
-    expect(linkJson(v, { doLink: false, details: false, family: 0 }, names)).toMatchObject({ ifindex: 3, link_index: 7, link_netnsid: 0 });
+    expect(linkJson(v, { doLink: false, details: false, numeric: false, family: 0 }, names)).toMatchObject({ ifindex: 3, link_index: 7, link_netnsid: 0 });
+    // -N: ll_type_n2a and rtnl_group_n2a print numbers
+    const g = parseLink(msg(16, ifinfomsg({ index: 4, type: 1 }), [[3, cstr('eth1')], [27, u32(0)]]))!;
+    expect(linkJson(g, { doLink: true, details: false, numeric: true, family: 0 }, names)).toMatchObject({ group: '0', link_type: '[1]' });
+    expect(linkJson(g, { doLink: true, details: false, numeric: false, family: 0 }, names)).toMatchObject({ group: 'default', link_type: 'ether' });
   });
 
   it('addresses: IPv6 without IFA_LOCAL, flags as keys, dynamic when not permanent', () => {
