@@ -78,12 +78,12 @@ describe.skipIf(!isRoot)('in-process and exec paths: same results, same on-host 
     // no IPv6 link-local addresses on new links: they appear after DAD, whenever the kernel gets to it
     for (const ns of [net.host, ctr.name]) net.exec(ns, 'sysctl', ['-q', '-w', 'net.ipv6.conf.default.addr_gen_mode=1']);
     // a macvlan master and a foreign uplink in the host, as on a real node
-    sh('ip', ['-n', net.host, '-batch', '-'], 'link add m0 address 02:00:00:00:00:10 type veth peer name m0p address 02:00:00:00:00:11\nlink set m0 up\nlink set m0p up\naddr add 192.0.2.1/24 dev m0\n');
+    sh('ip', ['-n', net.host, '-batch', '-'], 'link add m0 address 02:00:00:00:00:10 type veth peer name m0p address 02:00:00:00:00:11\nlink set m0 up\nlink set m0p up\naddr add 192.0.2.1/24 dev m0\nlink add hd0 address 02:00:00:00:00:20 type veth peer name hd0p address 02:00:00:00:00:21\nlink set hd0p up\n');
     const dataDir = net.tempDir();
     return { label, net, ctr, dataDir, trace: join(dataDir, 'trace') };
   }
 
-  it('bridge (dual-stack with masquerade, L2), ptp, macvlan, loopback, tuning, portmap, host-local: ADD then DEL (bridge VLANs: in the VM)', () => {
+  it('bridge (dual-stack with masquerade, L2), ptp, macvlan, loopback, tuning, portmap, sbr, host-device, host-local, static: ADD then DEL (bridge VLANs, vrf: in the VM)', () => {
     const sides = [side('ffi'), side('exec')];
     const results: Record<string, unknown[]> = { ffi: [], exec: [] };
     const run = (s: Side, plugin: string, command: string, conf: Record<string, unknown>, ifname = 'eth0', containerId = 'c1') => {
@@ -101,6 +101,8 @@ describe.skipIf(!isRoot)('in-process and exec paths: same results, same on-host 
         macvlan: { cniVersion: '1.0.0', name: 'pmv', type: 'macvlan', master: 'm0', ipam: ipam('10.64.0.0/24', { gateway: '10.64.0.1', routes: [{ dst: '10.99.0.0/16' }] }) },
         loopback: { cniVersion: '1.0.0', name: 'plo', type: 'loopback' },
         tuning: { cniVersion: '1.0.0', name: 'pbr', type: 'tuning', dataDir: join(s.dataDir, 'tuning'), mac: 'c2:11:22:33:44:55', mtu: 1400, promisc: true, allmulti: true, txQLen: 500, sysctl: { 'net.ipv4.conf.eth0.arp_filter': '1' } },
+        sbr: { cniVersion: '1.0.0', name: 'pbr', type: 'sbr' },
+        hostDevice: { cniVersion: '1.0.0', name: 'phd', type: 'host-device', device: 'hd0', ipam: { type: 'static', addresses: [{ address: '10.65.0.5/24', gateway: '10.65.0.1' }, { address: 'fd65::5/64' }], routes: [{ dst: '10.98.0.0/16', gw: '10.65.0.1' }] } },
         portmap: { cniVersion: '1.0.0', name: 'pbr', type: 'portmap', capabilities: { portMappings: true }, runtimeConfig: { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }, { hostPort: 8053, containerPort: 53, protocol: 'udp' }] } },
       };
     };
@@ -110,10 +112,12 @@ describe.skipIf(!isRoot)('in-process and exec paths: same results, same on-host 
       const br = run(s, 'bridge', 'ADD', c.bridge, 'eth0', 'c1');
       prev[s.label]!.tuning = run(s, 'tuning', 'ADD', withPrev(c.tuning, br), 'eth0', 'c1');
       prev[s.label]!.portmap = run(s, 'portmap', 'ADD', withPrev(c.portmap, prev[s.label]!.tuning), 'eth0', 'c1');
+      prev[s.label]!.sbr = run(s, 'sbr', 'ADD', withPrev(c.sbr, prev[s.label]!.portmap), 'eth0', 'c1');
       prev[s.label]!.bridgeL2 = run(s, 'bridge', 'ADD', c.bridgeL2, 'eth1', 'c2');
       prev[s.label]!.ptp = run(s, 'ptp', 'ADD', c.ptp, 'eth2', 'c3');
       prev[s.label]!.macvlan = run(s, 'macvlan', 'ADD', c.macvlan, 'eth3', 'c4');
       prev[s.label]!.loopback = run(s, 'loopback', 'ADD', c.loopback, 'lo', 'c5');
+      prev[s.label]!.hostDevice = run(s, 'host-device', 'ADD', c.hostDevice, 'eth4', 'c6');
       prev[s.label]!.bridge = br;
     }
     const norms = sides.map((s) => normalizer([s.net.host, s.ctr.name, s.dataDir]));
@@ -121,10 +125,16 @@ describe.skipIf(!isRoot)('in-process and exec paths: same results, same on-host 
     // route dump is not part of the state: routes the kernel adds itself land wherever they come)
     const sortLines = (t: string) => t.split('\n').sort().join('\n');
     const sortJsonLists = (t: string) => t.split('\n').filter(Boolean).map((l) => JSON.stringify((JSON.parse(l) as unknown[]).map((x) => JSON.stringify(x)).sort())).join('\n');
-    const snap = () =>
-      sides.map((s, i) =>
+    // DAD of host-device's static IPv6 address runs on the kernel's time: wait until it is over on both sides
+    const settle = () => {
+      for (let i = 0; i < 50 && sides.some((s) => sh('ip', ['-n', s.ctr.name, '-6', 'addr', 'show', 'tentative']).stdout.trim()); i++) sh('sleep', ['0.1']);
+    };
+    const snap = () => {
+      settle();
+      return sides.map((s, i) =>
         Object.fromEntries(Object.entries(state(s)).map(([k, v]) => [k, k.endsWith('sysctls') ? sortLines(norms[i]!(v)) : k.endsWith('routes') ? sortJsonLists(norms[i]!(v).replace(/\]\[/g, ']\n[')) : norms[i]!(v)])),
       );
+    };
     const [afterAddFfi, afterAddExec] = snap();
     expect(afterAddFfi).toEqual(afterAddExec);
     expect(norms[0]!(JSON.stringify(results.ffi))).toBe(norms[1]!(JSON.stringify(results.exec)));
@@ -132,10 +142,12 @@ describe.skipIf(!isRoot)('in-process and exec paths: same results, same on-host 
     for (const s of sides) {
       const c = confs(s);
       const p = prev[s.label]!;
+      run(s, 'host-device', 'DEL', withPrev(c.hostDevice, p.hostDevice), 'eth4', 'c6');
       run(s, 'loopback', 'DEL', c.loopback, 'lo', 'c5');
       run(s, 'macvlan', 'DEL', withPrev(c.macvlan, p.macvlan), 'eth3', 'c4');
       run(s, 'ptp', 'DEL', withPrev(c.ptp, p.ptp), 'eth2', 'c3');
       run(s, 'bridge', 'DEL', withPrev(c.bridgeL2, p.bridgeL2), 'eth1', 'c2');
+      run(s, 'sbr', 'DEL', withPrev(c.sbr, p.sbr), 'eth0', 'c1');
       run(s, 'portmap', 'DEL', withPrev(c.portmap, p.portmap), 'eth0', 'c1');
       run(s, 'tuning', 'DEL', withPrev(c.tuning, p.portmap), 'eth0', 'c1');
       run(s, 'bridge', 'DEL', withPrev(c.bridge, p.portmap), 'eth0', 'c1');

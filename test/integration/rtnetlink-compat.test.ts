@@ -248,4 +248,44 @@ describe.skipIf(!isRoot || !haveBun)('in-process ip/bridge = iproute2 (status, s
     c.steps([{ args: ['-j', 'link', 'show', 'dev', 'cnitmp2'] }, { args: ['link', 'set', 'dev', 'cnitmp2', 'netns', '@C@'] }, { args: ['link', 'del', 'br9'] }]);
     c.sameState();
   });
+
+  it("host-device, sbr and vrf's lines: a link moved in and back by path, numeric listings of rules, routes and scoped addresses, rule and route batches", () => {
+    net = new TestNet('nlc5');
+    const c = new Compat(net);
+    c.steps([
+      { args: ['-batch', '-'], input: 'link add hd0 address 02:00:00:00:07:01 type veth peer name hd1 address 02:00:00:00:07:02\nlink set dev hd0 alias "was here"\n' },
+      // host-device's moveIn: read, then into the container by path
+      { args: ['-j', '-batch', '-'], input: 'link show dev hd0\nlink set dev hd0 netns @C@\n' },
+      { args: ['-j', '-batch', '-'], input: 'link show dev nope\nlink set dev nope netns @C@\n' },
+    ]);
+    c.steps([
+      { args: ['-j', '-batch', '-'], input: 'link set dev hd0 name eth0\nlink set dev eth0 alias hd0\naddr add 10.79.0.5/24 dev eth0\naddr add fd79::5/64 dev eth0 nodad\nlink set dev eth0 up\nroute add 10.80.0.0/16 via 10.79.0.1 dev eth0\nroute add 0.0.0.0/0 via 10.79.0.1 dev eth0\nroute add ::/0 via fd79::1 dev eth0\nlink show dev eth0\n' },
+      // sbr's reads
+      { args: ['-N', '-d', '-j', '-4', '-batch', '-'], input: 'rule show\nroute show table main dev eth0\n' },
+      { args: ['-N', '-d', '-j', '-6', '-batch', '-'], input: 'rule show\nroute show table main dev eth0\n' },
+      { args: ['-N', '-d', '-j', '-4', '-batch', '-'], input: 'rule show\nroute show table main dev nope\n' },
+      { args: ['-N', '-d', '-j', '-4', '-batch', '-'], input: 'rule show\naddr show dev eth0\n' },
+      // sbr's changes
+      { args: ['-6', '-batch', '-'], input: 'rule add from fd79::5/128 table 100\n' },
+      { args: ['-batch', '-'], input: 'rule add from 10.79.0.5/32 table 100\nroute add 0.0.0.0/0 via 10.79.0.1 dev eth0 table 100\nroute add 10.80.0.0/16 via 10.79.0.1 dev eth0 proto 3 scope 0 table 100\nroute add ::/0 via fd79::1 dev eth0 proto 3 metric 1024 table 100\nroute del 10.80.0.0/16 via 10.79.0.1 dev eth0 proto 3 scope 0 table main\nroute del 0.0.0.0/0 via 10.79.0.1 dev eth0 table main\n' },
+      { args: ['-batch', '-'], input: 'route replace 10.79.0.0/24 dev eth0 src 10.79.0.5 scope link table main\nroute add 10.81.0.0/16 via 10.79.0.9 dev eth0 table 100\n' },
+      { args: ['-N', '-j', '-4', 'route', 'show', 'table', '100'] },
+      { args: ['-N', '-j', '-6', 'route', 'show', 'table', '100'] },
+      { args: ['-N', '-d', '-j', '-4', 'rule', 'show'] },
+      { args: ['-6', '-force', '-batch', '-'], input: 'rule del pref 32765 from fd79::5/128 table 100\nrule del pref 32765 from fd79::5/128 table 100\n' },
+      { args: ['-4', '-force', '-batch', '-'], input: 'rule del pref 32765 from 10.79.0.5/32 table 100\n' },
+      // vrf's reads
+      { args: ['-N', '-d', '-j', '-4', '-batch', '-'], input: 'link show\nroute show table main dev eth0\n' },
+      { args: ['-N', '-d', '-j', '-6', '-batch', '-'], input: 'route show table main dev eth0\naddr show dev eth0 scope global\n' },
+      { args: ['-N', '-d', '-j', '-6', '-batch', '-'], input: 'route show table main dev lo\naddr show dev lo scope global\n' },
+      { args: ['-j', '-6', 'addr', 'show', 'scope', 'link'] },
+      { args: ['-j', 'addr', 'show', 'dev', 'eth0', 'scope', 'all'] },
+      { args: ['-d', '-j', 'link', 'show'] },
+      { args: ['-batch', '-'], input: 'link set dev eth0 nomaster\nlink del nope\n' },
+      // host-device's return
+      { args: ['-batch', '-'], input: 'link set dev eth0 down\nlink set dev eth0 name hd0\nlink set dev hd0 alias ""\nlink set dev hd0 netns @H@\n' },
+    ], true);
+    c.steps([{ args: ['-j', 'link', 'show', 'dev', 'hd0'] }]);
+    c.sameState();
+  });
 });
