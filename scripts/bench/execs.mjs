@@ -2,7 +2,7 @@
 // DEL run once under strace (execve; the IPAM plugin and what it runs included, `ip netns exec` and the plugin itself
 // not counted), one throwaway host netns per side. Also which programs ours ran, so the report can tell whether
 // anything but iptables-restore/-save (the iptables backend, which has no library interface) was exec'd.
-import { HostNetns, SIDES, execList, netnsAdd, saveResults, tempDir } from './_lib.mjs';
+import { HostNetns, SIDES, execList, netnsAdd, saveResults, sh, tempDir } from './_lib.mjs';
 
 const hosts = { ours: new HostNetns('exh'), go: new HostNetns('exh') };
 const ctrs = { ours: netnsAdd('exc'), go: netnsAdd('exc') };
@@ -35,6 +35,9 @@ function cases(side) {
     ['portmap', 'portmap (nftables)', { cniVersion: '1.0.0', name: 'expm', type: 'portmap', capabilities: { portMappings: true }, runtimeConfig: { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }] }, prevResult: prev(c) }],
     ['portmap', 'portmap (iptables)', { cniVersion: '1.0.0', name: 'expm2', type: 'portmap', backend: 'iptables', capabilities: { portMappings: true }, runtimeConfig: { portMappings: [{ hostPort: 8081, containerPort: 80, protocol: 'tcp' }] }, prevResult: prev(c) }],
     ['firewall', 'firewall (podman conflist)', { cniVersion: '1.0.0', name: 'exfw', type: 'firewall', backend: '', prevResult: prev(c) }],
+    ['host-device', 'host-device + static', { cniVersion: '1.0.0', name: 'exhd', type: 'host-device', device: 'hd0', ipam: { type: 'static', addresses: [{ address: '10.98.0.2/24', gateway: '10.98.0.1' }], routes: [{ dst: '0.0.0.0/0' }] } }, { ifname: 'net1' }],
+    ['static', 'static', { cniVersion: '1.0.0', name: 'exst', ipam: { type: 'static', addresses: [{ address: '10.10.0.5/24', gateway: '10.10.0.1' }, { address: 'fd10::5/64', gateway: 'fd10::1' }], routes: [{ dst: '0.0.0.0/0' }] } }],
+    ['sbr', 'sbr', { cniVersion: '1.0.0', name: 'exsbr', type: 'sbr', prevResult: prev(c) }],
     ['bandwidth', 'bandwidth: ingress + egress', { cniVersion: '1.0.0', name: 'exbw', type: 'bandwidth', ingressRate: 8_000_000, ingressBurst: 80_000, egressRate: 8_000_000, egressBurst: 80_000, prevResult: prev(c) }],
   ];
 }
@@ -47,6 +50,9 @@ try {
     h.ip('link', 'add', 'vh0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', metaCtrs[side]);
     h.ip('link', 'set', 'vh0', 'up');
     h.ip('addr', 'add', '10.88.0.1/16', 'dev', 'vh0'); // the host routes to the chained plugins' container, as after bridge
+    sh('ip', ['-n', metaCtrs[side], '-batch', '-'], 'addr add 10.88.0.2/16 dev eth0\nlink set eth0 up\n'); // and the container's end as bridge leaves it (sbr's gateway reachable)
+    h.ip('link', 'add', 'hd0', 'type', 'veth', 'peer', 'name', 'hd0p'); // host-device's link
+    h.ip('link', 'set', 'hd0p', 'up');
   }
   const rows = [];
   const version = {};
