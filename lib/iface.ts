@@ -110,7 +110,7 @@ export function readLink(ns: Netns, ifname: string, details = false): IpLink | u
 
 /**
  * Delete `ifname` in `ns` and return the global unicast addresses it had (DEL uses them to remove masquerade rules).
- * One exec. A missing netns or link is not an error.
+ * One `ip -batch` (in-process in the executable). A missing netns or link is not an error.
  */
 export function deleteLinkCapturingAddrs(ns: Netns, ifname: string): { existed: boolean; addresses: string[] } {
   if (!ns.exists()) return { existed: false, addresses: [] };

@@ -112,7 +112,7 @@ export class Netns {
     return (out ? JSON.parse(out) : []) as T;
   }
 
-  /** Many ip commands in one exec. Stops at the first failure unless `force`. */
+  /** Many ip commands in one `ip -batch` (in-process, or one exec). Stops at the first failure unless `force`. */
   ipBatch(lines: readonly string[], force = false): RunResult {
     if (lines.length === 0) return { status: 0, stdout: '', stderr: '' };
     return this.ip(force ? ['-force', '-batch', '-'] : ['-batch', '-'], lines.join('\n') + '\n');

@@ -271,8 +271,9 @@ function addInOneExec(c: Libc, ctx: CniContext, spec: SubLinkSpec, master: Maste
 }
 
 /**
- * With an IPAM that needs the interface (LINK_FIRST_IPAM): one `ip` exec creates the link in the container under
- * CNI_IFNAME, the IPAM runs on it, its sysctls are set in-process, a second exec configures it and reads it back.
+ * With an IPAM that needs the interface (LINK_FIRST_IPAM): one `ip -batch` creates the link in the container under
+ * CNI_IFNAME, the IPAM runs on it, its sysctls are set in-process, a second batch configures it and reads it back
+ * (in-process over rtnetlink in the executable; exec'd without it).
  */
 function addLinkFirst(ctx: CniContext, spec: SubLinkSpec, index: number, master: MasterInfo, container: Netns, obtainIps: () => IpSource | undefined): Result {
   // Under a temporary name, renamed in the same batch (as addInOneExec: a host link named like CNI_IFNAME must not clash).

@@ -78,7 +78,7 @@ export function settleAddresses(ns: Netns, ifname: string, timeoutMs = 5000): vo
 }
 
 /**
- * L3 container setup: sysctls (one exec), then addresses, link up and routes (one `ip -batch`). With DAD on and an
+ * L3 container setup: sysctls (setns in-process, else one exec), then addresses, link up and routes (one `ip -batch`). With DAD on and an
  * IPv6 gateway, routes wait until the addresses settled (two batches).
  */
 export function configureContainer(container: Netns, ifname: string, gws: Gateways, enableDad: boolean): void {
