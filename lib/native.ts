@@ -3,7 +3,8 @@
  * lease lock, instead of util-linux `flock`), setns(2) (to write a container's sysctls under /proc/sys/net, which
  * resolves to the netns of the calling thread, instead of `nsenter … sysctl`, and to open sockets in a namespace),
  * if_nametoindex(3), and the socket calls of the in-process rtnetlink client (lib/rtnetlink/socket.ts), plus
- * memfd_create(2) and strerror(3) for the libnftables binding (lib/nftables.ts). One dlopen for all of them: each
+ * memfd_create(2) and strerror(3) for the libnftables binding (lib/nftables.ts), open(2) and ioctl(2) for `ip tuntap
+ * add` (TUNSETIFF and friends on /dev/net/tun). One dlopen for all of them: each
  * compiles small trampolines at start-up, and the first costs ~2.5 MB of memory.
  *
  * Available only in the self-contained executable (Bun's FFI); under Node (unit tests, scripts) `libc()` is undefined
@@ -28,6 +29,10 @@ export interface Libc {
   close(fd: number): void;
   /** memfd_create(name, MFD_CLOEXEC): an anonymous file's fd, or -1. */
   memfd(name: string): number;
+  /** open(2) read-write (a character device: /dev/net/tun); the fd, or -1. */
+  openRdwr(path: string): number;
+  /** ioctl(2) with a buffer (passed by address) or an integer argument; 0, or -1. */
+  ioctl(fd: number, request: number, arg: Uint8Array | number): number;
   errno(): number;
   /** strerror(3): the C library's text for an errno (what iproute2 prints after "RTNETLINK answers: "). */
   strerror(errno: number): string;
@@ -38,6 +43,8 @@ export const LOCK_NB = 4;
 export const EWOULDBLOCK = 11;
 export const EINTR = 4;
 const CLONE_NEWNET = 0x40000000;
+const O_RDWR = 2;
+const O_CLOEXEC = 0o2000000;
 const MFD_CLOEXEC = 1;
 const EIO = 5;
 
@@ -71,6 +78,8 @@ export function libc(): Libc | undefined {
       close: { args: ['i32'], returns: 'i32' },
       memfd_create: { args: ['ptr', 'u32'], returns: 'i32' },
       strerror: { args: ['i32'], returns: 'ptr' },
+      open: { args: ['ptr', 'i32'], returns: 'i32' },
+      ioctl: { args: ['i32', 'u64', 'u64'], returns: 'i32' },
     });
     const errno = (): number => {
       const p = s.__errno_location!();
@@ -86,6 +95,8 @@ export function libc(): Libc | undefined {
       recv: (fd, into) => Number(s.recv!(fd, ffi.ptr(into), into.length, 0)),
       close: (fd) => void s.close!(fd),
       memfd: (name) => s.memfd_create!(ffi.ptr(Buffer.from(`${name}\0`)), MFD_CLOEXEC),
+      openRdwr: (path) => s.open!(ffi.ptr(Buffer.from(`${path}\0`)), O_RDWR | O_CLOEXEC),
+      ioctl: (fd, request, arg) => s.ioctl!(fd, request, typeof arg === 'number' ? arg : ffi.ptr(arg)),
       errno,
       strerror: (e) => new ffi.CString(s.strerror!(e)).toString(),
     };

@@ -37,6 +37,7 @@ export const IFLA_VXLAN = {
   TTL_INHERIT: 28, DF: 29,
 } as const;
 export const IFLA_VRF_TABLE = 1;
+export const IFLA_TUN = { OWNER: 1, GROUP: 2, TYPE: 3, PI: 4, VNET_HDR: 5, PERSIST: 6, MULTI_QUEUE: 7, NUM_QUEUES: 8, NUM_DISABLED_QUEUES: 9 } as const;
 export const IFLA_INET6_ADDR_GEN_MODE = 8;
 export const ADDR_GEN_MODE: Record<string, number> = { eui64: 0, none: 1, stable_secret: 2, random: 3 };
 export const RTEXT_FILTER = { VF: 1, BRVLAN: 2, SKIP_STATS: 8 } as const;

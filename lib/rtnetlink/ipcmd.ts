@@ -58,7 +58,17 @@ export interface FdbList {
   dev?: string;
 }
 
-export type Command = Request | LinkList | RouteList | RuleList | NeighList | FdbList;
+/** `ip tuntap add …`: the ifreq of TUNSETIFF and the owner/group ioctls (not a netlink request). */
+export interface TuntapAdd {
+  kind: 'tuntap';
+  name: string;
+  /** ifr_flags, IFF_TUN_EXCL included as tap_add_ioctl adds it */
+  flags: number;
+  uid?: number;
+  gid?: number;
+}
+
+export type Command = Request | LinkList | RouteList | RuleList | NeighList | FdbList | TuntapAdd;
 
 export interface Program {
   tool: 'ip' | 'bridge';
@@ -211,9 +221,52 @@ function parseIpCommand(argv: string[], o: Options): Command {
     case 'neighbor':
     case 'neighbour':
       return parseNeighCommand(rest, o);
+    case 'tuntap':
+    case 'tap':
+      return parseTuntap(rest);
     default:
       return unsupported();
   }
+}
+
+const IFF_TAP = 0x0002;
+const IFF_MULTI_QUEUE = 0x0100;
+const IFF_NO_PI = 0x1000;
+const IFF_VNET_HDR = 0x4000;
+const IFF_TUN_EXCL = 0x8000;
+
+/**
+ * iptuntap.c's `add` (parse_args, tap_add_ioctl) for the words the tap plugin writes, each spelled out: `mode tap`,
+ * `name N` (or a bare N), `multi_queue`, `vnet_hdr`, `pi`, numeric `user` and `group`. Anything else (`tun`, names
+ * for users, abbreviations, `del`/`show`) is not taken over.
+ */
+function parseTuntap(argv: string[]): TuntapAdd {
+  if (argv[0] !== 'add') unsupported();
+  const a = new Args(argv.slice(1));
+  let flags = IFF_NO_PI;
+  let name: string | undefined;
+  let uid: number | undefined;
+  let gid: number | undefined;
+  const num = (s: string): number => (/^\d+$/.test(s) && Number(s) < 2 ** 32 - 1 ? Number(s) : unsupported());
+  for (; a.more; a.advance()) {
+    const w = a.cur;
+    if (w === 'mode') {
+      if (a.next() !== 'tap' || flags & IFF_TAP) unsupported();
+      flags |= IFF_TAP;
+    } else if (w === 'user') uid = num(a.next());
+    else if (w === 'group') gid = num(a.next());
+    else if (w === 'pi') flags &= ~IFF_NO_PI;
+    else if (w === 'vnet_hdr') flags |= IFF_VNET_HDR;
+    else if (w === 'multi_queue') flags |= IFF_MULTI_QUEUE;
+    else if (w !== 'name' && ['mode', 'user', 'group', 'pi', 'one_queue', 'vnet_hdr', 'multi_queue', 'dev', 'name', 'help'].some((k) => matches(w, k))) unsupported();
+    else {
+      const n = w === 'name' ? a.next() : w;
+      if (name !== undefined) unsupported(); // duparg2
+      name = ifname(n);
+    }
+  }
+  if (!(flags & IFF_TAP) || name === undefined) unsupported(); // no mode: ip's error; no name: the kernel picks one
+  return { kind: 'tuntap', name: name!, flags: flags | IFF_TUN_EXCL, ...(uid !== undefined ? { uid } : {}), ...(gid !== undefined ? { gid } : {}) };
 }
 
 const nodev = (dev: string): Missing => ({ abort: false, status: 1, text: `Cannot find device "${dev}"\n` });

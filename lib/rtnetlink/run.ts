@@ -7,7 +7,8 @@
 import { closeSync, openSync } from 'node:fs';
 import { AF_BRIDGE, AF_INET, AF_UNSPEC, IFF, IFLA, NETNSA, RTEXT_FILTER, RTM, RT_TABLE } from './consts.js';
 import { ifaddrmsg, ifinfomsg, ndmsg, rtgenmsg, rtmsg, fibRuleHdr } from './headers.js';
-import { parseBridge, parseIp, splitBatch, type Command, type FdbList, type LinkList, type NeighList, type Program, type RouteList, type RuleList } from './ipcmd.js';
+import { libc, inNetns } from '../native.js';
+import { parseBridge, parseIp, splitBatch, type Command, type FdbList, type LinkList, type NeighList, type Program, type RouteList, type RuleList, type TuntapAdd } from './ipcmd.js';
 import { buildRequest, Unresolved, type Request, type Resolver } from './request.js';
 import { addrJson, fdbJson, linkJson, neighJson, parseAddr, parseLink, parseRoute, routeJson, routeSelected, ruleJson, type Json, type LinkNames, type ParsedAddr } from './show.js';
 import { RtnlSocket } from './socket.js';
@@ -18,6 +19,12 @@ export interface RunResult {
   stdout: string;
   stderr: string;
 }
+
+// _IOW('T', 202..206, int)
+const TUNSETIFF = 0x400454ca;
+const TUNSETPERSIST = 0x400454cb;
+const TUNSETOWNER = 0x400454cc;
+const TUNSETGROUP = 0x400454ce;
 
 /** The command ended the whole run (invarg, exit(nodev()), ip neigh's exit(2)). */
 class Abort extends Error {
@@ -31,7 +38,8 @@ class Abort extends Error {
  * taken over after all (no FFI, the namespace cannot be entered, a listing without -j): then exec the program.
  */
 export function runProgram(p: Program, netnsPath?: string): RunResult | undefined {
-  if (p.commands.some(({ command }) => command.kind !== 'request' && !p.options.json)) return undefined;
+  // listings are taken over in -j form only
+  if (!p.options.json && p.commands.some(({ command }) => command.kind !== 'request' && command.kind !== 'tuntap')) return undefined;
   let sock: RtnlSocket | undefined;
   try {
     sock = RtnlSocket.forNetns(netnsPath);
@@ -41,7 +49,7 @@ export function runProgram(p: Program, netnsPath?: string): RunResult | undefine
   if (!sock) return undefined;
   // iproute2 turns strict dump checking on for single commands (ip) and always (bridge), not for ip's batches
   sock.setStrict(p.tool === 'bridge' || !p.batch);
-  const x = new Execution(sock, p);
+  const x = new Execution(sock, p, netnsPath);
   try {
     return x.run();
   } catch (e) {
@@ -63,6 +71,7 @@ class Execution {
   constructor(
     private readonly sock: RtnlSocket,
     private readonly p: Program,
+    private readonly netnsPath?: string,
   ) {}
 
   run(): RunResult {
@@ -105,7 +114,40 @@ class Execution {
         return this.neighbours(c);
       case 'fdb':
         return this.fdb(c);
+      case 'tuntap':
+        return this.tuntap(c);
     }
+  }
+
+  /**
+   * iptuntap.c's tap_add_ioctl: /dev/net/tun opened in the namespace (a tap belongs to the netns its file was opened
+   * in), TUNSETIFF, the owner and group, TUNSETPERSIST; a failure printed as perror() does, the device then gone with
+   * the file (not persistent yet).
+   */
+  private tuntap(t: TuntapAdd): number {
+    const c = libc()!;
+    const perror = (what: string): number => {
+      this.err += `${what}: ${this.sock.strerror(c.errno())}\n`;
+      return -1;
+    };
+    const add = (): number => {
+      this.changed = true;
+      const fd = c.openRdwr('/dev/net/tun');
+      if (fd < 0) return perror('open');
+      try {
+        const ifr = new Uint8Array(40); // struct ifreq: ifr_name[16], then ifr_flags (short)
+        ifr.set(new TextEncoder().encode(t.name).subarray(0, 15));
+        new DataView(ifr.buffer).setUint16(16, t.flags, true);
+        if (c.ioctl(fd, TUNSETIFF, ifr) !== 0) return perror('ioctl(TUNSETIFF)');
+        if (t.uid !== undefined && c.ioctl(fd, TUNSETOWNER, t.uid) !== 0) return perror('ioctl(TUNSETOWNER)');
+        if (t.gid !== undefined && c.ioctl(fd, TUNSETGROUP, t.gid) !== 0) return perror('ioctl(TUNSETGROUP)');
+        if (c.ioctl(fd, TUNSETPERSIST, 1) !== 0) return perror('ioctl(TUNSETPERSIST)');
+        return 0;
+      } finally {
+        c.close(fd);
+      }
+    };
+    return this.netnsPath ? inNetns(c, this.netnsPath, add) : add();
   }
 
   // ---------- changes ----------
@@ -404,7 +446,7 @@ export function runBatch(lines: ReadonlyArray<{ tool: 'ip' | 'bridge'; line: str
     return undefined;
   }
   if (!sock) return undefined;
-  const x = new Execution(sock, { tool: 'ip', options: { json: false, details: false, numeric: false, family: AF_UNSPEC, force: true }, batch: true, commands: [] });
+  const x = new Execution(sock, { tool: 'ip', options: { json: false, details: false, numeric: false, family: AF_UNSPEC, force: true }, batch: true, commands: [] }, netnsPath);
   const index = new Map<string, number>();
   const out: Array<string | undefined> = new Array(reqs.length).fill(undefined);
   const msgs: Uint8Array[] = [];

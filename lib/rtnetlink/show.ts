@@ -5,8 +5,9 @@
  * the value `ip` prints (test/integration/rtnetlink-compat compares them). Pure: names of other links come from
  * `LinkNames`.
  */
+import { readFileSync } from 'node:fs';
 import { formatIP } from '../ip.js';
-import { AF_BRIDGE, AF_INET, AF_INET6, IFA, IFA_F, IFF, IFLA, IFLA_BR, IFLA_BRPORT, IFLA_INET6_ADDR_GEN_MODE, IFLA_INFO, IFLA_IPVLAN, IFLA_MACVLAN, IFLA_VLAN, IFLA_VRF_TABLE, IFLA_VXLAN, NDA, NTF, NUD, FRA, FR_ACT, RTA, RTN, RTNH_F, RTM_F_CLONED, RTPROT, RT_SCOPE, RT_TABLE } from './consts.js';
+import { AF_BRIDGE, AF_INET, AF_INET6, IFA, IFA_F, IFF, IFLA, IFLA_BR, IFLA_BRPORT, IFLA_INET6_ADDR_GEN_MODE, IFLA_INFO, IFLA_IPVLAN, IFLA_MACVLAN, IFLA_TUN, IFLA_VLAN, IFLA_VRF_TABLE, IFLA_VXLAN, NDA, NTF, NUD, FRA, FR_ACT, RTA, RTN, RTNH_F, RTM_F_CLONED, RTPROT, RT_SCOPE, RT_TABLE } from './consts.js';
 import { IFADDRMSG_LEN, IFINFOMSG_LEN, NDMSG_LEN, RTMSG_LEN, readIfaddrmsg, readIfinfomsg, readNdmsg, readRtmsg } from './headers.js';
 import { protoName, rtnTypeName, scopeName, tableName } from './names.js';
 import { attrList, bytesToIP, formatMac, getBe16, getI32, getStr, getU16, getU32, getU8, parseAttrs, type Attrs, type Message } from './wire.js';
@@ -159,7 +160,23 @@ export function linkJson(l: ParsedLink, p: LinkPrint, names: LinkNames): Json {
 const MACVLAN_MODES: Record<number, string> = { 1: 'private', 2: 'vepa', 4: 'bridge', 8: 'passthru', 16: 'source' };
 const BR_PORT_STATES = ['disabled', 'listening', 'learning', 'forwarding', 'blocking'];
 /** Kinds whose iproute2 module prints options (info_data appears, possibly empty). */
-const KINDS_WITH_DATA = new Set(['bridge', 'macvlan', 'ipvlan', 'vlan', 'vxlan', 'vrf', 'macvtap', 'ipvtap']);
+const KINDS_WITH_DATA = new Set(['bridge', 'macvlan', 'ipvlan', 'vlan', 'vxlan', 'vrf', 'macvtap', 'ipvtap', 'tun']);
+
+/**
+ * getpwuid/getgrgid as glibc's `files` source answers them (the name of the first entry with that id in /etc/passwd or
+ * /etc/group), for tun_print_opt's user and group; undefined when there is none (ip then prints the number).
+ */
+function idName(file: '/etc/passwd' | '/etc/group', id: number): string | undefined {
+  try {
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      const f = line.split(':');
+      if (f.length > 2 && f[2] === String(id)) return f[0];
+    }
+  } catch {
+    /* no such file: numbers */
+  }
+  return undefined;
+}
 
 function linkInfoJson(info: Attrs, names: LinkNames): Json {
   const j: Json = {};
@@ -218,6 +235,30 @@ function kindDataJson(kind: string, d: Attrs, names: LinkNames): Json {
       const proto = getBe16(d.get(IFLA_VLAN.PROTOCOL));
       j.protocol = proto === undefined ? '802.1q' : proto === 0x8100 ? '802.1Q' : proto === 0x88a8 ? '802.1ad' : `0x${proto.toString(16).padStart(4, '0')}`;
       j.id = id;
+      break;
+    }
+    case 'tun': {
+      // tun_print_opt
+      const type = getU8(d.get(IFLA_TUN.TYPE));
+      if (type !== undefined) j.type = type === 1 ? 'tun' : type === 2 ? 'tap' : `UNKNOWN:${type}`;
+      const onOff = (key: string, a: number): void => {
+        const v = getU8(d.get(a));
+        if (v !== undefined) j[key] = v !== 0;
+      };
+      onOff('pi', IFLA_TUN.PI);
+      onOff('vnet_hdr', IFLA_TUN.VNET_HDR);
+      if (getU8(d.get(IFLA_TUN.MULTI_QUEUE))) {
+        j.multi_queue = true;
+        const n = getU32(d.get(IFLA_TUN.NUM_QUEUES));
+        if (n !== undefined) j.numqueues = n;
+        const off = getU32(d.get(IFLA_TUN.NUM_DISABLED_QUEUES));
+        if (off !== undefined) j.numdisabled = off;
+      } else j.multi_queue = false;
+      onOff('persist', IFLA_TUN.PERSIST);
+      const owner = getU32(d.get(IFLA_TUN.OWNER));
+      if (owner !== undefined) j.user = idName('/etc/passwd', owner) ?? owner;
+      const group = getU32(d.get(IFLA_TUN.GROUP));
+      if (group !== undefined) j.group = idName('/etc/group', group) ?? group;
       break;
     }
     case 'vrf': {

@@ -288,4 +288,19 @@ describe.skipIf(!isRoot || !haveBun)('in-process ip/bridge = iproute2 (status, s
     c.steps([{ args: ['-j', 'link', 'show', 'dev', 'hd0'] }]);
     c.sameState();
   });
+
+  it("tap's lines: a persistent tap (owner, group, flags) made, configured and renamed in one batch; a name taken", () => {
+    net = new TestNet('nlc6');
+    const c = new Compat(net);
+    c.steps([
+      { args: ['-j', '-batch', '-'], input: 'tuntap add mode tap name tp0 user 0 group 0 vnet_hdr\nlink set dev tp0 mtu 1400 address 02:00:00:00:08:01\nlink set dev tp0 name eth0\nlink set dev eth0 up\nlink show dev eth0\n' },
+      { args: ['tuntap', 'add', 'mode', 'tap', 'name', 'tp1', 'multi_queue'] },
+      { args: ['tuntap', 'add', 'mode', 'tap', 'name', 'tp1', 'multi_queue'] }, // ioctl(TUNSETIFF): Device or resource busy
+      { args: ['-batch', '-'], input: 'tuntap add mode tap name lo\nlink set dev tp1 up\n' }, // a link that is not a tap: EINVAL
+      { args: ['tuntap', 'add', 'mode', 'tap', 'name', 'tp2', 'pi'] },
+      { args: ['-batch', '-'], input: 'link set dev tp1 address 02:00:00:00:08:02\nlink set dev tp2 address 02:00:00:00:08:03\n' }, // (taps get random MACs)
+      { args: ['-d', '-j', 'link', 'show'] },
+    ], true);
+    c.sameState();
+  });
 });

@@ -78,6 +78,11 @@ describe('what is taken over, and what is left to the program', () => {
     ['ip', '-s link show'],
     ['ip', 'netns add x'],
     ['ip', 'tuntap add dev tap0 mode tap'],
+    ['ip', 'tuntap add mode tun name t0'],
+    ['ip', 'tuntap add mode tap name t0 user nobody'],
+    ['ip', 'tuntap add mode tap na t0'], // "na" abbreviates "name"
+    ['ip', 'tuntap add mode tap'], // the kernel names it
+    ['ip', 'tuntap del mode tap name t0'],
     ['ip', 'route get 10.0.0.1'],
     ['ip', 'addr show dev x scope nosuch'],
     ['ip', 'link show dev x scope global'],
@@ -100,6 +105,12 @@ describe('what is taken over, and what is left to the program', () => {
     expect(p.batch).toBe(true);
     expect(p.options).toMatchObject({ json: true, force: true });
     expect(p.commands.map((c) => c.command.kind)).toEqual(['links', 'request']);
+  });
+
+  it("tuntap add: the tap plugin's words, as iptuntap.c's ifreq flags (IFF_NO_PI unless pi, IFF_TUN_EXCL added)", () => {
+    expect(parseIp(['tuntap', 'add', 'mode', 'tap', 'name', 'tap0'])!.commands[0]!.command).toEqual({ kind: 'tuntap', name: 'tap0', flags: 0x2 | 0x1000 | 0x8000 });
+    expect(parseIp(['tap', 'add', 'mode', 'tap', 'name', 'tap0', 'multi_queue', 'user', '107', 'group', '0', 'vnet_hdr'])!.commands[0]!.command).toEqual({ kind: 'tuntap', name: 'tap0', flags: 0x2 | 0x1000 | 0x8000 | 0x100 | 0x4000, uid: 107, gid: 0 });
+    expect(parseIp(['tuntap', 'add', 'mode', 'tap', 'tap0', 'vnet_hdr', 'pi'])!.commands[0]!.command).toMatchObject({ flags: 0x2 | 0x8000 | 0x4000 });
   });
 
   it('options and listings', () => {
@@ -193,6 +204,11 @@ describe('-j printers', () => {
     });
     const v = parseLink(msg(16, ifinfomsg({ index: 3, type: 1 }), [[3, cstr('eth0')], [5, u32(7)], [37, u32(0)]]))!;
     expect(linkJson(v, { doLink: false, details: false, numeric: false, family: 0 }, names)).toMatchObject({ ifindex: 3, link_index: 7, link_netnsid: 0 });
+    // tun_print_opt: a persistent tap owned by root
+    const tap = parseLink(msg(16, ifinfomsg({ index: 6, type: 1 }), [[3, cstr('tap0')], [18, [[1, new TextEncoder().encode('tun')], [2, [[3, Uint8Array.of(2)], [4, Uint8Array.of(0)], [5, Uint8Array.of(1)], [6, Uint8Array.of(1)], [1, u32(0)], [2, u32(4294967294)]]]]]]))!;
+    expect(linkJson(tap, { doLink: true, details: true, numeric: false, family: 0 }, names).linkinfo).toEqual({
+      info_kind: 'tun', info_data: { type: 'tap', pi: false, vnet_hdr: true, multi_queue: false, persist: true, user: 'root', group: 4294967294 },
+    });
     // -N: ll_type_n2a and rtnl_group_n2a print numbers
     const g = parseLink(msg(16, ifinfomsg({ index: 4, type: 1 }), [[3, cstr('eth1')], [27, u32(0)]]))!;
     expect(linkJson(g, { doLink: true, details: false, numeric: true, family: 0 }, names)).toMatchObject({ group: '0', link_type: '[1]' });
