@@ -83,7 +83,7 @@ describe.skipIf(!isRoot)('in-process and exec paths: same results, same on-host 
     return { label, net, ctr, dataDir, trace: join(dataDir, 'trace') };
   }
 
-  it('bridge (dual-stack with masquerade, L2), ptp, macvlan, loopback, tuning, portmap, sbr, host-device, host-local, static: ADD then DEL (bridge VLANs, vrf: in the VM)', () => {
+  it('bridge (dual-stack with masquerade, L2), ptp, macvlan, loopback, tuning, portmap, sbr, host-device, tap, host-local, static: ADD then DEL (bridge VLANs, vrf: in the VM)', () => {
     const sides = [side('ffi'), side('exec')];
     const results: Record<string, unknown[]> = { ffi: [], exec: [] };
     const run = (s: Side, plugin: string, command: string, conf: Record<string, unknown>, ifname = 'eth0', containerId = 'c1') => {
@@ -102,6 +102,7 @@ describe.skipIf(!isRoot)('in-process and exec paths: same results, same on-host 
         loopback: { cniVersion: '1.0.0', name: 'plo', type: 'loopback' },
         tuning: { cniVersion: '1.0.0', name: 'pbr', type: 'tuning', dataDir: join(s.dataDir, 'tuning'), mac: 'c2:11:22:33:44:55', mtu: 1400, promisc: true, allmulti: true, txQLen: 500, sysctl: { 'net.ipv4.conf.eth0.arp_filter': '1' } },
         sbr: { cniVersion: '1.0.0', name: 'pbr', type: 'sbr' },
+        tap: { cniVersion: '1.0.0', name: 'ptap', type: 'tap', mac: '02:00:00:00:00:30', mtu: 1400, owner: 0, group: 0, ipam: ipam('10.66.0.0/24') },
         hostDevice: { cniVersion: '1.0.0', name: 'phd', type: 'host-device', device: 'hd0', ipam: { type: 'static', addresses: [{ address: '10.65.0.5/24', gateway: '10.65.0.1' }, { address: 'fd65::5/64' }], routes: [{ dst: '10.98.0.0/16', gw: '10.65.0.1' }] } },
         portmap: { cniVersion: '1.0.0', name: 'pbr', type: 'portmap', capabilities: { portMappings: true }, runtimeConfig: { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }, { hostPort: 8053, containerPort: 53, protocol: 'udp' }] } },
       };
@@ -118,6 +119,7 @@ describe.skipIf(!isRoot)('in-process and exec paths: same results, same on-host 
       prev[s.label]!.macvlan = run(s, 'macvlan', 'ADD', c.macvlan, 'eth3', 'c4');
       prev[s.label]!.loopback = run(s, 'loopback', 'ADD', c.loopback, 'lo', 'c5');
       prev[s.label]!.hostDevice = run(s, 'host-device', 'ADD', c.hostDevice, 'eth4', 'c6');
+      prev[s.label]!.tap = run(s, 'tap', 'ADD', c.tap, 'eth5', 'c7');
       prev[s.label]!.bridge = br;
     }
     const norms = sides.map((s) => normalizer([s.net.host, s.ctr.name, s.dataDir]));
@@ -142,6 +144,7 @@ describe.skipIf(!isRoot)('in-process and exec paths: same results, same on-host 
     for (const s of sides) {
       const c = confs(s);
       const p = prev[s.label]!;
+      run(s, 'tap', 'DEL', withPrev(c.tap, p.tap), 'eth5', 'c7');
       run(s, 'host-device', 'DEL', withPrev(c.hostDevice, p.hostDevice), 'eth4', 'c6');
       run(s, 'loopback', 'DEL', c.loopback, 'lo', 'c5');
       run(s, 'macvlan', 'DEL', withPrev(c.macvlan, p.macvlan), 'eth3', 'c4');
