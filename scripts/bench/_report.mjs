@@ -166,7 +166,7 @@ function targets9(R) {
 
   ratioTarget('macvlan ADD+DEL (host-local IPAM)', find(R.macvlan, 'host-local ipam ADD+DEL'), 1.5, () => {
     const l2 = find(R.macvlan, 'L2 (no ipam) ADD+DEL');
-    return `${startNote(2)}Without IPAM (the plugin alone) ours is ${f1(l2.ours.median)} vs ${f1(l2.go.median)} ms: Go's macvlan does its work over netlink in-process, ours execs \`ip\` (≈ 2 ms each, see the bridge phases). The DEL of either is mostly the kernel deleting the link (an RCU wait of 10–30 ms inside the one RTM_DELLINK, whoever sends it), which makes this ratio swing between runs.`;
+    return `${startNote(2)}Without IPAM (the plugin alone) ours is ${f1(l2.ours.median)} vs ${f1(l2.go.median)} ms: both do their work over netlink in-process (ours runs no program: its \`ip -batch\` lines go over rtnetlink), so the difference is the process start. The DEL of either is mostly the kernel deleting the link (an RCU wait of 10–30 ms inside the one RTM_DELLINK, whoever sends it), which makes this ratio swing between runs.`;
   });
   ratioTarget('VERSION (process start)', version, 4.0, () =>
     ph ? `Of ours' VERSION, ${f1(ph.versionStart)} ms pass inside the runtime's clock (its start-up until the exit event) and the rest is exec of the 100 MB executable before that clock starts plus exit.` : '',
@@ -191,7 +191,7 @@ function targets9(R) {
 /** Where the process start dominates (the issue names VERSION and loopback): ≤ Go + 5 ms instead of a ratio. */
 const START_DOMINATED = new Set(['VERSION', 'loopback ADD', 'loopback DEL']);
 /** Plugins the issue wants without any exec (iptables-restore allowed only where the iptables backend is chosen). */
-const ZERO_EXEC = /^(host-local|loopback|bridge|ptp|macvlan|ipvlan|tuning|portmap \(nftables\))/;
+const ZERO_EXEC = /^(host-local|loopback|bridge|ptp|macvlan|ipvlan|tuning|portmap \(nftables\)|host-device|static|sbr|tap)/;
 
 /** The targets of issue 18 (zero execs on the hot path), each evaluated from the results. */
 function targets18(R) {
@@ -256,7 +256,7 @@ function targets18(R) {
     const checked = ex.rows.filter((r) => ZERO_EXEC.test(r.label));
     const bad = checked.filter((r) => [...(r.progs.ADD ?? []), ...(r.progs.DEL ?? [])].some((p) => !allowed(p) || !/iptables/.test(r.label)));
     out.push({
-      name: 'programs per invocation: 0 for bridge, ptp, macvlan, host-local, loopback, tuning, portmap (nft); iptables-restore only with the iptables backend',
+      name: 'programs per invocation: 0 for bridge, ptp, macvlan, host-local, loopback, tuning, portmap (nft), host-device, static, sbr, tap; iptables-restore only with the iptables backend',
       goal: '0 execs',
       measured: `${checked.length - bad.length} of ${checked.length} cases (ipvlan: no kernel support here; its path is macvlan's)`,
       value: `${checked.length - bad.length}/${checked.length}`,
@@ -431,9 +431,9 @@ export function writeReport(R, dir, facts, meta) {
   });
   section('Peak RSS', 'rss', (r) => `GNU time \`%M\` (the largest single process of the waited tree, not a sum). Ours runs host-local in-process, so the bridge ADD number includes IPAM; Go's bridge execs host-local (and iptables) as children, which count only when larger than bridge itself, so Go's host-local alone is listed too. Median of ${r.rounds}.\n\n${rowsTable(r.rows, 'MB')}`);
   section('Programs executed per invocation', 'execs', (ex) =>
-    `Every case run once under strace (execve; the IPAM plugin and what it runs included, \`ip netns exec\` and the plugin itself not counted). Ours runs \`ip\`, \`bridge\` and \`nft\` in-process (rtnetlink and libnftables through the executable's FFI); what it still execs is listed. \\*Go 1.1.1 has no nftables backend (uses iptables for the same config).\n\n${table(
+    `Every case run once under strace (execve; the IPAM plugin and what it runs included, \`ip netns exec\` and the plugin itself not counted). Ours runs \`ip\`, \`bridge\` and \`nft\` in-process (rtnetlink and libnftables through the executable's FFI); what it still execs is listed. \\*Go 1.1.1 has no nftables backend (uses iptables for the same config); Go 1.1.1 has no tap.\n\n${table(
       ['case', 'ours ADD', 'Go ADD', 'ours DEL', 'Go DEL', 'programs ours ran'],
-      ex.rows.map((r) => [r.label, r.ours.ADD, r.go.ADD, r.ours.DEL ?? '–', r.go.DEL ?? '–', [...new Set([...(r.progs.ADD ?? []), ...(r.progs.DEL ?? [])])].join(', ') || '–']),
+      ex.rows.map((r) => [r.label, r.ours.ADD, r.go.ADD ?? '–', r.ours.DEL ?? '–', r.go.DEL ?? '–', [...new Set([...(r.progs.ADD ?? []), ...(r.progs.DEL ?? [])])].join(', ') || '–']),
     )}`,
   );
   section('Where the time of ours goes, phase by phase', 'phases', (ph) => {
