@@ -30,6 +30,20 @@ export interface AgentConfig extends ClusterSettings {
   etcdPassword: string;
   /** Seconds; the etcd lease on this node's subnet. */
   leaseTTL: number;
+  /** Runtime files that must not outlive a reboot: status.json and the conflist the conf-dir entry links to. */
+  runDir: string;
+  /** Accept rules for the cluster CIDR in iptables FORWARD (flannel's --iptables-forward-rules). */
+  iptablesForwardRules: boolean;
+  /** Underlay chosen by a regular expression on interface names or addresses (flannel's --iface-regex). */
+  ifaceRegex: string;
+  /** Underlay chosen as the interface and address the kernel uses to reach this address (flannel's --iface-can-reach). */
+  ifaceCanReach: string;
+  /** The Node's InternalIP(s) (the DaemonSet passes status.hostIPs): the underlay in Kubernetes mode by default. */
+  nodeIPs: string[];
+  /** Seconds without any event, progress notification or bookmark after which a watch is taken for dead. */
+  watchIdleTimeout: number;
+  /** --install-cni also replaces the node's bridge, host-local, portmap and loopback. */
+  installReplace: boolean;
   confDir: string;
   confName: string;
   networkName: string;
@@ -89,16 +103,22 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'etcd-keyfile', kind: 'string', dflt: '', help: 'PEM private key of --etcd-certfile' },
   { name: 'etcd-username', kind: 'string', dflt: '', help: 'etcd user (etcd authentication; the token is refreshed when it expires)' },
   { name: 'etcd-password', kind: 'string', dflt: '', help: 'password of --etcd-username (prefer the environment variable or the config file: flags show in ps)' },
-  { name: 'lease-ttl', kind: 'int', dflt: '300', help: 'seconds an etcd subnet lease outlives its agent (peers drop the node after that)' },
+  { name: 'lease-ttl', kind: 'int', dflt: '86400', help: 'seconds an etcd subnet lease outlives its agent (peers drop the node after that; renewed every min(TTL/3, 60s))' },
   { name: 'conf-dir', kind: 'string', dflt: '/etc/cni/net.d', help: 'where the node\'s CNI config is written' },
   { name: 'conf-name', kind: 'string', dflt: '10-cni-ts.conflist', help: 'file name of the node\'s CNI config' },
   { name: 'network-name', kind: 'string', dflt: 'cni-ts', help: 'CNI network name in the conflist' },
   { name: 'bridge', kind: 'string', dflt: 'cni-ts0', help: 'bridge the pods are attached to' },
   { name: 'cni-bin-dir', kind: 'string', dflt: '/opt/cni/bin', help: 'CNI plugin directory (target of --install-cni)' },
-  { name: 'state-dir', kind: 'string', dflt: '/run/cni-ts-agent', help: 'agent state: the node\'s subnets (subnet.json) and status (status.json)' },
+  { name: 'state-dir', kind: 'string', dflt: '/var/lib/cni-ts-agent', help: 'state that survives a reboot: the node\'s subnets (subnet.json)' },
+  { name: 'run-dir', kind: 'string', dflt: '/run/cni-ts-agent', help: 'state that a reboot clears: status.json and the CNI config the --conf-dir entry links to (mount it at the same path on the host)' },
   { name: 'ipam-data-dir', kind: 'string', dflt: '', help: 'host-local dataDir written into the conflist (default: host-local\'s own)' },
   { name: 'resync-interval', kind: 'int', dflt: '30', help: 'seconds between full reconciles of the data path' },
-  { name: 'healthz-addr', kind: 'string', dflt: '', help: 'host:port to serve GET /healthz on (default: off; status.json is always written)' },
+  { name: 'healthz-addr', kind: 'string', dflt: '', help: 'host:port to serve GET /healthz (alive) and /readyz (data path in place) on (default: off; status.json is always written)' },
+  { name: 'iptables-forward-rules', kind: 'bool', dflt: 'true', help: 'accept forwarded traffic to and from the cluster CIDR in iptables FORWARD, for hosts whose FORWARD policy is DROP (default true; --iptables-forward-rules=false leaves FORWARD to the admin)' },
+  { name: 'iface-regex', kind: 'string', dflt: '', help: 'underlay: the first interface whose name, or address, matches this regular expression' },
+  { name: 'iface-can-reach', kind: 'string', dflt: '', help: 'underlay: the interface and address the kernel uses to reach this IP' },
+  { name: 'node-ips', kind: 'string', dflt: '', help: 'the Node\'s InternalIP(s), comma-separated (the DaemonSet passes status.hostIPs); Kubernetes mode uses them as the underlay when --public-ip, --iface, --iface-regex and --iface-can-reach are not given (default: read from the Node)' },
+  { name: 'watch-idle-timeout', kind: 'int', dflt: '660', help: 'seconds without an event, progress notification (etcd) or bookmark (Kubernetes) after which a watch is taken for dead and the peers are listed again' },
   { name: 'kube-api-server', kind: 'string', dflt: '', help: 'API server URL (default: in-cluster https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT)' },
   { name: 'kube-token-file', kind: 'string', dflt: '/var/run/secrets/kubernetes.io/serviceaccount/token', help: 'bearer token file (re-read on every request)' },
   { name: 'kube-ca-file', kind: 'string', dflt: '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt', help: 'CA bundle for the API server' },
@@ -110,7 +130,8 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'subnet-file', kind: 'string', dflt: '/run/cni-ts/subnet.env', help: 'flannel-style file with the network, subnet, MTU and masquerade setting for other tools (empty: not written)' },
   { name: 'config', kind: 'string', dflt: '', help: 'JSON file with any of these settings, keys without dashes: {"cluster-cidr": "10.244.0.0/16"}' },
   { name: 'cleanup', kind: 'bool', dflt: 'false', help: 'one-shot: remove everything the agent made on this node and release its subnet, then exit' },
-  { name: 'install-cni', kind: 'string', dflt: '', help: 'one-shot: copy the plugins (bridge, host-local, portmap, loopback) from this directory into --cni-bin-dir, then exit' },
+  { name: 'install-cni', kind: 'string', dflt: '', help: 'one-shot: install the executable from this directory into --cni-bin-dir under our own names (cni-ts, cni-ts-bridge, cni-ts-host-local, cni-ts-portmap; loopback only where there is none), then exit' },
+  { name: 'install-cni-replace', kind: 'bool', dflt: 'false', help: 'with --install-cni: also replace the node\'s bridge, host-local, portmap and loopback with ours' },
   { name: 'version', kind: 'bool', dflt: 'false', help: 'print the version and exit' },
   { name: 'help', kind: 'bool', dflt: 'false', help: 'print this help and exit' },
 ];
@@ -325,6 +346,17 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, host
   if (mtu !== 0 && mtu < 1280 && clusterCIDRs.some((c) => c.includes(':'))) throw new AgentConfigError(`${rawValue(src, 'mtu').from}: ${mtu} is below IPv6's minimum of 1280 (the cluster CIDR has IPv6)`);
   const subnetFile = str('subnet-file');
   if (subnetFile && !subnetFile.startsWith('/')) throw new AgentConfigError(`--subnet-file ${JSON.stringify(subnetFile)} must be an absolute path (or empty: not written)`);
+  const ifaceRegex = str('iface-regex');
+  if (ifaceRegex) {
+    try {
+      new RegExp(ifaceRegex);
+    } catch (e) {
+      throw new AgentConfigError(`${rawValue(src, 'iface-regex').from}: ${JSON.stringify(ifaceRegex)} is not a regular expression (${(e as Error).message})`);
+    }
+  }
+  const ifaceCanReach = str('iface-can-reach');
+  if (ifaceCanReach && !parseIP(ifaceCanReach)) throw new AgentConfigError(`${rawValue(src, 'iface-can-reach').from}: ${JSON.stringify(ifaceCanReach)} is not an IP address`);
+  const nodeIPs = validatePublicIPs(str('node-ips'), rawValue(src, 'node-ips').from, needsNetwork ? clusterCIDRs : []);
   const healthzAddr = str('healthz-addr');
   if (healthzAddr && !/^(\[[0-9a-fA-F:.]+\]|[^:[\]]+):\d{1,5}$/.test(healthzAddr)) throw new AgentConfigError(`--healthz-addr ${JSON.stringify(healthzAddr)} must be host:port, e.g. 127.0.0.1:9876`);
 
@@ -368,6 +400,13 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, host
     mtu,
     subnetFile,
     installFrom: str('install-cni'),
+    runDir: str('run-dir'),
+    iptablesForwardRules: bool(src, 'iptables-forward-rules'),
+    ifaceRegex,
+    ifaceCanReach,
+    nodeIPs,
+    watchIdleTimeout: int(src, 'watch-idle-timeout', 2, 86400),
+    installReplace: bool(src, 'install-cni-replace'),
   };
 }
 

@@ -16,22 +16,19 @@ import { randomMac } from '../lib/veth.js';
 import { formatIP, ipEqual, networkOf, parseCIDR, parseIP, type CIDR } from '../lib/ip.js';
 import type { IpLink, IpRoute } from '../lib/iface.js';
 import { Netns } from '../lib/netns.js';
+import { run } from '../lib/exec.js';
 import { vxlanDevice, type Backend } from './config.js';
 import { kernelReader, type Fdb, type KernelReader, type Neigh } from './kernel-state.js';
 
 export type { Fdb, Neigh } from './kernel-state.js';
 import type { NodeRecord } from './store/types.js';
 import { subnetNetworkAddress } from './subnets.js';
+import type { Underlay } from './underlay.js';
+
+export { detectUnderlay, type Underlay } from './underlay.js';
 
 /** Routing protocol number marking the agent's routes (`ip route … proto 177`). */
 export const ROUTE_PROTO = 177;
-
-export interface Underlay {
-  iface: string;
-  /** The underlay address used for VXLAN and published to peers (first of publicIPs). */
-  publicIPs: string[];
-  mtu: number;
-}
 
 export interface VxlanSpec {
   name: string;
@@ -73,13 +70,15 @@ export interface WantedRoute {
   via: string;
   dev: string;
   onlink: boolean;
+  /** The peer it is for (errors are reported per peer). */
+  node?: string;
 }
 
 export interface Wanted {
   routes: WantedRoute[];
   /** vxlan only */
-  neighs: Array<{ dst: string; lladdr: string }>;
-  fdb: Array<{ mac: string; dst: string }>;
+  neighs: Array<{ dst: string; lladdr: string; node?: string }>;
+  fdb: Array<{ mac: string; dst: string; node?: string }>;
   /** Peers that cannot be reached, with the reason (logged). */
   skipped: string[];
 }
@@ -88,6 +87,7 @@ export function wantedState(o: { backend: Backend; device: string; underlay: Und
   const w: Wanted = { routes: [], neighs: [], fdb: [], skipped: [] };
   const inCluster = insideAny(o.clusterCIDRs);
   const localFamily = familyOfIP(o.underlay.publicIPs[0] ?? '0.0.0.0');
+  const onLink = o.underlay.onLink ? insideAny(o.underlay.onLink) : undefined;
   for (const p of o.peers) {
     if (p.node === o.self) continue;
     const subnets = p.subnets.filter((s) => inCluster(s));
@@ -101,11 +101,11 @@ export function wantedState(o: { backend: Backend; device: string; underlay: Und
         w.skipped.push(`${p.node}: ${!p.vtepMAC ? 'no VTEP MAC published' : `no IPv${localFamily} underlay address`}`);
         continue;
       }
-      w.fdb.push({ mac: p.vtepMAC, dst });
+      w.fdb.push({ mac: p.vtepMAC, dst, node: p.node });
       for (const s of subnets) {
         const gw = gatewayOf(s);
-        w.neighs.push({ dst: gw, lladdr: p.vtepMAC });
-        w.routes.push({ dst: s, via: gw, dev: o.device, onlink: true });
+        w.neighs.push({ dst: gw, lladdr: p.vtepMAC, node: p.node });
+        w.routes.push({ dst: s, via: gw, dev: o.device, onlink: true, node: p.node });
       }
     } else {
       for (const s of subnets) {
@@ -115,7 +115,12 @@ export function wantedState(o: { backend: Backend; device: string; underlay: Und
           w.skipped.push(`${p.node}: no IPv${fam} underlay address to route ${s} via`);
           continue;
         }
-        w.routes.push({ dst: s, via, dev: o.underlay.iface, onlink: false });
+        // host-gw routes via the peer itself: it must be on this node's L2 segment (kindnet skips such peers too).
+        if (onLink && !onLink(via)) {
+          w.skipped.push(`${p.node}: ${via} is not on the local L2 segment of ${o.underlay.iface} (${o.underlay.onLink!.join(', ') || 'no network'}); host-gw needs all nodes on one L2 network (use the vxlan backend otherwise)`);
+          continue;
+        }
+        w.routes.push({ dst: s, via, dev: o.underlay.iface, onlink: false, node: p.node });
       }
     }
   }
@@ -124,11 +129,15 @@ export function wantedState(o: { backend: Backend; device: string; underlay: Und
 
 // ---------- diff (pure) ----------
 
-/** One kernel change, structured (sent over netlink in-process) and as an ip/bridge batch line (the exec path). */
-export type Op =
+/**
+ * One kernel change, structured (sent over netlink in-process) and as an ip/bridge batch line (the exec path).
+ * `node`: the peer it is for (a failure is reported for that peer); none for the removal of a stale entry.
+ */
+export type Op = (
   | { kind: 'route'; verb: 'replace' | 'del'; dst: string; via?: string; dev?: string; onlink?: boolean }
   | { kind: 'neigh'; verb: 'replace' | 'del'; dst: string; lladdr?: string; dev: string }
-  | { kind: 'fdb'; verb: 'append' | 'del'; mac: string; dst: string; dev: string };
+  | { kind: 'fdb'; verb: 'append' | 'del'; mac: string; dst: string; dev: string }
+) & { node?: string };
 
 /** The `ip -batch` / `bridge -batch` line of a change. */
 export function opLine(op: Op): string {
@@ -225,7 +234,7 @@ const fdbKey = (mac: string, dst: string | undefined): string => `${mac.toLowerC
 
 interface WantIndex {
   wantByDst: Map<string, WantedRoute>;
-  wantNeigh: Map<string, { dst: string; lladdr: string }>;
+  wantNeigh: Map<string, { dst: string; lladdr: string; node?: string }>;
   wantFdb: Set<string>;
 }
 const wantIndexes = new WeakMap<Wanted, WantIndex>();
@@ -261,7 +270,7 @@ export function diffState(want: Wanted, cur: CurrentState, o: { clusterCIDRs: re
   for (const [k, w] of wantByDst) {
     const c = curByDst.get(k);
     const same = c && ipKey(c.gateway) === ipKey(w.via) && c.dev === w.dev && (!w.onlink || (c.flags ?? []).includes('onlink'));
-    if (!same) push(ch, { kind: 'route', verb: 'replace', dst: w.dst, via: w.via, dev: w.dev, onlink: w.onlink }, `${c ? 'update' : 'add'} route ${w.dst} via ${w.via} dev ${w.dev}`);
+    if (!same) push(ch, { kind: 'route', verb: 'replace', dst: w.dst, via: w.via, dev: w.dev, onlink: w.onlink, node: w.node }, `${c ? 'update' : 'add'} route ${w.dst} via ${w.via} dev ${w.dev}`);
   }
   // Neighbours on our device: permanent entries are ours.
   const curNeigh = new Map(cur.neighs.filter((n) => (n.state ?? []).includes('PERMANENT')).map((n) => [ipKey(n.dst), n]));
@@ -270,7 +279,7 @@ export function diffState(want: Wanted, cur: CurrentState, o: { clusterCIDRs: re
   }
   for (const [k, w] of wantNeigh) {
     const c = curNeigh.get(k);
-    if (!c || c.lladdr?.toLowerCase() !== w.lladdr.toLowerCase()) push(ch, { kind: 'neigh', verb: 'replace', dst: w.dst, lladdr: w.lladdr, dev: o.device }, `${c ? 'update' : 'add'} neighbour ${w.dst} → ${w.lladdr}`);
+    if (!c || c.lladdr?.toLowerCase() !== w.lladdr.toLowerCase()) push(ch, { kind: 'neigh', verb: 'replace', dst: w.dst, lladdr: w.lladdr, dev: o.device, node: w.node }, `${c ? 'update' : 'add'} neighbour ${w.dst} → ${w.lladdr}`);
   }
   // FDB entries on our device that point at a remote VTEP.
   const curFdb = cur.fdb.filter((f) => f.dst && (f.flags ?? []).includes('self'));
@@ -279,7 +288,7 @@ export function diffState(want: Wanted, cur: CurrentState, o: { clusterCIDRs: re
     if (!wantFdb.has(fdbKey(f.mac, f.dst))) push(ch, { kind: 'fdb', verb: 'del', mac: f.mac, dst: f.dst!, dev: o.device }, `remove fdb ${f.mac} → ${f.dst}`);
   }
   for (const w of want.fdb) {
-    if (!haveFdb.has(fdbKey(w.mac, w.dst))) push(ch, { kind: 'fdb', verb: 'append', mac: w.mac, dst: w.dst, dev: o.device }, `add fdb ${w.mac} → ${w.dst}`);
+    if (!haveFdb.has(fdbKey(w.mac, w.dst))) push(ch, { kind: 'fdb', verb: 'append', mac: w.mac, dst: w.dst, dev: o.device, node: w.node }, `add fdb ${w.mac} → ${w.dst}`);
   }
   return ch;
 }
@@ -300,7 +309,9 @@ export function deviceLines(cur: IpLink | undefined, want: VxlanSpec): { lines: 
   const diffs: string[] = [];
   if (Number(d.id) !== want.vni) diffs.push(`VNI ${d.id}`);
   if (Number(d.port) !== want.port) diffs.push(`port ${d.port}`);
-  if (!sameIP(String(d.local ?? ''), want.local)) diffs.push(`local ${d.local}`);
+  // iproute2 prints an IPv4 local address as "local" and an IPv6 one as "local6".
+  const local = String(d.local ?? d.local6 ?? '');
+  if (!sameIP(local, want.local)) diffs.push(`local ${local || 'none'}`);
   if (d.link !== want.iface) diffs.push(`underlay ${d.link}`);
   if (cur.address?.toLowerCase() !== want.mac.toLowerCase()) diffs.push(`MAC ${cur.address}`);
   if (diffs.length) return { lines: [`link del ${want.name}`, ...add], described: [`re-create VXLAN device ${want.name} (had ${diffs.join(', ')})`] };
@@ -338,47 +349,73 @@ export function deviceAddressLines(cur: IpLink | undefined, device: string, subn
   return { lines, described };
 }
 
+/**
+ * Forwarding sysctls (pure, from the current values; keys in slash form). IPv6: turning `all/forwarding` on makes
+ * every interface with accept_ra=1 ignore router advertisements — a host whose uplink is configured by RA would lose
+ * its default route — so the uplink's accept_ra goes from 1 to 2 (accept RAs even when forwarding) first.
+ */
+export function forwardingSysctls(clusterCIDRs: readonly string[], uplink: string, cur: ReadonlyMap<string, string>): { set: Record<string, string>; described: string[] } {
+  const set: Record<string, string> = {};
+  const described: string[] = [];
+  if (clusterCIDRs.some((c) => !c.includes(':')) && cur.get('net/ipv4/ip_forward') !== '1') {
+    set['net/ipv4/ip_forward'] = '1';
+    described.push('turn IPv4 forwarding on');
+  }
+  if (clusterCIDRs.some((c) => c.includes(':')) && cur.get('net/ipv6/conf/all/forwarding') !== '1') {
+    const ra = `net/ipv6/conf/${uplink}/accept_ra`;
+    if (cur.get(ra) === '1') {
+      set[ra] = '2';
+      described.push(`set ${uplink} accept_ra=2 (keep accepting router advertisements once forwarding is on)`);
+    }
+    set['net/ipv6/conf/all/forwarding'] = '1';
+    described.push('turn IPv6 forwarding on');
+  }
+  return { set, described };
+}
+
+/** br_netfilter: a bridge CNI needs bridged pod traffic to pass iptables (Service hairpin through kube-proxy). */
+export function brNetfilterWarning(cur: ReadonlyMap<string, string>, v6: boolean): string | undefined {
+  const v4 = cur.get('net/bridge/bridge-nf-call-iptables');
+  if (v4 === undefined) return 'br_netfilter is not loaded (no /proc/sys/net/bridge): traffic between pods on one bridge bypasses iptables, so Services reached by a pod on the same node (kube-proxy hairpin) fail; run `modprobe br_netfilter` and add it to /etc/modules-load.d';
+  const off = [v4 !== '1' ? 'net.bridge.bridge-nf-call-iptables' : '', v6 && cur.get('net/bridge/bridge-nf-call-ip6tables') !== '1' ? 'net.bridge.bridge-nf-call-ip6tables' : ''].filter(Boolean);
+  if (off.length) return `${off.join(' and ')} ${off.length > 1 ? 'are' : 'is'} 0: bridged pod traffic bypasses iptables (kube-proxy Services to pods on the same node fail); set ${off.map((k) => `${k}=1`).join(' ')}`;
+  return undefined;
+}
+
+/** The 1-based lines of a `-force -batch` run that failed (each failure prints "Command failed -:N"). */
+export const failedBatchLines = (stderr: string): number[] => [...stderr.matchAll(/Command failed -:(\d+)/g)].map((m) => Number(m[1]));
+
+/** The failures of a forced batch attributed to peers (by the line's owner); failures of lines with no owner are returned apart. */
+export function attributeFailures(stderr: string, owners: ReadonlyArray<string | undefined>, lines: readonly string[], tool: string): { perPeer: Map<string, string>; other: string[] } {
+  const perPeer = new Map<string, string>();
+  const other: string[] = [];
+  const msgs = stderr.split('\n').filter((l) => l.trim() && !l.startsWith('Command failed'));
+  const failed = failedBatchLines(stderr);
+  failed.forEach((n, i) => {
+    const what = `${msgs[i]?.trim() ?? 'failed'} (${tool} ${lines[n - 1] ?? `line ${n}`})`;
+    const node = owners[n - 1];
+    if (node) perPeer.set(node, perPeer.has(node) ? `${perPeer.get(node)}; ${what}` : what);
+    else other.push(what);
+  });
+  if (failed.length === 0 && stderr.trim()) other.push(`${tool}: ${stderr.trim()}`);
+  return { perPeer, other };
+}
+
 // ---------- effects ----------
 
 const host = Netns.host();
 
-function ipJson<T>(args: string[]): T | undefined {
-  const r = host.ip(['-j', ...args]);
-  if (r.status !== 0) return undefined;
-  const t = r.stdout.trim();
-  return (t ? JSON.parse(t) : []) as T;
-}
-
-/** The default route's interface and the node's address on it (or on the interface/address given). */
-export function detectUnderlay(publicIPs: readonly string[], iface: string): Underlay {
-  const addrs = ipJson<IpLink[]>(['addr', 'show']) ?? [];
-  let dev = iface;
-  if (!dev && publicIPs.length) dev = addrs.find((l) => (l.addr_info ?? []).some((a) => sameIP(a.local, publicIPs[0])))?.ifname ?? '';
-  if (!dev) {
-    const routes = [...(ipJson<IpRoute[]>(['route', 'show', 'default']) ?? []), ...(ipJson<IpRoute[]>(['-6', 'route', 'show', 'default']) ?? [])];
-    dev = routes.find((r) => r.dev)?.dev ?? '';
-  }
-  if (!dev) throw new Error('cannot find the underlay interface: no default route; give --iface or --public-ip');
-  const link = addrs.find((l) => l.ifname === dev);
-  if (!link) throw new Error(`underlay interface ${dev} does not exist`);
-  let ips = [...publicIPs];
-  if (ips.length === 0) {
-    const global = (link.addr_info ?? []).filter((a) => a.scope === 'global' && !a.tentative);
-    const v4 = global.find((a) => a.family === 'inet');
-    const v6 = global.find((a) => a.family === 'inet6');
-    ips = [v4?.local, v6?.local].filter((x): x is string => !!x);
-    if (ips.length === 0) throw new Error(`underlay interface ${dev} has no global address; give --public-ip`);
-  } else {
-    for (const ip of ips) {
-      if (!(link.addr_info ?? []).some((a) => sameIP(a.local, ip))) throw new Error(`--public-ip ${ip} is not an address of ${dev}`);
-    }
-  }
-  return { iface: dev, publicIPs: ips, mtu: link.mtu ?? 1500 };
-}
-
 export interface ApplyReport {
   described: string[];
   errors: string[];
+  /** Conditions the admin should fix; not errors of the agent (logged when they change, in status.json). */
+  warnings?: string[];
+}
+
+/** What a reconcile did: failures of changes for one peer are reported for that peer (`peerErrors`), apart from `errors`. */
+export interface ReconcileReport extends ApplyReport {
+  skipped: string[];
+  peerErrors: Map<string, string>;
 }
 
 /** The data path of this node (runs ip and bridge in the agent's own network namespace). */
@@ -387,7 +424,8 @@ export class DataPath {
 
   constructor(
     readonly backend: Backend,
-    readonly underlay: Underlay,
+    /** Replaced when a resync finds another interface, address, MTU or on-link network (setUnderlay). */
+    public underlay: Underlay,
     readonly clusterCIDRs: readonly string[],
     readonly vxlan: { vni: number; port: number; mac: string },
     readonly self: string,
@@ -401,6 +439,19 @@ export class DataPath {
 
   /** The device as read in this turn of the event loop (setupDevice, setLocalSubnets and reconcile share one read). */
   private linkCache: { link: IpLink | undefined } | undefined;
+
+  /**
+   * The underlay as detected again (every resync): taken when anything the data path uses differs (the wanted state
+   * of the peers is computed again then). Returns whether it changed.
+   */
+  setUnderlay(u: Underlay): boolean {
+    const a = this.underlay;
+    const same = a.iface === u.iface && a.mtu === u.mtu && a.publicIPs.join(',') === u.publicIPs.join(',') && (a.onLink ?? []).join(',') === (u.onLink ?? []).join(',') && !a.onLink === !u.onLink;
+    if (same) return false;
+    this.underlay = u;
+    this.lastWant = undefined;
+    return true;
+  }
 
   /** The largest pod MTU the underlay carries: its MTU, less the VXLAN overhead. */
   get maxPodMTU(): number {
@@ -436,24 +487,30 @@ export class DataPath {
     this.linkCache = undefined;
   }
 
-  /** Forwarding on, and (vxlan) the device created or fixed. */
+  /** Forwarding on (IPv6: the uplink keeps accepting RAs), br_netfilter checked, and (vxlan) the device created or fixed. */
   setupDevice(): ApplyReport {
-    const sysctls: Record<string, string> = {};
-    if (this.clusterCIDRs.some((c) => !c.includes(':'))) sysctls['net/ipv4/ip_forward'] = '1';
-    if (this.clusterCIDRs.some((c) => c.includes(':'))) sysctls['net/ipv6/conf/all/forwarding'] = '1';
     const errors: string[] = [];
+    const warnings: string[] = [];
+    const v6 = this.clusterCIDRs.some((c) => c.includes(':'));
+    const uplink = this.underlay.iface;
+    const keys = ['net/ipv4/ip_forward', 'net/ipv6/conf/all/forwarding', `net/ipv6/conf/${uplink}/accept_ra`, 'net/bridge/bridge-nf-call-iptables', 'net/bridge/bridge-nf-call-ip6tables'];
+    const cur = host.sysctlRead(keys);
+    const fwd = forwardingSysctls(this.clusterCIDRs, uplink, cur);
+    const described = [...fwd.described];
     try {
-      host.sysctlSet(sysctls); // writes only what differs
+      host.sysctlSet(fwd.set);
     } catch (e) {
       // An unprivileged container has /proc/sys read-only: say so, the node's admin has to turn forwarding on.
-      errors.push(`IP forwarding is off and cannot be turned on here (${(e as Error).message}): pods cannot reach other nodes until it is on`);
+      errors.push(`IP forwarding is off and cannot be turned on here (${(e as Error).message}): pods cannot reach other nodes until it is on (set ${Object.keys(fwd.set).map((k) => `${k.replaceAll('/', '.')}=${fwd.set[k]}`).join(' ')})`);
     }
-    if (this.backend !== 'vxlan') return { described: [], errors };
-    const { lines, described } = deviceLines(this.link(), this.spec());
-    if (lines.length) this.changed();
-    const r = host.ipBatch(lines);
+    const brnf = brNetfilterWarning(cur, v6);
+    if (brnf) warnings.push(brnf);
+    if (this.backend !== 'vxlan') return { described, errors, warnings };
+    const dev = deviceLines(this.link(), this.spec());
+    if (dev.lines.length) this.changed();
+    const r = host.ipBatch(dev.lines);
     if (r.status !== 0) throw new Error(`creating ${this.device} failed: ${r.stderr.trim()}`);
-    return { described, errors };
+    return { described: [...described, ...dev.described], errors, warnings };
   }
 
   /** (vxlan) this node's subnets' network addresses on the device. */
@@ -468,7 +525,7 @@ export class DataPath {
   /** Routes of ours, and (vxlan) the device's neighbours and FDB: each dumped once per reconcile. */
   readState(): CurrentState {
     const v6 = this.clusterCIDRs.some((c) => c.includes(':'));
-    const routes = this.reader.routes(ROUTE_PROTO, v6);
+    const routes = this.reader.routes(ROUTE_PROTO, v6, [this.device, this.underlay.iface].filter(Boolean));
     if (this.backend !== 'vxlan') return { routes, neighs: [], fdb: [] };
     const link = this.link();
     const neighs = link ? this.reader.neighs(this.device) : [];
@@ -476,11 +533,14 @@ export class DataPath {
     return { link, routes, neighs, fdb };
   }
 
-  /** Bring routes, neighbours and FDB in line with the peers. */
   /** The wanted state of the last peers seen (a map of peers is replaced, never changed, when the peers change). */
   private lastWant: { peers: unknown; want: Wanted } | undefined;
 
-  reconcile(peers: Iterable<NodeRecord> | ReadonlyMap<string, NodeRecord>): ApplyReport & { skipped: string[] } {
+  /**
+   * Bring routes, neighbours and FDB in line with the peers. A change that fails for one peer is reported for that
+   * peer (`peerErrors`) and does not stop the others; `errors` are failures that belong to no peer.
+   */
+  reconcile(peers: Iterable<NodeRecord> | ReadonlyMap<string, NodeRecord>): ReconcileReport {
     const isMap = peers instanceof Map;
     let want = isMap && this.lastWant?.peers === peers ? this.lastWant.want : undefined;
     if (!want) {
@@ -489,29 +549,56 @@ export class DataPath {
     }
     const ch = diffState(want, this.readState(), { clusterCIDRs: this.clusterCIDRs, device: this.device });
     if (ch.ip.length || ch.bridge.length) this.changed();
-    const errors = this.apply(ch);
-    return { described: ch.described, errors, skipped: want.skipped };
+    const { errors, peerErrors } = this.apply(ch);
+    return { described: ch.described, errors, skipped: want.skipped, peerErrors };
   }
 
   /**
    * Make the changes: FDB entries first (the first packet out already has its underlay destination), then routes and
-   * neighbours. In the shipped executable one batch of netlink messages in-process (lib/rtnetlink: no exec; under load
-   * an exec of ip takes tens of milliseconds of wall time); else one `bridge -batch` and one `ip -batch`. Every change
-   * is tried; the failures are returned.
+   * neighbours. In the shipped executable the lines go in-process as one batch of netlink messages (lib/rtnetlink, with
+   * ip's error texts; no exec: under load an exec of ip takes tens of milliseconds of wall time); else one
+   * `bridge -batch` and one `ip -batch`. Every change is tried; the failures
+   * are returned, those of a change for a peer by peer.
    */
-  private apply(ch: Changes): string[] {
-    const lines = [...ch.bridge.map((line) => ({ tool: 'bridge' as const, line })), ...ch.ip.map((line) => ({ tool: 'ip' as const, line }))];
-    const done = lines.length ? host.netlinkBatch(lines) : [];
-    if (done) return lines.flatMap((l, i) => (done[i] ? [`${l.tool}: ${l.line}: ${done[i]}`] : []));
+  private apply(ch: Changes): { errors: string[]; peerErrors: Map<string, string> } {
     const errors: string[] = [];
+    const peerErrors = new Map<string, string>();
+    const forPeer = (node: string | undefined, e: string): void => {
+      if (!node) errors.push(e);
+      else peerErrors.set(node, peerErrors.has(node) ? `${peerErrors.get(node)}; ${e}` : e);
+    };
+    const ops = [...(ch.bridgeOps ?? []), ...(ch.ipOps ?? [])];
+    if (this.reader.kind === 'netlink' && ops.length === ch.bridge.length + ch.ip.length && ops.length) {
+      // Every line in one batch of netlink messages (lib/rtnetlink, as the plugins' lines): undefined when some line
+      // cannot be taken over or the socket is not available, then the programs run below.
+      const lines = ops.map((op) => ({ tool: op.kind === 'fdb' ? ('bridge' as const) : ('ip' as const), line: opLine(op) }));
+      try {
+        const done = host.netlinkBatch(lines);
+        if (done) {
+          // what ip/bridge would have printed for the line (the kernel's explanation, else "RTNETLINK answers: …")
+          done.forEach((err, i) => err && forPeer(ops[i]!.node, `${err.trim()} (${lines[i]!.tool} ${lines[i]!.line})`));
+          return { errors, peerErrors };
+        }
+      } catch (e) {
+        this.onNetlinkFailure?.(`changing the data path over netlink failed (${(e as Error).message}): using ip/bridge instead`);
+      }
+    }
+    const collect = (stderr: string, ops: readonly Op[] | undefined, lines: readonly string[], tool: string): void => {
+      const f = attributeFailures(stderr, (ops ?? []).map((o) => o.node), lines, tool);
+      for (const [n, e] of f.perPeer) forPeer(n, e);
+      errors.push(...f.other);
+    };
     if (ch.bridge.length) {
-      const r = host.bridge(['-force', '-batch', '-'], ch.bridge.join('\n') + '\n');
-      if (r.status !== 0) errors.push(`bridge: ${r.stderr.trim()}`);
+      const r = run('bridge', ['-force', '-batch', '-'], { input: ch.bridge.join('\n') + '\n' });
+      if (r.status !== 0) collect(r.stderr, ch.bridgeOps, ch.bridge, 'bridge');
     }
     const r = host.ipBatch(ch.ip, true);
-    if (r.status !== 0) errors.push(`ip: ${r.stderr.trim()}`);
-    return errors;
+    if (r.status !== 0) collect(r.stderr, ch.ipOps, ch.ip, 'ip');
+    return { errors, peerErrors };
   }
+
+  /** Told once when the netlink path fails and the ip/bridge execs take over (the daemon logs it). */
+  onNetlinkFailure?: (msg: string) => void;
 
   /** --cleanup: the VXLAN device (with its neighbours and FDB) and every route of ours inside the cluster CIDR. */
   teardown(): ApplyReport {

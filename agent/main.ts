@@ -7,7 +7,7 @@
  */
 import { hostname } from 'node:os';
 import { CNI_TS_VERSION } from '../lib/cni/skel.js';
-import { ensurePath } from '../lib/exec.js';
+import { ensurePath, setExecTimeout } from '../lib/exec.js';
 import { AgentConfigError, loadConfig, usage } from './config.js';
 import { runCleanup } from './cleanup.js';
 import { runDaemon } from './daemon.js';
@@ -15,12 +15,16 @@ import { installPlugins } from './install.js';
 
 export const VERSION = `cni-ts-agent ${CNI_TS_VERSION}`;
 
+/** Every program the agent runs (ip, bridge, nft, iptables) is killed after this long: a hung one must not freeze it. */
+export const EXEC_TIMEOUT_MS = 30_000;
+
 const log = (msg: string): void => {
   process.stderr.write(`${new Date().toISOString()} cni-ts-agent: ${msg}\n`);
 };
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   ensurePath();
+  setExecTimeout(EXEC_TIMEOUT_MS);
   let cfg;
   try {
     cfg = loadConfig(argv, env, hostname);
@@ -40,7 +44,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       return 0;
     case 'install-cni':
       try {
-        for (const line of installPlugins(cfg.installFrom, cfg.cniBinDir)) log(line);
+        for (const line of installPlugins(cfg.installFrom, cfg.cniBinDir, cfg.installReplace)) log(line);
         return 0;
       } catch (e) {
         log((e as Error).message);

@@ -133,6 +133,58 @@ export function createContainerLink(
   return parseLastLink(second.stdout);
 }
 
+/** What a link-first IPAM gave (lib/cni/linkfirst.ts): the link's addresses, routes and sysctls, and how to give it back. */
+export interface LinkFirstIps {
+  ips: readonly IPConfig[];
+  routes: readonly Route[];
+  /** Sysctls keyed by CNI_IFNAME (slash form), set before the addresses. */
+  sysctls?: Record<string, string>;
+  release?: () => void;
+}
+
+/**
+ * Link first, for an IPAM that works on the link itself (dhcp): one exec runs the plan's checks, creates the link,
+ * renames and attaches it and sets it up (as the reference's); then `obtain` (the IPAM ADD); then the sysctls and a
+ * second exec put the addresses and routes on and read the link back. A failure before `obtain` removes exactly
+ * what was created; after it, what `obtain` got is released first (a DHCP lease is released over the link), then
+ * the link is deleted.
+ */
+export function createLinkFirst<T extends LinkFirstIps>(
+  container: Netns,
+  ifname: string,
+  plan: ContainerLinkPlan,
+  obtain: () => T,
+  fail: (f: LinkFailure) => CniError,
+): { link: IpLink | undefined; got: T } {
+  const { lines, stages, split } = planLines(plan, ifname, [], []);
+  const first = [...lines.slice(0, split), `link set dev ${ifname} up`];
+  const firstStages: Stage[] = [...stages.slice(0, split), 'configure'];
+  const r = container.ip(['-j', '-batch', '-'], first.join('\n') + '\n');
+  if (r.status !== 0) {
+    const n = batchFailedLine(r.stderr);
+    const gone = leftover(plan, ifname, firstStages, n);
+    if (gone) container.ip(['link', 'del', 'dev', gone]);
+    throw fail({ stage: n > 0 ? firstStages[n - 1]! : 'create', line: n > 0 ? (first[n - 1] ?? '') : '', error: firstError(r.stderr) });
+  }
+  let got: T | undefined;
+  try {
+    got = obtain();
+    if (got.sysctls && Object.keys(got.sysctls).length) container.sysctlSet(got.sysctls);
+    const rest = [...configureIfaceCommands(ifname, got.ips, got.routes), `link show dev ${ifname}`];
+    const c = container.ip(['-j', '-batch', '-'], rest.join('\n') + '\n');
+    if (c.status !== 0) throw fail({ stage: 'configure', line: rest[batchFailedLine(c.stderr) - 1] ?? '', error: firstError(c.stderr) });
+    return { link: parseLastLink(c.stdout), got };
+  } catch (e) {
+    try {
+      got?.release?.();
+    } catch {
+      /* the original error is the one to report */
+    }
+    container.ip(['link', 'del', 'dev', ifname]);
+    throw e;
+  }
+}
+
 /**
  * CHECK's common part: prevResult (required), its interface named CNI_IFNAME in this sandbox, and that link as the
  * container has it now (with details and addresses). Errors as the reference's.

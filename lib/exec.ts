@@ -17,7 +17,21 @@ export interface RunOptions {
   input?: string;
   env?: NodeJS.ProcessEnv;
   stdio?: StdioOptions;
+  /** Kill the program (SIGKILL) after this many milliseconds; default: setExecTimeout's, else none. */
+  timeoutMs?: number;
 }
+
+let defaultTimeoutMs: number | undefined;
+
+/**
+ * Bound every program this process runs (a long-running daemon must not freeze on a hung `ip` or `nft`): a program
+ * still running after `ms` is killed and its result is status 124 with a stderr saying so. Plugins leave it unset.
+ */
+export function setExecTimeout(ms: number | undefined): void {
+  defaultTimeoutMs = ms;
+}
+
+const timedOut = (cmd: string, ms: number): RunResult => ({ status: 124, stdout: '', stderr: `${cmd} did not finish within ${ms / 1000}s and was killed` });
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -27,15 +41,17 @@ export function ensurePath(): void {
 }
 
 export function run(cmd: string, args: readonly string[], opts: RunOptions = {}): RunResult {
-  return traced(() => `exec ${[cmd, ...args].join(' ').slice(0, 120)}`, () => spawn(cmd, args, opts));
+  const o = opts.timeoutMs === undefined && defaultTimeoutMs !== undefined ? { ...opts, timeoutMs: defaultTimeoutMs } : opts;
+  return traced(() => `exec ${[cmd, ...args].join(' ').slice(0, 120)}`, () => spawn(cmd, args, o));
 }
 
 interface BunSpawnResult {
   exitCode: number | null;
+  exitedDueToTimeout?: boolean;
   stdout?: Uint8Array;
   stderr?: Uint8Array;
 }
-type BunSpawnSync = (argv: string[], o: { env?: NodeJS.ProcessEnv; stdin: 'ignore' | Uint8Array; stdout: 'pipe'; stderr: 'pipe' }) => BunSpawnResult;
+type BunSpawnSync = (argv: string[], o: { env?: NodeJS.ProcessEnv; stdin: 'ignore' | Uint8Array; stdout: 'pipe'; stderr: 'pipe'; timeout?: number; killSignal?: string }) => BunSpawnResult;
 const bunSpawnSync = (globalThis as { Bun?: { spawnSync: BunSpawnSync } }).Bun?.spawnSync;
 
 const notFound = (cmd: string): RunResult => ({ status: 127, stdout: '', stderr: `${cmd}: command not found` });
@@ -49,9 +65,11 @@ function spawn(cmd: string, args: readonly string[], opts: RunOptions): RunResul
     encoding: 'utf8',
     stdio: opts.stdio ?? ['pipe', 'pipe', 'pipe'],
     maxBuffer: 256 * 1024 * 1024,
+    ...(opts.timeoutMs ? { timeout: opts.timeoutMs, killSignal: 'SIGKILL' as const } : {}),
   });
   if (r.error) {
     const code = (r.error as NodeJS.ErrnoException).code;
+    if (code === 'ETIMEDOUT' && opts.timeoutMs) return timedOut(cmd, opts.timeoutMs);
     return code === 'ENOENT' ? notFound(cmd) : { status: 127, stdout: '', stderr: String(r.error.message) };
   }
   return { status: r.status ?? 128, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
@@ -67,12 +85,14 @@ function spawnBun(spawnSync: BunSpawnSync, cmd: string, args: readonly string[],
       stdin: opts.input !== undefined ? Buffer.from(opts.input) : 'ignore',
       stdout: 'pipe',
       stderr: 'pipe',
+      ...(opts.timeoutMs ? { timeout: opts.timeoutMs, killSignal: 'SIGKILL' } : {}),
     });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || /not found|ENOENT/i.test(String((e as Error).message))) return notFound(cmd);
     return { status: 127, stdout: '', stderr: String((e as Error).message) };
   }
+  if (r.exitedDueToTimeout && opts.timeoutMs) return timedOut(cmd, opts.timeoutMs);
   const text = (b: Uint8Array | undefined): string => (b ? decoder.decode(b) : '');
   return { status: r.exitCode ?? 128, stdout: text(r.stdout), stderr: text(r.stderr) };
 }

@@ -7,6 +7,7 @@
 import { randomBytes } from './hash.js';
 import { CniError, ErrorCode, configError, pluginError } from './cni/errors.js';
 import { delegate, ipamDel, ipamType } from './cni/invoke.js';
+import { needsLinkFirst } from './cni/linkfirst.js';
 import type { DNS, IPConfig, Interface, Result, Route } from './cni/result.js';
 import type { CniContext } from './cni/skel.js';
 import { checkInterfaceIPs, checkRoutes, configureIfaceCommands, deleteContainerLink, ifaceSysctls, ipsForInterface, readLink, type IpLink, type IpRoute } from './iface.js';
@@ -44,14 +45,6 @@ export interface MasterInfo {
   name: string;
   mtu?: number;
 }
-
-/**
- * IPAM types that work on the container's interface itself — the dhcp daemon runs its DHCP client on it — so the link
- * must exist under CNI_IFNAME before the IPAM ADD (as the reference creates it first); other IPAMs are asked before
- * the link is made, so it is created and configured in one go.
- */
-export const LINK_FIRST_IPAM: ReadonlySet<string> = new Set(['dhcp']);
-const needsLinkFirst = (ctx: CniContext): boolean => LINK_FIRST_IPAM.has(ipamType(ctx) ?? '');
 
 /** A random temporary name (the reference uses veth + 8 hex): never clashes with CNI_IFNAME in either netns. */
 export const tempLinkName = (): string => `cnitmp${randomBytes(4).toString('hex')}`;
@@ -193,8 +186,8 @@ export function addSubLink(ctx: CniContext, spec: SubLinkSpec, obtainIps: () => 
     const link = parseLastLink(r.stdout);
     return buildResult(ctx.conf.cniVersion, { name: ctx.ifname, mac: link?.address, sandbox: ctx.netns }, src, ctx.conf.dns);
   } catch (e) {
+    releaseQuietly(src); // first: a DHCP lease is released over the link
     removeQuietly(container, current);
-    releaseQuietly(src);
     throw e;
   }
 }
@@ -271,9 +264,9 @@ function addInOneExec(c: Libc, ctx: CniContext, spec: SubLinkSpec, master: Maste
 }
 
 /**
- * With an IPAM that needs the interface (LINK_FIRST_IPAM): one `ip -batch` creates the link in the container under
- * CNI_IFNAME, the IPAM runs on it, its sysctls are set in-process, a second batch configures it and reads it back
- * (in-process over rtnetlink in the executable; exec'd without it).
+ * With an IPAM that needs the interface (LINK_FIRST_IPAM in lib/cni/linkfirst.ts): one `ip -batch` creates the link in
+ * the container under CNI_IFNAME, the IPAM runs on it, its sysctls are set in-process, a second batch configures it
+ * and reads it back (in-process over rtnetlink in the executable; exec'd without it).
  */
 function addLinkFirst(ctx: CniContext, spec: SubLinkSpec, index: number, master: MasterInfo, container: Netns, obtainIps: () => IpSource | undefined): Result {
   // Under a temporary name, renamed in the same batch (as addInOneExec: a host link named like CNI_IFNAME must not clash).
@@ -298,8 +291,8 @@ function addLinkFirst(ctx: CniContext, spec: SubLinkSpec, index: number, master:
     const link = parseLastLink(r.stdout);
     return buildResult(ctx.conf.cniVersion, { name: ctx.ifname, mac: link?.address, sandbox: ctx.netns }, src, ctx.conf.dns);
   } catch (e) {
+    releaseQuietly(src); // first: a DHCP lease is released over the link
     removeQuietly(container, ctx.ifname);
-    releaseQuietly(src);
     throw e;
   }
 }

@@ -7,6 +7,7 @@
 import { validAttachments } from './cni/config.js';
 import { pluginError } from './cni/errors.js';
 import { ipamDel, ipamGc } from './cni/invoke.js';
+import { needsLinkFirst } from './cni/linkfirst.js';
 import { randomBytes } from './hash.js';
 import type { CniContext } from './cni/skel.js';
 import { deleteContainerLink } from './iface.js';
@@ -118,16 +119,19 @@ function knownAddresses(ctx: CniContext, captured: readonly string[]): string[] 
 
 /**
  * DEL of a veth attachment: delete the container end (the host end goes with it) capturing its addresses, release
- * the IPAM lease, run `extra` cleanups, remove the masquerade. Every step runs even when an earlier one failed, the
+ * the IPAM lease (before the link goes when the IPAM works on it: dhcp), run `extra` cleanups, remove the masquerade. Every step runs even when an earlier one failed, the
  * first error is reported. Masquerade rules are found by name (chain hash, nft comment), so this works without netns
  * and without prevResult; the addresses only narrow which iptables families to look at. Idempotent.
  */
 export function delVethAttachment(ctx: CniContext, conf: VethDelConf, extra: Array<() => void> = []): void {
   let captured: string[] = [];
+  // An IPAM that works on the link (dhcp: the DHCPRELEASE goes out over it) is asked before the link goes.
+  const releaseFirst = conf.layer3 && needsLinkFirst(ctx);
   runAll([
+    releaseFirst && (() => ipamDel(ctx)),
     // the addresses the link had are needed only to narrow the masquerade teardown when there is no prevResult
     () => (captured = deleteContainerLink(ctx, conf.layer3 && conf.ipMasq && !ctx.conf.prevResult?.ips?.length)),
-    conf.layer3 && (() => ipamDel(ctx)),
+    conf.layer3 && !releaseFirst && (() => ipamDel(ctx)),
     ...extra,
     conf.layer3 &&
       conf.ipMasq &&

@@ -78,9 +78,12 @@ function entrySource() {
   return `const {basename}=require('node:path');
 const plugins={${plugins.map((e) => `${q(e.type)}:()=>require(${q(e.main)}).plugin`).join(',')}};
 const commands={${COMMANDS.map((c) => `${q(c.name)}:()=>require(${q(join(root, c.main))}).main`).join(',')}};
-const ipam={${ipam.map((e) => `get ${q(e.type)}(){return plugins[${q(e.type)}]()}`).join(',')}};
-// Bun: argv0 is the name we were invoked by (argv[1] is the embedded script); under node it is argv[1].
-const name=basename(typeof Bun!=='undefined'?process.argv0:(process.argv[1]||''));
+// IPAM plugins by their names and by our prefixed names (cni-ts-agent's conflist names cni-ts-host-local).
+const ipam={${ipam.flatMap((e) => [e.type, `cni-ts-${e.type}`]).map((t, i) => `get ${q(t)}(){return plugins[${q(ipam[Math.floor(i / 2)].type)}]()}`).join(',')}};
+// Bun: argv0 is the name we were invoked by (argv[1] is the embedded script); under node it is argv[1]. A plugin also
+// answers to cni-ts-<type> (--install-cni installs those beside the distribution's plugins).
+let name=basename(typeof Bun!=='undefined'?process.argv0:(process.argv[1]||''));
+if(!plugins[name]&&!commands[name]&&name.startsWith('cni-ts-')&&plugins[name.slice(7)])name=name.slice(7);
 const modes={${PLUGIN_MODES.map((m) => `${q(`${m.plugin} ${m.arg}`)}:()=>require(${q(join(root, m.main))}).main`).join(',')}};
 const mode=modes[name+' '+process.argv[2]];
 if(mode){mode()(process.argv.slice(3),process.env).then((c)=>{process.exitCode=c},(e)=>{process.stderr.write(name+': '+(e&&e.stack||e)+'\\n');process.exitCode=1})}

@@ -6,6 +6,9 @@
 #                                         links to it: what `cni-ts-agent --install-cni /opt/cni-ts/bin` copies onto
 #                                         the node (the executable once, the names as links)
 #   /usr/sbin/{ip,bridge,nft}             iproute2 and nftables from this Debian, which the agent runs
+#   /usr/sbin/{ip,ip6}tables{,-nft,-legacy}{,-save,-restore}
+#                                         iptables, both backends (xtables-nft-multi, xtables-legacy-multi) and their
+#                                         extensions: the agent's FORWARD accept rules go where the host's drop is
 #   /bin/busybox, /bin/sh                 busybox-static, for `kubectl exec … sh` when debugging
 # plus the shared libraries those need (found with ldd), so the image needs nothing from a base image.
 #
@@ -48,6 +51,17 @@ copy_with_libs "$exe" /usr/local/bin/cni-ts
 ln -s cni-ts "$rootfs/usr/local/bin/cni-ts-agent"
 for p in bridge host-local portmap loopback; do ln -s /usr/local/bin/cni-ts "$rootfs/opt/cni-ts/bin/$p"; done
 for t in ip bridge nft; do copy_with_libs "$(command -v "$t")" "/usr/sbin/$t"; done
+for m in xtables-nft-multi xtables-legacy-multi; do copy_with_libs "$(command -v "$m")" "/usr/sbin/$m"; done
+for t in iptables ip6tables; do
+  for s in "" -save -restore; do
+    ln -s xtables-nft-multi "$rootfs/usr/sbin/$t$s"
+    ln -s xtables-nft-multi "$rootfs/usr/sbin/$t-nft$s"
+    ln -s xtables-legacy-multi "$rootfs/usr/sbin/$t-legacy$s"
+  done
+done
+xtdir="$(dirname "$(find /usr/lib -name libxt_comment.so -print -quit)")"
+mkdir -p "$rootfs$xtdir"
+for so in "$xtdir"/*.so; do copy_with_libs "$so" "$so"; done
 [[ -d /etc/iproute2 ]] && cp -r /etc/iproute2 "$rootfs/etc/iproute2"
 if [[ -x /bin/busybox ]] && ! ldd /bin/busybox >/dev/null 2>&1; then
   cp /bin/busybox "$rootfs/bin/busybox"

@@ -187,6 +187,12 @@ export class EtcdClient {
     return Number(r.result?.TTL ?? 0);
   }
 
+  /** A lease's remaining and granted TTL in seconds; remaining -1 when the lease does not exist. */
+  async timeToLive(id: string, signal?: AbortSignal): Promise<{ ttl: number; granted: number }> {
+    const r = await this.call('lease/timetolive', { ID: id }, signal);
+    return { ttl: Number(r.TTL ?? -1), granted: Number(r.grantedTTL ?? 0) };
+  }
+
   /** Revoke a lease (its keys go with it); a lease already gone is not an error. */
   async revoke(id: string, signal?: AbortSignal): Promise<void> {
     try {
@@ -198,10 +204,12 @@ export class EtcdClient {
   }
 
   /**
-   * Watch every key under `prefix` from `startRevision`. Each answer's events go to `onEvents`; a compaction or a
-   * cancel by the server ends the stream with an error.
+   * Watch every key under `prefix` from `startRevision`, with progress notifications (etcd sends one every
+   * --experimental-watch-progress-notify-interval, 10 min by default, while nothing changes). Each answer's events go
+   * to `onEvents`; every message (created, events, progress) to `onMessage`, so a silent stream can be told apart from
+   * a quiet one. A compaction or a cancel by the server ends the stream with an error.
    */
-  watch(prefix: string, startRevision: number, onEvents: (events: WatchEvent[], revision: number) => void): Stream {
+  watch(prefix: string, startRevision: number, onEvents: (events: WatchEvent[], revision: number) => void, onMessage?: () => void): Stream {
     let failure: Error | undefined;
     const s = streamJSON(
       {
@@ -209,10 +217,11 @@ export class EtcdClient {
         url: this.url('watch'),
         headers: this.transport.auth?.cachedHeaders(),
         tls: this.tls(),
-        body: { create_request: { key: b64(prefix), range_end: prefixEnd(prefix), start_revision: String(startRevision), prev_kv: true } },
+        body: { create_request: { key: b64(prefix), range_end: prefixEnd(prefix), start_revision: String(startRevision), prev_kv: true, progress_notify: true } },
         timeoutMs: this.timeoutMs,
       },
       (msg) => {
+        onMessage?.();
         if (msg.error) throw new EtcdError(Number(msg.error.grpc_code ?? msg.error.code ?? 0), String(msg.error.message));
         const r = msg.result ?? {};
         if (r.canceled) {

@@ -22,6 +22,8 @@ export interface EtcdStoreOptions {
   nodeName: string;
   settings: ClusterSettings;
   leaseTTL: number;
+  /** Seconds without a watch message (event, progress notification) after which the watch is restarted. */
+  watchIdleTimeout?: number;
   /** Subnets this node had before (from its state file): taken again when free. */
   previous: string[];
   log: (msg: string) => void;
@@ -61,6 +63,23 @@ export function peersFrom(records: Iterable<NodeRecord & { subnet: string }>, se
   }
   return out;
 }
+
+/** How often a lease is kept alive: a third of its TTL, at most every minute (renewal long before expiry). */
+export const keepAliveEvery = (grantedTTL: number): number => Math.max(500, Math.min(grantedTTL * 1000 / 3, 60_000));
+
+/**
+ * Is the holder of a lease alive: renewed within two keep-alive periods (and a margin)? From etcd's timetolive:
+ * remaining TTL and granted TTL in seconds (remaining -1: no such lease).
+ */
+export function holderAlive(ttl: { ttl: number; granted: number }): boolean {
+  if (ttl.ttl <= 0 || ttl.granted <= 0) return false;
+  const sinceRenewal = ttl.granted - ttl.ttl;
+  return sinceRenewal * 1000 < 2 * keepAliveEvery(ttl.granted) + 5000;
+}
+
+const seconds = (ms: number): string => `${ms % 1000 ? (ms / 1000).toFixed(1) : ms / 1000}s`;
+
+const sameIPs = (a: readonly string[], b: readonly string[]): boolean => a.length > 0 && a.some((x) => b.includes(x));
 
 export interface SubnetPlan {
   subnets: string[];
@@ -112,6 +131,8 @@ export function planLease(o: { prefix: string; nodeName: string; settings: Clust
 export class EtcdStore implements Store {
   readonly client: EtcdClient;
   private leaseID = '0';
+  /** The TTL etcd granted (it may differ from the one asked for: etcd raises a TTL below its minimum). */
+  private grantedTTL = 0;
   private subnets: string[] = [];
   private local: LocalInfo | undefined;
   private connected = true;
@@ -149,10 +170,36 @@ export class EtcdStore implements Store {
     if (diff.length) throw new FatalStoreError(`this node's settings differ from the cluster's (etcd ${key}): ${diff.join('; ')}`);
   }
 
+  /**
+   * Keys of this node name held for another machine (other public IP, another lease). A live holder — its lease renewed
+   * lately — is a second machine with this node name (a cloned VM): refused, naming both IPs. A silent one is this
+   * machine before its address changed: taken over.
+   */
+  private async checkIdentity(kvs: KeyValue[], signal: AbortSignal): Promise<void> {
+    const mine = this.local!.publicIPs;
+    for (const kv of kvs) {
+      const r = parseRecord(kv, this.o.prefix);
+      if (!r || r.node !== this.o.nodeName || sameIPs(r.publicIPs, mine) || kv.lease === this.leaseID) continue;
+      const ttl = kv.lease === '0' ? { ttl: -1, granted: 0 } : await this.client.timeToLive(kv.lease, signal);
+      if (holderAlive(ttl)) {
+        throw new FatalStoreError(
+          `node name ${this.o.nodeName} is in use by another machine: ${r.subnet} is held by ${r.publicIPs.join(',')} (etcd lease ${kv.lease}, renewed ${ttl.granted - ttl.ttl}s ago) and this machine is ${mine.join(',')}; ` +
+            'two machines must not share one node name (a cloned VM?): give this one its own --node-name, or stop the other and run --cleanup there',
+        );
+      }
+      this.o.log(`${r.subnet} of node ${this.o.nodeName} is recorded for ${r.publicIPs.join(',')}, and its lease ${ttl.ttl > 0 ? `was last renewed ${ttl.granted - ttl.ttl}s ago` : 'is gone'}: this node's address changed to ${mine.join(',')}; taking it over`);
+    }
+  }
+
   /** One attempt at leasing: grant a lease when we have none, then the subnet transaction. */
   private async tryLease(signal: AbortSignal): Promise<boolean> {
-    if (this.leaseID === '0') this.leaseID = (await this.client.grant(this.o.leaseTTL, signal)).id;
+    if (this.leaseID === '0') {
+      const g = await this.client.grant(this.o.leaseTTL, signal);
+      this.leaseID = g.id;
+      this.grantedTTL = g.ttl || this.o.leaseTTL;
+    }
     const { kvs } = await this.client.range(`${this.o.prefix}/subnets/`, { prefix: true }, signal);
+    await this.checkIdentity(kvs, signal);
     const plan = planLease({
       prefix: this.o.prefix,
       nodeName: this.o.nodeName,
@@ -178,7 +225,8 @@ export class EtcdStore implements Store {
       try {
         await this.checkSettings(signal);
         if (await this.tryLease(signal)) {
-          this.o.log(`leased ${this.subnets.join(', ')} in etcd (lease ${this.leaseID}, TTL ${this.o.leaseTTL}s)`);
+          const asked = this.grantedTTL !== this.o.leaseTTL ? ` (asked for ${this.o.leaseTTL}s)` : '';
+          this.o.log(`leased ${this.subnets.join(', ')} in etcd (lease ${this.leaseID}, TTL ${this.grantedTTL}s as granted by etcd${asked}, renewed every ${seconds(keepAliveEvery(this.grantedTTL))})`);
           this.setConnected(true, 'ok');
           return this.subnets;
         }
@@ -228,18 +276,39 @@ export class EtcdStore implements Store {
   /** Lease lost (expired while etcd was unreachable, or revoked): lease again, preferring the same subnets. */
   private async reacquire(signal: AbortSignal): Promise<void> {
     const before = this.subnets.join(',');
+    const old = this.leaseID;
     this.leaseID = '0';
     const subnets = await this.acquire(this.local!, signal);
+    // The old lease holds none of our keys any more (or is gone): nothing should wait 24 h for it to expire.
+    if (old !== '0' && old !== this.leaseID) await this.client.revoke(old, signal).catch(() => undefined);
     if (subnets.join(',') !== before) this.o.log(`this node's subnets changed from ${before} to ${subnets.join(',')}: pods made before keep their old addresses`);
     this.events?.lease(subnets);
   }
 
   private reacquireWanted = false;
+  private wake: (() => void) | undefined;
+
+  /** This node's keys are gone or someone else's: lease again now (not at the next keep-alive). */
+  private wantReacquire(why: string): void {
+    if (!this.reacquireWanted) this.o.log(why);
+    this.reacquireWanted = true;
+    this.wake?.();
+  }
 
   private async keepAliveLoop(signal: AbortSignal): Promise<void> {
-    const every = Math.max(500, (this.o.leaseTTL * 1000) / 3);
     while (!signal.aborted) {
-      if (!(await sleep(this.connected ? every : Math.min(every, 1000), signal))) return;
+      const every = keepAliveEvery(this.grantedTTL || this.o.leaseTTL);
+      if (!this.reacquireWanted) {
+        const woken = new Promise<boolean>((r) => (this.wake = () => r(true)));
+        const pause = new AbortController();
+        const onAbort = (): void => pause.abort();
+        signal.addEventListener('abort', onAbort, { once: true });
+        await Promise.race([sleep(this.connected ? every : Math.min(every, 1000), pause.signal), woken]);
+        pause.abort(); // the sleep's timer, when woken early
+        signal.removeEventListener('abort', onAbort);
+        this.wake = undefined;
+        if (signal.aborted) return;
+      }
       try {
         if (this.reacquireWanted) {
           this.reacquireWanted = false;
@@ -247,7 +316,8 @@ export class EtcdStore implements Store {
           continue;
         }
         const ttl = await this.client.keepAlive(this.leaseID, signal);
-        this.setConnected(true, 'ok');
+        if (ttl > 0) this.grantedTTL = ttl;
+        if (this.watching) this.setConnected(true, 'ok');
         if (ttl <= 0) {
           this.o.log(`etcd lease ${this.leaseID} of ${this.subnets.join(', ')} is gone (expired or revoked); leasing again`);
           await this.reacquire(signal);
@@ -263,11 +333,22 @@ export class EtcdStore implements Store {
     }
   }
 
+  /** True while the watch runs (listed and streaming); keep-alives alone do not make the store "connected". */
+  private watching = false;
+  private restart: ((why: string) => void) | undefined;
+
+  /** End the current watch and list again (e.g. this node's address changed: its connections are dead). */
+  restartWatch(why: string): void {
+    this.restart?.(why);
+  }
+
   private async watchLoop(signal: AbortSignal): Promise<void> {
     const prefix = `${this.o.prefix}/subnets/`;
     const backoff = new Backoff(500, 10_000);
+    const idleMs = (this.o.watchIdleTimeout ?? 660) * 1000;
     while (!signal.aborted) {
       let stream: ReturnType<EtcdClient['watch']> | undefined;
+      let timer: NodeJS.Timeout | undefined;
       try {
         const { kvs, revision } = await this.client.range(prefix, { prefix: true }, signal);
         const byKey = new Map<string, NodeRecord & { subnet: string }>();
@@ -277,32 +358,61 @@ export class EtcdStore implements Store {
         }
         this.emitPeers(byKey);
         this.checkOwnKeys(byKey);
+        const endpoint = this.client.endpoint;
+        let lastMessage = Date.now();
+        let why = '';
         stream = this.client.watch(prefix, revision + 1, (evs: WatchEvent[]) => {
           for (const ev of evs) {
             if (ev.type === 'DELETE') {
               byKey.delete(ev.kv.key);
               const prev = ev.prev && parseRecord(ev.prev, this.o.prefix);
-              if (prev?.node === this.o.nodeName && this.subnets.includes(prev.subnet) && !signal.aborted) {
-                this.o.log(`this node's key ${ev.kv.key} was deleted from etcd; leasing again`);
-                this.reacquireWanted = true;
-              }
+              if (prev?.node === this.o.nodeName && this.subnets.includes(prev.subnet) && !signal.aborted) this.wantReacquire(`this node's key ${ev.kv.key} was deleted from etcd; leasing again`);
             } else {
               const r = parseRecord(ev.kv, this.o.prefix);
               if (r) byKey.set(ev.kv.key, r);
+              // Overwritten with another node's record (an operator, a misconfigured agent): not ours any more.
+              if (r && r.node !== this.o.nodeName && this.subnets.includes(r.subnet) && !signal.aborted) this.wantReacquire(`this node's subnet ${r.subnet} is now held by node ${r.node} in etcd; leasing again`);
             }
           }
           this.emitPeers(byKey);
-        });
+        }, () => (lastMessage = Date.now()));
         const onAbort = (): void => stream?.close();
         signal.addEventListener('abort', onAbort, { once: true });
         backoff.reset();
+        this.watching = true;
+        this.setConnected(true, 'ok');
+        // A connection that died without a FIN (a crashed etcd host, a dropped NAT entry) is silent forever: with
+        // progress notifications a live watch is never silent for long, so silence means it is dead. And when the
+        // unary calls moved to another endpoint (this one failed), the watch moves too.
+        timer = setInterval(() => {
+          if (Date.now() - lastMessage > idleMs) why = `no event or progress notification from etcd ${endpoint} for ${Math.round((Date.now() - lastMessage) / 1000)}s: the watch is taken for dead`;
+          else if (this.client.endpoint !== endpoint) why = `the etcd endpoint in use is now ${this.client.endpoint} (was ${endpoint}): watching there`;
+          if (why) stream?.close();
+        }, Math.min(5000, Math.max(250, idleMs / 4)));
+        this.restart = (w) => {
+          why = w;
+          stream?.close();
+        };
         const err = await stream.done;
+        this.restart = undefined;
         signal.removeEventListener('abort', onAbort);
+        this.watching = false;
         if (signal.aborted) return;
-        this.o.log(`etcd watch ended (${err ? describeError(err) : 'closed by the server'}); listing again`);
+        // Not fresh any more (readiness); whether etcd is reachable, the list below finds out (and logs).
+        if (why) {
+          this.events?.connected(false, why);
+          this.o.log(`${why}; listing again`);
+          continue; // at once
+        }
+        const ended = `etcd watch ended (${err ? describeError(err) : 'closed by the server'})`;
+        this.events?.connected(false, ended);
+        this.o.log(`${ended}; listing again`);
       } catch (e) {
+        this.watching = false;
         if (signal.aborted) return;
         this.setConnected(false, `etcd ${this.client.endpoint} unreachable: cannot list subnets: ${describeError(e)}`);
+      } finally {
+        if (timer) clearInterval(timer);
       }
       if (!(await sleep(backoff.next(), signal))) return;
     }
@@ -310,7 +420,7 @@ export class EtcdStore implements Store {
 
   private checkOwnKeys(byKey: Map<string, NodeRecord & { subnet: string }>): void {
     const present = [...byKey.values()].filter((r) => r.node === this.o.nodeName).map((r) => r.subnet);
-    if (this.subnets.some((s) => !present.includes(s))) this.reacquireWanted = true;
+    if (this.subnets.some((s) => !present.includes(s))) this.wantReacquire(`this node's subnet ${this.subnets.filter((s) => !present.includes(s)).join(', ')} is not in etcd as this node's any more; leasing again`);
   }
 
   private lastPeers = '';
@@ -321,6 +431,15 @@ export class EtcdStore implements Store {
     if (sig === this.lastPeers) return;
     this.lastPeers = sig;
     this.events?.peers(peers);
+  }
+
+  /** Publish this node's record again (its address or VTEP changed): the same keys and lease, the new value. */
+  async update(local: LocalInfo, signal: AbortSignal): Promise<void> {
+    this.local = local;
+    if (this.leaseID === '0' || this.subnets.length === 0) return;
+    const value = this.value(this.subnets);
+    await this.client.txn([], this.subnets.map((s) => putOp(subnetKey(this.o.prefix, s), value, this.leaseID)), [], signal);
+    this.o.log(`published this node's new record in etcd: ${value}`);
   }
 
   async release(signal: AbortSignal): Promise<void> {

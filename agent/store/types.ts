@@ -25,7 +25,7 @@ export interface StoreEvents {
   peers(peers: ReadonlyMap<string, NodeRecord>): void;
   /** This node's subnets, when they had to be acquired again (lease lost) or changed. */
   lease(subnets: readonly string[]): void;
-  /** Connection state, for logs and /healthz. */
+  /** Connection state, for logs and /readyz: ok = peers listed and the watch running and not silent. */
   connected(ok: boolean, detail: string): void;
 }
 
@@ -41,6 +41,12 @@ export interface Store {
   follow(events: StoreEvents, signal: AbortSignal): Promise<void>;
   /** --cleanup: give this node's subnets back (etcd: delete its keys and revoke its lease; kubernetes: drop our annotations). */
   release(signal: AbortSignal): Promise<void>;
+  /** Publish this node's record again after its underlay address or VTEP changed (after acquire). */
+  update(local: LocalInfo, signal: AbortSignal): Promise<void>;
+  /** End the current watch and list again now (this node's address changed: connections from the old one are dead). */
+  restartWatch(why: string): void;
+  /** Kubernetes: the Node's InternalIP(s), the default underlay there (retries until the API answers). */
+  nodeIPs?(signal: AbortSignal): Promise<string[]>;
 }
 
 /** An error that retrying cannot fix: the agent exits with it. */

@@ -6,7 +6,7 @@ import { configureIfaceCommands, readLink, type IpLink } from '../../lib/iface.j
 import { describeBatchFailure, Netns } from '../../lib/netns.js';
 import { needsVlanFiltering, type BridgeConf } from './config.js';
 import { applyVethBatch, forwardingSysctls, newMac, newVethPair, randomVethName } from '../../lib/veth.js';
-import { containerSysctls, gatewayAddrLines, hostLinkLines, isUnsupported, portVlanLines, vlanGatewayName, type Gateways, type HostPlan } from './plan.js';
+import { containerSysctls, gatewayAddrLines, gatewayDeviceLines, hostLinkLines, isUnsupported, portVlanLines, vlanGatewayName, type Gateways, type HostPlan } from './plan.js';
 
 /** The bridge (with addresses and details), undefined when missing; a non-bridge link of that name is an error. */
 export function readBridge(host: Netns, name: string): IpLink | undefined {
@@ -36,16 +36,32 @@ export function applyHostLinks(host: Netns, container: Netns, plan: HostPlan): H
   });
 }
 
-/** VLANs of the port (and of the VLAN gateway's port): one `bridge -batch`. */
-export function applyPortVlans(conf: BridgeConf, hostVeth: string, vlanGatewayPeer?: string): void {
+/** VLANs of the port (and of the VLAN gateway's port; undefined `hostVeth`: that one only): one `bridge -batch`. */
+export function applyPortVlans(conf: BridgeConf, hostVeth: string | undefined, vlanGatewayPeer?: string): void {
   if (!needsVlanFiltering(conf)) return;
-  const lines = portVlanLines(hostVeth, conf);
+  const lines = hostVeth ? portVlanLines(hostVeth, conf) : [];
   if (vlanGatewayPeer) lines.push(...portVlanLines(vlanGatewayPeer, conf, conf.vlan, []));
+  if (!lines.length) return;
   const r = Netns.host().bridge(['-batch', '-'], lines.join('\n') + '\n');
   if (r.status !== 0) {
     if (isUnsupported(r.stderr)) throw pluginError(VLAN_FILTERING_MISSING, r.stderr.trim());
-    throw pluginError(`failed to set up VLANs on ${hostVeth}`, describeBatchFailure(r.stderr, lines));
+    throw pluginError(`failed to set up VLANs on ${hostVeth ?? vlanGatewayPeer}`, describeBatchFailure(r.stderr, lines));
   }
+}
+
+/**
+ * Link first (lib/cni/linkfirst.ts): once the IPAM answered, what the host batch could not do before — the gateway
+ * addresses on the bridge (or on the `<bridge>.<vlan>` veth, created now with its port VLANs). Nothing without
+ * isGateway. Returns the plan with those parts (the result lists the VLAN gateway).
+ */
+export function applyGateways(host: Netns, plan: HostPlan, gws: Gateways): HostPlan {
+  if (!plan.conf.isGW) return plan;
+  const next: HostPlan = { ...plan, ...planGateways(host, plan.conf, readBridge(host, plan.conf.brName), gws) };
+  const lines = gatewayDeviceLines(next);
+  const r = lines.length ? host.ipBatch(lines) : undefined;
+  if (r && r.status !== 0) throw pluginError(`failed to set up the gateway on bridge ${JSON.stringify(plan.conf.brName)}`, describeBatchFailure(r.stderr, lines));
+  if (next.vlanGateway && !next.vlanGateway.exists) applyPortVlans(plan.conf, undefined, next.vlanGateway.peer);
+  return next;
 }
 
 /** Best-effort host sysctl writes (the reference ignores their errors: e.g. IPv6 disabled on the host). */
@@ -101,14 +117,21 @@ export function enableForwarding(host: Netns, gws: Gateways): void {
 
 /** What the host batch will do: fresh random names/MACs, the bridge's pinned MAC, gateway addresses, VLAN gateway. */
 export function planHost(host: Netns, conf: BridgeConf, bridge: IpLink | undefined, gws: Gateways | undefined, ifname: string, netnsPath: string): HostPlan {
-  const vlanGw = conf.isGW && conf.vlan !== 0 && gws ? vlanGatewayName(conf) : undefined;
-  const vlanGwLink = vlanGw ? readLink(host, vlanGw, true) : undefined;
-  const gwDevAddrs = vlanGw ? vlanGwLink?.addr_info : bridge?.addr_info;
   return {
     conf,
     ...(bridge ? { bridge } : {}),
     ...newVethPair(ifname, netnsPath, conf.mac),
     bridgeMac: bridge?.address ?? newMac(),
+    ...planGateways(host, conf, bridge, gws),
+  };
+}
+
+/** The gateway part of a plan (none before the IPs are known): addresses for the bridge or the VLAN gateway veth. */
+function planGateways(host: Netns, conf: BridgeConf, bridge: IpLink | undefined, gws: Gateways | undefined): Pick<HostPlan, 'gatewayLines' | 'vlanGateway'> {
+  const vlanGw = conf.isGW && conf.vlan !== 0 && gws ? vlanGatewayName(conf) : undefined;
+  const vlanGwLink = vlanGw ? readLink(host, vlanGw, true) : undefined;
+  const gwDevAddrs = vlanGw ? vlanGwLink?.addr_info : bridge?.addr_info;
+  return {
     gatewayLines: gws && conf.isGW ? gatewayAddrLines(vlanGw ?? conf.brName, gwDevAddrs, gws.bridgeAddrs, conf.forceAddress) : [],
     ...(vlanGw ? { vlanGateway: { name: vlanGw, peer: randomVethName(), mac: vlanGwLink?.address ?? newMac(), exists: !!vlanGwLink } } : {}),
   };

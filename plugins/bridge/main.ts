@@ -6,6 +6,7 @@ import { parseCniArgs } from '../../lib/cni/args.js';
 import { CniError, ErrorCode } from '../../lib/cni/errors.js';
 import { resultFamily } from '../../lib/cni/version.js';
 import { delegate, ipamAdd, ipamDel, ipamStatus, ipamType } from '../../lib/cni/invoke.js';
+import { needsLinkFirst } from '../../lib/cni/linkfirst.js';
 import { isDnsEmpty, type Interface, type Result } from '../../lib/cni/result.js';
 import type { CniContext, Plugin } from '../../lib/cni/skel.js';
 import { requestedMac } from '../../lib/iface.js';
@@ -17,6 +18,7 @@ import { deleteHostVeth, delVethAttachment, gcVethAttachments } from '../../lib/
 import { checkBridge } from './check.js';
 import { parseBridgeConf, type BridgeConf } from './config.js';
 import {
+  applyGateways,
   applyHostLinks,
   applyPortVlans,
   configureContainer,
@@ -40,15 +42,25 @@ function add(ctx: CniContext): Result {
   container.requireExists();
   const bridge = readBridge(host, conf.brName);
   const undo: Array<() => void> = [];
-  const ipam = conf.layer3 ? ipamAdd(ctx) : undefined;
+  // IPAM first (a failure creates nothing), unless it needs the container interface (dhcp): then after the veth
+  const linkFirst = conf.layer3 && needsLinkFirst(ctx);
+  let ipam = conf.layer3 && !linkFirst ? ipamAdd(ctx) : undefined;
   if (ipam) undo.push(() => ipamDel(ctx));
   return withRollback(undo, () => {
-    const gws: Gateways | undefined = ipam ? calcGateways(ipam, conf) : undefined;
+    let gws: Gateways | undefined = ipam ? calcGateways(ipam, conf) : undefined;
     let plan = planHost(host, conf, bridge, gws, ctx.ifname, ctx.netns);
     plan = applyHostLinks(host, container, plan);
     undo.push(() => deleteHostVeth(host, plan.hostVeth));
     hostSysctlsBestEffort({ [`net/ipv6/conf/${conf.brName}/accept_ra`]: '0', [`net/ipv6/conf/${plan.hostVeth}/accept_ra`]: '0' });
     applyPortVlans(conf, plan.hostVeth, plan.vlanGateway && !plan.vlanGateway.exists ? plan.vlanGateway.peer : undefined);
+    if (linkFirst) {
+      // The veth is a port of the bridge (with its VLANs) by now; up, as the reference's, for the DHCP client on it.
+      container.ipBatchOk([`link set dev ${ctx.ifname} up`]);
+      ipam = ipamAdd(ctx);
+      undo.push(() => ipamDel(ctx)); // undone before the veth: a DHCP lease is released over it
+      gws = calcGateways(ipam, conf);
+      plan = applyGateways(host, plan, gws);
+    }
 
     const result: Result = {
       cniVersion: ctx.conf.cniVersion,

@@ -116,10 +116,22 @@ export function hostLinkLines(p: HostPlan): string[] {
   if (conf.hairpinMode) port.push('hairpin on');
   if (conf.portIsolation) port.push('isolated on');
   if (port.length) lines.push(`link set dev ${p.hostVeth} type bridge_slave ${port.join(' ')}`);
+  lines.push(...gatewayDeviceLines(p));
+  return lines;
+}
+
+/**
+ * The tail of the host batch: the VLAN gateway veth (when it must be created) and the gateway addresses. Run on its
+ * own after the IPAM when the link came first (lib/cni/linkfirst.ts: the addresses are known only then).
+ */
+export function gatewayDeviceLines(p: HostPlan): string[] {
+  const { conf } = p;
+  const mtu = conf.mtu ? ` mtu ${conf.mtu}` : '';
+  const lines: string[] = [];
   const g = p.vlanGateway;
   if (g && !g.exists) {
     lines.push(`link add ${g.name} address ${g.mac}${mtu} type veth peer name ${g.peer}${mtu}`);
-    lines.push(`link set dev ${g.peer} master ${br} up`, `link set dev ${g.name} up`);
+    lines.push(`link set dev ${g.peer} master ${conf.brName} up`, `link set dev ${g.name} up`);
   }
   lines.push(...p.gatewayLines);
   return lines;

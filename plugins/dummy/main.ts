@@ -1,6 +1,7 @@
 /** dummy: a dummy link created in the container, with the IPAM plugin's addresses, routes and DNS. */
 import { CniError, ErrorCode, pluginError } from '../../lib/cni/errors.js';
 import { ipamAdd, ipamDel, ipamGc, ipamStatus, ipamType, delegate } from '../../lib/cni/invoke.js';
+import { refuseLinkFirstIpam } from '../../lib/cni/linkfirst.js';
 import type { Result } from '../../lib/cni/result.js';
 import type { CniContext, Plugin } from '../../lib/cni/skel.js';
 import { createContainerLink, readExpectedLink, type LinkFailure } from '../../lib/containerlink.js';
@@ -29,6 +30,7 @@ function createFailure(ctx: CniContext, f: LinkFailure): CniError {
  */
 function add(ctx: CniContext): Result {
   requireIpam(ctx);
+  refuseLinkFirstIpam(ctx, 'dummy', 'a dummy interface drops every frame it sends, so no DHCP server can answer on it', 'give a dummy static addresses ("ipam": {"type": "static"} or host-local)');
   const container = Netns.at(ctx.netns).requireExists();
   const ipam = ipamAdd(ctx);
   try {

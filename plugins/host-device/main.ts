@@ -4,14 +4,15 @@
  */
 import { CniError, ErrorCode, pluginError } from '../../lib/cni/errors.js';
 import { delegate, ipamAdd, ipamDel, ipamGc, ipamStatus, ipamType } from '../../lib/cni/invoke.js';
-import type { Result } from '../../lib/cni/result.js';
+import { needsLinkFirst } from '../../lib/cni/linkfirst.js';
+import type { IPConfig, Result, Route } from '../../lib/cni/result.js';
 import type { CniContext, Plugin } from '../../lib/cni/skel.js';
 import { resultFamily } from '../../lib/cni/version.js';
 import { checkInterfaceIPs, checkRoutes, ifaceSysctls, ipsForInterface, readLink, type IpLink } from '../../lib/iface.js';
 import { isNotFound, Netns } from '../../lib/netns.js';
 import { withRollback } from '../../lib/rollback.js';
 import { parseSelector, trySelector, type Selector } from './config.js';
-import { ConfigureFailure, configureInContainer, moveIn, returnToHost } from './move.js';
+import { ConfigureFailure, configureAddresses, configureInContainer, moveIn, returnToHost } from './move.js';
 import { hasDpdkDriver, maybeDpdk, resolveHostDevice } from './select.js';
 
 /** A result without addresses cannot be printed at 0.1.0/0.2.0: refuse before the link moves (the reference after). */
@@ -29,6 +30,12 @@ function addDpdk(ctx: CniContext): Result {
   return { ...result, ips: ipam.ips ?? [], ...(ipam.routes?.length ? { routes: ipam.routes } : {}), ...(Object.keys(ctx.conf.dns).length ? { dns: ctx.conf.dns } : {}) };
 }
 
+/**
+ * ADD: IPAM first (nothing moves when it fails), then the link moves in, is renamed (its host name in the alias),
+ * configured and set up in one container exec. With an IPAM that works on the link itself (dhcp) the link moves in,
+ * is renamed and set up first, as the reference's does, then the IPAM runs on it and a second exec configures it.
+ * Any failure gives the link back to the host under its name and releases what the IPAM gave.
+ */
 function add(ctx: CniContext): Result {
   const sel = parseSelector(ctx.conf);
   const container = Netns.at(ctx.netns).requireExists();
@@ -38,25 +45,36 @@ function add(ctx: CniContext): Result {
   const hostName = resolveHostDevice(sel, host);
   const undo: Array<() => void> = [];
   return withRollback(undo, () => {
-    const ipam = ipamType(ctx) ? ipamAdd(ctx) : undefined;
+    const linkFirst = needsLinkFirst(ctx);
+    let ipam = ipamType(ctx) && !linkFirst ? ipamAdd(ctx) : undefined;
     if (ipam) undo.push(() => ipamDel(ctx));
-    const ips = ipam?.ips ?? [];
-    const routes = ipam?.routes ?? [];
     const before = moveIn(host, hostName, ctx.netns);
     let current = hostName;
     undo.push(() => returnToHost(container, host, current, hostName, before));
-    if (ips.length) container.sysctlSet(ifaceSysctls(hostName, ips));
     let link: IpLink | undefined;
-    try {
-      link = configureInContainer(container, hostName, ctx.ifname, ips, routes);
-    } catch (e) {
-      if (e instanceof ConfigureFailure) current = e.currentName;
-      throw e;
+    const configure = (ips: IPConfig[], routes: Route[]): IpLink | undefined => {
+      try {
+        return configureInContainer(container, hostName, ctx.ifname, ips, routes);
+      } catch (e) {
+        if (e instanceof ConfigureFailure) current = e.currentName;
+        throw e;
+      }
+    };
+    if (linkFirst) {
+      configure([], []); // renamed, its host name in the alias, up
+      current = ctx.ifname;
+      ipam = ipamAdd(ctx);
+      undo.push(() => ipamDel(ctx)); // undone before the link goes back: a DHCP lease is released over it
+      if (ipam.ips?.length) container.sysctlSet(ifaceSysctls(ctx.ifname, ipam.ips));
+      link = configureAddresses(container, ctx.ifname, ipam.ips ?? [], ipam.routes ?? []);
+    } else {
+      if (ipam?.ips?.length) container.sysctlSet(ifaceSysctls(hostName, ipam.ips));
+      link = configure(ipam?.ips ?? [], ipam?.routes ?? []);
     }
     const result: Result = { cniVersion: ctx.conf.cniVersion, interfaces: [{ name: ctx.ifname, ...(link?.address ? { mac: link.address } : {}), sandbox: ctx.netns }] };
     if (!ipam) return result;
-    result.ips = ips.map((ip) => ({ ...ip, interface: 0 }));
-    if (routes.length) result.routes = routes;
+    result.ips = (ipam.ips ?? []).map((ip) => ({ ...ip, interface: 0 }));
+    if (ipam.routes?.length) result.routes = ipam.routes;
     if (Object.keys(ctx.conf.dns).length) result.dns = ctx.conf.dns;
     return result;
   });

@@ -78,6 +78,14 @@ export function configureInContainer(container: Netns, hostName: string, ifname:
   throw new ConfigureFailure(ifname, pluginError(`failed to configure ${ifname} in ${container.label}`, describeBatchFailure(r.stderr, lines)));
 }
 
+/** Link first (dhcp): the addresses, up and routes on the link already renamed to `ifname`; returns it as it ends up. */
+export function configureAddresses(container: Netns, ifname: string, ips: readonly IPConfig[], routes: readonly Route[]): IpLink | undefined {
+  const lines = [...configureIfaceCommands(ifname, ips, routes), `link show dev ${ifname}`];
+  const r = container.ip(['-j', '-batch', '-'], lines.join('\n') + '\n');
+  if (r.status !== 0) throw pluginError(`failed to configure ${ifname} in ${container.label}`, describeBatchFailure(r.stderr, lines));
+  return parseLastLink(r.stdout);
+}
+
 /** Lines run in the container that give the link back: down, its host name, `alias`, into the host netns. */
 export function returnLines(current: string, hostName: string, alias: string, hostPath = hostNetnsPath()): string[] {
   return [

@@ -4,6 +4,7 @@
  * address over its veth. IPAM, masquerade, MTU, DNS. DEL always cleans up, netns or not.
  */
 import { ipamAdd, ipamDel, ipamStatus, ipamType, delegate } from '../../lib/cni/invoke.js';
+import { refuseLinkFirstIpam } from '../../lib/cni/linkfirst.js';
 import { isDnsEmpty, type Result } from '../../lib/cni/result.js';
 import type { CniContext, Plugin } from '../../lib/cni/skel.js';
 import { describeBatchFailure, Netns } from '../../lib/netns.js';
@@ -25,6 +26,12 @@ import { containerLines, hostLines, ptpAddresses, resultIps } from './plan.js';
 
 function add(ctx: CniContext): Result {
   const conf = parsePtpConf(ctx.conf);
+  refuseLinkFirstIpam(
+    ctx,
+    'ptp',
+    'its container interface reaches only the routed host end of its veth, which gets its address from that very IPAM: no DHCP server can answer there',
+    'use bridge (with the LAN uplink on the bridge), macvlan, ipvlan or host-device for addresses from the LAN\'s DHCP server',
+  );
   const host = Netns.host();
   const container = Netns.at(ctx.netns);
   container.requireExists();

@@ -5,10 +5,11 @@
 import { existsSync } from 'node:fs';
 import { CniError, pluginError } from '../../lib/cni/errors.js';
 import { delegate, ipamAdd, ipamDel, ipamGc, ipamStatus, ipamType } from '../../lib/cni/invoke.js';
-import type { Result } from '../../lib/cni/result.js';
+import { needsLinkFirst } from '../../lib/cni/linkfirst.js';
+import type { IPConfig, Result, Route } from '../../lib/cni/result.js';
 import type { CniContext, Plugin } from '../../lib/cni/skel.js';
-import { createContainerLink, readExpectedLink, type ContainerLinkPlan, type LinkFailure } from '../../lib/containerlink.js';
-import { checkInterfaceIPs, checkRoutes, deleteContainerLink, ifaceSysctls, ipsForInterface } from '../../lib/iface.js';
+import { createContainerLink, createLinkFirst, readExpectedLink, type ContainerLinkPlan, type LinkFailure } from '../../lib/containerlink.js';
+import { checkInterfaceIPs, checkRoutes, deleteContainerLink, ifaceSysctls, ipsForInterface, type IpLink } from '../../lib/iface.js';
 import { Netns } from '../../lib/netns.js';
 import { tempLinkName } from '../../lib/parentlink.js';
 import { parseTapConf, requireRepresentable, settingsLine, tuntapArgs, type TapConf } from './config.js';
@@ -38,24 +39,26 @@ function failure(ctx: CniContext, conf: TapConf, f: LinkFailure): CniError {
  * ioctls in the executable, else one exec): the bridge must exist, the tap is created
  * under a temporary name with its MTU and MAC, renamed to CNI_IFNAME (refused when that name is taken), made a bridge
  * port, given its addresses (arp_notify on), set up. With an SELinux context on an SELinux host the tap is created by a
- * separate `runcon` exec first. Any failure removes the tap and releases the addresses.
+ * separate `runcon` exec first. With an IPAM that works on the link itself (dhcp) the tap comes first, up, as the
+ * reference makes it: its DHCP gets through once the VM side attached to the tap. Any failure removes the tap and
+ * releases the addresses.
  */
 function add(ctx: CniContext): Result {
   const conf = parseTapConf(ctx.conf, ctx.args);
   const ipam = ipamType(ctx);
   requireRepresentable(ctx.conf.cniVersion, ipam !== undefined);
   const container = Netns.at(ctx.netns).requireExists();
-  const ipamResult = ipam ? ipamAdd(ctx) : undefined;
+  const linkFirst = needsLinkFirst(ctx);
+  const ipamResult = ipam && !linkFirst ? ipamAdd(ctx) : undefined;
+  const sysctlsFor = (ips: readonly IPConfig[]): Record<string, string> => (ipam ? { [`net/ipv4/conf/${ctx.ifname}/arp_notify`]: '1', ...ifaceSysctls(ctx.ifname, ips) } : {});
   try {
-    const ips = ipamResult?.ips ?? [];
-    const routes = ipamResult?.routes ?? [];
     const tmp = tempLinkName();
     const plan: ContainerLinkPlan = {
       checks: conf.bridge ? [`link show dev ${conf.bridge}`] : [],
       create: [tuntapArgs(conf, tmp).join(' '), ...settingsLine(conf, tmp)],
       name: tmp,
       attach: conf.bridge ? [`link set dev ${ctx.ifname} master ${conf.bridge}`] : [],
-      sysctls: ipam ? { [`net/ipv4/conf/${ctx.ifname}/arp_notify`]: '1', ...ifaceSysctls(ctx.ifname, ips) } : {},
+      sysctls: sysctlsFor(ipamResult?.ips ?? []),
     };
     if (conf.selinuxContext && selinuxEnabled()) {
       // The tap is labelled with the context of the process that creates it: `ip` started by runcon.
@@ -64,10 +67,13 @@ function add(ctx: CniContext): Result {
       plan.create = plan.create.slice(1);
       plan.exists = true;
     }
-    const link = createContainerLink(container, ctx.ifname, plan, ips, routes, (f) => failure(ctx, conf, f));
+    const fail = (f: LinkFailure): CniError => failure(ctx, conf, f);
+    const { link, ips, routes } = linkFirst
+      ? linkFirstTap(ctx, container, plan, sysctlsFor, fail)
+      : { link: createContainerLink(container, ctx.ifname, plan, ipamResult?.ips ?? [], ipamResult?.routes ?? [], fail), ips: ipamResult?.ips ?? [], routes: ipamResult?.routes ?? [] };
     const result: Result = { cniVersion: ctx.conf.cniVersion, interfaces: [{ name: ctx.ifname, mac: link?.address, sandbox: ctx.netns }] };
     if (ips.length) result.ips = ips.map((ip) => ({ ...ip, interface: 0 }));
-    if (routes.length) result.routes = routes;
+    if (routes.length) result.routes = [...routes];
     if (Object.keys(ctx.conf.dns).length) result.dns = ctx.conf.dns;
     return result;
   } catch (e) {
@@ -80,6 +86,22 @@ function add(ctx: CniContext): Result {
     }
     throw e;
   }
+}
+
+/** The tap created and up, then the IPAM ADD on it, then its addresses (lib/containerlink createLinkFirst). */
+function linkFirstTap(
+  ctx: CniContext,
+  container: Netns,
+  plan: ContainerLinkPlan,
+  sysctlsFor: (ips: readonly IPConfig[]) => Record<string, string>,
+  fail: (f: LinkFailure) => CniError,
+): { link: IpLink | undefined; ips: readonly IPConfig[]; routes: readonly Route[] } {
+  const { link, got } = createLinkFirst(container, ctx.ifname, plan, () => {
+    const r = ipamAdd(ctx);
+    const ips = r.ips ?? [];
+    return { ips, routes: r.routes ?? [], sysctls: sysctlsFor(ips), release: () => ipamDel(ctx) };
+  }, fail);
+  return { link, ips: got.ips, routes: got.routes };
 }
 
 /** DEL: IPAM DEL (when configured), then the tap; nothing to do when the netns or the tap is gone. */

@@ -76,7 +76,7 @@ class Agent {
     const args = [
       '--node-name', 'bench-node', '--etcd-endpoints', opt.etcd, '--cluster-cidr', CLUSTER, '--backend', 'vxlan',
       '--public-ip', opt.publicIP, '--iface', 'eth0', '--conf-dir', join(opt.dir, 'net.d'), '--state-dir', join(opt.dir, 'state'),
-      '--subnet-file', join(opt.dir, 'subnet.env'), '--healthz-addr', HEALTH, '--resync-interval', String(resync),
+      '--run-dir', join(opt.dir, 'run'), '--subnet-file', join(opt.dir, 'subnet.env'), '--healthz-addr', HEALTH, '--resync-interval', String(resync),
     ];
     this.proc = spawn(opt.agent, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env.PATH, ...(process.env.CNI_TS_TRACE ? { CNI_TS_TRACE: process.env.CNI_TS_TRACE } : {}) } });
     let buf = '';
@@ -166,6 +166,7 @@ function kernelCounts() {
 function resetNode() {
   spawnSync('ip', ['link', 'del', DEVICE]);
   rmSync(join(opt.dir, 'state'), { recursive: true, force: true });
+  rmSync(join(opt.dir, 'run'), { recursive: true, force: true });
   rmSync(join(opt.dir, 'net.d'), { recursive: true, force: true });
   mkdirSync(opt.dir, { recursive: true });
 }

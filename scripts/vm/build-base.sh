@@ -3,7 +3,7 @@
 # Builds the cached part of the test VM's initramfs (everything that does not change between runs):
 # static busybox (init + shell), the kernel's network modules (+ busybox depmod), a stripped node, iproute2
 # (ip, bridge), util-linux nsenter/flock, procps sysctl, nft, iptables (nft + legacy) with its extensions,
-# the Go reference plugins from /usr/lib/cni, and every shared library these need (found with ldd).
+# the Go reference plugins from /usr/lib/cni, dnsmasq, and every shared library these need (found with ldd).
 # The per-run part (our dist/bin, test/vm, /init) is a second small cpio that run-tests.sh appends.
 set -euo pipefail
 KDIR=$1
@@ -89,6 +89,12 @@ fi
 
 # Go reference plugins (static binaries)
 cp -L /usr/lib/cni/* "$R/usr/lib/cni/"
+
+# dnsmasq (dnsmasq-base): the DHCP server of the dhcp tests (~0.5 MB + ~3 MB of libraries)
+if [ -x /usr/sbin/dnsmasq ]; then
+  cp -L /usr/sbin/dnsmasq "$R/usr/sbin/dnsmasq"
+  copy_libs /usr/sbin/dnsmasq
+fi
 
 # small /etc: names some tools resolve
 for f in protocols services ethertypes; do [ -f /etc/$f ] && cp /etc/$f "$R/etc/"; done

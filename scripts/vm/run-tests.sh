@@ -7,7 +7,7 @@
 #   VM_CACHE          cache dir (default <repo>/.vm): kernel, base initramfs
 #   VM_KERNEL         kernel package version, e.g. 6.1.0-56-cloud-amd64 (default: cached one, else what
 #                     the linux-image-cloud-amd64 meta-package depends on)
-#   VM_TIMEOUT        hard limit for the whole VM run in seconds (default 480)
+#   VM_TIMEOUT        hard limit for the whole VM run in seconds (default 1500)
 #   VM_FILE_TIMEOUT   limit per test file inside the VM (default 240)
 #   VM_SMP / VM_MEM   vCPUs (default 1) / MiB (default 1024)
 #   VM_VERBOSE=1      also show kernel/guest lines that are not test results
@@ -24,7 +24,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 FILTER=${1:-}
 CACHE=${VM_CACHE:-$ROOT/.vm}
-VM_TIMEOUT=${VM_TIMEOUT:-480}
+VM_TIMEOUT=${VM_TIMEOUT:-1500}
 VM_FILE_TIMEOUT=${VM_FILE_TIMEOUT:-240}
 VM_SMP=${VM_SMP:-1}
 VM_MEM=${VM_MEM:-1024}
@@ -56,6 +56,7 @@ command -v sysctl >/dev/null || need+=(procps)
 command -v nsenter >/dev/null && command -v flock >/dev/null || need+=(util-linux)
 command -v strip >/dev/null || need+=(binutils)
 [ -x /usr/lib/cni/host-local ] || need+=(containernetworking-plugins)
+[ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq-base)
 [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 command -v node >/dev/null || die "node not found"
 NODE_BIN=$(readlink -f "$(command -v node)")
@@ -104,7 +105,7 @@ VMLINUZ=$(ls "$KDIR"/boot/vmlinuz-* | head -1)
 key_inputs() {
   echo "$KVER"
   sha256sum "$HERE/build-base.sh"
-  for p in "$NODE_BIN" "$(command -v busybox)" "$(command -v ip)" "$(command -v nft)" /usr/sbin/xtables-nft-multi /usr/lib/cni/*; do
+  for p in "$NODE_BIN" "$(command -v busybox)" "$(command -v ip)" "$(command -v nft)" /usr/sbin/xtables-nft-multi /usr/sbin/dnsmasq /usr/lib/cni/*; do
     stat -L -c '%n %s %Y' "$p" 2>/dev/null || true
   done
 }

@@ -4,6 +4,8 @@
  * (Debian's etcd-server, its own temp data dir, stopped by PID). An "outside" namespace on the underlay has no route
  * to the pod network. Agents run inside their node's namespace (`ip netns exec`) with temp conf/state/bin/IPAM dirs;
  * pods are attached by our plugins from the conflist the agent wrote, as a runtime does (Chain with hostNetns = node).
+ * Every file an agent writes is under the cluster's temp dirs (conf, state, run, bin, IPAM dirs passed as flags;
+ * iptables-legacy's lock through XTABLES_LOCKFILE): nothing in the machine's /etc/cni, /var/lib or /run.
  * Everything (processes, namespaces, dirs) is removed by cleanup(), even when a test fails.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -15,6 +17,8 @@ import { ROOT, TestNet, bin, pluginEnv, sh, shOk } from './harness.js';
 export const UNDERLAY_GW = '192.168.77.1';
 export const OUTSIDE_IP = '192.168.77.200';
 export const ETCD_URL = `http://${UNDERLAY_GW}:2379`;
+/** The underlay's IPv6 network (addNode({ underlay6: true })): the gateway ::1, node i ::1<i>. */
+export const UNDERLAY6_GW = 'fd00:77::1';
 
 export const haveEtcd = spawnSync('etcd', ['--version']).status === 0;
 
@@ -41,8 +45,11 @@ export interface Node {
   dir: string;
   confDir: string;
   stateDir: string;
+  runDir: string;
   binDir: string;
   ipamDir: string;
+  /** fd00:77::1<i> when added with underlay6. */
+  ip6?: string;
 }
 
 export class Agent {
@@ -95,9 +102,13 @@ export class Cluster {
   outside?: string;
   private etcd?: ChildProcess;
   private etcdDir?: string;
+  private etcdOpts: EtcdOptions = {};
+  /** iptables-legacy's lock file (it would be /run/xtables.lock on the machine). */
+  readonly xtablesLock: string;
 
   constructor(label = 'ag') {
     this.net = new TestNet(label);
+    this.xtablesLock = join(this.net.tempDir(), 'xtables.lock');
     this.underlay = this.net.host;
     shOk('ip', ['-n', this.underlay, '-batch', '-'], [`link add ul0 type bridge`, `link set ul0 up`, `addr add ${UNDERLAY_GW}/24 dev ul0`].join('\n') + '\n');
   }
@@ -114,12 +125,17 @@ export class Cluster {
     return ns;
   }
 
-  addNode(): Node {
+  addNode(o: { underlay6?: boolean } = {}): Node {
     const index = this.nodes.length + 1;
     const name = `node-${index}`;
     const netns = this.plug(`n${index}`, `192.168.77.${10 + index}`, true);
     const dir = this.net.tempDir();
-    const node: Node = { index, name, netns, ip: `192.168.77.${10 + index}`, dir, confDir: join(dir, 'net.d'), stateDir: join(dir, 'state'), binDir: join(dir, 'bin'), ipamDir: join(dir, 'ipam') };
+    const node: Node = { index, name, netns, ip: `192.168.77.${10 + index}`, dir, confDir: join(dir, 'net.d'), stateDir: join(dir, 'state'), runDir: join(dir, 'run'), binDir: join(dir, 'bin'), ipamDir: join(dir, 'ipam') };
+    if (o.underlay6) {
+      if (!this.nodes.some((n) => n.ip6)) shOk('ip', ['-n', this.underlay, 'addr', 'add', `${UNDERLAY6_GW}/64`, 'dev', 'ul0', 'nodad']);
+      node.ip6 = `fd00:77::1${index}`;
+      shOk('ip', ['-n', netns, 'addr', 'add', `${node.ip6}/64`, 'dev', 'eth0', 'nodad']);
+    }
     this.nodes.push(node);
     return node;
   }
@@ -130,7 +146,10 @@ export class Cluster {
     return this.outside;
   }
 
-  async startEtcd(o: EtcdOptions = {}): Promise<void> {
+  /** Start etcd (again: same data dir); the options given are kept for later restarts (`startEtcd()`). */
+  async startEtcd(opts?: EtcdOptions): Promise<void> {
+    if (opts) this.etcdOpts = opts;
+    const o = this.etcdOpts;
     this.etcdDir ??= join(this.net.tempDir(), 'etcd');
     mkdirSync(this.etcdDir, { recursive: true });
     if (o.tls) this.etcdUrl = ETCD_URL.replace('http:', 'https:');
@@ -186,6 +205,8 @@ export class Cluster {
       '--etcd-endpoints', this.etcdUrl,
       '--conf-dir', node.confDir,
       '--state-dir', node.stateDir,
+      '--run-dir', node.runDir,
+      '--subnet-file', join(node.runDir, 'subnet.env'), // not the machine's /run/cni-ts/subnet.env
       '--cni-bin-dir', node.binDir,
       '--ipam-data-dir', node.ipamDir,
       '--healthz-addr', '127.0.0.1:9876',
@@ -197,9 +218,9 @@ export class Cluster {
    * Run the agent (daemon or one-shot) inside the node's namespace: the shipped executable, or with CNITS_AGENT_NODE=1
    * the same bundle under Node (dist/build/cni-ts.cjs through a link named cni-ts-agent), to show both runtimes work.
    */
-  startAgent(node: Node, args: string[]): Agent {
+  startAgent(node: Node, args: string[], env: Record<string, string> = {}): Agent {
     const exe = process.env.CNITS_AGENT_NODE === '1' ? [process.execPath, this.nodeForm()] : [bin('cni-ts-agent')];
-    const p = spawn('ip', ['netns', 'exec', node.netns, ...exe, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: pluginEnv({}) });
+    const p = spawn('ip', ['netns', 'exec', node.netns, ...exe, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: pluginEnv({ XTABLES_LOCKFILE: this.xtablesLock, ...env }) });
     const a = new Agent(node, p);
     this.agents.push(a);
     return a;
@@ -216,8 +237,8 @@ export class Cluster {
   }
 
   /** One-shot run (e.g. --cleanup, --install-cni) to completion. */
-  async runAgent(node: Node, args: string[]): Promise<{ status: number; log: string }> {
-    const a = this.startAgent(node, args);
+  async runAgent(node: Node, args: string[], env: Record<string, string> = {}): Promise<{ status: number; log: string }> {
+    const a = this.startAgent(node, args, env);
     const status = await Promise.race([a.exited, new Promise<number>((_, rej) => setTimeout(() => rej(new Error(`one-shot agent did not finish\n${a.log}`)), 30_000))]);
     return { status, log: a.log };
   }
@@ -247,6 +268,26 @@ export class Cluster {
     return { netns: c.name, ip, chain, id };
   }
 
+  /** Remove a pod as a runtime does: CNI DEL through its chain, then its namespace. */
+  delPod(pod: { netns: string; chain: Chain; id: string }): void {
+    pod.chain.del({ containerId: pod.id, netns: `/run/netns/${pod.netns}` });
+    this.net.removeNetns(pod.netns);
+  }
+
+  /** The global addresses on a node's pod bridge ("10.244.1.1/24"), sorted; [] when there is no bridge. */
+  bridgeAddrs(node: Node, bridge = 'cni-ts0'): string[] {
+    const r = sh('ip', ['-n', node.netns, '-j', 'addr', 'show', 'dev', bridge]);
+    if (r.status !== 0 || !r.stdout.trim()) return [];
+    return (JSON.parse(r.stdout)[0]?.addr_info ?? []).filter((a: any) => a.scope === 'global').map((a: any) => `${a.local}/${a.prefixlen}`).sort();
+  }
+
+  /** Put a subnet record into etcd as another node's agent would (no lease unless given). */
+  putRecord(subnet: string, rec: Record<string, unknown>, prefix = '/cni-ts/network'): void {
+    const b = (x: string): string => Buffer.from(x).toString('base64');
+    const r = this.etcdCall('kv/put', { key: b(`${prefix}/subnets/${subnet.replace('/', '-')}`), value: b(JSON.stringify({ subnets: [subnet], backend: 'vxlan', ...rec })) });
+    if (!r) throw new Error(`etcd put of ${subnet} failed`);
+  }
+
   ipJson(netns: string, args: string[]): any[] {
     return this.net.ipJson(netns, args);
   }
@@ -261,13 +302,31 @@ export class Cluster {
     return r.status === 0 && r.stdout.trim() ? JSON.parse(r.stdout) : [];
   }
 
+  /** GET /status of the node's agent (the whole status JSON). */
   healthz(node: Node): any {
-    const r = sh('ip', ['netns', 'exec', node.netns, 'curl', '-s', '--max-time', '3', 'http://127.0.0.1:9876/healthz']);
+    return this.probe(node, '/status').body;
+  }
+
+  /** GET a health path (/healthz, /readyz, /status) of the node's agent: HTTP code and JSON body. */
+  probe(node: Node, path: string): { code: number; body: any } {
+    const r = sh('ip', ['netns', 'exec', node.netns, 'curl', '-s', '--max-time', '3', '-w', '\n%{http_code}', `http://127.0.0.1:9876${path}`]);
+    const lines = r.stdout.trimEnd().split('\n');
+    const code = Number(lines.pop());
     try {
-      return JSON.parse(r.stdout);
+      return { code, body: JSON.parse(lines.join('\n')) };
     } catch {
-      return undefined;
+      return { code, body: undefined };
     }
+  }
+
+  /** GET a path of the node's agent as text (/metrics). */
+  probeText(node: Node, path: string): string {
+    return sh('ip', ['netns', 'exec', node.netns, 'curl', '-s', '--max-time', '3', `http://127.0.0.1:9876${path}`]).stdout;
+  }
+
+  /** `iptables-save` (or ip6tables, legacy) in a node, comments and counters left out. */
+  iptablesSave(node: Node, tool = 'iptables-nft-save'): string {
+    return sh('ip', ['netns', 'exec', node.netns, tool], undefined).stdout.split('\n').filter((l) => !l.startsWith('#')).map((l) => l.replace(/\[\d+:\d+\]/, '')).join('\n');
   }
 
   async cleanup(): Promise<void> {

@@ -21,6 +21,8 @@ export interface LanOptions {
   t2?: number;
   /** More dnsmasq arguments (e.g. --dhcp-option=121,…). */
   extra?: string[];
+  /** The host end of the LAN's veth (the macvlan master), default `lan0`. */
+  uplink?: string;
 }
 
 export interface DnsmasqLease {
@@ -64,8 +66,9 @@ export class DhcpLan {
     this.ns = net.addNetns('lan');
     this.dir = net.tempDir();
     this.server = `${opts.prefix}.1`;
-    shOk('ip', ['-n', net.host, 'link', 'add', 'lan0', 'type', 'veth', 'peer', 'name', 'lan0p', 'netns', this.ns]);
-    shOk('ip', ['-n', net.host, 'link', 'set', 'lan0', 'up']);
+    const uplink = opts.uplink ?? 'lan0';
+    shOk('ip', ['-n', net.host, 'link', 'add', uplink, 'type', 'veth', 'peer', 'name', 'lan0p', 'netns', this.ns]);
+    shOk('ip', ['-n', net.host, 'link', 'set', uplink, 'up']);
     shOk('ip', ['-n', this.ns, 'addr', 'add', `${this.server}/24`, 'dev', 'lan0p']);
     shOk('ip', ['-n', this.ns, 'link', 'set', 'lan0p', 'up']);
   }

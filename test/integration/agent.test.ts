@@ -6,7 +6,7 @@
  * restarted agent keeps its subnet and its pods reachable, a removed node (--cleanup or lease expiry) disappears
  * from the others, and the agents recover from an etcd restart.
  */
-import { existsSync, lstatSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cluster, OUTSIDE_IP, haveEtcd, tcpConnect, tcpServer, waitFor, type Agent, type Node } from '../helpers/cluster.js';
@@ -191,6 +191,9 @@ describe.skipIf(!isRoot || !haveEtcd)('cni-ts-agent with etcd', () => {
     await Promise.all([a1, a2].map((a) => a.waitLog(/wrote .*conflist/)));
     const [s1, s2] = [c.subnetsOf(n1), c.subnetsOf(n2)];
     expect(s1).toHaveLength(2);
+    // IPv6 forwarding came on without costing the uplink its router advertisements (accept_ra 1 → 2 first).
+    expect(a1.log).toMatch(/data path: set eth0 accept_ra=2 \(keep accepting router advertisements once forwarding is on\)\n.*data path: turn IPv6 forwarding on/);
+    expect(sh('ip', ['netns', 'exec', n1.netns, 'sysctl', '-n', 'net.ipv6.conf.eth0.accept_ra', 'net.ipv6.conf.all.forwarding']).stdout.split('\n').slice(0, 2)).toEqual(['2', '1']);
     expect(s1[1]).toMatch(/^fd00:10:244:(:|[1-3]::)\/64$/);
     expect(new Set([...s1, ...s2]).size).toBe(4);
     expect(Object.keys(c.etcdList('/cni-ts/network/subnets/'))).toHaveLength(4);
@@ -255,21 +258,35 @@ describe.skipIf(!isRoot || !haveEtcd)('cni-ts-agent with etcd', () => {
     expect(await a.stop()).toBe(0);
   });
 
-  it('--install-cni copies the plugins (a multi-call executable once, the names as links)', async () => {
+  it('--install-cni installs our executable under our own names, beside the node\'s plugins (--install-cni-replace replaces them)', async () => {
     const c = new Cluster('ag');
     cluster = c;
     const n1 = c.addNode();
+    // The node's own plugins (a distribution's): bridge and loopback are there already.
+    mkdirSync(n1.binDir, { recursive: true });
+    writeFileSync(join(n1.binDir, 'bridge'), '#!/bin/sh\necho distro-bridge\n', { mode: 0o755 });
+    writeFileSync(join(n1.binDir, 'loopback'), '#!/bin/sh\necho distro-loopback\n', { mode: 0o755 });
     const r = await c.runAgent(n1, ['--install-cni', DIST, '--cni-bin-dir', n1.binDir]);
     expect(r.status, r.log).toBe(0);
-    for (const p of ['bridge', 'host-local', 'portmap', 'loopback']) {
-      const path = join(n1.binDir, p);
-      expect(existsSync(path)).toBe(true);
-      const real = lstatSync(join(DIST, p)).isSymbolicLink() ? readlinkSync(join(DIST, p)) : undefined;
-      if (real) expect(readlinkSync(path)).toBe(real.split('/').pop());
-      else expect(readFileSync(path)).toEqual(readFileSync(join(DIST, p)));
-    }
+    expect(readFileSync(join(n1.binDir, 'cni-ts')).equals(readFileSync(join(DIST, 'cni-ts')))).toBe(true);
+    for (const p of ['cni-ts-bridge', 'cni-ts-host-local', 'cni-ts-portmap']) expect(readlinkSync(join(n1.binDir, p))).toBe('cni-ts');
+    expect(readFileSync(join(n1.binDir, 'bridge'), 'utf8')).toContain('distro-bridge');
+    expect(readFileSync(join(n1.binDir, 'loopback'), 'utf8')).toContain('distro-loopback');
+    expect(existsSync(join(n1.binDir, 'host-local'))).toBe(false);
+    expect(r.log).toMatch(/loopback left as it is \(the node's own/);
+    // The names answer as the plugins they stand for.
+    const ver = sh('env', ['-i', 'CNI_COMMAND=VERSION', join(n1.binDir, 'cni-ts-bridge')], '{"cniVersion":"1.0.0"}');
+    expect(JSON.parse(ver.stdout).supportedVersions).toContain('1.0.0');
     const again = await c.runAgent(n1, ['--install-cni', DIST, '--cni-bin-dir', n1.binDir]);
     expect(again.log).toMatch(/up to date/);
+    // A node without loopback gets ours; --install-cni-replace points the plain names at ours too.
+    rmSync(join(n1.binDir, 'loopback'));
+    const lo = await c.runAgent(n1, ['--install-cni', DIST, '--cni-bin-dir', n1.binDir]);
+    expect(lo.status, lo.log).toBe(0);
+    expect(readlinkSync(join(n1.binDir, 'loopback'))).toBe('cni-ts');
+    const rep = await c.runAgent(n1, ['--install-cni', DIST, '--cni-bin-dir', n1.binDir, '--install-cni-replace']);
+    expect(rep.status, rep.log).toBe(0);
+    for (const p of ['bridge', 'host-local', 'portmap', 'loopback']) expect(readlinkSync(join(n1.binDir, p))).toBe('cni-ts');
     const missing = await c.runAgent(n1, ['--install-cni', '/nonexistent', '--cni-bin-dir', n1.binDir]);
     expect(missing.status).toBe(1);
     expect(missing.log).toMatch(/\/nonexistent\/bridge does not exist/);

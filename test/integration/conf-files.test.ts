@@ -15,6 +15,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { compareVersions } from '../../lib/cni/version.js';
 import { Chain, type ConfList } from '../helpers/chain.js';
 import { DIST, ROOT, TestNet, isRoot, sh, shOk, uniq } from '../helpers/harness.js';
+import { DhcpDaemon, DhcpLan, haveDnsmasq } from '../helpers/dhcp.js';
 import { NFT_DNAT } from '../helpers/nft.js';
 
 const CONF = join(ROOT, 'conf');
@@ -22,8 +23,12 @@ const CONF = join(ROOT, 'conf');
 type Plugin = Record<string, any>;
 
 interface FileSetup {
-  /** Host-side preparation beyond the automatic `master` links (runs in the throwaway host netns). */
-  host?: (net: TestNet, list: ConfList) => void;
+  /** Host-side preparation beyond the automatic `master` links (runs in the throwaway host netns); may return a teardown. */
+  host?: (net: TestNet, list: ConfList) => void | (() => unknown) | Promise<void | (() => unknown)>;
+  /** Make the links a config names itself instead of the automatic veth ends. */
+  ownLinks?: boolean;
+  /** Preparation inside the container netns (by name) before ADD. */
+  container?: (net: TestNet, netns: string) => void;
   /** Capability args for ADD (default: a port mapping when a plugin declares portMappings). */
   capabilityArgs?: Record<string, unknown>;
   /** Skip this file, saying why (e.g. needs a service this machine cannot run). */
@@ -37,6 +42,27 @@ const SETUP: Record<string, FileSetup> = {
     host: (net) => {
       shOk('ip', ['netns', 'exec', net.host, 'iptables', '-t', 'nat', '-N', 'KUBE-MARK-MASQ']);
       shOk('ip', ['netns', 'exec', net.host, 'iptables', '-t', 'nat', '-A', 'KUBE-MARK-MASQ', '-j', 'MARK', '--set-xmark', '0x4000/0x4000']);
+    },
+  },
+  // a VM's tap on a bridge inside the pod (as KubeVirt makes it): the bridge br0 is there before the tap plugin runs
+  '50-tap-bridge.conflist': {
+    container: (_net, netns) => {
+      shOk('ip', ['-n', netns, 'link', 'add', 'br0', 'type', 'bridge']);
+      shOk('ip', ['-n', netns, 'link', 'set', 'br0', 'up']);
+    },
+  },
+  // the LAN: dnsmasq behind the master eth1, and the dhcp daemon on the node (its socket in a temp dir)
+  'macvlan-dhcp.conflist': {
+    ownLinks: true,
+    skip: haveDnsmasq ? undefined : 'no dnsmasq on this machine (scripts/deps.sh --test installs dnsmasq-base)',
+    host: async (net, list) => {
+      const lan = await new DhcpLan(net, { prefix: '10.97.0', uplink: 'eth1' }).start();
+      const daemon = await new DhcpDaemon(net, { bin: join(DIST, 'dhcp'), dir: net.tempDir() }).start();
+      for (const p of list.plugins as Plugin[]) if (p.ipam?.type === 'dhcp') p.ipam.daemonSocketPath = daemon.socket;
+      return async () => {
+        await daemon.stop();
+        lan.stop();
+      };
     },
   },
 };
@@ -96,7 +122,10 @@ const files = existsSync(CONF) ? readdirSync(CONF).filter((f) => /\.(conf|confli
 
 describe.skipIf(!isRoot)('conf/: every example config ADDs, CHECKs and DELs cleanly with cni-ts plugins', () => {
   let net: TestNet | undefined;
-  afterEach(() => {
+  let teardown: (() => unknown) | undefined;
+  afterEach(async () => {
+    await teardown?.();
+    teardown = undefined;
     net?.cleanup();
     net = undefined;
   });
@@ -110,7 +139,7 @@ describe.skipIf(!isRoot)('conf/: every example config ADDs, CHECKs and DELs clea
     const title = `${file}: ADD, ${canCheck ? 'CHECK, ' : `(no CHECK before 0.4.0: ${list.cniVersion}) `}DEL, DEL again${reason ? ` — skipped: ${reason}` : ''}`;
     if (reason && isRoot) console.warn(`conf/${file} skipped: ${reason}`);
 
-    it.skipIf(!!reason)(title, () => {
+    it.skipIf(!!reason)(title, async () => {
       net = new TestNet('conf');
       const n = net;
       const setup = SETUP[file] ?? {};
@@ -121,16 +150,19 @@ describe.skipIf(!isRoot)('conf/: every example config ADDs, CHECKs and DELs clea
       // a link the config names on the host (a macvlan/ipvlan/vlan "master", host-device's "device"): a veth end of
       // that name, its peer in an "outside" namespace
       const masters = [...new Set(plugins.flatMap((p) => [p.master, p.device]).filter((m): m is string => typeof m === 'string'))];
-      masters.forEach((master, i) => {
+      if (!setup.ownLinks) masters.forEach((master, i) => {
         const out = n.addNetns(`m${i}`);
         shOk('ip', ['-n', n.host, 'link', 'add', master, 'type', 'veth', 'peer', 'name', 'o0', 'netns', out]);
         shOk('ip', ['-n', n.host, 'link', 'set', master, 'up']);
         shOk('ip', ['-n', out, 'link', 'set', 'o0', 'up']);
       });
-      setup.host?.(n, list);
+      teardown = (await setup.host?.(n, list)) || undefined;
       const portmap = plugins.some((p) => p.capabilities?.portMappings);
       const capabilityArgs = setup.capabilityArgs ?? (portmap ? { portMappings: [{ hostPort: 18080, containerPort: 80, protocol: 'tcp' }] } : {});
       const c = n.addContainer('c');
+      setup.container?.(n, c.name);
+      const containerLinks = () => n.ipJson(c.name, ['link', 'show']).map((l: any) => l.ifname).sort();
+      const containerBefore = containerLinks();
       const chain = new Chain(list, { hostNetns: n.host, path: DIST });
       const hostLinks = () => n.ipJson(n.host, ['link', 'show']).map((l: any) => l.ifname).sort();
       const linksBefore = hostLinks();
@@ -147,7 +179,7 @@ describe.skipIf(!isRoot)('conf/: every example config ADDs, CHECKs and DELs clea
 
       chain.del(att);
       chain.del(att); // idempotent
-      expect(n.ipJson(c.name, ['link', 'show']).map((l: any) => l.ifname)).toEqual(['lo']);
+      expect(containerLinks(), `${file}: container links after DEL`).toEqual(containerBefore);
       // nothing new on the host but the bridges the config names (bridge leaves its bridge, as the reference does)
       const bridges = plugins.filter((p) => p.type === 'bridge').map((p) => (p.bridge as string | undefined) ?? 'cni0');
       expect(hostLinks().filter((l: string) => !linksBefore.includes(l) && !bridges.some((b) => l === b || l.startsWith(`${b}.`))), `${file}: host links left by DEL`).toEqual([]);

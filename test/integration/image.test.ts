@@ -1,8 +1,9 @@
 /**
  * The container image (scripts/image.sh): built from dist/bin/cni-ts FROM scratch with podman, into a private storage
  * dir (nothing in /var/lib/containers), then run without a network: --version and --help, the tools the agent execs
- * (ip, bridge, nft) work inside, and the DaemonSet's init container step (--install-cni /opt/cni-ts/bin into a
- * mounted dir) leaves the executable once and the plugin names as links, which answer VERSION on this host.
+ * (ip, bridge, nft, iptables of both backends) work inside, and the DaemonSet's init container step (--install-cni
+ * /opt/cni-ts/bin into a mounted dir) leaves the executable once and our plugin names as links, which answer VERSION
+ * on this host.
  * Skipped without podman (apt-get install podman).
  */
 import { spawnSync } from 'node:child_process';
@@ -43,13 +44,19 @@ describe.skipIf(!isRoot || !havePodman)('container image', () => {
     expect(run(['--entrypoint', '/usr/sbin/ip', TAG, '-V']).stdout).toMatch(/iproute2/);
     expect(run(['--entrypoint', '/usr/sbin/bridge', TAG, '-V']).stdout).toMatch(/bridge utility/);
     expect(run(['--entrypoint', '/usr/sbin/nft', TAG, '--version']).stdout).toMatch(/nftables v/);
+    expect(run(['--entrypoint', '/usr/sbin/iptables-nft-save', TAG, '--version']).stdout).toMatch(/iptables-nft-save v\S+ \(nf_tables\)/);
+    expect(run(['--entrypoint', '/usr/sbin/ip6tables-legacy-restore', TAG, '--version']).stdout).toMatch(/v\S+ \(legacy\)/);
+    // The comment match our FORWARD rules use is there (an extension .so): parsing a rule with it needs no kernel.
+    const cm = run(['--entrypoint', '/usr/sbin/iptables-nft', TAG, '-m', 'comment', '--help']);
+    expect(cm.stdout).toMatch(/comment match options/);
     const out = mkdtempSync(join(tmpdir(), 'cnits-img-bin-'));
     try {
       const i = run(['-v', `${out}:/host/opt/cni/bin`, TAG, '--install-cni', '/opt/cni-ts/bin', '--cni-bin-dir', '/host/opt/cni/bin']);
       expect(i.status, i.stdout + i.stderr).toBe(0);
       expect(lstatSync(join(out, 'cni-ts')).isFile()).toBe(true);
-      for (const p of ['bridge', 'host-local', 'portmap', 'loopback']) expect(readlinkSync(join(out, p))).toBe('cni-ts');
-      const ver = sh('env', ['-i', ...Object.entries(pluginEnv({ CNI_COMMAND: 'VERSION' })).map(([k, v]) => `${k}=${v}`), join(out, 'bridge')], '{"cniVersion":"1.0.0"}');
+      for (const p of ['cni-ts-bridge', 'cni-ts-host-local', 'cni-ts-portmap', 'loopback']) expect(readlinkSync(join(out, p))).toBe('cni-ts');
+      expect(existsSync(join(out, 'bridge'))).toBe(false); // the node's own plugin names are left alone
+      const ver = sh('env', ['-i', ...Object.entries(pluginEnv({ CNI_COMMAND: 'VERSION' })).map(([k, v]) => `${k}=${v}`), join(out, 'cni-ts-bridge')], '{"cniVersion":"1.0.0"}');
       expect(JSON.parse(ver.stdout)).toMatchObject({ cniVersion: '1.1.0' });
     } finally {
       rmSync(out, { recursive: true, force: true });

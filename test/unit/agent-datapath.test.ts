@@ -18,12 +18,12 @@ const peer = (node: string, n: number, extra: Partial<NodeRecord> = {}): NodeRec
 describe('data path planning', () => {
   it('vxlan: per peer an FDB entry, a permanent neighbour and an onlink route; host-gw: a route via the peer', () => {
     const w = wantedState({ backend: 'vxlan', device: 'cni-ts.1', underlay, clusterCIDRs: cluster, self: 'me', peers: [peer('a', 2), peer('me', 1), peer('nomac', 3, { vtepMAC: undefined }), peer('far', 4, { subnets: ['10.9.0.0/24'] })] });
-    expect(w.fdb).toEqual([{ mac: '02:00:00:00:00:02', dst: '192.168.0.2' }]);
-    expect(w.neighs).toEqual([{ dst: '10.244.2.0', lladdr: '02:00:00:00:00:02' }]);
-    expect(w.routes).toEqual([{ dst: '10.244.2.0/24', via: '10.244.2.0', dev: 'cni-ts.1', onlink: true }]);
+    expect(w.fdb).toEqual([{ mac: '02:00:00:00:00:02', dst: '192.168.0.2', node: 'a' }]);
+    expect(w.neighs).toEqual([{ dst: '10.244.2.0', lladdr: '02:00:00:00:00:02', node: 'a' }]);
+    expect(w.routes).toEqual([{ dst: '10.244.2.0/24', via: '10.244.2.0', dev: 'cni-ts.1', onlink: true, node: 'a' }]);
     expect(w.skipped).toEqual(['nomac: no VTEP MAC published', 'far: no subnet inside the cluster CIDR (10.9.0.0/24)']);
     const h = wantedState({ backend: 'host-gw', device: 'cni-ts.1', underlay, clusterCIDRs: cluster, self: 'me', peers: [peer('a', 2)] });
-    expect(h).toEqual({ routes: [{ dst: '10.244.2.0/24', via: '192.168.0.2', dev: 'eth0', onlink: false }], neighs: [], fdb: [], skipped: [] });
+    expect(h).toEqual({ routes: [{ dst: '10.244.2.0/24', via: '192.168.0.2', dev: 'eth0', onlink: false, node: 'a' }], neighs: [], fdb: [], skipped: [] });
   });
 
   it('diff: adds what is missing, fixes what differs, removes only our stale entries', () => {
@@ -57,7 +57,7 @@ describe('data path planning', () => {
     expect(ch.bridge).toEqual(['fdb del 02:00:00:00:00:09 dev cni-ts.1 dst 192.168.0.9 self', 'fdb append 02:00:00:00:00:03 dev cni-ts.1 dst 192.168.0.3 self permanent']);
     // Converged: nothing to do.
     const done = diffState(want, { routes: want.routes.map((r) => ({ dst: r.dst, gateway: r.via, dev: r.dev, flags: ['onlink'] })), neighs: want.neighs.map((n) => ({ ...n, state: ['PERMANENT'] })), fdb: want.fdb.map((f) => ({ ...f, flags: ['self'] })) }, { clusterCIDRs: cluster, device: 'cni-ts.1' });
-    expect(done).toEqual({ ip: [], bridge: [], described: [] });
+    expect(done).toMatchObject({ ip: [], bridge: [], described: [] });
   });
 
   it('the VXLAN device: created, left alone when right, re-created when it differs, refused when not ours', () => {
@@ -102,9 +102,9 @@ describe('masquerade and conflist', () => {
   it('conflist: bridge (no ipMasq, default gateway, MTU) + host-local with the node\'s subnets + portmap', () => {
     const c = buildConflist({ networkName: 'cni-ts', bridge: 'cni-ts0', subnets: ['10.244.1.0/24', 'fd00:0:0:1::/64'], mtu: 1450, ipamDataDir: '/tmp/x' }) as any;
     expect(c.cniVersion).toBe('1.0.0');
-    expect(c.plugins.map((p: any) => p.type)).toEqual(['bridge', 'portmap']);
+    expect(c.plugins.map((p: any) => p.type)).toEqual(['cni-ts-bridge', 'cni-ts-portmap']);
     expect(c.plugins[0]).toMatchObject({ bridge: 'cni-ts0', isGateway: true, isDefaultGateway: true, ipMasq: false, mtu: 1450 });
-    expect(c.plugins[0].ipam).toEqual({ type: 'host-local', ranges: [[{ subnet: '10.244.1.0/24' }], [{ subnet: 'fd00:0:0:1::/64' }]], dataDir: '/tmp/x' });
+    expect(c.plugins[0].ipam).toEqual({ type: 'cni-ts-host-local', ranges: [[{ subnet: '10.244.1.0/24' }], [{ subnet: 'fd00:0:0:1::/64' }]], dataDir: '/tmp/x' });
     expect(c.plugins[1].capabilities).toEqual({ portMappings: true });
   });
 });

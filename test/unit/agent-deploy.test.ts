@@ -39,6 +39,7 @@ function agentInput(c: any): { argv: string[]; env: NodeJS.ProcessEnv } {
     if (e.value !== undefined) env[e.name] = e.value;
     else if (e.valueFrom?.configMapKeyRef) env[e.name] = configMap.data[e.valueFrom.configMapKeyRef.key];
     else if (e.valueFrom?.fieldRef?.fieldPath === 'spec.nodeName') env[e.name] = 'kind-worker';
+    else if (e.valueFrom?.fieldRef?.fieldPath === 'status.hostIPs') env[e.name] = '172.18.0.3,fc00:f853:ccd:e793::3';
   }
   return { argv: c.args, env };
 }
@@ -49,8 +50,12 @@ describe('deploy manifests', () => {
     const ns = byKind('Namespace')[0].metadata.name;
     for (const o of objects.filter((x) => !['Namespace', 'ClusterRole', 'ClusterRoleBinding'].includes(x.kind))) expect(o.metadata.namespace).toBe(ns);
     const rules = byKind('ClusterRole')[0].rules;
-    // What agent/store/kubernetes.ts calls: GET node, LIST + WATCH nodes, PATCH node (annotations).
-    expect(rules).toEqual([{ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch', 'patch'] }]);
+    // What agent/store/kubernetes.ts calls: GET node, LIST + WATCH nodes, PATCH nodes/status (annotations only; the
+    // stand-in API server refuses a PATCH on nodes the same way).
+    expect(rules).toEqual([
+      { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: [''], resources: ['nodes/status'], verbs: ['patch'] },
+    ]);
     const binding = byKind('ClusterRoleBinding')[0];
     expect(binding.roleRef.name).toBe(byKind('ClusterRole')[0].metadata.name);
     expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: byKind('ServiceAccount')[0].metadata.name, namespace: ns }]);
@@ -78,7 +83,7 @@ describe('deploy manifests', () => {
     }
     const a = agentInput(agent);
     const cfg = loadConfig(a.argv, a.env, () => 'unused');
-    expect(cfg).toMatchObject({ mode: 'daemon', store: 'kubernetes', nodeName: 'kind-worker', clusterCIDRs: ['10.244.0.0/16'], backend: 'vxlan' });
+    expect(cfg).toMatchObject({ mode: 'daemon', store: 'kubernetes', nodeName: 'kind-worker', clusterCIDRs: ['10.244.0.0/16'], backend: 'vxlan', nodeIPs: ['172.18.0.3', 'fc00:f853:ccd:e793::3'] });
     const i = agentInput(init);
     const icfg = loadConfig(i.argv, i.env, () => 'unused');
     expect(icfg.mode).toBe('install-cni');
@@ -87,7 +92,13 @@ describe('deploy manifests', () => {
     // …the agent writes its conflist where the runtime reads (/etc/cni/net.d) and keeps its state on the host.
     expect(hostPathOf(agent, cfg.confDir)).toBe('/etc/cni/net.d');
     expect(hostPathOf(agent, cfg.cniBinDir)).toBe('/opt/cni/bin');
-    expect(hostPathOf(agent, cfg.stateDir)).toBe('/run/cni-ts-agent');
+    expect(hostPathOf(agent, cfg.stateDir)).toBe('/var/lib/cni-ts-agent'); // survives a reboot
+    // The conflist in /etc/cni/net.d links into the run dir: the same path in the container and on the host.
+    expect(hostPathOf(agent, cfg.runDir)).toBe(cfg.runDir);
+    expect(cfg.runDir).toBe('/run/cni-ts-agent');
+    // host-local's reservations (default dataDir), read to know when an old subnet's pods are gone.
+    expect(hostPathOf(agent, '/var/lib/cni/networks/cni-ts')).toBe('/var/lib/cni/networks/cni-ts');
+    expect(agent.readinessProbe.httpGet).toMatchObject({ host: '127.0.0.1', port: agent.livenessProbe.httpGet.port, path: '/readyz' });
     // The liveness probe asks the agent's /healthz where it serves it.
     expect(`${agent.livenessProbe.httpGet.host}:${agent.livenessProbe.httpGet.port}`).toBe(cfg.healthzAddr);
     expect(agent.livenessProbe.httpGet.path).toBe('/healthz');
