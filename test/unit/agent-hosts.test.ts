@@ -255,6 +255,11 @@ describe('lib: bounded execs, durable writes', () => {
     expect(run('true', [], { timeoutMs: 5000 }).status).toBe(0);
   });
 
+  it('a program that ends without reading its input reports its own status and stderr (not EPIPE)', () => {
+    const r = run('sh', ['-c', 'echo "refused (simulated)" >&2; exit 3'], { input: 'x'.repeat(1 << 20) });
+    expect(r).toEqual({ status: 3, stdout: '', stderr: 'refused (simulated)\n' });
+  });
+
   it('writeFileAtomic(durable) leaves the content and no temp file', () => {
     const d = mkdtempSync(join(tmpdir(), 'cnits-files-'));
     try {
