@@ -73,22 +73,33 @@ export class Netns {
 
   /** `ip ARGS` inside this namespace: in-process over rtnetlink when taken over, else the program. */
   ip(args: readonly string[], input?: string): RunResult {
-    const taken = inProcess()?.ipInProcess(args, input, this.path);
-    if (taken) return taken;
-    const name = this.ipName;
-    if (this.isHost) return run('ip', args, { input });
-    if (name) return run('ip', ['-n', name, ...args], { input });
-    return this.exec('ip', args, input);
+    return inProcess()?.ipInProcess(args, input, this.path) ?? this.program('ip', args, input);
   }
 
   /** `bridge ARGS` (vlan, fdb) inside this namespace, as `ip`. */
   bridge(args: readonly string[], input?: string): RunResult {
-    const taken = inProcess()?.bridgeInProcess(args, input, this.path);
-    if (taken) return taken;
+    return inProcess()?.bridgeInProcess(args, input, this.path) ?? this.program('bridge', args, input);
+  }
+
+  /** The iproute2 program itself in this namespace (`-n NAME` for a named netns). */
+  private program(tool: 'ip' | 'bridge', args: readonly string[], input?: string): RunResult {
     const name = this.ipName;
-    if (this.isHost) return run('bridge', args, { input });
-    if (name) return run('bridge', ['-n', name, ...args], { input });
-    return this.exec('bridge', args, input);
+    if (this.isHost) return run(tool, args, { input });
+    if (name) return run(tool, ['-n', name, ...args], { input });
+    return this.exec(tool, args, input);
+  }
+
+  /**
+   * `ip -j ARGS` / `bridge -j ARGS` (one listing): its status and stderr, and the objects it prints ([] when it fails).
+   * In-process they come from lib/rtnetlink as objects (no JSON text written and parsed back); from the program, its
+   * output parsed. The same objects either way (test/integration/rtnetlink-compat).
+   */
+  list<T>(tool: 'ip' | 'bridge', args: readonly string[]): { status: number; stderr: string; items: T[] } {
+    const taken = inProcess()?.listInProcess(tool, ['-j', ...args], this.path);
+    if (taken) return { status: taken.status, stderr: taken.stderr, items: (taken.status === 0 ? (taken.lists[0] ?? []) : []) as T[] };
+    const r = this.program(tool, ['-j', ...args]);
+    const out = r.status === 0 ? r.stdout.trim() : '';
+    return { status: r.status, stderr: r.stderr, items: (out ? JSON.parse(out) : []) as T[] };
   }
 
   /**
@@ -106,10 +117,11 @@ export class Netns {
     return r.stdout;
   }
 
-  /** `ip -j ARGS`, parsed. Empty output is an empty list. */
+  /** `ip -j ARGS`, parsed (Netns.list). Empty output is an empty list; a failure throws. */
   ipJson<T = unknown>(args: readonly string[]): T {
-    const out = this.ipOk(['-j', ...args]).trim();
-    return (out ? JSON.parse(out) : []) as T;
+    const r = this.list('ip', args);
+    if (r.status !== 0) throw pluginError(`ip -j ${args.join(' ')} in ${this.label} failed`, r.stderr.trim());
+    return r.items as T;
   }
 
   /** Many ip commands in one `ip -batch` (in-process, or one exec). Stops at the first failure unless `force`. */

@@ -94,9 +94,9 @@ export function readRtmsg(p: Uint8Array): Required<RtMsg> {
   };
 }
 
+/** struct ndmsg, read from the bytes (once per neighbour and FDB entry of a dump). */
 export function readNdmsg(p: Uint8Array): { family: number; ifindex: number; state: number; flags: number; type: number } {
-  const v = dv(p);
-  return { family: v.getUint8(0), ifindex: v.getInt32(4, true), state: v.getUint16(8, true), flags: v.getUint8(10), type: v.getUint8(11) };
+  return { family: p[0]!, ifindex: p[4]! | (p[5]! << 8) | (p[6]! << 16) | (p[7]! << 24), state: p[8]! | (p[9]! << 8), flags: p[10]!, type: p[11]! };
 }
 
 export const IFINFOMSG_LEN = 16;

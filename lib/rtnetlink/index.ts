@@ -7,14 +7,14 @@
 import { libc } from '../native.js';
 import { traceEvent, tracing } from '../trace.js';
 import { parseBridge, parseIp, type Program } from './ipcmd.js';
-import { runBatch, runProgram, type RunResult } from './run.js';
+import { runBatch, runProgram, type ListResult, type RunResult } from './run.js';
 
-export type { RunResult };
+export type { ListResult, RunResult };
 
-function runTaken(tool: 'ip' | 'bridge', program: Program | undefined, args: readonly string[], netnsPath: string | undefined): RunResult | undefined {
+function runTaken(tool: 'ip' | 'bridge', program: Program | undefined, args: readonly string[], netnsPath: string | undefined, objects = false): RunResult | undefined {
   if (!program) return undefined;
   const t0 = tracing() ? performance.now() : 0;
-  const r = runProgram(program, netnsPath);
+  const r = objects ? runProgram(program, netnsPath, true) : runProgram(program, netnsPath);
   if (r && tracing()) traceEvent(`netlink ${tool} ${args.join(' ')}`.slice(0, 120), performance.now() - t0);
   return r;
 }
@@ -23,6 +23,17 @@ function runTaken(tool: 'ip' | 'bridge', program: Program | undefined, args: rea
 export function ipInProcess(args: readonly string[], input: string | undefined, netnsPath: string | undefined): RunResult | undefined {
   if (!libc()) return undefined;
   return runTaken('ip', parseIp(args, input), args, netnsPath);
+}
+
+/**
+ * A `-j` listing (`ip -j …` / `bridge -j …`, one command) in-process, with the objects the program would print kept
+ * as objects (`lists[0]`: no JSON text written and parsed back), or undefined: exec it.
+ */
+export function listInProcess(tool: 'ip' | 'bridge', args: readonly string[], netnsPath: string | undefined): ListResult | undefined {
+  if (!libc()) return undefined;
+  const program = (tool === 'ip' ? parseIp : parseBridge)(args);
+  if (!program?.options.json || program.batch) return undefined;
+  return runTaken(tool, program, args, netnsPath, true) as ListResult | undefined;
 }
 
 /** `bridge ARGS`, as ipInProcess. */

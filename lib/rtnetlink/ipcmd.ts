@@ -44,6 +44,15 @@ export interface RouteList {
   defaultOnly: boolean;
 }
 
+/** `ip route get ADDR`: the route the kernel would use (RTM_GETROUTE answered by one RTM_NEWROUTE), printed. */
+export interface RouteGet {
+  kind: 'routeGet';
+  /** struct rtmsg as iproute_get fills it (family, dst_len, RTM_F_LOOKUP_TABLE for IPv4) */
+  header: Uint8Array;
+  /** RTA_DST */
+  dst: Uint8Array;
+}
+
 export interface RuleList {
   kind: 'rules';
 }
@@ -68,7 +77,7 @@ export interface TuntapAdd {
   gid?: number;
 }
 
-export type Command = Request | LinkList | RouteList | RuleList | NeighList | FdbList | TuntapAdd;
+export type Command = Request | LinkList | RouteList | RouteGet | RuleList | NeighList | FdbList | TuntapAdd;
 
 export interface Program {
   tool: 'ip' | 'bridge';
@@ -750,7 +759,36 @@ function parseRouteCommand(argv: string[], o: Options): Command {
   if (matches(sub, 'test')) return unsupported();
   if (matches(sub, 'delete')) return routeModify(RTM.DELROUTE, 0, args, o);
   if (matches(sub, 'list') || matches(sub, 'show') || matches(sub, 'lst')) return parseRouteList(args);
+  if (matches(sub, 'get')) return parseRouteGet(args, o);
   return unsupported();
+}
+
+const RTM_F_LOOKUP_TABLE = 0x1000;
+/** iproute_get's keywords, in its order (each compared as it compares them). */
+const ROUTE_GET_WORDS: Array<[string, 'exact' | 'abbrev']> = [
+  ['tos', 'exact'], ['dsfield', 'abbrev'], ['from', 'abbrev'], ['iif', 'abbrev'], ['mark', 'abbrev'], ['oif', 'abbrev'], ['dev', 'exact'],
+  ['notify', 'abbrev'], ['connected', 'abbrev'], ['vrf', 'exact'], ['uid', 'abbrev'], ['fibmatch', 'abbrev'], ['as', 'exact'],
+  ['sport', 'exact'], ['dport', 'exact'], ['ipproto', 'abbrev'],
+];
+
+/**
+ * iproute_get for `[to] ADDRESS` alone (what `ip route get ADDR` asks: a plain address, no /len, no selector): the
+ * family from -4/-6 or the address, dst_len the address's full length, RTM_F_LOOKUP_TABLE for IPv4.
+ */
+function parseRouteGet(args: Args, o: Options): RouteGet {
+  let dst: IP | undefined;
+  for (; args.more; args.advance()) {
+    let w = args.cur;
+    if (ROUTE_GET_WORDS.some(([k, how]) => (how === 'exact' ? w === k : matches(w, k)))) unsupported();
+    if (w === 'to') w = args.next();
+    if (matches(w, 'help') || dst) unsupported();
+    const p = prefix(w, o.family);
+    if (p.isDefault || p.lenGiven || !p.ip) unsupported(); // a /len draws ip's warning; "default" asks for 0.0.0.0
+    dst = p.ip;
+  }
+  if (!dst) unsupported(); // ip: "need at least a destination address"
+  const family = afOf(dst!);
+  return { kind: 'routeGet', header: rtmsg({ family, dstLen: family === AF_INET ? 32 : 128, flags: family === AF_INET ? RTM_F_LOOKUP_TABLE : 0 }), dst: ipBytes(dst!) };
 }
 
 /** iproute_list: `[table T|all] [dev D] [proto P] [default]`; other selectors are not taken over. */

@@ -4,6 +4,7 @@
  * Building the final bytes resolves those in that same order (so a command with two bad names fails on the one `ip`
  * would name) through a `Resolver` (lib/rtnetlink/run.ts asks the kernel; unit tests pass a table). Pure.
  */
+import { RTA, RTM } from './consts.js';
 import { message, i32, u32, NLM_F_ACK, NLM_F_REQUEST, type Attr } from './wire.js';
 
 /** What `ip` does when a name does not resolve: print `text`, then fail the command or end the whole run. */
@@ -118,3 +119,6 @@ export function buildRequest(req: Request, r: Resolver): Uint8Array {
 export function namesIn(items: readonly Item[]): string[] {
   return items.flatMap((it) => (it.k === 'nest' ? namesIn(it.items) : it.k === 'ifindex' || it.k === 'hdrindex' ? [it.dev] : it.k === 'nsfd' || it.k === 'nsid' ? [it.ns] : []));
 }
+
+/** `ip route get`'s RTM_GETROUTE (iproute_get: no ACK asked, the answer is the route). */
+export const routeGetMessage = (c: { header: Uint8Array; dst: Uint8Array }): Uint8Array => message(RTM.GETROUTE, NLM_F_REQUEST, c.header, [[RTA.DST, c.dst]]);

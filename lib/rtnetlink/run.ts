@@ -8,16 +8,21 @@ import { closeSync, openSync } from 'node:fs';
 import { AF_BRIDGE, AF_INET, AF_UNSPEC, IFF, IFLA, NETNSA, RTEXT_FILTER, RTM, RT_TABLE } from './consts.js';
 import { ifaddrmsg, ifinfomsg, ndmsg, rtgenmsg, rtmsg, fibRuleHdr } from './headers.js';
 import { libc, inNetns } from '../native.js';
-import { parseBridge, parseIp, splitBatch, type Command, type FdbList, type LinkList, type NeighList, type Program, type RouteList, type RuleList, type TuntapAdd } from './ipcmd.js';
-import { buildRequest, Unresolved, type Request, type Resolver } from './request.js';
+import { parseBridge, parseIp, splitBatch, type Command, type FdbList, type LinkList, type NeighList, type Program, type RouteGet, type RouteList, type RuleList, type TuntapAdd } from './ipcmd.js';
+import { buildRequest, routeGetMessage, Unresolved, type Request, type Resolver } from './request.js';
 import { addrJson, fdbJson, linkJson, neighJson, parseAddr, parseLink, parseRoute, routeJson, routeSelected, ruleJson, type Json, type LinkNames, type ParsedAddr } from './show.js';
-import { RtnlSocket } from './socket.js';
+import { NetlinkSocket } from './socket.js';
 import { cstr, getI32, i32, message, parseAttrs, u32, NLM_F_DUMP, NLM_F_REQUEST, type Ack, type Message } from './wire.js';
 
 export interface RunResult {
   status: number;
   stdout: string;
   stderr: string;
+}
+
+/** A run whose `-j` listings were kept as the objects ip prints (each listing's array), not as text on stdout. */
+export interface ListResult extends RunResult {
+  lists: Json[][];
 }
 
 // _IOW('T', 202..206, int)
@@ -36,20 +41,23 @@ class Abort extends Error {
 /**
  * Execute `p` in the network namespace at `netnsPath` (undefined: the current one). Undefined when it cannot be
  * taken over after all (no FFI, the namespace cannot be entered, a listing without -j): then exec the program.
+ * `objects`: the listings are returned as objects (`lists`) instead of JSON text on stdout.
  */
-export function runProgram(p: Program, netnsPath?: string): RunResult | undefined {
+export function runProgram(p: Program, netnsPath?: string): RunResult | undefined;
+export function runProgram(p: Program, netnsPath: string | undefined, objects: true): ListResult | undefined;
+export function runProgram(p: Program, netnsPath?: string, objects = false): RunResult | ListResult | undefined {
   // listings are taken over in -j form only
   if (!p.options.json && p.commands.some(({ command }) => command.kind !== 'request' && command.kind !== 'tuntap')) return undefined;
-  let sock: RtnlSocket | undefined;
+  let sock: NetlinkSocket | undefined;
   try {
-    sock = RtnlSocket.forNetns(netnsPath);
+    sock = NetlinkSocket.forNetns(netnsPath);
   } catch {
     return undefined; // the namespace or socket is the exec's to report
   }
   if (!sock) return undefined;
   // iproute2 turns strict dump checking on for single commands (ip) and always (bridge), not for ip's batches
   sock.setStrict(p.tool === 'bridge' || !p.batch);
-  const x = new Execution(sock, p, netnsPath);
+  const x = new Execution(sock, p, netnsPath, objects);
   try {
     return x.run();
   } catch (e) {
@@ -60,21 +68,34 @@ export function runProgram(p: Program, netnsPath?: string): RunResult | undefine
   }
 }
 
+/** What an execution asks of its socket: a NetlinkSocket, or a stand-in answering from crafted messages (unit tests). */
+export type Channel = Pick<NetlinkSocket, 'request' | 'get' | 'dump' | 'strerror'>;
+
+/**
+ * Execute `p` on `sock` (`objects`: listings kept as objects, as runProgram). What runProgram does once it has the
+ * namespace's socket; exported so that unit tests run the listings against a stand-in kernel.
+ */
+export function execute(sock: Channel, p: Program, objects = false): RunResult | ListResult {
+  return new Execution(sock, p, undefined, objects).run();
+}
+
 class Execution {
   private out = '';
   private err = '';
+  private readonly lists: Json[][] = [];
   private readonly cache = new Map<number, { name: string; up: boolean } | null>();
   private doLink = false;
   /** A change request was sent (from then on, the run cannot be handed to the program). */
   changed = false;
 
   constructor(
-    private readonly sock: RtnlSocket,
+    private readonly sock: Channel,
     private readonly p: Program,
     private readonly netnsPath?: string,
+    private readonly objects = false,
   ) {}
 
-  run(): RunResult {
+  run(): RunResult | ListResult {
     const { p } = this;
     let status = 0;
     for (const { line, command } of p.commands) {
@@ -95,8 +116,8 @@ class Execution {
     return this.result(status);
   }
 
-  private result(status: number): RunResult {
-    return { status, stdout: this.out, stderr: this.err };
+  private result(status: number): RunResult | ListResult {
+    return this.objects ? { status, stdout: this.out, stderr: this.err, lists: this.lists } : { status, stdout: this.out, stderr: this.err };
   }
 
   /** One command: 0, or ip's failure return (-1: bad input/missing name, -2: the kernel refused). */
@@ -108,6 +129,8 @@ class Execution {
         return this.links(c);
       case 'routes':
         return this.routes(c);
+      case 'routeGet':
+        return this.routeGet(c);
       case 'rules':
         return this.rules(c);
       case 'neighbours':
@@ -261,7 +284,8 @@ class Execution {
   }
 
   private print(items: Json[]): void {
-    this.out += `${JSON.stringify(items)}\n`;
+    if (this.objects) this.lists.push(items);
+    else this.out += `${JSON.stringify(items)}\n`;
   }
 
   /** ipaddr_list_flush_or_save for `link show` / `addr show` [dev D]. */
@@ -353,6 +377,23 @@ class Execution {
     return 0;
   }
 
+  /**
+   * iproute_get: one RTM_GETROUTE, answered by the route the kernel would use (or refused: rtnl_talk's error, status
+   * 2), printed by print_route with no filter but "cloned or not".
+   */
+  private routeGet(c: RouteGet): number {
+    const r = this.sock.get(routeGetMessage(c));
+    if (!('payload' in r)) {
+      this.err += r.message ? extAck('Error', r.message) : `RTNETLINK answers: ${this.sock.strerror(-r.error)}\n`;
+      return -2;
+    }
+    const route = parseRoute(r);
+    if (!route) return -1;
+    const o = this.p.options;
+    this.print([routeJson(route, { numeric: o.numeric, details: o.details, filter: { family: 0, table: 0, defaultOnly: false } }, this.names)]);
+    return 0;
+  }
+
   /** iprule_list_flush_or_save: the rules of the family (IPv4 when none was given). */
   private rules(_c: RuleList): number {
     const o = this.p.options;
@@ -439,9 +480,9 @@ export function runBatch(lines: ReadonlyArray<{ tool: 'ip' | 'bridge'; line: str
     if (!c || c.kind !== 'request') return undefined;
     reqs.push(c);
   }
-  let sock: RtnlSocket | undefined;
+  let sock: NetlinkSocket | undefined;
   try {
-    sock = RtnlSocket.forNetns(netnsPath);
+    sock = NetlinkSocket.forNetns(netnsPath);
   } catch {
     return undefined;
   }

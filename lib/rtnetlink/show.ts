@@ -17,10 +17,35 @@ export type Json = Record<string, unknown>;
 /** Another link's name and UP flag by index (ip's link cache), undefined when there is none. */
 export type LinkNames = (index: number) => { name: string; up: boolean } | undefined;
 
-const ipString = (b: Uint8Array | undefined): string | undefined => {
-  const ip = b && bytesToIP(b);
+/**
+ * The address of `len` bytes at `off` in `b` as text (4 or 16 bytes, else undefined). IPv4 is built directly: this
+ * runs for every route, neighbour and FDB entry of a dump (thousands per agent resync).
+ */
+function ipAt(b: Uint8Array, off: number, len: number): string | undefined {
+  if (len === 4) return `${b[off]}.${b[off + 1]}.${b[off + 2]}.${b[off + 3]}`;
+  const ip = len === 16 ? bytesToIP(b.subarray(off, off + 16)) : undefined;
   return ip ? formatIP(ip) : undefined;
-};
+}
+
+/** An address attribute as text. */
+const ipString = (b: Uint8Array | undefined): string | undefined => (b ? ipAt(b, 0, b.length) : undefined);
+
+/** Little-endian u16 / u32 at `off` (attribute lengths and values read in place). */
+const le16 = (b: Uint8Array, off: number): number => b[off]! | (b[off + 1]! << 8);
+const le32 = (b: Uint8Array, off: number): number => (b[off]! | (b[off + 1]! << 8) | (b[off + 2]! << 16) | (b[off + 3]! << 24)) >>> 0;
+
+/**
+ * Each attribute from `start` (type without the nested flag, offset and length of its payload), read in place: for
+ * the objects a dump has thousands of (routes, neighbours, FDB entries), no Map and no view per attribute.
+ */
+function eachAttr(b: Uint8Array, start: number, visit: (type: number, off: number, len: number) => void): void {
+  for (let off = start; off + 4 <= b.length; ) {
+    const len = le16(b, off);
+    if (len < 4 || off + len > b.length) break;
+    visit(le16(b, off + 2) & 0x3fff, off + 4, len - 4);
+    off += (len + 3) & ~3;
+  }
+}
 
 // ---------- links ----------
 
@@ -269,8 +294,12 @@ function kindDataJson(kind: string, d: Attrs, names: LinkNames): Json {
     case 'vxlan': {
       const id = getU32(d.get(IFLA_VXLAN.ID));
       if (id !== undefined) j.id = id;
-      const local = ipString(d.get(IFLA_VXLAN.LOCAL) ?? d.get(IFLA_VXLAN.LOCAL6));
-      if (local) j.local = local;
+      // vxlan_print_opt: an IPv4 local address as "local", an IPv6 one as "local6"; the unspecified address not at all
+      const local4 = d.get(IFLA_VXLAN.LOCAL);
+      const local6 = d.get(IFLA_VXLAN.LOCAL6);
+      if (local4) {
+        if (local4.some((b) => b !== 0)) j.local = ipString(local4);
+      } else if (local6?.some((b) => b !== 0)) j.local6 = ipString(local6);
       const link = getU32(d.get(IFLA_VXLAN.LINK));
       if (link) j.link = names(link)?.name ?? String(link);
       const port = getBe16(d.get(IFLA_VXLAN.PORT));
@@ -370,20 +399,44 @@ export interface ParsedRoute {
   dstLen: number;
   srcLen: number;
   tos: number;
+  /** RTA_TABLE, else rtm_table */
   table: number;
   protocol: number;
   scope: number;
   type: number;
   flags: number;
-  attrs: Attrs;
+  /** RTA_DST, RTA_SRC, RTA_GATEWAY, RTA_PREFSRC as text */
+  dst?: string;
+  src?: string;
+  gateway?: string;
+  prefsrc?: string;
+  oif?: number;
+  /** RTA_PRIORITY (the metric) */
+  priority?: number;
+  uid?: number;
+  pref?: number;
+  /** RTA_MULTIPATH's payload (struct rtnexthop list) */
+  multipath?: Uint8Array;
 }
 
+/** struct rtmsg and the attributes print_route reads, in one pass. */
 export function parseRoute(m: Message): ParsedRoute | undefined {
-  if (m.payload.length < RTMSG_LEN) return undefined;
-  const h = readRtmsg(m.payload);
-  const attrs = parseAttrs(m.payload, RTMSG_LEN);
-  const table = getU32(attrs.get(RTA.TABLE)) ?? h.table;
-  return { ...h, table, attrs };
+  const p = m.payload;
+  if (p.length < RTMSG_LEN) return undefined;
+  const r: ParsedRoute = { family: p[0]!, dstLen: p[1]!, srcLen: p[2]!, tos: p[3]!, table: p[4]!, protocol: p[5]!, scope: p[6]!, type: p[7]!, flags: le32(p, 8) };
+  eachAttr(p, RTMSG_LEN, (type, off, len) => {
+    if (type === RTA.DST) r.dst = ipAt(p, off, len);
+    else if (type === RTA.SRC) r.src = ipAt(p, off, len);
+    else if (type === RTA.GATEWAY) r.gateway = ipAt(p, off, len);
+    else if (type === RTA.PREFSRC) r.prefsrc = ipAt(p, off, len);
+    else if (len >= 4 && type === RTA.OIF) r.oif = le32(p, off);
+    else if (len >= 4 && type === RTA.TABLE) r.table = le32(p, off);
+    else if (len >= 4 && type === RTA.PRIORITY) r.priority = le32(p, off);
+    else if (len >= 4 && type === RTA.UID) r.uid = le32(p, off);
+    else if (len >= 1 && type === RTA.PREF) r.pref = p[off];
+    else if (type === RTA.MULTIPATH) r.multipath = p.subarray(off, off + len);
+  });
+  return r;
 }
 
 export interface RouteFilter {
@@ -402,7 +455,7 @@ export function routeSelected(r: ParsedRoute, f: RouteFilter): boolean {
   if (f.table > 0 && r.table !== f.table) return false;
   if (f.protocol !== undefined && r.protocol !== f.protocol) return false;
   if (f.defaultOnly && r.dstLen !== 0) return false;
-  if (f.oif !== undefined && getU32(r.attrs.get(RTA.OIF)) !== f.oif) return false;
+  if (f.oif !== undefined && r.oif !== f.oif) return false;
   return true;
 }
 
@@ -411,31 +464,25 @@ export function routeJson(r: ParsedRoute, o: { numeric: boolean; details: boolea
   const j: Json = {};
   const hostLen = r.family === AF_INET6 ? 128 : 32;
   if (r.type !== RTN.UNICAST || o.details) j.type = rtnTypeName(r.type, o.numeric);
-  const dst = r.attrs.get(RTA.DST);
-  if (dst) j.dst = r.dstLen !== hostLen ? `${ipString(dst)}/${r.dstLen}` : ipString(dst);
+  if (r.dst !== undefined) j.dst = r.dstLen !== hostLen ? `${r.dst}/${r.dstLen}` : r.dst;
   else if (r.dstLen) j.dst = `0/${r.dstLen} `;
   else j.dst = 'default';
-  const src = r.attrs.get(RTA.SRC);
-  if (src) j.from = r.srcLen !== hostLen ? `${ipString(src)}/${r.srcLen}` : ipString(src);
+  if (r.src !== undefined) j.from = r.srcLen !== hostLen ? `${r.src}/${r.srcLen}` : r.src;
   else if (r.srcLen) j.src = `0/${r.srcLen}`;
-  const gw = ipString(r.attrs.get(RTA.GATEWAY));
-  if (gw !== undefined) j.gateway = gw;
-  const oif = getU32(r.attrs.get(RTA.OIF));
-  if (oif !== undefined && o.filter.oif === undefined) j.dev = names(oif)?.name ?? `if${oif}`;
+  if (r.gateway !== undefined) j.gateway = r.gateway;
+  if (r.oif !== undefined && o.filter.oif === undefined) j.dev = names(r.oif)?.name ?? `if${r.oif}`;
   if (r.table && (r.table !== RT_TABLE.MAIN || o.details) && !o.filter.table) j.table = tableName(r.table, o.numeric);
   if (!(r.flags & RTM_F_CLONED)) {
     if ((r.protocol !== RTPROT.BOOT || o.details) && o.filter.protocol === undefined) j.protocol = protoName(r.protocol, o.numeric);
     if (r.scope !== RT_SCOPE.UNIVERSE || o.details) j.scope = scopeName(r.scope, o.numeric);
   }
-  const prefsrc = ipString(r.attrs.get(RTA.PREFSRC));
-  if (prefsrc !== undefined) j.prefsrc = prefsrc;
-  const metric = getU32(r.attrs.get(RTA.PRIORITY));
-  if (metric !== undefined) j.metric = metric;
+  if (r.prefsrc !== undefined) j.prefsrc = r.prefsrc;
+  if (r.priority !== undefined) j.metric = r.priority;
   j.flags = routeFlags(r.flags);
-  const pref = getU8(r.attrs.get(RTA.PREF));
-  if (pref !== undefined) j.pref = pref === 3 ? 'low' : pref === 0 ? 'medium' : pref === 1 ? 'high' : String(pref);
-  const mp = r.attrs.get(RTA.MULTIPATH);
-  if (mp) j.nexthops = nexthopsJson(mp, names);
+  if (r.uid !== undefined) j.uid = r.uid;
+  if (r.flags & RTM_F_CLONED && r.family === AF_INET) j.cache = cacheFlags(r.flags); // `route get`'s answers
+  if (r.pref !== undefined) j.pref = r.pref === 3 ? 'low' : r.pref === 0 ? 'medium' : r.pref === 1 ? 'high' : String(r.pref);
+  if (r.multipath) j.nexthops = nexthopsJson(r.multipath, names);
   return j;
 }
 
@@ -456,6 +503,26 @@ function nexthopsJson(mp: Uint8Array, names: LinkNames): Json[] {
     out.push(nh);
     off += (len + 3) & ~3;
   }
+  return out;
+}
+
+/** RTCF_* (linux/in_route.h) in the upper half of a cloned IPv4 route's flags, as print_cache_flags names them. */
+const RTCF_NAMES: Array<[number, string]> = [
+  [0x80000000, 'local'], [0x40000000, 'reject'], [0x20000000, 'mc'], [0x10000000, 'brd'], [0x08000000, 'dst-nat'], [0x00800000, 'src-nat'],
+  [0x00400000, 'masq'], [0x00020000, 'dst-direct'], [0x04000000, 'src-direct'], [0x00040000, 'redirected'], [0x01000000, 'redirect'],
+  [0x00200000, 'fastroute'], [0x00010000, 'notify'], [0x00080000, 'proxy'],
+];
+
+function cacheFlags(flags: number): string[] {
+  let f = (flags & ~0xffff) >>> 0;
+  const out: string[] = [];
+  for (const [bit, name] of RTCF_NAMES) {
+    if (f & bit) {
+      f = (f & ~bit) >>> 0;
+      out.push(name);
+    }
+  }
+  if (f) out.push(f.toString(16));
   return out;
 }
 
@@ -530,6 +597,31 @@ const NUD_PRINT: Array<[number, string]> = [
   [NUD.FAILED, 'FAILED'], [NUD.NOARP, 'NOARP'], [NUD.PERMANENT, 'PERMANENT'],
 ];
 
+/** The attributes of a neighbour or FDB entry (struct ndmsg) print_neigh and print_fdb read, in one pass. */
+interface NeighAttrs {
+  dst?: string;
+  lladdr?: string;
+  vlan?: number;
+  port?: number;
+  vni?: number;
+  master?: number;
+  protocol?: number;
+}
+
+function neighAttrs(p: Uint8Array): NeighAttrs {
+  const a: NeighAttrs = {};
+  eachAttr(p, NDMSG_LEN, (type, off, len) => {
+    if (type === NDA.DST) a.dst = ipAt(p, off, len);
+    else if (type === NDA.LLADDR) a.lladdr = formatMac(p, off, len);
+    else if (len >= 2 && type === NDA.VLAN) a.vlan = le16(p, off);
+    else if (len >= 2 && type === NDA.PORT) a.port = (p[off]! << 8) | p[off + 1]!;
+    else if (len >= 4 && type === NDA.VNI) a.vni = le32(p, off);
+    else if (len >= 4 && type === NDA.MASTER) a.master = le32(p, off);
+    else if (len >= 1 && type === NDA.PROTOCOL) a.protocol = p[off];
+  });
+  return a;
+}
+
 /** print_neigh as JSON for `neigh show [dev D]` (default state filter: everything but NOARP and NONE). */
 export function neighJson(m: Message, o: { devFilter?: number; family: number }, names: LinkNames): Json | undefined {
   if (m.payload.length < NDMSG_LEN) return undefined;
@@ -539,20 +631,21 @@ export function neighJson(m: Message, o: { devFilter?: number; family: number },
   const stateFilter = 0xff & ~NUD.NOARP;
   if (!(stateFilter & h.state) && !(h.flags & NTF.PROXY) && !(h.flags & NTF.EXT_LEARNED) && h.state) return undefined;
   if (!h.state && !(h.flags & (NTF.PROXY | NTF.EXT_LEARNED))) return undefined;
-  const a = parseAttrs(m.payload, NDMSG_LEN);
+  const a = neighAttrs(m.payload);
   const j: Json = {};
-  const dst = ipString(a.get(NDA.DST));
-  if (dst !== undefined) j.dst = dst;
+  if (a.dst !== undefined) j.dst = a.dst;
   if (o.devFilter === undefined && h.ifindex) j.dev = names(h.ifindex)?.name ?? `if${h.ifindex}`;
-  const lla = a.get(NDA.LLADDR);
-  if (lla) j.lladdr = formatMac(lla);
+  if (a.lladdr !== undefined) j.lladdr = a.lladdr;
   if (h.flags & NTF.ROUTER) j.router = null;
   if (h.flags & NTF.PROXY) j.proxy = null;
   if (h.flags & NTF.EXT_LEARNED) j.extern_learn = null;
   if (h.flags & NTF.OFFLOADED) j.offload = null;
-  if (h.state) j.state = NUD_PRINT.filter(([bit]) => h.state & bit).map(([, n]) => n);
-  const proto = getU8(a.get(NDA.PROTOCOL));
-  if (proto) j.protocol = protoName(proto, false);
+  if (h.state) {
+    const state: string[] = [];
+    for (const [bit, name] of NUD_PRINT) if (h.state & bit) state.push(name);
+    j.state = state;
+  }
+  if (a.protocol) j.protocol = protoName(a.protocol, false);
   return j;
 }
 
@@ -562,19 +655,14 @@ export function fdbJson(m: Message, o: { devFilter?: number }, names: LinkNames)
   const h = readNdmsg(m.payload);
   if (h.family !== AF_BRIDGE) return undefined;
   if (o.devFilter !== undefined && h.ifindex !== o.devFilter) return undefined;
-  const a = parseAttrs(m.payload, NDMSG_LEN);
+  const a = neighAttrs(m.payload);
   const j: Json = {};
-  const lla = a.get(NDA.LLADDR);
-  if (lla) j.mac = formatMac(lla);
+  if (a.lladdr !== undefined) j.mac = a.lladdr;
   if (o.devFilter === undefined && h.ifindex) j.ifname = names(h.ifindex)?.name ?? `if${h.ifindex}`;
-  const dst = ipString(a.get(NDA.DST));
-  if (dst !== undefined) j.dst = dst;
-  const vid = getU16(a.get(NDA.VLAN));
-  if (vid) j.vlan = vid;
-  const port = getBe16(a.get(NDA.PORT));
-  if (port !== undefined) j.port = port;
-  const vni = getU32(a.get(NDA.VNI));
-  if (vni !== undefined) j.vni = vni;
+  if (a.dst !== undefined) j.dst = a.dst;
+  if (a.vlan) j.vlan = a.vlan;
+  if (a.port !== undefined) j.port = a.port;
+  if (a.vni !== undefined) j.vni = a.vni;
   const flags: string[] = [];
   if (h.flags & NTF.SELF) flags.push('self');
   if (h.flags & NTF.ROUTER) flags.push('router');
@@ -583,8 +671,7 @@ export function fdbJson(m: Message, o: { devFilter?: number }, names: LinkNames)
   if (h.flags & NTF.MASTER) flags.push('master');
   if (h.flags & NTF.STICKY) flags.push('sticky');
   j.flags = flags;
-  const master = getU32(a.get(NDA.MASTER));
-  if (master !== undefined) j.master = names(master)?.name ?? `if${master}`;
+  if (a.master !== undefined) j.master = names(a.master)?.name ?? `if${a.master}`;
   const s = h.state;
   j.state = s & NUD.PERMANENT ? 'permanent' : s & NUD.NOARP ? 'static' : s & NUD.STALE ? 'stale' : s & NUD.REACHABLE ? '' : `0x${s.toString(16)}`;
   return j;

@@ -1,5 +1,6 @@
 /**
- * A NETLINK_ROUTE socket through the executable's FFI (lib/native.ts):
+ * A netlink socket through the executable's FFI (lib/native.ts) — NETLINK_ROUTE for everything rtnetlink, or
+ * NETLINK_NETFILTER for the nftables ruleset generation (nftgen.ts) —
  * opened inside a network namespace (a netlink socket stays bound to the namespace it was created in, so the thread
  * enters it only for socket(2) and returns at once), requests answered by ACKs, dumps, and batches of requests sent in
  * one write. Extended ACKs are on (the kernel's error text, as iproute2 prints it); strict dump checking as the caller
@@ -14,7 +15,8 @@ import { NLMSG_DONE, NLMSG_ERROR, NLM_F_DUMP_INTR, NLM_F_MULTI, parseAck, parseD
 const AF_NETLINK = 16;
 const SOCK_RAW = 3;
 const SOCK_CLOEXEC = 0o2000000;
-const NETLINK_ROUTE = 0;
+export const NETLINK_ROUTE = 0;
+export const NETLINK_NETFILTER = 12;
 const SOL_SOCKET = 1;
 const SO_RCVTIMEO = 20;
 const SOL_NETLINK = 270;
@@ -41,9 +43,9 @@ export class RtnlError extends Error {
 }
 
 let recvBuf: Uint8Array | undefined;
-const sockets = new Map<string, RtnlSocket>();
+const sockets = new Map<string, NetlinkSocket>();
 
-export class RtnlSocket {
+export class NetlinkSocket {
   private seq = Math.floor(Date.now() / 1000) & 0xffffff;
   private closed = false;
 
@@ -53,13 +55,13 @@ export class RtnlSocket {
   ) {}
 
   /**
-   * A socket in the network namespace at `netnsPath` (undefined: the one this thread is in). Undefined when the FFI is
-   * not available; throws when the namespace cannot be entered or the socket not made.
+   * A socket of `protocol` in the network namespace at `netnsPath` (undefined: the one this thread is in). Undefined
+   * when the FFI is not available; throws when the namespace cannot be entered or the socket not made.
    */
-  static open(netnsPath?: string): RtnlSocket | undefined {
+  static open(netnsPath?: string, protocol = NETLINK_ROUTE): NetlinkSocket | undefined {
     const c = libc();
     if (!c) return undefined;
-    const make = (): number => c.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    const make = (): number => c.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
     const fd = netnsPath ? inNetns(c, netnsPath, make) : make();
     if (fd < 0) throw new RtnlError(c.errno(), 'socket(AF_NETLINK)');
     const one = Uint8Array.of(1, 0, 0, 0);
@@ -67,26 +69,28 @@ export class RtnlSocket {
     c.setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, one);
     const timeval = new Uint8Array(new BigInt64Array([5n, 0n]).buffer); // a kernel that never answers cannot hang us
     c.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, timeval);
-    return new RtnlSocket(c, fd);
+    return new NetlinkSocket(c, fd);
   }
 
   /**
-   * The socket of the netns at `netnsPath` (undefined: this thread's), opened once per process and namespace: the
-   * namespace is identified by its inode, so a path that now names another namespace gets a new socket.
+   * The socket of `protocol` in the netns at `netnsPath` (undefined: this thread's), opened once per process, protocol
+   * and namespace: the namespace is identified by its inode, so a path that now names another namespace gets a new
+   * socket.
    */
-  static forNetns(netnsPath?: string): RtnlSocket | undefined {
+  static forNetns(netnsPath?: string, protocol = NETLINK_ROUTE): NetlinkSocket | undefined {
     let key = 'self';
     if (netnsPath) {
       try {
         const st = statSync(netnsPath);
         key = `${st.dev}:${st.ino}`;
       } catch {
-        return RtnlSocket.open(netnsPath); // throws the namespace's error
+        return NetlinkSocket.open(netnsPath, protocol); // throws the namespace's error
       }
     }
+    key += `/${protocol}`;
     let sock = sockets.get(key);
     if (!sock || sock.closed) {
-      sock = RtnlSocket.open(netnsPath);
+      sock = NetlinkSocket.open(netnsPath, protocol);
       if (sock) sockets.set(key, sock);
     }
     return sock;

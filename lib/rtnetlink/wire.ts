@@ -146,10 +146,18 @@ export function parseMessages(buf: Uint8Array): Message[] {
 /** Attributes by type (the last one wins when repeated, as the kernel's nla_parse). */
 export type Attrs = Map<number, Uint8Array>;
 
-/** Parse the attributes in `buf` from `start`. The nested flag is dropped from the types. */
+/**
+ * Parse the attributes in `buf` from `start`. The nested flag is dropped from the types. Runs for every object of a
+ * dump (thousands per agent resync): lengths and types read from the bytes, one Map and one view per attribute.
+ */
 export function parseAttrs(buf: Uint8Array, start = 0): Attrs {
   const m: Attrs = new Map();
-  for (const [t, v] of attrList(buf, start)) m.set(t, v);
+  for (let off = start; off + 4 <= buf.length; ) {
+    const len = buf[off]! | (buf[off + 1]! << 8);
+    if (len < 4 || off + len > buf.length) break;
+    m.set((buf[off + 2]! | (buf[off + 3]! << 8)) & NLA_TYPE_MASK, buf.subarray(off + 4, off + len));
+    off += align4(len);
+  }
   return m;
 }
 
@@ -181,8 +189,17 @@ export function getStr(b: Uint8Array | undefined): string | undefined {
   return decoder.decode(nul >= 0 ? b.subarray(0, nul) : b);
 }
 
-/** Bytes as "aa:bb:cc" (how iproute2 prints link-layer addresses). */
-export const formatMac = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(':');
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/**
+ * Bytes as "aa:bb:cc" (how iproute2 prints link-layer addresses); `len` bytes from `off` (default: all). Runs per FDB
+ * entry and neighbour of a dump.
+ */
+export function formatMac(b: Uint8Array, off = 0, len = b.length - off): string {
+  let s = len > 0 ? HEX[b[off]!]! : '';
+  for (let i = 1; i < len; i++) s += `:${HEX[b[off + i]!]}`;
+  return s;
+}
 
 /** 4 or 16 network-order bytes as an address. */
 export function bytesToIP(b: Uint8Array): IP | undefined {

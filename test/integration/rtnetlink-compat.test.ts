@@ -82,6 +82,11 @@ class Compat {
     const what = `${tool} ${step.args.join(' ')}${step.input ? ` <<< ${JSON.stringify(step.input)}` : ''}`;
     expect(ours.taken, `${what}: not taken over`).toBe(true);
     expect({ what, status: ours.status, stderr: this.asA(ours.stderr) }).toEqual({ what, status: theirs.status, stderr: theirs.stderr });
+    if (step.args.includes('-j') && !step.args.includes('-batch')) {
+      // the same listing as objects (Netns.list, the agent's reader): what the text says, and the same status and stderr
+      const asObjects = sh(BUN, [join(ROOT, 'test/helpers/rtnetlink-run.ts'), '--netns', `/run/netns/${nsB}`, '--objects', tool, ...step.args.map((x) => this.subst(x, this.b))]);
+      expect(JSON.parse(asObjects.stdout), `${what}: as objects`).toEqual(ours);
+    }
     const sorted = (xs: unknown[]): unknown[] => (step.unordered ? xs.map((x) => (Array.isArray(x) ? [...x].sort((p, q) => JSON.stringify(p).localeCompare(JSON.stringify(q))) : x)) : xs);
     const [o, t] = [sorted(jsonLines(ours.stdout)), sorted(jsonLines(theirs.stdout))];
     expect(o.length, `${what}: listings`).toBe(t.length);
@@ -214,6 +219,16 @@ describe.skipIf(!isRoot || !haveBun)('in-process ip/bridge = iproute2 (status, s
       { args: ['-j', '-d', 'addr', 'show', 'dev', 'cni-ts.1'] },
       { args: ['-j', 'addr', 'show'] },
       { args: ['-j', 'route', 'show', 'default'] },
+      { args: ['-j', '-6', 'route', 'show', 'default'] },
+      // what underlay detection reads (--iface-can-reach): a route via the uplink, the node's own address, none at all
+      { args: ['-batch', '-'], input: 'route add 198.51.100.0/24 via 192.0.2.254 dev u0\naddr add fd02::1/64 dev u0 nodad\nlink add cni-ts.2 address 02:00:00:00:04:04 type vxlan id 2 local fd02::1 dev u0 dstport 4789 nolearning\n' },
+      { args: ['-j', 'route', 'get', '198.51.100.7'] },
+      { args: ['-j', 'route', 'get', 'to', '192.0.2.1'] },
+      { args: ['-j', '-d', 'route', 'get', '192.0.2.9'] },
+      { args: ['-j', 'route', 'get', '203.0.113.1'] }, // RTNETLINK answers: Network is unreachable
+      { args: ['-j', 'route', 'get', 'fd02::9'] },
+      { args: ['-j', '-6', 'route', 'get', 'fd02::1'] },
+      { args: ['-j', '-d', 'addr', 'show', 'dev', 'cni-ts.2'] },
       { args: ['-force', '-batch', '-'], input: 'route del 10.244.3.0/24 via 10.244.3.0 dev cni-ts.1 proto 177\nneigh del 10.244.3.0 dev cni-ts.1\naddr del fd44:1::/128 dev cni-ts.1\n' },
       { tool: 'bridge', args: ['-force', '-batch', '-'], input: 'fdb del 02:00:00:00:05:02 dev cni-ts.1 dst 192.0.2.3 self\n' },
     ]);

@@ -8,7 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseBridge, parseIp, splitBatch, matches, type Program } from '../../lib/rtnetlink/ipcmd.js';
-import { buildRequest, Unresolved, type Request, type Resolver } from '../../lib/rtnetlink/request.js';
+import { buildRequest, routeGetMessage, Unresolved, type Request, type Resolver } from '../../lib/rtnetlink/request.js';
+import { nftGenerationOf, nftGetGenRequest } from '../../lib/rtnetlink/nftgen.js';
 import { attrList, message, parseAck, parseAttrs, parseDone, parseMessages, getStr, getU32, NLMSG_ERROR, NLM_F_ACK_TLVS, NLM_F_CAPPED, u32, cstr, type Message } from '../../lib/rtnetlink/wire.js';
 import { addrJson, fdbJson, linkFlags, linkJson, neighJson, parseAddr, parseLink, parseRoute, routeJson, routeSelected, ruleJson } from '../../lib/rtnetlink/show.js';
 import { ifaddrmsg, ifinfomsg, ndmsg, rtmsg } from '../../lib/rtnetlink/headers.js';
@@ -49,8 +50,9 @@ const parseLine = (line: string): Program | undefined => {
 describe('requests: the bytes iproute2 6.1 sends', () => {
   for (const m of fixture.messages) {
     it(m.line, () => {
-      const req = onlyRequest(parseLine(m.line));
-      const ours = buildRequest(req, fixtureResolver(fixture.links));
+      const p = parseLine(m.line);
+      const get = p?.commands[0]?.command;
+      const ours = get?.kind === 'routeGet' ? routeGetMessage(get) : buildRequest(onlyRequest(p), fixtureResolver(fixture.links));
       const view = new DataView(ours.buffer);
       expect(view.getUint32(0, true)).toBe(m.len);
       expect(view.getUint16(4, true)).toBe(m.type);
@@ -83,7 +85,11 @@ describe('what is taken over, and what is left to the program', () => {
     ['ip', 'tuntap add mode tap na t0'], // "na" abbreviates "name"
     ['ip', 'tuntap add mode tap'], // the kernel names it
     ['ip', 'tuntap del mode tap name t0'],
-    ['ip', 'route get 10.0.0.1'],
+    ['ip', 'route get 10.0.0.0/8'], // ip warns: only /32 (or none)
+    ['ip', 'route get 10.0.0.1 from 10.0.0.2'],
+    ['ip', 'route get fibmatch 10.0.0.1'],
+    ['ip', 'route get 10.0.0.1 10.0.0.2'],
+    ['ip', 'route get'],
     ['ip', 'addr show dev x scope nosuch'],
     ['ip', 'link show dev x scope global'],
     ['ip', 'link add x type vxlan id 1 dev y'], // no dstport: ip warns about the kernel default
@@ -125,6 +131,8 @@ describe('what is taken over, and what is left to the program', () => {
     expect(parseIp(['-j', 'addr', 'show', 'dev', 'eth0'])!.commands[0]!.command).toEqual({ kind: 'links', addresses: true, dev: 'eth0' });
     expect(parseIp(['-j', 'link', 'show', 'lo'])!.commands[0]!.command).toEqual({ kind: 'links', addresses: false, dev: 'lo' });
     expect(parseBridge(['-j', 'fdb', 'show', 'dev', 'vx0'])!.commands[0]!.command).toEqual({ kind: 'fdb', dev: 'vx0' });
+    expect(parseIp(['-j', 'route', 'get', 'to', '10.9.9.9'])!.commands[0]!.command).toMatchObject({ kind: 'routeGet', dst: Uint8Array.of(10, 9, 9, 9) });
+    expect(parseIp(['-4', '-j', 'route', 'get', 'fd00::1'])).toBeUndefined(); // another family than -4 asks for
     expect(matches('addr', 'address')).toBe(true);
     expect(matches('', 'address')).toBe(false);
   });
@@ -234,11 +242,38 @@ describe('-j printers', () => {
     expect(routeSelected(local, { family: 0, table: 254, defaultOnly: false })).toBe(false);
   });
 
+  it("route get's answer: a cloned IPv4 route (uid, cache flags; no protocol or scope), an IPv6 one as a route", () => {
+    const all = { family: 0, table: 0, defaultOnly: false };
+    const local = parseRoute(msg(24, rtmsg({ family: 2, dstLen: 32, table: 254, protocol: 0, scope: 0, type: 2, flags: 0x80000200 }), [[15, u32(254)], [1, Uint8Array.of(10, 9, 0, 7)], [4, u32(2)], [7, Uint8Array.of(10, 9, 0, 1)], [25, u32(0)]]))!;
+    expect(routeJson(local, { numeric: false, details: false, filter: all }, names)).toEqual({ type: 'local', dst: '10.9.0.7', dev: 'br0', prefsrc: '10.9.0.1', flags: [], uid: 0, cache: ['local'] });
+    expect(routeJson(local, { numeric: false, details: true, filter: all }, names)).toMatchObject({ type: 'local', table: 'main', cache: ['local'] });
+    const v6 = parseRoute(msg(24, rtmsg({ family: 10, dstLen: 128, srcLen: 128, table: 254, protocol: 2, type: 1 }), [[15, u32(254)], [1, Uint8Array.from(Buffer.from('fd000000000000000000000000000001', 'hex'))], [2, new Uint8Array(16)], [4, u32(2)], [6, u32(256)], [20, Uint8Array.of(0)]]))!;
+    expect(routeJson(v6, { numeric: false, details: false, filter: all }, names)).toEqual({ dst: 'fd00::1', from: '::', dev: 'br0', protocol: 'kernel', metric: 256, flags: [], pref: 'medium' });
+  });
+
+  it('vxlan: an IPv4 local address as "local", an IPv6 one as "local6" (vxlan_print_opt)', () => {
+    const vx = (local: [number, Uint8Array]) => parseLink(msg(16, ifinfomsg({ index: 7, type: 1 }), [[3, cstr('cni-ts.1')], [18, [[1, new TextEncoder().encode('vxlan')], [2, [[1, u32(1)], local, [3, u32(2)], [15, Uint8Array.of(0x21, 0x18)]]]]]]))!;
+    const p = { doLink: false, details: true, numeric: false, family: 0 };
+    expect(linkJson(vx([4, Uint8Array.of(192, 0, 2, 1)]), p, names).linkinfo).toEqual({ info_kind: 'vxlan', info_data: { id: 1, local: '192.0.2.1', link: 'br0', port: 8472 } });
+    expect(linkJson(vx([17, Uint8Array.from(Buffer.from('fd000000000000000000000000000011', 'hex'))]), p, names).linkinfo).toEqual({ info_kind: 'vxlan', info_data: { id: 1, local6: 'fd00::11', link: 'br0', port: 8472 } });
+    expect(linkJson(vx([4, new Uint8Array(4)]), p, names).linkinfo).toEqual({ info_kind: 'vxlan', info_data: { id: 1, link: 'br0', port: 8472 } });
+  });
+
   it('rules, neighbours, FDB', () => {
     expect(ruleJson(msg(32, rtmsg({ family: 2, srcLen: 32, table: 100, type: 1 }), [[6, u32(32765)], [2, Uint8Array.of(10, 1, 0, 9)], [21, Uint8Array.of(0)]]), { numeric: true, details: true })).toEqual({ priority: 32765, src: '10.1.0.9', table: '100', protocol: '0' });
     expect(neighJson(msg(28, ndmsg({ family: 2, ifindex: 2, state: 0x80 }), [[1, Uint8Array.of(10, 0, 0, 7)], [2, Uint8Array.of(2, 0, 0, 0, 0, 7)]]), { devFilter: 2, family: 0 }, names)).toEqual({ dst: '10.0.0.7', lladdr: '02:00:00:00:00:07', state: ['PERMANENT'] });
     expect(neighJson(msg(28, ndmsg({ family: 2, ifindex: 2, state: 0x40 }), [[1, Uint8Array.of(10, 0, 0, 8)]]), { family: 0 }, names)).toBeUndefined(); // NOARP hidden
     expect(fdbJson(msg(28, ndmsg({ family: 7, ifindex: 5, state: 0x80, flags: 2 }), [[2, Uint8Array.of(2, 0, 0, 0, 0, 10)], [1, Uint8Array.of(10, 9, 0, 1)]]), { devFilter: 5 }, names)).toEqual({ mac: '02:00:00:00:00:0a', dst: '10.9.0.1', flags: ['self'], state: 'permanent' });
+  });
+});
+
+describe('nftables ruleset generation (nfnetlink, on the same socket code)', () => {
+  it('NFT_MSG_GETGEN as libnftables sends it (no ACK); the id read from NFT_MSG_NEWGEN (big-endian)', () => {
+    const [req] = parseMessages(nftGetGenRequest());
+    expect([req!.type, req!.flags, [...req!.payload]]).toEqual([(10 << 8) | 16, 0x1, [0, 0, 0, 0]]);
+    const id = Uint8Array.of(1, 2, 3, 4);
+    expect(nftGenerationOf(parseMessages(message((10 << 8) | 15, 0, Uint8Array.of(0, 0, 0, 0), [[1, id]]))[0]!)).toBe(0x01020304);
+    expect(nftGenerationOf(parseMessages(message(NLMSG_ERROR, 0, new Uint8Array(20)))[0]!)).toBeUndefined();
   });
 });
 
