@@ -130,8 +130,9 @@ export function wantedState(o: { backend: Backend; device: string; underlay: Und
 // ---------- diff (pure) ----------
 
 /**
- * One kernel change, structured (sent over netlink in-process) and as an ip/bridge batch line (the exec path).
- * `node`: the peer it is for (a failure is reported for that peer); none for the removal of a stale entry.
+ * One kernel change, structured, and its ip/bridge batch line (opLine): the line is what runs — in-process as part of
+ * one batch of netlink messages (lib/rtnetlink), or by the programs. `node`: the peer it is for (a failure is
+ * reported for that peer); none for the removal of a stale entry.
  */
 export type Op = (
   | { kind: 'route'; verb: 'replace' | 'del'; dst: string; via?: string; dev?: string; onlink?: boolean }
@@ -525,7 +526,7 @@ export class DataPath {
   /** Routes of ours, and (vxlan) the device's neighbours and FDB: each dumped once per reconcile. */
   readState(): CurrentState {
     const v6 = this.clusterCIDRs.some((c) => c.includes(':'));
-    const routes = this.reader.routes(ROUTE_PROTO, v6, [this.device, this.underlay.iface].filter(Boolean));
+    const routes = this.reader.routes(ROUTE_PROTO, v6);
     if (this.backend !== 'vxlan') return { routes, neighs: [], fdb: [] };
     const link = this.link();
     const neighs = link ? this.reader.neighs(this.device) : [];

@@ -4,9 +4,8 @@
  * resolves to the netns of the calling thread, instead of `nsenter … sysctl`, and to open sockets in a namespace),
  * if_nametoindex(3), and the socket calls of the in-process rtnetlink client (lib/rtnetlink/socket.ts), plus
  * memfd_create(2) and strerror(3) for the libnftables binding (lib/nftables.ts), open(2) and ioctl(2) for `ip tuntap
- * add` (TUNSETIFF and friends on /dev/net/tun), and `netlinkExchange` (one request or dump on a netlink socket: the
- * agent's reader, lib/netlink.ts). One dlopen for all of them: each compiles small trampolines at start-up, and the
- * first costs ~2.5 MB of memory.
+ * add` (TUNSETIFF and friends on /dev/net/tun). One dlopen for all of them: each
+ * compiles small trampolines at start-up, and the first costs ~2.5 MB of memory.
  *
  * Available only in the self-contained executable (Bun's FFI); under Node (unit tests, scripts) `libc()` is undefined
  * and callers use the exec path, which stays the tested fallback. Everything here is synchronous on the main thread,
@@ -37,13 +36,6 @@ export interface Libc {
   errno(): number;
   /** strerror(3): the C library's text for an errno (what iproute2 prints after "RTNETLINK answers: "). */
   strerror(errno: number): string;
-  /**
-   * The agent's reader (lib/netlink.ts): send `message` (one request, e.g. a dump) on a netlink socket of `protocol`
-   * (NETLINK_ROUTE 0, NETLINK_NETFILTER 12) opened in the calling thread's netns, and return every byte answered until
-   * the first NLMSG_DONE or NLMSG_ERROR. Throws with the errno when the socket fails or the kernel does not answer
-   * within 5 s.
-   */
-  netlinkExchange(protocol: number, message: Uint8Array): Uint8Array;
 }
 
 export const LOCK_EX = 2;
@@ -52,27 +44,6 @@ export const EWOULDBLOCK = 11;
 export const EINTR = 4;
 const CLONE_NEWNET = 0x40000000;
 const O_RDWR = 2;
-const AF_NETLINK = 16;
-const SOCK_RAW = 3;
-const SOCK_CLOEXEC = 0o2000000;
-const SOL_SOCKET = 1;
-const SO_RCVTIMEO = 20;
-const NLMSG_ERROR = 2;
-const NLMSG_DONE = 3;
-
-/** How many NLMSG_ERROR (answers, ACKs) and NLMSG_DONE (ends of dumps) this datagram holds. */
-function countEnds(buf: Uint8Array, n: number): number {
-  const v = new DataView(buf.buffer, buf.byteOffset, n);
-  let count = 0;
-  for (let off = 0; off + 16 <= n; ) {
-    const len = v.getUint32(off, true);
-    const type = v.getUint16(off + 4, true);
-    if (type === NLMSG_ERROR || type === NLMSG_DONE) count++;
-    if (len < 16) return count + 1;
-    off += (len + 3) & ~3;
-  }
-  return count;
-}
 const O_CLOEXEC = 0o2000000;
 const MFD_CLOEXEC = 1;
 const EIO = 5;
@@ -115,7 +86,6 @@ export function libc(): Libc | undefined {
       return p ? ffi.read.i32(p, 0) : EIO;
     };
     cached = {
-      netlinkExchange: undefined!, // set below, on these primitives
       flock: (fd, op) => (s.flock!(fd, op) === 0 ? 0 : errno()),
       setnsNet: (fd) => (s.setns!(fd, CLONE_NEWNET) === 0 ? 0 : errno()),
       ifNameToIndex: (name) => s.if_nametoindex!(ffi.ptr(Buffer.from(`${name}\0`))),
@@ -130,41 +100,6 @@ export function libc(): Libc | undefined {
       errno,
       strerror: (e) => new ffi.CString(s.strerror!(e)).toString(),
     };
-    // The agent's reader (lib/netlink.ts), on the primitives above.
-    const base = cached;
-    /** A netlink socket of `protocol` with a 5 s receive timeout (a kernel that never answers cannot hang us). */
-    const withSocket = <T>(protocol: number, fn: (fd: number) => T): T => {
-      const fd = base.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
-      if (fd < 0) throw new Error(`netlink socket: errno ${errno()}`);
-      try {
-        base.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, new Uint8Array(new BigInt64Array([5n, 0n]).buffer));
-        return fn(fd);
-      } finally {
-        base.close(fd);
-      }
-    };
-    let buf: Uint8Array | undefined;
-    const sendAll = (fd: number, message: Uint8Array): void => {
-      if (base.send(fd, message) !== message.length) throw new Error(`netlink send: errno ${errno()}`);
-    };
-    /** One datagram into buf; its length. */
-    const recvOne = (fd: number): number => {
-      buf ??= new Uint8Array(1 << 18);
-      const n = base.recv(fd, buf);
-      if (n <= 0) throw new Error(`netlink recv: ${n < 0 ? `errno ${errno()}` : 'closed'}`);
-      return n;
-    };
-    base.netlinkExchange = (protocol, message) =>
-      withSocket(protocol, (fd) => {
-        sendAll(fd, message);
-        const chunks: Uint8Array[] = [];
-        for (;;) {
-          const n = recvOne(fd);
-          chunks.push(buf!.slice(0, n));
-          if (countEnds(buf!, n) > 0) break;
-        }
-        return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-      });
   } catch {
     cached = null;
   }
