@@ -370,6 +370,8 @@ class Execution {
     const filter = { family: o.family, table, oif, protocol: c.protocol, defaultOnly: c.defaultOnly };
     const out: Json[] = [];
     for (const m of msgs) {
+      // the selectors struct rtmsg answers alone, before the attributes are read: `default` among a large table
+      if ((filter.defaultOnly && m.payload[1] !== 0) || (filter.protocol !== undefined && m.payload[5] !== filter.protocol)) continue;
       const r = parseRoute(m);
       if (r && routeSelected(r, filter)) out.push(routeJson(r, { numeric: o.numeric, details: o.details, filter }, this.names));
     }

@@ -48,6 +48,8 @@ const sockets = new Map<string, NetlinkSocket>();
 export class NetlinkSocket {
   private seq = Math.floor(Date.now() / 1000) & 0xffffff;
   private closed = false;
+  /** NETLINK_GET_STRICT_CHK as last set (off when the socket is made) */
+  private strict = false;
 
   private constructor(
     private readonly c: Libc,
@@ -98,7 +100,9 @@ export class NetlinkSocket {
 
   /** Strict checking of dump requests: the kernel applies their filters (and refuses unknown tables). */
   setStrict(on: boolean): void {
+    if (this.strict === on) return;
     this.c.setsockopt(this.fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, Uint8Array.of(on ? 1 : 0, 0, 0, 0));
+    this.strict = on;
   }
 
   /** The C library's text for an errno (what iproute2 prints after "RTNETLINK answers: "). */

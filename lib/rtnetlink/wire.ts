@@ -196,6 +196,7 @@ const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'
  * entry and neighbour of a dump.
  */
 export function formatMac(b: Uint8Array, off = 0, len = b.length - off): string {
+  if (len === 6) return `${HEX[b[off]!]}:${HEX[b[off + 1]!]}:${HEX[b[off + 2]!]}:${HEX[b[off + 3]!]}:${HEX[b[off + 4]!]}:${HEX[b[off + 5]!]}`;
   let s = len > 0 ? HEX[b[off]!]! : '';
   for (let i = 1; i < len; i++) s += `:${HEX[b[off + i]!]}`;
   return s;
