@@ -119,7 +119,7 @@ export async function runDaemon(cfg: AgentConfig, outer: AbortSignal, log: Log):
   const store = makeStore(cfg, log);
   log(`store: ${store.label}`);
   // One way of reading the kernel for the data path, the underlay and the bridge (netlink in the executable).
-  const reader = kernelReader((m) => log(`warning: ${m}`));
+  const reader = kernelReader();
 
   const status: Status = {
     ok: false,

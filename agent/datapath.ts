@@ -19,8 +19,6 @@ import { Netns } from '../lib/netns.js';
 import { run } from '../lib/exec.js';
 import { vxlanDevice, type Backend } from './config.js';
 import { kernelReader, type Fdb, type KernelReader, type Neigh } from './kernel-state.js';
-import { libc } from '../lib/native.js';
-import { NETLINK_ROUTE, batchAnswers, batchMessages, errnoText, fdbMessage, neighMessage, routeMessage } from '../lib/netlink.js';
 
 export type { Fdb, Neigh } from './kernel-state.js';
 import type { NodeRecord } from './store/types.js';
@@ -132,8 +130,9 @@ export function wantedState(o: { backend: Backend; device: string; underlay: Und
 // ---------- diff (pure) ----------
 
 /**
- * One kernel change, structured (sent over netlink in-process) and as an ip/bridge batch line (the exec path).
- * `node`: the peer it is for (a failure is reported for that peer); none for the removal of a stale entry.
+ * One kernel change, structured, and its ip/bridge batch line (opLine): the line is what runs — in-process as part of
+ * one batch of netlink messages (lib/rtnetlink), or by the programs. `node`: the peer it is for (a failure is
+ * reported for that peer); none for the removal of a stale entry.
  */
 export type Op = (
   | { kind: 'route'; verb: 'replace' | 'del'; dst: string; via?: string; dev?: string; onlink?: boolean }
@@ -527,7 +526,7 @@ export class DataPath {
   /** Routes of ours, and (vxlan) the device's neighbours and FDB: each dumped once per reconcile. */
   readState(): CurrentState {
     const v6 = this.clusterCIDRs.some((c) => c.includes(':'));
-    const routes = this.reader.routes(ROUTE_PROTO, v6, [this.device, this.underlay.iface].filter(Boolean));
+    const routes = this.reader.routes(ROUTE_PROTO, v6);
     if (this.backend !== 'vxlan') return { routes, neighs: [], fdb: [] };
     const link = this.link();
     const neighs = link ? this.reader.neighs(this.device) : [];
@@ -557,8 +556,9 @@ export class DataPath {
 
   /**
    * Make the changes: FDB entries first (the first packet out already has its underlay destination), then routes and
-   * neighbours. In the shipped executable one netlink batch in-process (no exec: under load an exec of ip takes tens
-   * of milliseconds of wall time); else one `bridge -batch` and one `ip -batch`. Every change is tried; the failures
+   * neighbours. In the shipped executable the lines go in-process as one batch of netlink messages (lib/rtnetlink, with
+   * ip's error texts; no exec: under load an exec of ip takes tens of milliseconds of wall time); else one
+   * `bridge -batch` and one `ip -batch`. Every change is tried; the failures
    * are returned, those of a change for a peer by peer.
    */
   private apply(ch: Changes): { errors: string[]; peerErrors: Map<string, string> } {
@@ -568,35 +568,19 @@ export class DataPath {
       if (!node) errors.push(e);
       else peerErrors.set(node, peerErrors.has(node) ? `${peerErrors.get(node)}; ${e}` : e);
     };
-    const c = this.reader.kind === 'netlink' ? libc() : undefined;
     const ops = [...(ch.bridgeOps ?? []), ...(ch.ipOps ?? [])];
-    if (c && ops.length === ch.bridge.length + ch.ip.length && ops.length) {
+    if (this.reader.kind === 'netlink' && ops.length === ch.bridge.length + ch.ip.length && ops.length) {
+      // Every line in one batch of netlink messages (lib/rtnetlink, as the plugins' lines): undefined when some line
+      // cannot be taken over or the socket is not available, then the programs run below.
+      const lines = ops.map((op) => ({ tool: op.kind === 'fdb' ? ('bridge' as const) : ('ip' as const), line: opLine(op) }));
       try {
-        const index = new Map<string, number>();
-        const ifindex = (name: string | undefined): number => {
-          if (!name) return 0;
-          if (!index.has(name)) index.set(name, c.ifNameToIndex(name));
-          return index.get(name)!;
-        };
-        const msgs = ops.map((op, i) => {
-          const seq = i + 1;
-          if (op.kind === 'route') return routeMessage(op.verb, { dst: cidrKey(op.dst), gateway: op.via, oif: ifindex(op.dev), onlink: op.onlink, protocol: ROUTE_PROTO }, seq);
-          if (op.kind === 'neigh') return neighMessage(op.verb, { dst: op.dst, lladdr: op.lladdr, ifindex: ifindex(op.dev) }, seq);
-          return fdbMessage(op.verb, { mac: op.mac, dst: op.dst, ifindex: ifindex(op.dev) }, seq);
-        });
-        const answer = c.netlinkBatch(NETLINK_ROUTE, msgs);
-        const answers = batchAnswers(answer);
-        const texts = batchMessages(answer);
-        ops.forEach((op, i) => {
-          const err = answers.get(i + 1);
-          // As iproute2 says it: the kernel's explanation when it gives one, else the errno's text.
-          const text = texts.get(i + 1);
-          if (err) forPeer(op.node, `${text ? `Error: ${text.replace(/\.?$/, '.')}` : errnoText(err)} (${op.kind === 'fdb' ? 'bridge' : 'ip'} ${opLine(op)})`);
-        });
-        return { errors, peerErrors };
+        const done = host.netlinkBatch(lines);
+        if (done) {
+          // what ip/bridge would have printed for the line (the kernel's explanation, else "RTNETLINK answers: …")
+          done.forEach((err, i) => err && forPeer(ops[i]!.node, `${err.trim()} (${lines[i]!.tool} ${lines[i]!.line})`));
+          return { errors, peerErrors };
+        }
       } catch (e) {
-        errors.length = 0;
-        peerErrors.clear();
         this.onNetlinkFailure?.(`changing the data path over netlink failed (${(e as Error).message}): using ip/bridge instead`);
       }
     }

@@ -12,8 +12,8 @@
  * ip6tables. Applied with iptables-restore --noflush (one exec per backend and family, only when something differs)
  * on start and every resync, so a Docker or firewall started later is caught. The policy itself is never changed.
  *
- * Checking is cheap when nothing changed: in the shipped executable the nftables ruleset generation (one netlink
- * round trip) says whether any nf_tables rule changed since the last check that found everything in place — if not,
+ * Checking is cheap when nothing changed: in the shipped executable the nftables ruleset generation (one nfnetlink
+ * round trip on lib/rtnetlink's socket, nftgen.ts) says whether any nf_tables rule changed since the last check that found everything in place — if not,
  * neither iptables-nft-save nor `nft list ruleset` runs. The legacy backend has no such counter: its filter table is
  * read (one iptables-legacy-save) only where one exists (/proc/net/ip_tables_names), i.e. on hosts that use it.
  *
@@ -27,8 +27,7 @@ import { readFileSync } from 'node:fs';
 import { run } from '../lib/exec.js';
 import { ruleLine } from '../lib/netfilter.js';
 import type { Family } from '../lib/ip.js';
-import { libc } from '../lib/native.js';
-import { nftGeneration } from '../lib/netlink.js';
+import { nftGeneration } from '../lib/rtnetlink/nftgen.js';
 
 export const FWD_CHAIN = 'CNI-TS-FWD';
 export const FWD_COMMENT = 'cni-ts-agent forward';
@@ -156,17 +155,6 @@ export function describeDropChain(d: DropChain, clusterCIDRs: readonly string[])
 
 // ---------- effects ----------
 
-/** The nftables ruleset generation (in-process netlink), or undefined where it cannot be read (under Node). */
-function nftGen(): number | undefined {
-  const c = libc();
-  if (!c) return undefined;
-  try {
-    return nftGeneration(c);
-  } catch {
-    return undefined;
-  }
-}
-
 /** Does the legacy (x_tables) backend have a filter table of this family in this netns? */
 function legacyFilterExists(fam: Family): boolean {
   try {
@@ -231,7 +219,7 @@ export class ForwardRules {
   ensure(): ForwardReport {
     const rep: ForwardReport = { described: [], errors: [], blocked: [], backends: [] };
     const dflt = this.enabled ? this.defaultBackend() : undefined;
-    const gen = nftGen();
+    const gen = nftGeneration();
     const nftSame = gen !== undefined && this.clean?.gen === gen;
     if (dflt) {
       for (const fam of this.families()) {

@@ -11,8 +11,8 @@
  * Addresses picked automatically are global, neither tentative, failed, deprecated nor temporary (IPv6 privacy
  * addresses change every few hours), IPv4 primaries before secondaries; one per family. Re-run on every resync, so a
  * changed address or MTU is picked up. Choosing is pure (chooseUnderlay); detectUnderlay reads the kernel through a
- * KernelReader (kernel-state.ts): rtnetlink dumps in-process in the shipped executable (a resync with nothing to do
- * stays within its CPU budget), `ip -j` execs otherwise.
+ * KernelReader (kernel-state.ts): `ip -j` listings, run in-process on lib/rtnetlink in the shipped executable (a
+ * resync with nothing to do stays within its CPU budget), by the program otherwise.
  */
 import { formatCIDR, ipEqual, networkOf, parseCIDR, parseIP } from '../lib/ip.js';
 import type { IpAddrInfo, IpLink } from '../lib/iface.js';

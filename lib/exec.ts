@@ -70,6 +70,8 @@ function spawn(cmd: string, args: readonly string[], opts: RunOptions): RunResul
   if (r.error) {
     const code = (r.error as NodeJS.ErrnoException).code;
     if (code === 'ETIMEDOUT' && opts.timeoutMs) return timedOut(cmd, opts.timeoutMs);
+    // The program ended before reading all its input (e.g. it refused its arguments): its own status and words count.
+    if (code === 'EPIPE' && r.status !== null) return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
     return code === 'ENOENT' ? notFound(cmd) : { status: 127, stdout: '', stderr: String(r.error.message) };
   }
   return { status: r.status ?? 128, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };

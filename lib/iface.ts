@@ -9,9 +9,6 @@ import type { IPConfig, Result, Route } from './cni/result.js';
 import type { CniContext } from './cni/skel.js';
 import { isGlobalUnicast, parseCIDR, parseIP, formatIP, networkOf, formatCIDR } from './ip.js';
 import { Netns, isNotFound } from './netns.js';
-import { libc } from './native.js';
-import { deleteLinkInNetns } from './netlink.js';
-import { traced } from './trace.js';
 
 export interface IpAddrInfo {
   family: 'inet' | 'inet6';
@@ -113,7 +110,7 @@ export function readLink(ns: Netns, ifname: string, details = false): IpLink | u
 
 /**
  * Delete `ifname` in `ns` and return the global unicast addresses it had (DEL uses them to remove masquerade rules).
- * One exec. A missing netns or link is not an error.
+ * One `ip -batch` (in-process in the executable). A missing netns or link is not an error.
  */
 export function deleteLinkCapturingAddrs(ns: Netns, ifname: string): { existed: boolean; addresses: string[] } {
   if (!ns.exists()) return { existed: false, addresses: [] };
@@ -138,21 +135,17 @@ export function globalAddresses(link: IpLink | undefined): string[] {
 
 /**
  * DEL of the container's interface `ctx.ifname` (for a veth, its host end goes with it); nothing when the netns or
- * the link is gone. With the executable's FFI one rtnetlink request does it in-process; when the caller needs the
- * addresses the link had (`captureAddresses`: masquerade teardown without a prevResult), one `ip` exec reads and
- * deletes. Returns the captured global addresses (empty when not captured).
+ * the link is gone. One `link del` (in-process over rtnetlink in the executable); when the caller needs the addresses
+ * the link had (`captureAddresses`: masquerade teardown without a prevResult), one batch reads and deletes. Returns
+ * the captured global addresses (empty when not captured).
  */
 export function deleteContainerLink(ctx: CniContext, captureAddresses: boolean): string[] {
   if (!ctx.netns) return [];
   const ns = Netns.at(ctx.netns);
   if (!ns.exists()) return [];
-  const c = captureAddresses ? undefined : libc();
-  if (!c) return deleteLinkCapturingAddrs(ns, ctx.ifname).addresses;
-  try {
-    traced(`netlink RTM_DELLINK ${ctx.ifname}`, () => deleteLinkInNetns(c, ctx.netns, ctx.ifname));
-  } catch (e) {
-    throw pluginError(`failed to delete ${ctx.ifname} in ${ctx.netns}`, (e as Error).message);
-  }
+  if (captureAddresses) return deleteLinkCapturingAddrs(ns, ctx.ifname).addresses;
+  const r = ns.ip(['link', 'del', 'dev', ctx.ifname]);
+  if (r.status !== 0 && !isNotFound(r.stderr)) throw pluginError(`failed to delete ${ctx.ifname} in ${ns.label}`, r.stderr.trim());
   return [];
 }
 

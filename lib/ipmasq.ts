@@ -16,7 +16,7 @@ import type { Fields } from './cni/fields.js';
 import { chainName, sha512Hex } from './hash.js';
 import { formatCIDR, formatIP, networkOf, parseCIDR } from './ip.js';
 import { run } from './exec.js';
-import { iptablesCmd as iptTool, iptablesRestore, nftApply, type Backend } from './netfilter.js';
+import { iptablesCmd as iptTool, iptablesRestore, nft, nftApply, type Backend } from './netfilter.js';
 
 export const MASQ_TABLE = 'cni_plugins_masquerade';
 export const MASQ_CHAIN = 'masq_checks';
@@ -118,6 +118,19 @@ export function iptablesTeardownRestore(saveText: string, chains: readonly strin
   }
   if (lines.length === 0) return undefined;
   return ['*nat', ...lines, 'COMMIT', ''].join('\n');
+}
+
+/**
+ * iptables-restore --noflush input removing the masquerade of (network, containerId) for the addresses of one family
+ * without reading the table first: exactly the rules iptablesSetupRestore added (and the reference adds), then the
+ * chain. The whole transaction fails when any of them is not there (then read the table: iptablesTeardownRestore).
+ */
+export function iptablesBlindTeardownRestore(family: 4 | 6, addresses: readonly string[], network: string, containerId: string): string | undefined {
+  const chain = masqChain(network, containerId);
+  const comment = iptQuote(iptablesComment(network, containerId));
+  const mine = addresses.map(hostAndNet).filter((a) => a.family === family);
+  if (!mine.length) return undefined;
+  return ['*nat', ...mine.map((a) => `-D POSTROUTING -s ${a.ip} -j ${chain} -m comment --comment ${comment}`), `-F ${chain}`, `-X ${chain}`, 'COMMIT', ''].join('\n');
 }
 
 /**
@@ -255,13 +268,20 @@ export function setupIpMasq(s: MasqSetup): Backend {
 }
 
 /**
- * Remove the iptables masquerade of one container in the given families (save + restore per family with rules).
- * Returns the errors, and whether anything was found (and removed).
+ * Remove the iptables masquerade of one container in the given families. With its `addresses` known (prevResult), one
+ * iptables-restore per family removes exactly the rules ADD made; otherwise, or when that finds them not all there,
+ * the table is read (iptables-save) and what is there removed. Returns the errors, and whether anything was found.
  */
-function teardownIptables(id: MasqIdentity, families: ReadonlyArray<4 | 6>, chains = [masqChain(id.network, id.containerId)]): { errors: string[]; found: boolean } {
+function teardownIptables(id: MasqIdentity, families: ReadonlyArray<4 | 6>, addresses: readonly string[] = []): { errors: string[]; found: boolean } {
+  const chains = [masqChain(id.network, id.containerId)];
   const errors: string[] = [];
   let found = false;
   for (const family of families) {
+    const blind = iptablesBlindTeardownRestore(family, addresses, id.network, id.containerId);
+    if (blind && iptablesRestore(family, blind).status === 0) {
+      found = true;
+      continue;
+    }
     const save = run(iptTool(family, '-save'), ['-t', 'nat']);
     if (save.status !== 0) continue; // iptables missing or unusable here: nothing of ours can be there
     const input = iptablesTeardownRestore(save.stdout, chains);
@@ -275,7 +295,7 @@ function teardownIptables(id: MasqIdentity, families: ReadonlyArray<4 | 6>, chai
 
 /** `nft -j list chain` of masq_checks; undefined when the table/chain does not exist or nft is missing. */
 function listMasqRules(): NftRule[] | undefined {
-  const r = run('nft', ['-j', 'list', 'chain', 'inet', MASQ_TABLE, MASQ_CHAIN]);
+  const r = nft(['-j', 'list', 'chain', 'inet', MASQ_TABLE, MASQ_CHAIN]);
   if (r.status !== 0) {
     if (r.status === 127 || nftMissing(r.stderr)) return undefined;
     throw pluginError('failed to list nft masquerade rules', r.stderr.trim());
@@ -293,24 +313,38 @@ function deleteNftRules(rules: readonly NftRule[]): string[] {
 export interface MasqTeardown extends MasqIdentity {
   /** Families to look at in iptables (those of the container's addresses when known); default both. */
   families?: ReadonlyArray<4 | 6>;
+  /** The container's addresses when known (prevResult): the iptables rules are then removed without reading the table. */
+  addresses?: readonly string[];
+  /** The backend the config chose (`ipMasqBackend`): looked at first. */
+  backend?: Backend;
 }
 
 /**
  * Remove the masquerade of one attachment from both backends (whichever made it, Go or us). Never needs the
- * addresses. Missing rules, chains, tables or tools are not errors. One ADD installs it with one backend only, so
- * when the iptables chain was there, the nft lookup (an exec) is skipped.
+ * addresses (they only spare reading the iptables table). Missing rules, chains, tables or tools are not errors. One
+ * ADD installs it with one backend only, so when the first backend looked at had it, the other is not read: nftables
+ * first when the config chose it (in-process, no exec), else iptables first (the reference's default).
  */
 export function teardownIpMasq(t: MasqTeardown): void {
-  const ipt = teardownIptables(t, t.families?.length ? t.families : [4, 6]);
-  const errors = [...ipt.errors];
-  if (!ipt.found) {
+  const errors: string[] = [];
+  const iptables = (): boolean => {
+    const ipt = teardownIptables(t, t.families?.length ? t.families : [4, 6], t.addresses);
+    errors.push(...ipt.errors);
+    return ipt.found;
+  };
+  const nftables = (): boolean => {
     try {
-      const rules = listMasqRules();
-      if (rules) errors.push(...deleteNftRules(nftRulesFor(rules, t)));
+      const mine = nftRulesFor(listMasqRules() ?? [], t);
+      errors.push(...deleteNftRules(mine));
+      return mine.length > 0;
     } catch (e) {
       errors.push((e as Error).message);
+      return false;
     }
-  }
+  };
+  if (t.backend === 'nftables') {
+    if (!nftables()) iptables();
+  } else if (!iptables()) nftables();
   if (errors.length) throw pluginError('failed to remove IP masquerade', errors.join('; '));
 }
 

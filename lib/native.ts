@@ -1,9 +1,11 @@
 /**
  * libc calls the shipped executable makes in-process instead of exec'ing a program for them: flock(2) (the host-local
  * lease lock, instead of util-linux `flock`), setns(2) (to write a container's sysctls under /proc/sys/net, which
- * resolves to the netns of the calling thread, instead of `nsenter … sysctl`), if_nametoindex(3) (a master link's
- * index, so macvlan/ipvlan create and configure their link in one `ip` exec), single rtnetlink requests (deleting
- * a link, see lib/netlink.ts; adding and deleting rules, lib/rtnl.ts) and dumps (rules, routes, addresses: sbr). Each saves an exec (~1–2 ms) per ADD/DEL.
+ * resolves to the netns of the calling thread, instead of `nsenter … sysctl`, and to open sockets in a namespace),
+ * if_nametoindex(3), and the socket calls of the in-process rtnetlink client (lib/rtnetlink/socket.ts), plus
+ * memfd_create(2) and strerror(3) for the libnftables binding (lib/nftables.ts), open(2) and ioctl(2) for `ip tuntap
+ * add` (TUNSETIFF and friends on /dev/net/tun). One dlopen for all of them: each
+ * compiles small trampolines at start-up, and the first costs ~2.5 MB of memory.
  *
  * Available only in the self-contained executable (Bun's FFI); under Node (unit tests, scripts) `libc()` is undefined
  * and callers use the exec path, which stays the tested fallback. Everything here is synchronous on the main thread,
@@ -18,34 +20,22 @@ export interface Libc {
   setnsNet(fd: number): number;
   /** if_nametoindex(3) in the calling thread's netns; 0 when there is no such interface. */
   ifNameToIndex(name: string): number;
-  /**
-   * Send one rtnetlink request (a complete message with NLM_F_ACK) on a NETLINK_ROUTE socket opened in the calling
-   * thread's netns and return the kernel's answer: 0, or the negative errno of its NLMSG_ERROR.
-   */
-  rtnetlinkRequest(message: Uint8Array): number;
-  /**
-   * Send `message` (one request, e.g. a dump) on a netlink socket of `protocol` (NETLINK_ROUTE 0, NETLINK_NETFILTER
-   * 12) opened in the calling thread's netns, and return every byte answered until the first NLMSG_DONE or
-   * NLMSG_ERROR (see lib/netlink.ts parseMessages). Throws with the errno when the socket fails or the kernel does not
-   * answer within 5 s.
-   */
-  netlinkExchange(protocol: number, message: Uint8Array): Uint8Array;
-  /**
-   * Send `messages` (each a complete request with NLM_F_ACK) on one netlink socket of `protocol`, in chunks, and
-   * return every answer (one NLMSG_ERROR, the ACK or the failure, per message). Failures carry the kernel's own
-   * explanation when it has one (extended ACK, e.g. "Nexthop has invalid gateway"; see lib/netlink.ts
-   * batchMessages) and not the request echoed back. Throws when the socket fails or the kernel does not answer
-   * within 5 s.
-   */
-  netlinkBatch(protocol: number, messages: readonly Uint8Array[]): Uint8Array;
-  /**
-   * Send one rtnetlink dump request (NLM_F_DUMP) — or a get request with NLM_F_ACK — on a NETLINK_ROUTE socket opened
-   * in the calling thread's netns and return every message of the answer up to NLMSG_DONE (or the ACK), each a copy
-   * with its header, or the negative errno.
-   */
-  rtnetlinkDump(message: Uint8Array): Uint8Array[] | number;
-  /** if_indextoname(3) in the calling thread's netns; undefined when there is no such interface. */
-  ifIndexToName(index: number): string | undefined;
+  socket(domain: number, type: number, protocol: number): number;
+  setsockopt(fd: number, level: number, name: number, value: Uint8Array): number;
+  /** send(2) of the whole buffer; the byte count, or -1. */
+  send(fd: number, data: Uint8Array): number;
+  /** recv(2) into the buffer; the byte count, or -1. */
+  recv(fd: number, into: Uint8Array): number;
+  close(fd: number): void;
+  /** memfd_create(name, MFD_CLOEXEC): an anonymous file's fd, or -1. */
+  memfd(name: string): number;
+  /** open(2) read-write (a character device: /dev/net/tun); the fd, or -1. */
+  openRdwr(path: string): number;
+  /** ioctl(2) with a buffer (passed by address) or an integer argument; 0, or -1. */
+  ioctl(fd: number, request: number, arg: Uint8Array | number): number;
+  errno(): number;
+  /** strerror(3): the C library's text for an errno (what iproute2 prints after "RTNETLINK answers: "). */
+  strerror(errno: number): string;
 }
 
 export const LOCK_EX = 2;
@@ -53,40 +43,20 @@ export const LOCK_NB = 4;
 export const EWOULDBLOCK = 11;
 export const EINTR = 4;
 const CLONE_NEWNET = 0x40000000;
-const AF_NETLINK = 16;
-const SOCK_RAW = 3;
-const SOCK_CLOEXEC = 0o2000000;
-const NETLINK_ROUTE = 0;
-const NLMSG_ERROR = 2;
-const NLMSG_DONE = 3;
-const IF_NAMESIZE = 16;
+const O_RDWR = 2;
+const O_CLOEXEC = 0o2000000;
+const MFD_CLOEXEC = 1;
 const EIO = 5;
 
-/** The part of Bun's `bun:ffi` used here (no Bun type package needed). */
-interface BunFfi {
-  dlopen(lib: string, symbols: Record<string, { args: string[]; returns: string }>): { symbols: Record<string, (...a: unknown[]) => number> };
-  read: { i32(ptr: number, offset: number): number };
+/** The part of Bun's `bun:ffi` used here and in lib/nftables.ts (no Bun type package needed). */
+export interface BunFfi {
+  dlopen(lib: string, symbols: Record<string, { args: string[]; returns: string }>): { symbols: Record<string, (...a: unknown[]) => any>; close(): void };
+  read: { i32(ptr: unknown, offset: number): number };
   ptr(buf: Uint8Array): number;
+  CString: new (ptr: unknown) => { toString(): string };
 }
 
 let cached: Libc | null | undefined;
-let recvBuf: Uint8Array | undefined;
-const SOL_SOCKET = 1;
-const SO_RCVTIMEO = 20;
-
-/** How many NLMSG_ERROR (answers, ACKs) — and with `done`, NLMSG_DONE (ends of dumps) — this datagram holds. */
-function countEnds(buf: Uint8Array, n: number, done: boolean): number {
-  const v = new DataView(buf.buffer, buf.byteOffset, n);
-  let count = 0;
-  for (let off = 0; off + 16 <= n; ) {
-    const len = v.getUint32(off, true);
-    const type = v.getUint16(off + 4, true);
-    if (type === NLMSG_ERROR || (done && type === NLMSG_DONE)) count++;
-    if (len < 16) return count + 1;
-    off += (len + 3) & ~3;
-  }
-  return count;
-}
 
 /** libc through Bun's FFI, or undefined (not running under Bun, FFI unavailable, or CNI_TS_NO_FFI=1). */
 export function libc(): Libc | undefined {
@@ -96,128 +66,39 @@ export function libc(): Libc | undefined {
   try {
     // Kept out of the bundle by the build (external "bun:*"): only Bun has it.
     const ffi = require('bun:ffi') as BunFfi;
-    const { symbols } = ffi.dlopen('libc.so.6', {
+    const { symbols: s } = ffi.dlopen('libc.so.6', {
       flock: { args: ['i32', 'i32'], returns: 'i32' },
       setns: { args: ['i32', 'i32'], returns: 'i32' },
       __errno_location: { args: [], returns: 'ptr' },
       if_nametoindex: { args: ['ptr'], returns: 'u32' },
-      if_indextoname: { args: ['u32', 'ptr'], returns: 'ptr' },
       socket: { args: ['i32', 'i32', 'i32'], returns: 'i32' },
+      setsockopt: { args: ['i32', 'i32', 'i32', 'ptr', 'u32'], returns: 'i32' },
       send: { args: ['i32', 'ptr', 'u64', 'i32'], returns: 'i64' },
       recv: { args: ['i32', 'ptr', 'u64', 'i32'], returns: 'i64' },
       close: { args: ['i32'], returns: 'i32' },
-      setsockopt: { args: ['i32', 'i32', 'i32', 'ptr', 'u32'], returns: 'i32' },
+      memfd_create: { args: ['ptr', 'u32'], returns: 'i32' },
+      strerror: { args: ['i32'], returns: 'ptr' },
+      open: { args: ['ptr', 'i32'], returns: 'i32' },
+      ioctl: { args: ['i32', 'u64', 'u64'], returns: 'i32' },
     });
     const errno = (): number => {
-      const p = symbols.__errno_location();
-      return p ? ffi.read.i32(p, 0) : -1;
-    };
-    /** A netlink socket of `protocol` with a 5 s receive timeout (a kernel that never answers cannot hang us). */
-    const withSocket = <T>(protocol: number, fn: (fd: number) => T): T => {
-      const fd = symbols.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
-      if (fd < 0) throw new Error(`netlink socket: errno ${errno()}`);
-      try {
-        const timeout = new BigInt64Array([5n, 0n]); // struct timeval
-        symbols.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, ffi.ptr(new Uint8Array(timeout.buffer)), 16);
-        return fn(fd);
-      } finally {
-        symbols.close(fd);
-      }
-    };
-    const send = (fd: number, message: Uint8Array): void => {
-      if (Number(symbols.send(fd, ffi.ptr(message), message.length, 0)) !== message.length) throw new Error(`netlink send: errno ${errno()}`);
-    };
-    /** One datagram into recvBuf; its length. */
-    const recv = (fd: number): number => {
-      recvBuf ??= new Uint8Array(1 << 18);
-      const n = Number(symbols.recv(fd, ffi.ptr(recvBuf), recvBuf.length, 0));
-      if (n <= 0) throw new Error(`netlink recv: ${n < 0 ? `errno ${errno()}` : 'closed'}`);
-      return n;
+      const p = s.__errno_location!();
+      return p ? ffi.read.i32(p, 0) : EIO;
     };
     cached = {
-      flock: (fd, op) => (symbols.flock(fd, op) === 0 ? 0 : errno()),
-      setnsNet: (fd) => (symbols.setns(fd, CLONE_NEWNET) === 0 ? 0 : errno()),
-      ifNameToIndex: (name) => symbols.if_nametoindex(ffi.ptr(Buffer.from(`${name}\0`))),
-      ifIndexToName: (index) => {
-        const buf = Buffer.alloc(IF_NAMESIZE);
-        if (!symbols.if_indextoname(index, ffi.ptr(buf))) return undefined;
-        const end = buf.indexOf(0);
-        return buf.subarray(0, end < 0 ? buf.length : end).toString();
-      },
-      rtnetlinkDump: (message) => {
-        const fd = symbols.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-        if (fd < 0) return -errno();
-        try {
-          if (Number(symbols.send(fd, ffi.ptr(message), message.length, 0)) !== message.length) return -errno();
-          const out: Uint8Array[] = [];
-          const buf = new Uint8Array(1 << 16);
-          for (;;) {
-            const n = Number(symbols.recv(fd, ffi.ptr(buf), buf.length, 0));
-            if (n <= 0) return n < 0 ? -errno() : -EIO;
-            const view = new DataView(buf.buffer, 0, n);
-            for (let off = 0; off + 16 <= n; ) {
-              const len = view.getUint32(off, true);
-              const type = view.getUint16(off + 4, true);
-              if (len < 16 || off + len > n) return -EIO;
-              if (type === NLMSG_DONE) return out;
-              if (type === NLMSG_ERROR) {
-                const e = view.getInt32(off + 16, true);
-                return e === 0 ? out : e; // 0: the ACK that ends a (non-dump) request's answer
-              }
-              out.push(buf.slice(off, off + len));
-              off += (len + 3) & ~3;
-            }
-          }
-        } finally {
-          symbols.close(fd);
-        }
-      },
-      rtnetlinkRequest: (message) => {
-        const fd = symbols.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-        if (fd < 0) return -errno();
-        try {
-          if (Number(symbols.send(fd, ffi.ptr(message), message.length, 0)) !== message.length) return -errno();
-          const answer = new Uint8Array(8192);
-          const n = Number(symbols.recv(fd, ffi.ptr(answer), answer.length, 0));
-          if (n < 20) return n < 0 ? -errno() : -EIO;
-          const view = new DataView(answer.buffer, 0, n);
-          return view.getUint16(4, true) === NLMSG_ERROR ? view.getInt32(16, true) : -EIO;
-        } finally {
-          symbols.close(fd);
-        }
-      },
-      netlinkExchange: (protocol, message) =>
-        withSocket(protocol, (fd) => {
-          send(fd, message);
-          const chunks: Uint8Array[] = [];
-          for (;;) {
-            const n = recv(fd);
-            chunks.push(recvBuf!.slice(0, n));
-            if (countEnds(recvBuf!, n, true) > 0) break;
-          }
-          return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-        }),
-      netlinkBatch: (protocol, messages) =>
-        withSocket(protocol, (fd) => {
-          // The kernel's error texts (extended ACK, Linux ≥ 4.12), and failures without the request echoed back (the
-          // answers stay small enough for the chunks below). Best effort: an older kernel answers with errnos only.
-          const [SOL_NETLINK, NETLINK_CAP_ACK, NETLINK_EXT_ACK] = [270, 10, 11];
-          const one = new Uint8Array(new Int32Array([1]).buffer);
-          symbols.setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, ffi.ptr(one), 4);
-          symbols.setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, ffi.ptr(one), 4);
-          const chunks: Uint8Array[] = [];
-          // Chunks of at most 256 requests: their ACKs (36 bytes each) fit the socket's receive buffer.
-          for (let i = 0; i < messages.length; i += 256) {
-            const part = messages.slice(i, i + 256);
-            send(fd, part.length === 1 ? part[0]! : Buffer.concat(part));
-            for (let acks = 0; acks < part.length; ) {
-              const n = recv(fd);
-              chunks.push(recvBuf!.slice(0, n));
-              acks += countEnds(recvBuf!, n, false);
-            }
-          }
-          return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-        }),
+      flock: (fd, op) => (s.flock!(fd, op) === 0 ? 0 : errno()),
+      setnsNet: (fd) => (s.setns!(fd, CLONE_NEWNET) === 0 ? 0 : errno()),
+      ifNameToIndex: (name) => s.if_nametoindex!(ffi.ptr(Buffer.from(`${name}\0`))),
+      socket: (d, t, p) => s.socket!(d, t, p),
+      setsockopt: (fd, level, name, value) => s.setsockopt!(fd, level, name, ffi.ptr(value), value.length),
+      send: (fd, data) => Number(s.send!(fd, ffi.ptr(data), data.length, 0)),
+      recv: (fd, into) => Number(s.recv!(fd, ffi.ptr(into), into.length, 0)),
+      close: (fd) => void s.close!(fd),
+      memfd: (name) => s.memfd_create!(ffi.ptr(Buffer.from(`${name}\0`)), MFD_CLOEXEC),
+      openRdwr: (path) => s.open!(ffi.ptr(Buffer.from(`${path}\0`)), O_RDWR | O_CLOEXEC),
+      ioctl: (fd, request, arg) => s.ioctl!(fd, request, typeof arg === 'number' ? arg : ffi.ptr(arg)),
+      errno,
+      strerror: (e) => new ffi.CString(s.strerror!(e)).toString(),
     };
   } catch {
     cached = null;

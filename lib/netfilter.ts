@@ -1,18 +1,48 @@
-/** nftables and iptables through batch interfaces: one `nft -f -` or one `iptables-restore` per operation. */
+/**
+ * nftables and iptables through batch interfaces: one `nft -f -` or one `iptables-restore` per operation. In the
+ * executable, `nft` runs in-process through libnftables (lib/nftables.ts: the same script text, results and errors);
+ * iptables always execs (it has no library interface).
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { pluginError } from './cni/errors.js';
 import { run, type RunResult } from './exec.js';
 import type { Netns } from './netns.js';
+import { nftInProcess } from './nftables.js';
+import { traceEvent, tracing } from './trace.js';
 
 export type Backend = 'nftables' | 'iptables';
 
+let nftInstalled: boolean | undefined;
+/** Is the `nft` program on PATH? nftables counts as available only then, whichever path runs it. */
+function nftOnPath(): boolean {
+  nftInstalled ??= (process.env.PATH ?? '').split(':').some((d) => d !== '' && existsSync(join(d, 'nft')));
+  return nftInstalled;
+}
+
+/**
+ * `nft ARGS` (stdin `input`) in `netns` (default: this one): libnftables in-process when available, else the program.
+ * Either way only where `nft` is installed (on PATH), so both paths agree on whether nftables is there.
+ */
+export function nft(args: readonly string[], input?: string, netns?: Netns): RunResult {
+  const t0 = tracing() ? performance.now() : 0;
+  const r = nftOnPath() ? nftInProcess(args, input, netns?.isHost ? undefined : netns?.path) : undefined;
+  if (r) {
+    if (tracing()) traceEvent(`libnftables nft ${args.join(' ')}`.slice(0, 120), performance.now() - t0);
+    return r;
+  }
+  if (netns && !netns.isHost) return netns.exec('nft', args, input);
+  return run('nft', args, { input });
+}
+
 /** Run an nft script atomically (all or nothing). */
 export function nftApply(script: string, netns?: Netns): RunResult {
-  return netns ? netns.exec('nft', ['-f', '-'], script) : run('nft', ['-f', '-'], { input: script });
+  return nft(['-f', '-'], script, netns);
 }
 
 /** `nft -j ARGS` parsed into its list of objects (the `nftables` array). Undefined when nft fails. */
 export function nftJson(args: readonly string[]): Array<Record<string, any>> | undefined {
-  const r = run('nft', ['-j', ...args]);
+  const r = nft(['-j', ...args]);
   if (r.status !== 0) return undefined;
   try {
     return (JSON.parse(r.stdout) as { nftables?: Array<Record<string, any>> }).nftables ?? [];

@@ -1,6 +1,8 @@
 /**
  * Running iproute2 and sysctl inside a network namespace.
- * Named netns (under /run/netns) use `ip -n NAME`, any other path goes through `nsenter --net=PATH`.
+ * In the executable, `ip` and `bridge` command lines run in-process over rtnetlink (lib/rtnetlink: same results and
+ * error texts); otherwise, and for any line outside what that takes over, the program runs: named netns (under
+ * /run/netns) with `ip -n NAME`, any other path through `nsenter --net=PATH`.
  */
 import { existsSync, statSync, writeFileSync, readFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
@@ -10,6 +12,11 @@ import { inNetns, libc, type Libc } from './native.js';
 import { traced } from './trace.js';
 
 const NAMED_DIRS = new Set(['/var/run/netns', '/run/netns']);
+
+type RtnetlinkModule = typeof import('./rtnetlink/index.js');
+let rtnetlink: RtnetlinkModule | undefined;
+/** lib/rtnetlink, loaded on first use only where it can run (the executable's FFI): a plugin pays for it when it needs it. */
+const inProcess = (): RtnetlinkModule | undefined => (libc() ? (rtnetlink ??= require('./rtnetlink/index.js') as RtnetlinkModule) : undefined);
 
 export class Netns {
   /** `path` undefined means the namespace this process runs in (the host). */
@@ -64,12 +71,44 @@ export class Netns {
     return run('nsenter', [`--net=${this.path}`, '--', cmd, ...args], { input });
   }
 
-  /** `ip ARGS` inside this namespace. */
+  /** `ip ARGS` inside this namespace: in-process over rtnetlink when taken over, else the program. */
   ip(args: readonly string[], input?: string): RunResult {
+    return inProcess()?.ipInProcess(args, input, this.path) ?? this.program('ip', args, input);
+  }
+
+  /** `bridge ARGS` (vlan, fdb) inside this namespace, as `ip`. */
+  bridge(args: readonly string[], input?: string): RunResult {
+    return inProcess()?.bridgeInProcess(args, input, this.path) ?? this.program('bridge', args, input);
+  }
+
+  /** The iproute2 program itself in this namespace (`-n NAME` for a named netns). */
+  private program(tool: 'ip' | 'bridge', args: readonly string[], input?: string): RunResult {
     const name = this.ipName;
-    if (this.isHost) return run('ip', args, { input });
-    if (name) return run('ip', ['-n', name, ...args], { input });
-    return this.exec('ip', args, input);
+    if (this.isHost) return run(tool, args, { input });
+    if (name) return run(tool, ['-n', name, ...args], { input });
+    return this.exec(tool, args, input);
+  }
+
+  /**
+   * `ip -j ARGS` / `bridge -j ARGS` (one listing): its status and stderr, and the objects it prints ([] when it fails).
+   * In-process they come from lib/rtnetlink as objects (no JSON text written and parsed back); from the program, its
+   * output parsed. The same objects either way (test/integration/rtnetlink-compat).
+   */
+  list<T>(tool: 'ip' | 'bridge', args: readonly string[]): { status: number; stderr: string; items: T[] } {
+    const taken = inProcess()?.listInProcess(tool, ['-j', ...args], this.path);
+    if (taken) return { status: taken.status, stderr: taken.stderr, items: (taken.status === 0 ? (taken.lists[0] ?? []) : []) as T[] };
+    const r = this.program(tool, ['-j', ...args]);
+    const out = r.status === 0 ? r.stdout.trim() : '';
+    return { status: r.status, stderr: r.stderr, items: (out ? JSON.parse(out) : []) as T[] };
+  }
+
+  /**
+   * `ip` and `bridge` change lines as ONE batch of netlink messages in this namespace, every line tried (as -force):
+   * per line undefined (done) or iproute2's error text for it. Undefined when not run in-process (no FFI, or a line
+   * outside what lib/rtnetlink takes over): then run them with `-force -batch`.
+   */
+  netlinkBatch(lines: ReadonlyArray<{ tool: 'ip' | 'bridge'; line: string }>): Array<string | undefined> | undefined {
+    return inProcess()?.batchInProcess(lines, this.path);
   }
 
   ipOk(args: readonly string[]): string {
@@ -78,13 +117,14 @@ export class Netns {
     return r.stdout;
   }
 
-  /** `ip -j ARGS`, parsed. Empty output is an empty list. */
+  /** `ip -j ARGS`, parsed (Netns.list). Empty output is an empty list; a failure throws. */
   ipJson<T = unknown>(args: readonly string[]): T {
-    const out = this.ipOk(['-j', ...args]).trim();
-    return (out ? JSON.parse(out) : []) as T;
+    const r = this.list('ip', args);
+    if (r.status !== 0) throw pluginError(`ip -j ${args.join(' ')} in ${this.label} failed`, r.stderr.trim());
+    return r.items as T;
   }
 
-  /** Many ip commands in one exec. Stops at the first failure unless `force`. */
+  /** Many ip commands in one `ip -batch` (in-process, or one exec). Stops at the first failure unless `force`. */
   ipBatch(lines: readonly string[], force = false): RunResult {
     if (lines.length === 0) return { status: 0, stdout: '', stderr: '' };
     return this.ip(force ? ['-force', '-batch', '-'] : ['-batch', '-'], lines.join('\n') + '\n');

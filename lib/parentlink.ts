@@ -265,8 +265,9 @@ function addInOneExec(c: Libc, ctx: CniContext, spec: SubLinkSpec, master: Maste
 }
 
 /**
- * With an IPAM that needs the interface (LINK_FIRST_IPAM in lib/cni/linkfirst.ts): one `ip` exec creates the link in the container under
- * CNI_IFNAME, the IPAM runs on it, its sysctls are set in-process, a second exec configures it and reads it back.
+ * With an IPAM that needs the interface (LINK_FIRST_IPAM in lib/cni/linkfirst.ts): one `ip -batch` creates the link in
+ * the container under CNI_IFNAME, the IPAM runs on it, its sysctls are set in-process, a second batch configures it
+ * and reads it back (in-process over rtnetlink in the executable; exec'd without it).
  */
 function addLinkFirst(ctx: CniContext, spec: SubLinkSpec, index: number, master: MasterInfo, container: Netns, obtainIps: () => IpSource | undefined): Result {
   // Under a temporary name, renamed in the same batch (as addInOneExec: a host link named like CNI_IFNAME must not clash).
@@ -349,7 +350,7 @@ export function checkSubLink(ctx: CniContext, spec: SubLinkSpec, masterKnown: bo
   if (masterKnown) {
     const where = spec.linkInContainer ? container : Netns.host();
     const name = spec.master ?? defaultRouteInterface(where);
-    const r = where.ip(['link', 'show', 'dev', name]);
+    const r = where.ip(['-j', 'link', 'show', 'dev', name]);
     if (r.status !== 0) {
       if (isNotFound(r.stderr)) throw pluginError(`failed to lookup master ${JSON.stringify(name)} in ${where.label}: Link not found`);
       throw pluginError(`failed to lookup master ${JSON.stringify(name)}`, r.stderr.trim());

@@ -5,8 +5,7 @@
  * Scripts are pure; setup is one `nft -f -`, teardown one listing plus one transaction.
  */
 import { pluginError } from './cni/errors.js';
-import { run } from './exec.js';
-import { nftApply } from './netfilter.js';
+import { nft, nftApply } from './netfilter.js';
 
 const TABLE = 'bridge nat';
 const BASE = 'PREROUTING';
@@ -62,7 +61,7 @@ export function setupSpoofcheck(hostIface: string, mac: string, refId: string): 
 }
 
 export function teardownSpoofcheck(refId: string): void {
-  const list = run('nft', ['-j', 'list', 'table', 'bridge', 'nat']);
+  const list = nft(['-j', 'list', 'table', 'bridge', 'nat']);
   if (list.status !== 0) return; // no table (or no nft): nothing of ours
   const script = spoofcheckTeardownScript(list.stdout, refId);
   if (!script) return;

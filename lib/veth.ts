@@ -12,6 +12,7 @@ import { randomBytes } from './hash.js';
 import type { CniContext } from './cni/skel.js';
 import { deleteContainerLink } from './iface.js';
 import { familiesOf, gcIpMasq, teardownIpMasq } from './ipmasq.js';
+import type { Backend } from './netfilter.js';
 import { batchFailedLine, type Netns } from './netns.js';
 import { runAll } from './rollback.js';
 
@@ -75,7 +76,7 @@ export function applyVethBatch<P extends VethPair>(
     if (r.status === 0) return plan;
     const failedLine = batchFailedLine(r.stderr);
     if (failedLine === 1 && /File exists/.test(r.stderr)) {
-      const taken = container.ip(['link', 'show', 'dev', plan.containerIfname]).status === 0;
+      const taken = container.ip(['-j', 'link', 'show', 'dev', plan.containerIfname]).status === 0;
       if (taken) throw pluginError(`container veth name provided (${plan.containerIfname}) already exists`);
       if (attempt < MAX_ATTEMPTS) {
         plan = { ...plan, hostVeth: randomVethName() };
@@ -106,6 +107,8 @@ export interface VethDelConf {
   /** An IPAM is configured (there is a lease to release). */
   layer3: boolean;
   ipMasq: boolean;
+  /** `ipMasqBackend` when the config sets one (its backend is looked at first). */
+  ipMasqBackend?: Backend;
 }
 
 /** The container's addresses as DEL knows them: prevResult (≥0.4.0 runtimes send it) and what was on the link. */
@@ -132,7 +135,10 @@ export function delVethAttachment(ctx: CniContext, conf: VethDelConf, extra: Arr
     ...extra,
     conf.layer3 &&
       conf.ipMasq &&
-      (() => teardownIpMasq({ network: conf.network, ifname: ctx.ifname, containerId: ctx.containerId, families: familiesOf(knownAddresses(ctx, captured)) })),
+      (() => {
+        const addresses = knownAddresses(ctx, captured);
+        teardownIpMasq({ network: conf.network, ifname: ctx.ifname, containerId: ctx.containerId, families: familiesOf(addresses), addresses, ...(conf.ipMasqBackend ? { backend: conf.ipMasqBackend } : {}) });
+      }),
   ]);
 }
 

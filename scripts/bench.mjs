@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run bench`: cni-ts vs the Go reference plugins (/usr/lib/cni, Debian 1.1.1) side by side, in one run.
 // Runs every scripts/bench/*.mjs (each prints its own table: medians, min–max, ratios ours/Go) in a fixed order, then
-// writes docs/bench/report.md with the targets of issue 9, portmap.svg and bridge-phases.svg, and the agent's scale
+// writes docs/bench/report.md with the targets of issues 18 and 9, portmap.svg and pod-phases.svg, and the agent's scale
 // figures of issue 16 with agent-scale.svg (agent-scale.mjs: BENCH_AGENT_SIZES, BENCH_AGENT_ROUNDS, …).
 //   npm run bench -- portmap chain   only the benchmarks whose file name contains one of the words (report not written,
 //                                    unless BENCH_REPORT=1: then it is, with the other sections marked not measured;
@@ -21,7 +21,7 @@ import { machineFacts, updateReport, writeReport } from './bench/_report.mjs';
 
 const root = join(import.meta.dirname, '..');
 const dir = join(import.meta.dirname, 'bench');
-const ORDER = ['version', 'host-local', 'bridge', 'chain', 'macvlan', 'dhcp', 'ptp', 'vlan-dummy-tap', 'meta', 'device-routing', 'portmap', 'burst', 'rss', 'phases', 'agent-scale'];
+const ORDER = ['version', 'host-local', 'bridge', 'chain', 'macvlan', 'dhcp', 'ptp', 'vlan-dummy-tap', 'meta', 'device-routing', 'portmap', 'burst', 'rss', 'phases', 'execs', 'agent-scale'];
 const filter = process.argv.slice(2);
 
 if (process.getuid?.() !== 0) {
@@ -60,9 +60,9 @@ try {
   }
   if (!filter.length || process.env.BENCH_REPORT === '1') {
     const targets = writeReport(results, join(root, 'docs', 'bench'), machineFacts(), { seconds: (Date.now() - t0) / 1000, loadStart, ran, failed });
-    console.log('\n=== targets (issue 9)');
+    console.log('\n=== targets (issue 18, then issue 9)');
     for (const t of targets) console.log(`  ${t.met === undefined ? '–' : t.met ? '✓' : '✗'} ${t.name}: ${t.value ?? '–'} (goal ${t.goal}; ${t.measured})`);
-    console.log('\nreport: docs/bench/report.md (+ portmap.svg, bridge-phases.svg, agent-scale.svg)');
+    console.log('\nreport: docs/bench/report.md (+ portmap.svg, pod-phases.svg, agent-scale.svg)');
   } else if (process.env.BENCH_REPORT === 'update') {
     const updated = updateReport(results, join(root, 'docs', 'bench'), machineFacts(), { seconds: (Date.now() - t0) / 1000, loadStart, ran, failed });
     console.log(`\nreport: docs/bench/report.md, sections replaced: ${updated.join(', ') || 'none'}`);

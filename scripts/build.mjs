@@ -67,6 +67,9 @@ export function bunFor(target) {
 
 export const hostTarget = () => ({ x64: 'linux-x64', arm64: 'linux-arm64' })[process.arch] ?? `linux-${process.arch}`;
 
+/** JIT tier-up threshold scale of the executable (see compile()); the commands (agent, cnictl) run with the normal 1. */
+const JIT_POLICY = 100;
+
 /** The entry of the multi-call bundle: a table name -> lazy loader, dispatching on the invoked name. */
 function entrySource() {
   const plugins = pluginEntries();
@@ -85,7 +88,7 @@ const modes={${PLUGIN_MODES.map((m) => `${q(`${m.plugin} ${m.arg}`)}:()=>require
 const mode=modes[name+' '+process.argv[2]];
 if(mode){mode()(process.argv.slice(3),process.env).then((c)=>{process.exitCode=c},(e)=>{process.stderr.write(name+': '+(e&&e.stack||e)+'\\n');process.exitCode=1})}
 else if(plugins[name]){process.exit(require(${q(join(root, "lib/cni/skel.ts"))}).runPlugin(plugins[name](),process.env,ipam))}
-else if(commands[name]){commands[name]()(process.argv.slice(2),process.env).then((c)=>{process.exitCode=c},(e)=>{process.stderr.write(name+': '+(e&&e.stack||e)+'\\n');process.exitCode=1})}
+else if(commands[name]){if(typeof Bun!=='undefined')Bun.unsafe?.setJITPolicy?.(1);commands[name]()(process.argv.slice(2),process.env).then((c)=>{process.exitCode=c},(e)=>{process.stderr.write(name+': '+(e&&e.stack||e)+'\\n');process.exitCode=1})}
 else{const names=[...Object.keys(plugins),...Object.keys(commands)].join(', ');const a=process.argv[2];
 if(a==='--version'||a==='version'){process.stdout.write('cni-ts '+${q(version)}+'\\n')}
 else if(a==='--help'||a==='-h'||a==='help'){process.stdout.write('cni-ts '+${q(version)}+': CNI plugins and tools in one self-contained executable.\\nRun it by one of its names (a link named like it, as in a CNI bin dir): '+names+'\\n')}
@@ -123,6 +126,10 @@ export function compile(target, outfile) {
   const args = ['build', bundle, '--compile', '--bytecode', '--format=cjs', '--minify', `--outfile=${tmp}`,
     // A CNI plugin must not read .env or bunfig.toml from whatever directory the runtime runs it in.
     '--no-compile-autoload-dotenv', '--no-compile-autoload-bunfig'];
+  // A plugin lives for milliseconds: JIT-compiling its code costs more time and memory (the compilers' code pages, their
+  // output) than it gains; 100× the tier-up thresholds keeps it in the interpreter and baseline tiers (bridge ADD
+  // ~3-4 MB less peak RSS, no slower; the long-running commands set the normal policy back, see entrySource).
+  args.push(`--compile-jit-policy=${process.env.CNI_TS_BUILD_JIT_POLICY ?? JIT_POLICY}`);
   if (target !== hostTarget()) args.push(`--target=bun-${target}`, `--compile-executable-path=${bunFor(target)}`);
   const env = { ...process.env, DO_NOT_TRACK: '1' };
   try {

@@ -18,7 +18,7 @@ const jsonLines = <T>(out: string): T[] => out.split('\n').filter((l) => l.trim(
 
 /**
  * The host end of the container's veth, as the reference finds it: the peer index of CNI_IFNAME in the container,
- * matched against the interfaces of prevResult that have no sandbox (one `ip` exec on each side).
+ * matched against the interfaces of prevResult that have no sandbox (one `ip` listing on each side).
  */
 export function findHostVeth(container: Netns, host: Netns, ifname: string, result: Result): HostVeth {
   const link = readLink(container, ifname);

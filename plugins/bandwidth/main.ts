@@ -73,7 +73,7 @@ function check(ctx: CniContext): void {
   if (ingress) fail(shapingMismatch(veth.name, tcQdiscs(veth.name), () => tcText(['class', 'show', 'dev', veth.name]), ingress, conf));
   if (egress) {
     const ifb = ifbDeviceName(ctx.conf.name, ctx.containerId);
-    if (Netns.host().ip(['link', 'show', 'dev', ifb]).status !== 0) throw pluginError(`get ifb device: ${ifb} not found`);
+    if (Netns.host().ip(['-j', 'link', 'show', 'dev', ifb]).status !== 0) throw pluginError(`get ifb device: ${ifb} not found`);
     fail(shapingMismatch(ifb, tcQdiscs(ifb), () => tcText(['class', 'show', 'dev', ifb]), egress, conf));
     if (!tcText(['filter', 'show', 'dev', veth.name, 'parent', 'ffff:']).includes(`Redirect to device ${ifb})`)) {
       throw pluginError(`the ingress of ${veth.name} is not redirected to ${ifb}`);

@@ -1,9 +1,9 @@
 /** Host-side effects of the bridge plugin: reading the bridge, creating bridge + veth in one `ip -batch`, VLANs, sysctls. */
 import { writeFileSync } from 'node:fs';
 import { pluginError } from '../../lib/cni/errors.js';
-import { run, sleepSync } from '../../lib/exec.js';
+import { sleepSync } from '../../lib/exec.js';
 import { configureIfaceCommands, readLink, type IpLink } from '../../lib/iface.js';
-import { describeBatchFailure, type Netns } from '../../lib/netns.js';
+import { describeBatchFailure, Netns } from '../../lib/netns.js';
 import { needsVlanFiltering, type BridgeConf } from './config.js';
 import { applyVethBatch, forwardingSysctls, newMac, newVethPair, randomVethName } from '../../lib/veth.js';
 import { containerSysctls, gatewayAddrLines, gatewayDeviceLines, hostLinkLines, isUnsupported, portVlanLines, vlanGatewayName, type Gateways, type HostPlan } from './plan.js';
@@ -42,7 +42,7 @@ export function applyPortVlans(conf: BridgeConf, hostVeth: string | undefined, v
   const lines = hostVeth ? portVlanLines(hostVeth, conf) : [];
   if (vlanGatewayPeer) lines.push(...portVlanLines(vlanGatewayPeer, conf, conf.vlan, []));
   if (!lines.length) return;
-  const r = run('bridge', ['-batch', '-'], { input: lines.join('\n') + '\n' });
+  const r = Netns.host().bridge(['-batch', '-'], lines.join('\n') + '\n');
   if (r.status !== 0) {
     if (isUnsupported(r.stderr)) throw pluginError(VLAN_FILTERING_MISSING, r.stderr.trim());
     throw pluginError(`failed to set up VLANs on ${hostVeth ?? vlanGatewayPeer}`, describeBatchFailure(r.stderr, lines));
@@ -94,7 +94,7 @@ export function settleAddresses(ns: Netns, ifname: string, timeoutMs = 5000): vo
 }
 
 /**
- * L3 container setup: sysctls (one exec), then addresses, link up and routes (one `ip -batch`). With DAD on and an
+ * L3 container setup: sysctls (setns in-process, else one exec), then addresses, link up and routes (one `ip -batch`). With DAD on and an
  * IPv6 gateway, routes wait until the addresses settled (two batches).
  */
 export function configureContainer(container: Netns, ifname: string, gws: Gateways, enableDad: boolean): void {

@@ -80,8 +80,9 @@ function add(ctx: CniContext): Result {
       if (conf.isGW) enableForwarding(host, gws);
       if (conf.ipMasq) {
         const masq = { network: conf.network, ifname: ctx.ifname, containerId: ctx.containerId };
-        setupIpMasq({ ...masq, addresses: gws.ips.map((i) => i.address), ...(conf.ipMasqBackend ? { backend: conf.ipMasqBackend } : {}) });
-        undo.push(() => teardownIpMasq(masq));
+        const m = { ...masq, addresses: gws.ips.map((i) => i.address), ...(conf.ipMasqBackend ? { backend: conf.ipMasqBackend } : {}) };
+        setupIpMasq(m);
+        undo.push(() => teardownIpMasq(m));
       }
       result.ips = gws.ips;
       if (gws.routes.length) result.routes = gws.routes;
@@ -98,7 +99,7 @@ function add(ctx: CniContext): Result {
  * The config DEL works from. A config that no longer validates (edited since ADD) must not block the cleanup — the
  * reference fails such DELs and leaks: fall back to what identifies the attachment and tear everything down.
  */
-function delConfOf(ctx: CniContext): Pick<BridgeConf, 'network' | 'layer3' | 'ipMasq' | 'macspoofchk'> {
+function delConfOf(ctx: CniContext): Pick<BridgeConf, 'network' | 'layer3' | 'ipMasq' | 'ipMasqBackend' | 'macspoofchk'> {
   try {
     return confOf(ctx);
   } catch {

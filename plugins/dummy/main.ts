@@ -24,7 +24,10 @@ function createFailure(ctx: CniContext, f: LinkFailure): CniError {
   return pluginError(`failed to configure ${ctx.ifname} in ${ctx.netns}`, `${f.error} (while running "ip ${f.line}")`);
 }
 
-/** ADD: IPAM first (nothing is created when it fails), then the link, its addresses and routes in one `ip` exec. */
+/**
+ * ADD: IPAM first (nothing is created when it fails), then the link, its addresses and routes in one `ip -batch`
+ * (in-process over rtnetlink in the executable).
+ */
 function add(ctx: CniContext): Result {
   requireIpam(ctx);
   refuseLinkFirstIpam(ctx, 'dummy', 'a dummy interface drops every frame it sends, so no DHCP server can answer on it', 'give a dummy static addresses ("ipam": {"type": "static"} or host-local)');

@@ -9,11 +9,10 @@ import type { IPConfig, Result, Route } from '../../lib/cni/result.js';
 import type { CniContext, Plugin } from '../../lib/cni/skel.js';
 import { resultFamily } from '../../lib/cni/version.js';
 import { checkInterfaceIPs, checkRoutes, ifaceSysctls, ipsForInterface, readLink, type IpLink } from '../../lib/iface.js';
-import { libc } from '../../lib/native.js';
 import { isNotFound, Netns } from '../../lib/netns.js';
 import { withRollback } from '../../lib/rollback.js';
 import { parseSelector, trySelector, type Selector } from './config.js';
-import { ConfigureFailure, configureAddresses, configureInContainer, moveIn, moveInFfi, returnToHost, showLinkFfi } from './move.js';
+import { ConfigureFailure, configureAddresses, configureInContainer, moveIn, returnToHost } from './move.js';
 import { hasDpdkDriver, maybeDpdk, resolveHostDevice } from './select.js';
 
 /** A result without addresses cannot be printed at 0.1.0/0.2.0: refuse before the link moves (the reference after). */
@@ -49,8 +48,7 @@ function add(ctx: CniContext): Result {
     const linkFirst = needsLinkFirst(ctx);
     let ipam = ipamType(ctx) && !linkFirst ? ipamAdd(ctx) : undefined;
     if (ipam) undo.push(() => ipamDel(ctx));
-    const c = libc();
-    const before = c ? moveInFfi(c, hostName, ctx.netns) : moveIn(host, hostName, ctx.netns);
+    const before = moveIn(host, hostName, ctx.netns);
     let current = hostName;
     undo.push(() => returnToHost(container, host, current, hostName, before));
     let link: IpLink | undefined;
@@ -121,10 +119,9 @@ function del(ctx: CniContext): void {
     rescueReturnedLink(sel);
     return;
   }
-  const c = libc();
-  const link = c ? showLinkFfi(c, ctx.netns, ctx.ifname) : showLink(container, ctx.ifname);
+  const link = showLink(container, ctx.ifname);
   if (!link) return; // no such link
-  const alias = 'alias' in link ? link.alias : (link.ifalias ?? '');
+  const alias = link.ifalias ?? '';
   const hostName = alias || (sel?.by === 'device' ? sel.name : undefined);
   if (!hostName) throw pluginError(`cannot give ${ctx.ifname} back to the host: it has no alias holding its host name, and the config names no "device"`);
   returnToHost(container, Netns.host(), ctx.ifname, hostName, { up: false, alias: '' });

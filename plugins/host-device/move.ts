@@ -1,17 +1,13 @@
 /**
  * Moving a host link into a container and back, keeping its host name in the link's alias (IFLA_IFALIAS) as the
  * reference does, so that either implementation can give back what the other took. Line generation is pure; the
- * functions taking a Netns run `ip`.
+ * functions taking a Netns run `ip` command lines (in-process over rtnetlink in the shipped executable, else exec'd).
  */
-import { closeSync, openSync } from 'node:fs';
 import { CniError, pluginError } from '../../lib/cni/errors.js';
 import type { IPConfig, Route } from '../../lib/cni/result.js';
 import { configureIfaceCommands, type IpLink } from '../../lib/iface.js';
 import { batchFailedLine, describeBatchFailure, isNotFound, type Netns } from '../../lib/netns.js';
-import { inNetns, type Libc } from '../../lib/native.js';
 import { parseLastLink } from '../../lib/parentlink.js';
-import { getLinkMessage, moveLinkMessage, parseLink, type LinkInfo } from '../../lib/rtnl.js';
-import { traced } from '../../lib/trace.js';
 
 /** What a link was like in the host before it moved: given back as it was when ADD fails. */
 export interface HostState {
@@ -43,38 +39,6 @@ export function moveIn(host: Netns, name: string, netnsPath: string): HostState 
   const before = parseLastLink(r.stdout);
   return { up: (before?.flags ?? []).includes('UP'), alias: before?.ifalias ?? '' };
 }
-
-/**
- * moveIn in-process (the executable's FFI): the link is read (RTM_GETLINK) and moved (RTM_SETLINK with the container
- * netns's fd) by rtnetlink requests from this process, which runs in the host netns; no program runs.
- */
-export function moveInFfi(c: Libc, name: string, netnsPath: string): HostState {
-  const got = traced(`netlink RTM_GETLINK ${name}`, () => c.rtnetlinkDump(getLinkMessage(name)));
-  if (got === -ENODEV) throw pluginError(`failed to find host device: Link not found`, `no link named ${JSON.stringify(name)} in the host netns`);
-  const link = typeof got === 'number' ? undefined : got.map(parseLink).find((l) => l !== undefined);
-  if (!link) throw pluginError(`failed to find host device ${JSON.stringify(name)}`, typeof got === 'number' ? `errno ${-got}` : 'no answer');
-  const fd = openSync(netnsPath, 'r');
-  let err: number;
-  try {
-    err = traced(`netlink RTM_SETLINK ${name} netns`, () => c.rtnetlinkRequest(moveLinkMessage(name, fd)));
-  } finally {
-    closeSync(fd);
-  }
-  if (err === -EEXIST) throw pluginError(`failed to move link ${JSON.stringify(name)}: the container netns already has a link of that name`);
-  if (err !== 0) throw pluginError(`failed to move link ${JSON.stringify(name)} into ${netnsPath}`, `errno ${-err}`);
-  return { up: link.up, alias: link.alias };
-}
-
-/** The link named `ifname` in the netns at `path`, read in-process (RTM_GETLINK); undefined when there is none. */
-export function showLinkFfi(c: Libc, path: string, ifname: string): LinkInfo | undefined {
-  const got = inNetns(c, path, () => traced(`netlink RTM_GETLINK ${ifname}`, () => c.rtnetlinkDump(getLinkMessage(ifname))));
-  if (got === -ENODEV) return undefined;
-  if (typeof got === 'number') throw pluginError(`failed to read ${ifname} in ${path}`, `errno ${-got}`);
-  return got.map(parseLink).find((l) => l !== undefined);
-}
-
-const ENODEV = 19;
-const EEXIST = 17;
 
 /** Lines run in the container after the move: the host name into the alias, CNI_IFNAME, addresses, up, routes, show. */
 export function containerLines(hostName: string, ifname: string, ips: readonly IPConfig[], routes: readonly Route[]): string[] {

@@ -19,7 +19,7 @@ function isLoopbackAddress(a: string): boolean {
 function add(ctx: CniContext): Result {
   const ns = Netns.at(ctx.netns);
   ns.requireExists();
-  // One exec: bring lo up and read its addresses.
+  // One `ip -batch` (in-process in the executable): bring lo up and read its addresses.
   const r = ns.ip(['-j', '-batch', '-'], 'link set lo up\naddr show dev lo\n');
   if (r.status !== 0) throw pluginError(`failed to set lo up in ${ctx.netns}`, r.stderr.trim());
   const links = JSON.parse(r.stdout.trim() || '[]') as IpLink[];

@@ -51,8 +51,9 @@ function add(ctx: CniContext): Result {
     host.sysctlSet(forwardingSysctls(new Set(addrs.map((a) => a.family))));
     if (conf.ipMasq) {
       const masq = { network: conf.network, ifname: ctx.ifname, containerId: ctx.containerId };
-      setupIpMasq({ ...masq, addresses: addrs.map((a) => a.cidr), ...(conf.ipMasqBackend ? { backend: conf.ipMasqBackend } : {}) });
-      undo.push(() => teardownIpMasq(masq));
+      const m = { ...masq, addresses: addrs.map((a) => a.cidr), ...(conf.ipMasqBackend ? { backend: conf.ipMasqBackend } : {}) };
+      setupIpMasq(m);
+      undo.push(() => teardownIpMasq(m));
     }
     const result: Result = {
       cniVersion: ctx.conf.cniVersion,
@@ -74,7 +75,7 @@ function add(ctx: CniContext): Result {
  * The config DEL works from. A config that no longer validates (edited since ADD) must not block the cleanup: fall
  * back to what identifies the attachment and tear everything down.
  */
-function delConfOf(ctx: CniContext): Pick<PtpConf, 'network' | 'ipMasq'> & { layer3: boolean } {
+function delConfOf(ctx: CniContext): Pick<PtpConf, 'network' | 'ipMasq' | 'ipMasqBackend'> & { layer3: boolean } {
   try {
     return { ...parsePtpConf(ctx.conf), layer3: true };
   } catch {

@@ -2,9 +2,8 @@
  * sbr (chained): source-based routing for the interface's addresses — per address a routing table with a
  * `from <ip> lookup <table>` rule, a default route via the gateway and the interface's routes, which then leave the
  * main table. Drop-in for the reference's plugins/meta/sbr (and its current `table`, `gateways`, `addSourceHints`).
- * In the container, with the executable's FFI: rules, routes and addresses are read by rtnetlink dumps and rules
- * added and deleted by rtnetlink requests in-process, the routes changed by one `ip -batch` (ADD: 1 exec, DEL: none).
- * Without it: one `ip -4` and one `ip -6` read, then one batch per family. A failed ADD is undone.
+ * In the container: one `ip -4` and one `ip -6` read, then one batch per family (run in-process over rtnetlink by
+ * the shipped executable: no exec; exec'd under Node or with CNI_TS_NO_FFI=1). A failed ADD is undone.
  */
 import { pluginError } from '../../lib/cni/errors.js';
 import type { Result } from '../../lib/cni/result.js';
@@ -13,7 +12,7 @@ import { formatIP, parseCIDR, parseIP, ipEqual } from '../../lib/ip.js';
 import { withFileLock } from '../../lib/lock.js';
 import { Netns } from '../../lib/netns.js';
 import { ipsOfInterface, parseSbrConf } from './config.js';
-import { apply, deleteRules, ffiIn, readBoth, readRules, readRulesAndAddrs, readState } from './kernel.js';
+import { apply, deleteRules, readBoth, readRules, readRulesAndAddrs, readState } from './kernel.js';
 import { orphanRules, planAdd, rulesToDelete } from './plan.js';
 
 function requirePrev(ctx: CniContext): Result {
@@ -27,11 +26,10 @@ function add(ctx: CniContext): Result {
   const ips = ipsOfInterface(prev, ctx.ifname);
   const ns = Netns.at(ctx.netns).requireExists();
   if (!ips.length) return prev;
-  const c = ffiIn(ctx);
   withFileLock(ctx.netns, () => {
-    const state = readState(ns, c, ctx.netns, ctx.ifname);
+    const state = readState(ns, ctx.ifname);
     if (!state) throw pluginError(`Cannot find network interface ${ctx.ifname}: Link not found`);
-    apply(ns, planAdd(ips, ctx.ifname, state.rules, state.other, conf), c, ctx.netns);
+    apply(ns, planAdd(ips, ctx.ifname, state.rules, state.other, conf));
   }, 60, false);
   return prev;
 }
@@ -54,17 +52,15 @@ function del(ctx: CniContext): void {
 }
 
 function delLocked(ctx: CniContext, ns: Netns, table: number | undefined): void {
-  const c = ffiIn(ctx);
   withFileLock(ctx.netns, () => {
-    const state = readRulesAndAddrs(ns, c, ctx.netns, ctx.ifname);
+    const state = readRulesAndAddrs(ns, ctx.ifname);
     if (state) {
-      deleteRules(ns, rulesToDelete(state.rules, state.addrs, table), c, ctx.netns);
+      deleteRules(ns, rulesToDelete(state.rules, state.addrs, table));
       return;
     }
     const prev = ctx.conf.prevResult;
     if (!prev?.ips?.length) return;
-    const rules = readRules(ns, c, ctx.netns);
-    deleteRules(ns, orphanRules(rules, ipsOfInterface(prev, ctx.ifname), table), c, ctx.netns);
+    deleteRules(ns, orphanRules(readRules(ns), ipsOfInterface(prev, ctx.ifname), table));
   }, 60, false);
 }
 

@@ -5,7 +5,6 @@
 import type { IPConfig } from '../../lib/cni/result.js';
 import { contains, formatCIDR, formatIP, ipEqual, networkOf, parseCIDR, parseIP, type CIDR, type Family } from '../../lib/ip.js';
 import { routeSpec, type RouteEntry } from '../../lib/routes.js';
-import type { RuleSpec } from '../../lib/rtnl.js';
 import type { SbrConf } from './config.js';
 
 /** The reference starts looking for a free table here. */
@@ -27,8 +26,6 @@ export interface SbrPlan {
   tables: number[];
   rules4: string[];
   rules6: string[];
-  /** The IPv6 rules of `rules6`, for adding them in-process. */
-  v6Rules: RuleSpec[];
   /** Default routes and copies into the new tables. */
   routes: string[];
   /** Main-table routes removed (failures are errors). */
@@ -73,11 +70,10 @@ export const ruleFrom = (ip: CIDR): string => `${formatIP(ip.ip)}/${hostLen(ip.i
  * the subnet routes, which get the address as source hint). With a fixed `conf.table`: only the rules.
  */
 export function planAdd(ips: readonly IPConfig[], ifname: string, rules: readonly RuleEntry[], mainRoutes: readonly RouteEntry[], conf: SbrConf): SbrPlan {
-  const plan: SbrPlan = { tables: [], rules4: [], rules6: [], v6Rules: [], routes: [], deletes: [], restores: [], hints: [] };
+  const plan: SbrPlan = { tables: [], rules4: [], rules6: [], routes: [], deletes: [], restores: [], hints: [] };
   const addrs = ips.map((ip) => parseCIDR(ip.address)).filter((c): c is CIDR => c !== undefined);
   const ruleLine = (c: CIDR, table: number): void => {
     (c.ip.family === 4 ? plan.rules4 : plan.rules6).push(`rule add from ${ruleFrom(c)} table ${table}`);
-    if (c.ip.family === 6) plan.v6Rules.push({ family: 6, src: formatIP(c.ip), srcLen: 128, table });
   };
   if (conf.table !== undefined) {
     for (const c of addrs) ruleLine(c, conf.table);
@@ -145,12 +141,3 @@ export function orphanRules(rules: readonly RuleEntry[], ips: readonly IPConfig[
     return addrs.some((c) => ipEqual(c.ip, src));
   });
 }
-
-/** A listed rule as the in-process request that deletes it. */
-export const ruleSpecOf = (r: RuleEntry): RuleSpec => ({
-  family: r.family,
-  src: r.src!,
-  srcLen: r.srclen ?? hostLen(r.family),
-  table: Number(r.table),
-  ...(r.priority !== undefined ? { priority: r.priority } : {}),
-});

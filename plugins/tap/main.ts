@@ -35,7 +35,8 @@ function failure(ctx: CniContext, conf: TapConf, f: LinkFailure): CniError {
 }
 
 /**
- * ADD: IPAM first (when configured), then one `ip` exec in the container: the bridge must exist, the tap is created
+ * ADD: IPAM first (when configured), then one `ip -batch` in the container (in-process over rtnetlink and the tun
+ * ioctls in the executable, else one exec): the bridge must exist, the tap is created
  * under a temporary name with its MTU and MAC, renamed to CNI_IFNAME (refused when that name is taken), made a bridge
  * port, given its addresses (arp_notify on), set up. With an SELinux context on an SELinux host the tap is created by a
  * separate `runcon` exec first. With an IPAM that works on the link itself (dhcp) the tap comes first, up, as the

@@ -1,9 +1,9 @@
 /**
  * vrf (chained, cniVersion ≥ 0.3.1): puts CNI_IFNAME into a VRF of the container (created when missing), keeping its
  * routes (moved into the VRF's table) and global IPv6 addresses. DEL takes it out and removes the VRF when empty.
- * Drop-in for the reference's plugins/meta/vrf. In the container, with the executable's FFI: reads by rtnetlink dumps
- * and DEL's changes by rtnetlink requests in-process, ADD's changes by one `ip -batch` (ADD: 1 exec, DEL and CHECK:
- * none); without it: two `ip` reads and one batch for ADD, one read and one batch for DEL.
+ * Drop-in for the reference's plugins/meta/vrf. In the container: two `ip` reads and one batch for ADD, one read and
+ * one batch for DEL, run in-process over rtnetlink by the shipped executable (no exec; exec'd under Node or with
+ * CNI_TS_NO_FFI=1).
  */
 import { type CniError, pluginError } from '../../lib/cni/errors.js';
 import type { Result } from '../../lib/cni/result.js';
@@ -12,7 +12,7 @@ import { versionsFrom } from '../../lib/cni/version.js';
 import { withFileLock } from '../../lib/lock.js';
 import { batchFailedLine, describeBatchFailure, Netns } from '../../lib/netns.js';
 import { parseVrfConf } from './config.js';
-import { ffiIn, readForAdd, readLinks, runDelOps } from './kernel.js';
+import { readForAdd, readLinks, runDelOps } from './kernel.js';
 import { checkVrf, moveLine, planVrfAdd, planVrfDel, routesToMove } from './plan.js';
 
 function requirePrev(ctx: CniContext): Result {
@@ -44,7 +44,7 @@ function add(ctx: CniContext): Result {
 }
 
 function addLocked(ctx: CniContext, conf: ReturnType<typeof parseVrfConf>, prev: Result, ns: Netns): Result {
-  const state = readForAdd(ns, ffiIn(ctx), ctx.netns, ctx.ifname);
+  const state = readForAdd(ns, ctx.ifname);
   const plan = planVrfAdd(conf, ctx.ifname, state.links, state.v6Global, state.routes);
   const r = ns.ipBatch(plan.lines);
   if (r.status === 0) return prev;
@@ -75,8 +75,7 @@ function del(ctx: CniContext): void {
   const ns = Netns.at(ctx.netns);
   if (!ns.exists()) return;
   try {
-    const c = ffiIn(ctx);
-    locked(ctx, () => runDelOps(ns, c, ctx.netns, planVrfDel(conf, ctx.ifname, readLinks(ns, c, ctx.netns))));
+    locked(ctx, () => runDelOps(ns, planVrfDel(conf, ctx.ifname, readLinks(ns))));
   } catch (e) {
     if (!ns.exists()) return; // the netns went away meanwhile
     throw e;
@@ -88,7 +87,7 @@ function check(ctx: CniContext): void {
   const conf = parseVrfConf(ctx.conf);
   requirePrev(ctx);
   const ns = Netns.at(ctx.netns).requireExists();
-  checkVrf(conf, ctx.ifname, readLinks(ns, ffiIn(ctx), ctx.netns));
+  checkVrf(conf, ctx.ifname, readLinks(ns));
 }
 
 export const plugin: Plugin = {

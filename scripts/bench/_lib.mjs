@@ -184,10 +184,16 @@ export function addDelRounds({ n, hosts, invOf, id, after }) {
  * and the plugin itself. `inv` as for HostNetns.time, run in `host`.
  */
 export function execCount(host, inv) {
-  const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', CNI_COMMAND: inv.command, CNI_CONTAINERID: inv.containerId, CNI_NETNS: inv.netns ?? '/run/netns/none', CNI_IFNAME: 'eth0', CNI_PATH: inv.path };
+  return execList(host, inv).length;
+}
+
+/** The programs (base names, in order) one exec runs, as execCount counts them. */
+export function execList(host, inv) {
+  const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', CNI_COMMAND: inv.command, CNI_CONTAINERID: inv.containerId, CNI_NETNS: inv.netns ?? '/run/netns/none', CNI_IFNAME: inv.ifname ?? 'eth0', CNI_PATH: inv.path };
   const r = spawnSync('strace', ['-f', '-qq', '-e', 'trace=execve', '-e', 'signal=none', 'ip', 'netns', 'exec', host.name, inv.plugin], { env, input: JSON.stringify(inv.conf), encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${inv.plugin} ${inv.command} under strace failed: ${r.stdout}${r.stderr}`);
-  return r.stderr.split('\n').filter((l) => /execve\(/.test(l) && !/= -1 /.test(l)).length - 2;
+  const progs = r.stderr.split('\n').filter((l) => /execve\(/.test(l) && !/= -1 /.test(l)).map((l) => /execve\("([^"]+)"/.exec(l)?.[1]?.split('/').pop() ?? '?');
+  return progs.slice(2); // ip (netns exec) and the plugin itself
 }
 
 /** ADD then DEL exec counts of both sides, { label, ours: { ADD, DEL }, go: { ADD, DEL } }; `after` as addDelRounds. */

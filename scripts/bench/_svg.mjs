@@ -86,7 +86,7 @@ export function linePlot({ title, subtitle, xLabel, yLabel, xTicks, series, widt
  * Horizontal stacked bars. `bars`: [{ label, sublabel?, segments: [{ name, value, color }] }]. Every distinct segment name
  * gets one legend entry (with its value in the first bar that has it).
  */
-export function stackedBars({ title, subtitle, xLabel, bars, width = 860 }) {
+export function stackedBars({ title, subtitle, xLabel, bars, width = 860, legendValues = true }) {
   const legend = [];
   for (const bar of bars) for (const s of bar.segments) if (!legend.some((l) => l.name === s.name)) legend.push(s);
   const m = { left: 170, right: 70, top: subtitle ? 62 : 46, bottom: 60 };
@@ -125,7 +125,7 @@ export function stackedBars({ title, subtitle, xLabel, bars, width = 860 }) {
     const lx = 16 + (k % 2) * (width / 2);
     const ly = ly0 + Math.floor(k / 2) * 20;
     b.push(`<rect x="${lx}" y="${ly - 10}" width="14" height="12" fill="${s.color}"/>`);
-    b.push(text(lx + 20, ly, `${s.name} (${s.value.toFixed(2)} ms)`, 'font-size="12"'));
+    b.push(text(lx + 20, ly, legendValues ? `${s.name} (${s.value.toFixed(2)} ms)` : s.name, 'font-size="12"'));
   });
   return frame(width, height, b, title);
 }

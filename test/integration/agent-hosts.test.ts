@@ -331,7 +331,8 @@ describe.skipIf(!isRoot || !haveEtcd)('cni-ts-agent on real-looking hosts', () =
     const fake = join(c.net.tempDir(), 'bin');
     mkdirSync(fake);
     writeFileSync(join(fake, 'nft'), '#!/bin/sh\necho "nft: Error: Could not process rule: Operation not supported (simulated)" >&2\nexit 1\n', { mode: 0o755 });
-    const env = { PATH: `${fake}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin` };
+    // the exec path (CNI_TS_NO_FFI=1), so that the failing `nft` above is what runs: in-process, libnftables would
+    const env = { PATH: `${fake}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`, CNI_TS_NO_FFI: '1' };
     const r = await c.runAgent(n1, args(c, n1, 'vxlan'), env);
     expect(r.status, r.log).toBe(1);
     expect(r.log).toMatch(/fatal: nft: installing table inet cni_ts_agent failed: .*simulated/);

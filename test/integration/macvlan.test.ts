@@ -52,7 +52,7 @@ describe.skipIf(!isRoot)('macvlan', () => {
   });
 
   for (const noFfi of [false, true]) {
-    it(`ADD ${noFfi ? 'in two execs (CNI_TS_NO_FFI=1: create, then configure)' : 'in one ip exec (created in the container on the host master)'}: same link, addresses, routes and sysctls; the container's defaults untouched`, () => {
+    it(`ADD ${noFfi ? 'in two ip execs (CNI_TS_NO_FFI=1: create, then configure)' : 'without any exec (one ip batch run in-process over rtnetlink: created in the container on the host master)'}: same link, addresses, routes and sysctls; the container's defaults untouched`, () => {
       net = setup();
       const dataDir = net.tempDir();
       const a = net.addContainer('a');
@@ -62,8 +62,9 @@ describe.skipIf(!isRoot)('macvlan', () => {
       const env = { CNI_TS_TRACE: trace, ...(noFfi ? { CNI_TS_NO_FFI: '1' } : {}) };
       const add = net.run({ ...inv(a, 'c1', conf(dataDir, { ipam: { type: 'host-local', dataDir, ranges: [[{ subnet: '10.78.0.0/24', gateway: '10.78.0.1' }], [{ subnet: 'fd78::/64' }]], routes: [{ dst: '0.0.0.0/0' }] } }), { env }), command: 'ADD' });
       expect(add.status, add.stdout).toBe(0);
-      const ipExecs = readFileSync(trace, 'utf8').trim().split('\n').map((l) => JSON.parse(l).what as string).filter((w) => w.startsWith('exec ip'));
-      expect(ipExecs).toHaveLength(noFfi ? 2 : 1);
+      const steps = readFileSync(trace, 'utf8').trim().split('\n').map((l) => JSON.parse(l).what as string);
+      expect(steps.filter((w) => w.startsWith('exec '))).toHaveLength(noFfi ? 4 : 0); // ip link add, flock, nsenter sysctl, ip -batch
+      expect(steps.filter((w) => w.startsWith('netlink ip'))).toHaveLength(noFfi ? 0 : 1);
       const link = detail(net, a.name);
       expect(link.linkinfo.info_kind).toBe('macvlan');
       expect(link.linkinfo.info_data.mode).toBe('bridge');
@@ -80,8 +81,8 @@ describe.skipIf(!isRoot)('macvlan', () => {
       expect(del.status, del.stdout).toBe(0);
       const delSteps = readFileSync(delTrace, 'utf8').trim().split('\n').map((l) => JSON.parse(l).what as string);
       // with the FFI the link is deleted by one rtnetlink request from the process itself, no `ip`
-      expect(delSteps.filter((w) => w.startsWith('exec ip'))).toHaveLength(noFfi ? 1 : 0);
-      expect(delSteps.includes('netlink RTM_DELLINK eth0')).toBe(!noFfi);
+      expect(delSteps.filter((w) => w.startsWith('exec '))).toHaveLength(noFfi ? 2 : 0); // flock, ip
+      expect(delSteps.includes('netlink ip link del dev eth0')).toBe(!noFfi);
       expect(links(net, a.name)).toEqual(['lo']);
       expect(leases(dataDir)).toEqual([]);
       const again = net.run({ ...inv(a, 'c1', conf(dataDir), { env }), command: 'DEL' });

@@ -6,7 +6,7 @@
  * does (test/helpers/tap-attach.pl) and exchanges ARP with the container.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, readFileSync, readdirSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Chain, type ConfList } from '../helpers/chain.js';
@@ -176,6 +176,31 @@ describe.skipIf(!isRoot)('tap', () => {
     expect(mq.status, mq.stdout).toBe(0);
     expect(detail(net, q.name).linkinfo.info_data).toMatchObject({ multi_queue: true, pi: false, vnet_hdr: false, persist: true });
     expect(net.run({ ...inv(q, 'q', { cniVersion: '1.0.0', name: NET, type: 'tap', multiQueue: true, prevResult: mq.json }), command: 'CHECK' }).status).toBe(0);
+  });
+
+  it('programs run: none with the FFI (ip tuntap add and the rest of the batch in-process); the same tap without it', () => {
+    net = new TestNet('tapx');
+    const trace = join(net.tempDir(), 'trace');
+    const seen: unknown[] = [];
+    for (const noFfi of [false, true]) {
+      const cfg = { cniVersion: '1.0.0', name: NET, type: 'tap', mac: '02:00:00:00:00:05', mtu: 1400, owner: 0, group: 0, ipam: ipam(net.tempDir()) };
+      const c = net.addContainer(noFfi ? 'x' : 'n');
+      const env = { CNI_TS_TRACE: trace, ...(noFfi ? { CNI_TS_NO_FFI: '1' } : {}) };
+      for (const command of ['ADD', 'DEL'] as const) {
+        const r = net.run({ ...inv(c, `x${noFfi}`, cfg, { env }), command });
+        expect(r.status, r.stdout).toBe(0);
+        if (command === 'ADD') {
+          const { ifindex: _i, addr_info, ...tap } = detail(net, c.name);
+          seen.push({ tap, addrs: addr_info.map((a: any) => `${a.local}/${a.prefixlen}`) });
+        }
+        const execs = readFileSync(trace, 'utf8').trim().split('\n').map((l) => JSON.parse(l).what as string).filter((w) => w.startsWith('exec '));
+        rmSync(trace);
+        if (noFfi) expect(execs.some((w) => w.startsWith('exec ip ')), command).toBe(true);
+        else expect(execs, command).toEqual([]);
+      }
+      expect(links(net, c.name)).toEqual(['lo']);
+    }
+    expect(seen[0]).toEqual(seen[1]);
   });
 
   it('a failed ADD leaves nothing: missing bridge, a "bridge" that is not one, taken ifname, bad mac/mtu, IPAM failure, L2 at 0.2.0', () => {

@@ -1,7 +1,7 @@
 /**
  * The agent's operator features, pure parts: the new flags, etcd TLS/auth error descriptions and the token flow,
- * kubeconfig resolution, masquerade options, subnet.env, /metrics text, and the netlink messages the reconcile sends
- * and parses (encoded, then decoded back). The effects are proven in test/integration/agent-features.test.ts.
+ * kubeconfig resolution, masquerade options, subnet.env, /metrics text, and that every change line of a reconcile is
+ * one lib/rtnetlink takes over (sent in-process). The effects are proven in test/integration/agent-features.test.ts.
  */
 import { describe, expect, it } from 'vitest';
 import { AgentConfigError, loadConfig } from '../../agent/config.js';
@@ -14,10 +14,8 @@ import { KubeconfigError, kubeconfigAccess, parseKubeconfigText, resolveKubeconf
 import { describeTlsError, TlsSetupError } from '../../agent/store/tls.js';
 import { renderSubnetEnv } from '../../agent/subnet-env.js';
 import type { NodeRecord } from '../../agent/store/types.js';
-import {
-  AF_BRIDGE, AF_INET, NUD_PERMANENT, NTF_SELF, RTM_NEWNEIGH, RTM_NEWROUTE, batchAnswers, decodeNeigh, decodeRoute, fdbMessage, ipBytes, neighMessage, nlMessage,
-  parseMessages, routeMessage,
-} from '../../lib/netlink.js';
+import { parseBridge, parseIp } from '../../lib/rtnetlink/ipcmd.js';
+import type { Request } from '../../lib/rtnetlink/request.js';
 
 const load = (argv: string[], env: NodeJS.ProcessEnv = {}) => loadConfig(['--cluster-cidr', '10.244.0.0/16', ...argv], env, () => 'host-a', () => {
   throw new Error('ENOENT');
@@ -216,38 +214,31 @@ describe('masquerade options, subnet.env, metrics', () => {
   });
 });
 
-describe('netlink messages of the reconcile (encoded, then decoded as the kernel would answer)', () => {
-  const asAnswer = (msg: Uint8Array, type: number) => {
-    const copy = Uint8Array.from(msg);
-    new DataView(copy.buffer).setUint16(4, type, true);
-    return parseMessages(copy)[0]!;
+describe('the changes of a reconcile are sent in-process (lib/rtnetlink takes every line over)', () => {
+  const o = { backend: 'vxlan' as const, device: 'cni-ts.1', underlay: { iface: 'eth0', publicIPs: ['192.168.0.1'], mtu: 1500 }, clusterCIDRs: ['10.128.0.0/12', 'fd00:128::/48'], self: 'me' };
+  const peer: NodeRecord = { node: 'p', publicIPs: ['192.168.0.2'], subnets: ['10.128.3.0/24', 'fd00:128:0:3::/64'], backend: 'vxlan', vtepMAC: '02:aa:bb:cc:dd:ee' };
+  const request = (tool: 'ip' | 'bridge', line: string): Request => {
+    const p = (tool === 'ip' ? parseIp : parseBridge)(line.split(' '));
+    expect(p, `${tool} ${line}: taken over`).toBeDefined();
+    return p!.commands[0]!.command as Request;
   };
 
-  it('route replace: main table, protocol 177, onlink, destination, gateway, device index', () => {
-    const m = routeMessage('replace', { dst: '10.244.3.0/24', gateway: '10.244.3.0', oif: 7, onlink: true, protocol: 177 }, 5);
-    expect(new DataView(m.buffer).getUint16(6, true)).toBe(0x1 | 0x4 | 0x400 | 0x100); // REQUEST ACK CREATE REPLACE
-    expect(decodeRoute(asAnswer(m, RTM_NEWROUTE))).toEqual({ family: AF_INET, dst: '10.244.3.0/24', gateway: '10.244.3.0', oif: 7, table: 254, protocol: 177, type: 1, onlink: true });
-    const v6 = decodeRoute(asAnswer(routeMessage('del', { dst: 'fd00:0:0:3::/64', protocol: 177 }, 1), RTM_NEWROUTE));
-    expect(v6).toMatchObject({ dst: 'fd00:0:0:3::/64', protocol: 177, onlink: false });
+  it('adding a peer: FDB append, permanent neighbours, onlink routes with protocol 177 (v4 and v6)', () => {
+    const ch = diffState(wantedState({ ...o, peers: [peer] }), { routes: [], neighs: [], fdb: [] }, { clusterCIDRs: o.clusterCIDRs, device: o.device });
+    expect(ch.bridge.map((l) => request('bridge', l)).map((r) => [r.type, r.flags])).toEqual([[28, 0x400 | 0x800]]); // RTM_NEWNEIGH CREATE|APPEND
+    const ip = ch.ip.map((l) => request('ip', l));
+    expect(ip.map((r) => r.type).sort()).toEqual([24, 24, 28, 28]); // RTM_NEWROUTE ×2, RTM_NEWNEIGH ×2
+    for (const r of ip.filter((x) => x.type === 24)) {
+      expect(r.header[5]).toBe(177); // rtm_protocol
+      expect(new DataView(r.header.buffer).getUint32(8, true) & 4).toBe(4); // RTNH_F_ONLINK
+    }
   });
 
-  it('neighbour and FDB entries: permanent, on the device, MAC and address', () => {
-    expect(decodeNeigh(asAnswer(neighMessage('replace', { dst: '10.244.3.0', lladdr: '02:aa:bb:cc:dd:ee', ifindex: 9 }, 1), RTM_NEWNEIGH))).toEqual({ family: AF_INET, ifindex: 9, state: NUD_PERMANENT, flags: 0, dst: '10.244.3.0', lladdr: '02:aa:bb:cc:dd:ee' });
-    const f = decodeNeigh(asAnswer(fdbMessage('append', { mac: '02:aa:bb:cc:dd:ee', dst: '192.168.1.5', ifindex: 9 }, 1), RTM_NEWNEIGH));
-    expect(f).toEqual({ family: AF_BRIDGE, ifindex: 9, state: NUD_PERMANENT, flags: NTF_SELF, dst: '192.168.1.5', lladdr: '02:aa:bb:cc:dd:ee' });
-    expect(() => ipBytes('10.1')).toThrow(/not an IP address/);
-  });
-
-  it('a batch answer: the errno of each request by sequence number', () => {
-    const ack = (seq: number, errno: number) => {
-      const body = new Uint8Array(20);
-      const v = new DataView(body.buffer);
-      v.setInt32(0, -errno, true);
-      v.setUint32(12, seq, true); // the answered request's header: seq at +8 of it
-      return nlMessage(2, 0, body);
-    };
-    expect(batchAnswers(Buffer.concat([ack(1, 0), ack(2, 17), ack(3, 0)]))).toEqual(new Map([[1, 0], [2, 17], [3, 0]]));
-    expect(() => parseMessages(ack(1, 2))).toThrow(/errno 2/);
+  it('removing a peer: route del, neigh del, fdb del', () => {
+    const want = wantedState({ ...o, peers: [peer] });
+    const cur = { routes: want.routes.map((r) => ({ dst: r.dst, gateway: r.via, dev: r.dev, flags: ['onlink'] })), neighs: want.neighs.map((n) => ({ ...n, state: ['PERMANENT'] })), fdb: want.fdb.map((f) => ({ ...f, flags: ['self'] })) };
+    const ch = diffState(wantedState({ ...o, peers: [] }), cur, { clusterCIDRs: o.clusterCIDRs, device: o.device });
+    expect([...ch.bridge.map((l) => request('bridge', l).type), ...ch.ip.map((l) => request('ip', l).type)].sort()).toEqual([25, 25, 29, 29, 29]);
   });
 });
 

@@ -19,9 +19,14 @@ import { Metrics, renderMetrics } from '../../agent/metrics.js';
 import { renderStatus } from '../../agent/state.js';
 import { holderAlive, keepAliveEvery } from '../../agent/store/etcd.js';
 import { chooseUnderlay, defaultRouteDevice, detectUnderlay, underlayChanges, type KernelView } from '../../agent/underlay.js';
-import { netlinkReader } from '../../agent/kernel-state.js';
-import type { Libc } from '../../lib/native.js';
-import { AF_INET, AF_INET6, NLMSG_DONE, NLMSG_ERROR, RTM_GETADDR, RTM_GETLINK, RTM_GETROUTE, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWROUTE, batchAnswers, batchMessages, ipBytes, nftGenerationOf, nftGetGenRequest, nlMessage, parseMessages, routeGetRequest } from '../../lib/netlink.js';
+import { kernelReader, type Lister } from '../../agent/kernel-state.js';
+import { parseIP } from '../../lib/ip.js';
+import { AF_INET, AF_INET6, IFA, IFLA, RTA, RTM } from '../../lib/rtnetlink/consts.js';
+import { ifaddrmsg, ifinfomsg, rtmsg } from '../../lib/rtnetlink/headers.js';
+import { parseBridge, parseIp } from '../../lib/rtnetlink/ipcmd.js';
+import { execute, type ListResult } from '../../lib/rtnetlink/run.js';
+import { cstr, ipBytes, message, parseAttrs, u32, NLM_F_DUMP, type Message } from '../../lib/rtnetlink/wire.js';
+import { doneMessage, errorMessage, fakeChannel } from '../helpers/fake-rtnetlink.js';
 import { run } from '../../lib/exec.js';
 import { writeFileAtomic } from '../../lib/files.js';
 import type { IpLink } from '../../lib/iface.js';
@@ -255,6 +260,11 @@ describe('lib: bounded execs, durable writes', () => {
     expect(run('true', [], { timeoutMs: 5000 }).status).toBe(0);
   });
 
+  it('a program that ends without reading its input reports its own status and stderr (not EPIPE)', () => {
+    const r = run('sh', ['-c', 'echo "refused (simulated)" >&2; exit 3'], { input: 'x'.repeat(1 << 20) });
+    expect(r).toEqual({ status: 3, stdout: '', stderr: 'refused (simulated)\n' });
+  });
+
   it('writeFileAtomic(durable) leaves the content and no temp file', () => {
     const d = mkdtempSync(join(tmpdir(), 'cnits-files-'));
     try {
@@ -268,25 +278,19 @@ describe('lib: bounded execs, durable writes', () => {
   });
 });
 
-describe('underlay, as read over rtnetlink in-process (the executable; the same shapes as ip -j)', () => {
-  // A kernel answering dumps and single requests with hand-built messages, as the netlink socket would.
-  const u32 = (n: number): Uint8Array => new Uint8Array(new Uint32Array([n]).buffer);
-  const done = nlMessage(NLMSG_DONE, 0, new Uint8Array(4));
-  const ack = nlMessage(NLMSG_ERROR, 0, new Uint8Array(20));
-  const linkMsg = (index: number, name: string, mtu: number): Uint8Array => {
-    const body = new Uint8Array(16);
-    new DataView(body.buffer).setInt32(4, index, true);
-    return nlMessage(RTM_NEWLINK, 0, body, [[3, Buffer.from(`${name}\0`)], [4, u32(mtu)]]);
+describe('underlay, as lib/rtnetlink lists it in-process (the executable; the objects ip -j prints)', () => {
+  // A kernel answering dumps and single requests with hand-built messages, as the netlink socket would; the reader's
+  // listings run through lib/rtnetlink's in-process `ip -j` against it.
+  const link = (index: number, name: string, mtu: number): Uint8Array => message(RTM.NEWLINK, 0, ifinfomsg({ index, type: 1 }), [[IFLA.IFNAME, cstr(name)], [IFLA.MTU, u32(mtu)]]);
+  const ip = (s: string): Uint8Array => ipBytes(parseIP(s)!);
+  const addr = (index: number, a: string, prefixlen: number, o: { flags?: number; scope?: number; preferred?: number } = {}): Uint8Array => {
+    const v6 = a.includes(':');
+    const attrs: Array<[number, Uint8Array]> = [[v6 ? IFA.ADDRESS : IFA.LOCAL, ip(a)], [IFA.FLAGS, u32(o.flags ?? 0)]];
+    if (o.preferred !== undefined) attrs.push([IFA.CACHEINFO, new Uint8Array(new Uint32Array([o.preferred, 0xffffffff, 0, 0]).buffer)]);
+    return message(RTM.NEWADDR, 0, ifaddrmsg({ family: v6 ? AF_INET6 : AF_INET, prefixlen, flags: o.flags ?? 0, scope: o.scope ?? 0, index }), attrs);
   };
-  const addrMsg = (index: number, ip: string, prefixlen: number, o: { flags?: number; scope?: number; preferred?: number } = {}): Uint8Array => {
-    const v6 = ip.includes(':');
-    const body = Uint8Array.from([v6 ? AF_INET6 : AF_INET, prefixlen, o.flags ?? 0, o.scope ?? 0, 0, 0, 0, 0]);
-    new DataView(body.buffer).setUint32(4, index, true);
-    const attrs: Array<[number, Uint8Array]> = [[v6 ? 1 : 2, ipBytes(ip)], [8, u32(o.flags ?? 0)]];
-    if (o.preferred !== undefined) attrs.push([6, new Uint8Array(new Uint32Array([o.preferred, 0xffffffff, 0, 0]).buffer)]);
-    return nlMessage(RTM_NEWADDR, 0, body, attrs);
-  };
-  const routeMsg = (family: number, dstLen: number, attrs: Array<[number, Uint8Array]>): Uint8Array => nlMessage(RTM_NEWROUTE, 0, Uint8Array.from([family, dstLen, 0, 0, 254, 3, 0, 1, 0, 0, 0, 0]), attrs);
+  const route = (family: number, dstLen: number, attrs: Array<[number, Uint8Array]>, o: { type?: number; flags?: number } = {}): Uint8Array =>
+    message(RTM.NEWROUTE, 0, rtmsg({ family, dstLen, table: 254, protocol: 3, type: o.type ?? 1, flags: o.flags ?? 0 }), attrs);
   const nexthop = (oif: number): Uint8Array => {
     const b = new Uint8Array(8);
     const v = new DataView(b.buffer);
@@ -294,41 +298,48 @@ describe('underlay, as read over rtnetlink in-process (the executable; the same 
     v.setInt32(4, oif, true);
     return b;
   };
-  const cat = (...m: Uint8Array[]): Uint8Array => Buffer.concat(m);
-  const links = [linkMsg(1, 'lo', 65536), linkMsg(2, 'eth0', 1500), linkMsg(3, 'eth1', 9000)];
-  const kernel = (req: Uint8Array): Uint8Array => {
-    const v = new DataView(req.buffer, req.byteOffset);
-    const type = v.getUint16(4, true);
-    const dump = (v.getUint16(6, true) & 0x300) === 0x300;
-    const family = req[16];
-    if (type === RTM_GETLINK && dump) return cat(...links, done);
-    if (type === RTM_GETLINK) return cat(links[v.getInt32(20, true) - 1]!, ack); // by index
-    if (type === RTM_GETADDR) {
-      return cat(
-        addrMsg(1, '127.0.0.1', 8, { scope: 254 }),
-        addrMsg(2, '192.168.1.10', 24, { preferred: 0xffffffff }),
-        addrMsg(2, '192.168.1.99', 24, { flags: 0x01 }), // secondary
-        addrMsg(2, '2001:db8::aaaa', 64, { flags: 0x01 }), // temporary
-        addrMsg(2, '2001:db8::1', 64, { flags: 0x20, preferred: 0 }), // deprecated
-        addrMsg(2, '2001:db8::3', 64, { flags: 0x40 }), // tentative
-        addrMsg(2, '2001:db8::2', 64, { preferred: 0xffffffff }),
-        addrMsg(2, 'fe80::1', 64, { scope: 253 }),
-        addrMsg(3, '10.0.0.5', 16),
-        done,
-      );
+  const links = [link(1, 'lo', 65536), link(2, 'eth0', 1500), link(3, 'eth1', 9000)];
+  const kernel = (unreachable: boolean) => (req: Message): Uint8Array[] => {
+    const dump = (req.flags & NLM_F_DUMP) === NLM_F_DUMP;
+    const family = req.payload[0];
+    if (req.type === RTM.GETLINK && dump) return [...links, doneMessage()];
+    if (req.type === RTM.GETLINK) return [links[new DataView(req.payload.buffer, req.payload.byteOffset).getInt32(4, true) - 1] ?? errorMessage(19)]; // by index
+    if (req.type === RTM.GETADDR) {
+      return [
+        addr(1, '127.0.0.1', 8, { scope: 254 }),
+        addr(2, '192.168.1.10', 24, { preferred: 0xffffffff }),
+        addr(2, '192.168.1.99', 24, { flags: 0x01 }), // secondary
+        addr(2, '2001:db8::aaaa', 64, { flags: 0x01 }), // temporary
+        addr(2, '2001:db8::1', 64, { flags: 0x20, preferred: 0 }), // deprecated
+        addr(2, '2001:db8::3', 64, { flags: 0x40 }), // tentative
+        addr(2, '2001:db8::2', 64, { preferred: 0xffffffff }),
+        addr(2, 'fe80::1', 64, { scope: 253 }),
+        addr(3, '10.0.0.5', 16),
+        doneMessage(),
+      ];
     }
-    if (type === RTM_GETROUTE && dump && family === AF_INET) {
-      return cat(routeMsg(AF_INET, 8, [[1, ipBytes('10.0.0.0')], [4, u32(3)]]), routeMsg(AF_INET, 0, [[4, u32(3)], [6, u32(200)]]), routeMsg(AF_INET, 0, [[4, u32(2)], [6, u32(100)]]), done);
+    if (req.type === RTM.GETROUTE && dump && family === AF_INET) {
+      return [route(AF_INET, 8, [[RTA.DST, ip('10.0.0.0')], [RTA.OIF, u32(3)]]), route(AF_INET, 0, [[RTA.OIF, u32(3)], [RTA.PRIORITY, u32(200)]]), route(AF_INET, 0, [[RTA.OIF, u32(2)], [RTA.PRIORITY, u32(100)]]), doneMessage()];
     }
-    if (type === RTM_GETROUTE && dump) return cat(routeMsg(AF_INET6, 0, [[9, cat(nexthop(2), nexthop(3))]]), done);
-    if (type === RTM_GETROUTE) return cat(routeMsg(AF_INET, 32, [[1, req.slice(32, 36)], [4, u32(3)], [7, ipBytes('10.0.0.5')]]), ack); // route get
-    throw new Error(`unexpected request ${type}`);
+    if (req.type === RTM.GETROUTE && dump) return [route(AF_INET6, 0, [[RTA.MULTIPATH, Buffer.concat([nexthop(2), nexthop(3)])]]), doneMessage()];
+    if (req.type === RTM.GETROUTE) {
+      // route get: the answer is a cloned route (RTM_F_CLONED) for the address asked, with its device and source
+      if (unreachable) return [errorMessage(101)];
+      const dst = parseAttrs(req.payload, 12).get(RTA.DST)!;
+      return [route(AF_INET, 32, [[RTA.TABLE, u32(254)], [RTA.DST, dst], [RTA.OIF, u32(3)], [RTA.PREFSRC, ip('10.0.0.5')], [RTA.UID, u32(0)]], { flags: 0x200 })];
+    }
+    throw new Error(`unexpected request ${req.type}`);
   };
-  const fake = { netlinkExchange: (_p: number, m: Uint8Array) => kernel(m), ifNameToIndex: (n: string) => ['lo', 'eth0', 'eth1'].indexOf(n) + 1 } as unknown as Libc;
+  const lister = (unreachable = false): Lister => <T>(tool: 'ip' | 'bridge', args: string[]): T[] => {
+    const p = (tool === 'ip' ? parseIp : parseBridge)(['-j', ...args]);
+    expect(p, `${tool} -j ${args.join(' ')} is taken over`).toBeDefined();
+    const r = execute(fakeChannel(kernel(unreachable)), p!, true) as ListResult;
+    return (r.status === 0 ? (r.lists[0] ?? []) : []) as T[];
+  };
   const none = { publicIPs: [], iface: '', ifaceRegex: '', ifaceCanReach: '', nodeIPs: [] };
 
   it('links with their addresses and flags, default routes (metric, ECMP), the route to an address; chosen as from ip -j', () => {
-    const r = netlinkReader(fake);
+    const r = kernelReader(lister());
     const eth0 = r.links().find((l) => l.ifname === 'eth0')!;
     expect(eth0).toMatchObject({ ifindex: 2, mtu: 1500 });
     expect(eth0.addr_info!.map((a) => a.local)).toEqual(['192.168.1.10', '192.168.1.99', '2001:db8::aaaa', '2001:db8::1', '2001:db8::3', '2001:db8::2', 'fe80::1']);
@@ -337,35 +348,22 @@ describe('underlay, as read over rtnetlink in-process (the executable; the same 
     expect(eth0.addr_info![3]).toMatchObject({ deprecated: true, preferred_life_time: 0 });
     expect(eth0.addr_info![4]).toMatchObject({ tentative: true });
     expect(eth0.addr_info![6]).toMatchObject({ scope: 'link' });
-    expect(r.defaultRoutes()).toEqual([{ dev: 'eth1', metric: 200 }, { dev: 'eth0', metric: 100 }, { nexthops: [{ dev: 'eth0' }, { dev: 'eth1' }] }]);
-    expect(r.routeGet('10.9.9.9')).toEqual({ dev: 'eth1', prefsrc: '10.0.0.5' });
+    expect(r.defaultRoutes()).toEqual([
+      { dst: 'default', dev: 'eth1', metric: 200, flags: [] },
+      { dst: 'default', dev: 'eth0', metric: 100, flags: [] },
+      { dst: 'default', flags: [], nexthops: [{ dev: 'eth0', weight: 1, flags: [] }, { dev: 'eth1', weight: 1, flags: [] }] },
+    ]);
+    expect(r.routeGet('10.9.9.9')).toEqual({ dst: '10.9.9.9', dev: 'eth1', prefsrc: '10.0.0.5', flags: [], uid: 0, cache: [] });
     // What underlay detection makes of it: the same choices as from ip -j's output above.
     expect(detectUnderlay(none, r)).toEqual({ iface: 'eth0', publicIPs: ['192.168.1.10', '2001:db8::2'], mtu: 1500, onLink: ['192.168.1.0/24', '2001:db8::/64'] });
     expect(detectUnderlay({ ...none, ifaceCanReach: '10.9.9.9' }, r)).toMatchObject({ iface: 'eth1', publicIPs: ['10.0.0.5'], mtu: 9000 });
     expect(detectUnderlay({ ...none, ifaceRegex: '^eth1$' }, r)).toMatchObject({ iface: 'eth1', publicIPs: ['10.0.0.5'] });
   });
 
-  it('route get: one RTM_GETROUTE for the address, acknowledged; no route is undefined', () => {
-    const m = routeGetRequest('10.9.9.9');
-    const v = new DataView(m.buffer);
-    expect([v.getUint16(4, true), v.getUint16(6, true), m[16], m[17]]).toEqual([RTM_GETROUTE, 0x1 | 0x4, AF_INET, 32]);
-    expect([...m.slice(32, 36)]).toEqual([10, 9, 9, 9]);
-    expect(routeGetRequest('fd00::1')[17]).toBe(128);
-    const unreachable = { ...fake, netlinkExchange: () => { throw Object.assign(new Error('netlink: errno 101'), { errno: 101 }); } } as unknown as Libc;
-    expect(netlinkReader(unreachable).routeGet('10.9.9.9')).toBeUndefined();
-  });
-});
-
-describe('nftables ruleset generation (FORWARD rules are read again only when it moves)', () => {
-  it('NFT_MSG_GETGEN asked with an ACK; the id read from NFT_MSG_NEWGEN (big-endian)', () => {
-    const req = nftGetGenRequest();
-    const v = new DataView(req.buffer);
-    expect([v.getUint16(4, true), v.getUint16(6, true)]).toEqual([(10 << 8) | 16, 0x1 | 0x4]);
-    const id = new Uint8Array(4);
-    new DataView(id.buffer).setUint32(0, 0x01020304, false);
-    const answer = Buffer.concat([nlMessage((10 << 8) | 15, 0, new Uint8Array(4), [[1, id]]), nlMessage(NLMSG_ERROR, 0, new Uint8Array(20))]);
-    expect(nftGenerationOf(parseMessages(answer))).toBe(0x01020304);
-    expect(nftGenerationOf([])).toBeUndefined();
+  it('route get: no route is undefined (ip: "RTNETLINK answers: Network is unreachable", status 2)', () => {
+    const p = parseIp(['-j', 'route', 'get', '10.9.9.9'])!;
+    expect(execute(fakeChannel(kernel(true)), p, true)).toEqual({ status: 2, stdout: '', stderr: 'RTNETLINK answers: Network is unreachable\n', lists: [] });
+    expect(kernelReader(lister(true)).routeGet('10.9.9.9')).toBeUndefined();
   });
 });
 
@@ -387,25 +385,6 @@ describe('/metrics carries the readiness facts', () => {
     expect(t).toContain('cni_ts_agent_warnings 2\n');
     m.setReadiness({ ready: true, subnetHeld: true, peersListed: true, problems: [], warnings: 0 });
     expect(renderMetrics(m, fig)).toMatch(/cni_ts_agent_ready 1\n[^]*cni_ts_agent_not_ready\{part="forwarding blocked"\} 0\n/);
-  });
-});
-
-describe('the kernel\'s explanation of a failed change (extended ACK)', () => {
-  it('read from capped and uncapped error answers by sequence number; plain ACKs and errnos without text give none', () => {
-    const request = nlMessage(RTM_NEWROUTE, 0x5, new Uint8Array(12), [[1, ipBytes('10.244.2.0')]], 7);
-    const err = (seq: number, errno: number, o: { capped: boolean; text?: string }): Uint8Array => {
-      const req = Uint8Array.from(request);
-      new DataView(req.buffer).setUint32(8, seq, true);
-      const echoed = o.capped ? req.slice(0, 16) : req;
-      const body = new Uint8Array(4 + echoed.length);
-      new DataView(body.buffer).setInt32(0, -errno, true);
-      body.set(echoed, 4);
-      const m = nlMessage(NLMSG_ERROR, (o.capped ? 0x100 : 0) | (o.text ? 0x200 : 0), body, o.text ? [[1, Buffer.from(`${o.text}\0`)]] : [], seq);
-      return m;
-    };
-    const answer = Buffer.concat([err(1, 0, { capped: true }), err(2, 22, { capped: true, text: 'Nexthop has invalid gateway' }), err(3, 22, { capped: false, text: 'Invalid prefix for given prefix length' }), err(4, 17, { capped: true })]);
-    expect([...batchAnswers(answer)]).toEqual([[1, 0], [2, 22], [3, 22], [4, 17]]);
-    expect([...batchMessages(answer)]).toEqual([[2, 'Nexthop has invalid gateway'], [3, 'Invalid prefix for given prefix length']]);
   });
 });
 

@@ -3,6 +3,7 @@ import {
   hashForInstance,
   hashForNetwork,
   iptablesComment,
+  iptablesBlindTeardownRestore,
   iptablesSetupRestore,
   iptablesStaleChains,
   iptablesTeardownRestore,
@@ -106,6 +107,14 @@ describe('iptables restore input', () => {
       ].join('\n'),
     );
     expect(iptablesTeardownRestore(save, ['CNI-000000000000000000000000'])).toBeUndefined();
+  });
+
+  it('teardown without reading the table (addresses known): exactly the jumps ADD made, then the chain; per family', () => {
+    const c = 'CNI-23fe902f3bee7c249552a0dd';
+    const cm = '-m comment --comment "name: \\"brnet\\" id: \\"brc1\\""';
+    expect(iptablesBlindTeardownRestore(4, ['10.1.0.2/24', 'fd00::2/64'], 'brnet', 'brc1')).toBe(['*nat', `-D POSTROUTING -s 10.1.0.2 -j ${c} ${cm}`, `-F ${c}`, `-X ${c}`, 'COMMIT', ''].join('\n'));
+    expect(iptablesBlindTeardownRestore(6, ['10.1.0.2/24', 'fd00::2/64'], 'brnet', 'brc1')).toContain(`-D POSTROUTING -s fd00::2 -j ${c}`);
+    expect(iptablesBlindTeardownRestore(6, ['10.1.0.2/24'], 'brnet', 'brc1')).toBeUndefined();
   });
 
   it('GC finds the chains of the network whose container is not kept, checked against the computed name', () => {

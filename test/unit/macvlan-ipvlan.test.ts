@@ -115,20 +115,3 @@ describe('parent link commands', () => {
     expect(buildResult('1.0.0', { name: 'eth0' }, undefined, {})).toEqual({ cniVersion: '1.0.0', interfaces: [{ name: 'eth0' }] });
   });
 });
-
-describe('rtnetlink RTM_DELLINK message', () => {
-  it('nlmsghdr + ifinfomsg + IFLA_IFNAME, 4-byte aligned, ACK requested', async () => {
-    const { delLinkMessage } = await import('../../lib/netlink.js');
-    const m = delLinkMessage('eth0', 7);
-    const v = new DataView(m.buffer);
-    expect(m.length).toBe(16 + 16 + 12); // "eth0\0" = 5 bytes + 4 header = 9, aligned to 12
-    expect(v.getUint32(0, true)).toBe(m.length);
-    expect(v.getUint16(4, true)).toBe(17); // RTM_DELLINK
-    expect(v.getUint16(6, true)).toBe(1 | 4); // NLM_F_REQUEST | NLM_F_ACK
-    expect(v.getUint32(8, true)).toBe(7);
-    expect([...m.subarray(16, 32)]).toEqual(new Array(16).fill(0)); // AF_UNSPEC, index 0: by name
-    expect(v.getUint16(32, true)).toBe(9);
-    expect(v.getUint16(34, true)).toBe(3); // IFLA_IFNAME
-    expect(Buffer.from(m.subarray(36, 41)).toString('latin1')).toBe('eth0\0');
-  });
-});

@@ -25,7 +25,7 @@ export function conf(ns, ifname, vrfname, extra = {}, ips = [{ address: '10.90.0
   };
 }
 
-/** Both ways ours can work: rtnetlink in-process through the executable's FFI, and `ip` execs only. */
+/** Both ways ours can work: `ip` command lines run in-process over rtnetlink (the executable's FFI), and `ip` execs. */
 export const MODES = [
   ['in-process rtnetlink', {}],
   ['ip execs (CNI_TS_NO_FFI=1)', { CNI_TS_NO_FFI: '1' }],

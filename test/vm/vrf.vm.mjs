@@ -2,7 +2,10 @@
 // Interfaces are veth ends made inside the container netns (addresses and routes set as an interface plugin would).
 // Ours is compared with the Go vrf 1.1.1 (/usr/lib/cni), whose CHECK reports nothing and which leaves its VRF behind
 // when enslaving fails. The chain, example-config and Go differential tests are in vrf-chain.vm.mjs.
-import { test, requirePlugins, assert, bin, goBin, cniAdd, cniDel, cniCheck, runPlugin, ip, sh, linkInfo, linkExists, addrs } from './lib.mjs';
+import { readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test, requirePlugins, assert, bin, goBin, cniAdd, cniDel, cniCheck, runPlugin, ip, sh, linkInfo, linkExists, addrs, uniq } from './lib.mjs';
 import { MODES, conf, iface, mainRoutesOf, master, opts, tableRoutes, useMode, vrfTable } from './vrf-lib.mjs';
 
 requirePlugins('vrf');
@@ -125,3 +128,20 @@ for (const [mode, env] of MODES) {
     t.log(`Go 1.1.1 DEL with CNI_NETNS="": exit ${noNetns.status} ${noNetns.json?.msg ?? ''}; after the interface is gone: exit ${noIface.status} ${noIface.json?.msg ?? ''}; VRF left: ${linkExists('red', g.name)}`);
   });
 }
+
+test('in-process rtnetlink: ADD, CHECK and DEL run no program (their `ip` lines run over rtnetlink in the plugin)', (t) => {
+  useMode({});
+  const a = t.netns('a');
+  iface(a, 'eth0', { v4: ['10.96.0.2/24'], v6: ['fd96::2/64'], routes: ['default via 10.96.0.1'] });
+  const c = conf(a, 'eth0', 'red', {}, [{ address: '10.96.0.2/24', gateway: '10.96.0.1' }]);
+  const trace = join(tmpdir(), `vrf-trace-${uniq()}`);
+  const o = { ...opts(a), env: { CNI_TS_TRACE: trace } };
+  for (const run of [cniAdd, cniCheck, cniDel]) {
+    run(VRF, c, o);
+    const what = readFileSync(trace, 'utf8').trim().split('\n').map((l) => JSON.parse(l).what);
+    rmSync(trace);
+    assert.deepEqual(what.filter((w) => w.startsWith('exec ')), [], `${run.name} ran a program`);
+    assert.ok(what.some((w) => w.startsWith('netlink ip ')), `${run.name}: no in-process ip line traced`);
+  }
+  assert.ok(!linkExists('red', a.name), 'VRF left after DEL');
+});
