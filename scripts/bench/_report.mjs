@@ -28,7 +28,20 @@ export function machineFacts() {
     node: process.versions.node,
     goPkg: run('dpkg-query', ['-W', '-f', '${Version}', 'containernetworking-plugins']) || '?',
     goVersion: /go1\.\d+(\.\d+)?/.exec(goBin)?.[0] ?? '?',
+    pageFaultUs: firstTouchMicros(),
   };
+}
+
+/**
+ * What a first touch of a fresh 4 KiB page costs on this machine, µs (the fastest of 3 child processes writing one
+ * byte per page of 64 MiB). Every process start pays it per page it touches — ~1,300 times for our executable's
+ * VERSION, ~350 for a Go plugin's — and on a VM it moves with the host (e.g. free page reporting hands freed memory
+ * back, and the next touch of it is a host fault): it is the floor under the start-dominated rows.
+ */
+function firstTouchMicros() {
+  const code = 'const n=64*2**20,b=Buffer.allocUnsafeSlow(n),t=process.hrtime.bigint();for(let i=0;i<n;i+=4096)b[i]=1;console.log(Number(process.hrtime.bigint()-t)/1e3/(n/4096))';
+  const runs = [0, 1, 2].map(() => Number(run(process.execPath, ['-e', code]))).filter((x) => x > 0);
+  return runs.length ? Math.min(...runs) : undefined;
 }
 
 const f1 = (x) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
@@ -368,7 +381,7 @@ export function writeReport(R, dir, facts, meta) {
   md.push('');
   md.push(`Written by \`npm run bench\` on ${f.date} (took ${(meta.seconds / 60).toFixed(1)} min). Rerun it to refresh this file and the plots beside it.`);
   md.push('');
-  md.push(`- Machine: ${f.cpus} × ${f.cpuModel}, ${f.memGiB} GiB, ${f.os}, kernel ${f.kernel}; shared with other jobs (load average at the start ${meta.loadStart}, at the end ${f.load}).`);
+  md.push(`- Machine: ${f.cpus} × ${f.cpuModel}, ${f.memGiB} GiB, ${f.os}, kernel ${f.kernel}; shared with other jobs (load average at the start ${meta.loadStart}, at the end ${f.load}).${f.pageFaultUs === undefined ? '' : ` A first touch of a fresh 4 KiB page costs ${f.pageFaultUs.toFixed(2)} µs here at the time of this run (each process start pays it per page it touches: ~1,300 times for our executable's VERSION, ~350 for a Go plugin's; it moves with the VM's host, and the start-dominated rows with it).`}`);
   md.push(`- cni-ts ${f.commit}: the self-contained executable \`dist/bin/cni-ts\` (Bun ${f.bun}), host-local in-process. Go: Debian \`containernetworking-plugins\` ${f.goPkg} in ${GO} (built with ${f.goVersion}).`);
   md.push(
     `- Method: each plugin is exec'd as a runtime does (CNI_* env, config on stdin) by a runtime process (Node ${f.node}, scripts/bench/_runtime.mjs) living inside a throwaway \`cnits-bench-*\` host netns, one per side, so no \`ip netns exec\` is in any timing; ours and Go's rounds alternate (order flipped every round) after untimed warm-up rounds, so the load of this shared machine hits both alike. Numbers are medians with min–max; ratios are ours/Go of the medians.`,

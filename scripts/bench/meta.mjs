@@ -1,6 +1,6 @@
 // The chained "meta" plugins, ADD/DEL wall time, cni-ts vs the Go reference (/usr/lib/cni 1.1.1), medians over N
 // interleaved rounds, one throwaway host netns per side. Each plugin gets what it is chained after: prevResult naming
-// a veth pair (host end vh0 in the side's host netns, eth0 in its container netns).
+// a veth pair (host end vh0 on bridge cnibr0 in the side's host netns, eth0 in its container netns), as bridge leaves it.
 //   tuning:    MAC + MTU + promisc + one IFNAME sysctl (DEL restores them from the backup file)
 //   firewall:  the podman conflist's firewall (iptables, CNI-FORWARD); also with ingressPolicy same-bridge
 //   bandwidth: ingress + egress limits (Go 1.1.1 installs tbf, cni-ts the current reference's htb); the veth's
@@ -16,7 +16,9 @@ const dirs = { ours: tempDir('me'), go: tempDir('me') };
 try {
   for (const side of ['ours', 'go']) {
     hosts[side].ip('link', 'add', 'vh0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ctrs[side]);
-    hosts[side].ip('link', 'set', 'vh0', 'up');
+    hosts[side].ip('link', 'add', 'cnibr0', 'type', 'bridge');
+    hosts[side].ip('link', 'set', 'vh0', 'master', 'cnibr0', 'up');
+    hosts[side].ip('link', 'set', 'cnibr0', 'up');
     sh('ip', ['-n', ctrs[side], 'link', 'set', 'eth0', 'up']);
   }
   const base = (side) => ({
