@@ -5,6 +5,7 @@
  * no stack trace, bounded time. Leaks (state left after a failed ADD or a DEL) come from snapshot.ts. Pure.
  */
 import { parseCIDR } from '../../lib/ip.js';
+import type { BoundedRun } from '../helpers/sandbox.js';
 
 export type FindingKind = 'crash' | 'hang' | 'leak' | 'bad-output' | 'runaway';
 
@@ -15,15 +16,8 @@ export interface Finding {
   detail: string;
 }
 
-/** What one invocation did (test/helpers/sandbox.ts BoundedRun). */
-export interface Outcome {
-  status: number;
-  stdout: string;
-  stderr: string;
-  timedOut: boolean;
-  leftover: string[];
-  forkRefusals: number;
-}
+/** What one invocation did, as the sandbox reports it (its duration is not judged). */
+export type Outcome = Omit<BoundedRun, 'ms'>;
 
 const JS_FRAME = /^\s+at\s.+(?:\(.*:\d+:\d+\)|:\d+:\d+|\(native\)|<anonymous>\)?)\s*$/m;
 const GO_PANIC = /^(?:panic: |goroutine \d+ \[|fatal error: |runtime error: )/m;

@@ -363,6 +363,21 @@ export function tcpServer(netns: string, port: number): { ready: Promise<void>; 
   return { ready, peer, kill: () => p.kill('SIGKILL') };
 }
 
+/**
+ * The source address a TCP connection from `fromNetns` to toIP:port arrives with in `toNetns` (what the receiver
+ * sees: masqueraded or not). Throws when the connection is not answered.
+ */
+export async function sourceSeen(fromNetns: string, toNetns: string, toIP: string, port: number): Promise<string> {
+  const srv = tcpServer(toNetns, port);
+  await srv.ready;
+  try {
+    if (!tcpConnect(fromNetns, toIP, port)) throw new Error(`no TCP connection from ${fromNetns} to ${toIP}:${port} in ${toNetns}`);
+    return await srv.peer;
+  } finally {
+    srv.kill();
+  }
+}
+
 /** Connect from `netns` to ip:port; true when the server answered. */
 export function tcpConnect(netns: string, ip: string, port: number): boolean {
   const code = `const c=require('net').connect(${port},'${ip}');let d='';c.on('data',x=>d+=x);c.on('end',()=>process.exit(d.includes('hi')?0:1));c.on('error',()=>process.exit(2));setTimeout(()=>process.exit(4),5000)`;

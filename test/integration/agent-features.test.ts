@@ -8,7 +8,7 @@
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Cluster, OUTSIDE_IP, UNDERLAY_GW, haveEtcd, tcpConnect, tcpServer, waitFor, type Agent, type Node } from '../helpers/cluster.js';
+import { Cluster, OUTSIDE_IP, UNDERLAY_GW, haveEtcd, sourceSeen, waitFor, type Agent, type Node } from '../helpers/cluster.js';
 import { DIST, isRoot, ping, sh, shOk } from '../helpers/harness.js';
 import { haveOpenssl, issue, makeCA } from '../helpers/pki.js';
 
@@ -37,18 +37,6 @@ async function installCNI(c: Cluster): Promise<void> {
 }
 
 const start = (c: Cluster, node: Node, extra: string[] = []): Agent => c.startAgent(node, c.agentArgs(node, ['--cluster-cidr', CIDR, '--lease-ttl', '4', '--resync-interval', '3', ...extra]));
-
-/** The receiver's view of a TCP connection from `fromNetns` to ip:port in `toNetns`: the source address it saw. */
-async function sourceSeen(fromNetns: string, toNetns: string, toIP: string, port: number): Promise<string> {
-  const srv = tcpServer(toNetns, port);
-  await srv.ready;
-  try {
-    expect(tcpConnect(fromNetns, toIP, port)).toBe(true);
-    return await srv.peer;
-  } finally {
-    srv.kill();
-  }
-}
 
 describe.skipIf(!isRoot || !haveEtcd || !haveOpenssl)('cni-ts-agent: etcd over TLS and with authentication', () => {
   it('TLS client certificates (openssl): a wrong CA is named and retried until the CA file is fixed; a missing client certificate is named; pods talk across nodes', async () => {

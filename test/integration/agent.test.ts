@@ -9,7 +9,7 @@
 import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Cluster, OUTSIDE_IP, haveEtcd, tcpConnect, tcpServer, waitFor, type Agent, type Node } from '../helpers/cluster.js';
+import { Cluster, OUTSIDE_IP, haveEtcd, sourceSeen, waitFor, type Agent, type Node } from '../helpers/cluster.js';
 import { DIST, isRoot, ping, sh } from '../helpers/harness.js';
 
 let cluster: Cluster | undefined;
@@ -45,17 +45,6 @@ function knows(c: Cluster, node: Node, peer: Node, subnet: string): boolean {
   const hasRoute = c.agentRoutes(node.netns).some((r) => r.dst === subnet);
   const fdb = c.fdb(node.netns).some((f) => f.dst === peer.ip);
   return hasRoute || fdb;
-}
-
-async function tcpSeesSource(fromNetns: string, toNetns: string, toIP: string, port: number): Promise<string> {
-  const srv = tcpServer(toNetns, port);
-  await srv.ready;
-  try {
-    expect(tcpConnect(fromNetns, toIP, port)).toBe(true);
-    return await srv.peer;
-  } finally {
-    srv.kill();
-  }
 }
 
 describe.skipIf(!isRoot || !haveEtcd)('cni-ts-agent with etcd', () => {
@@ -99,11 +88,11 @@ describe.skipIf(!isRoot || !haveEtcd)('cni-ts-agent with etcd', () => {
       expect(ping(p2.netns, p3.ip)).toBe(true);
       expect(ping(p3.netns, p1.ip)).toBe(true);
       // The receiver sees the sender's pod IP: no NAT inside the cluster.
-      expect(await tcpSeesSource(p1.netns, p2.netns, p2.ip, 8081)).toBe(p1.ip);
-      expect(await tcpSeesSource(p3.netns, p1.netns, p1.ip, 8082)).toBe(p3.ip);
+      expect(await sourceSeen(p1.netns, p2.netns, p2.ip, 8081)).toBe(p1.ip);
+      expect(await sourceSeen(p3.netns, p1.netns, p1.ip, 8082)).toBe(p3.ip);
       // Pod → outside: masqueraded to the node's underlay address (the outside has no route back to pods).
       expect(ping(p2.netns, OUTSIDE_IP)).toBe(true);
-      expect(await tcpSeesSource(p2.netns, c.outside!, OUTSIDE_IP, 8083)).toBe(n2.ip);
+      expect(await sourceSeen(p2.netns, c.outside!, OUTSIDE_IP, 8083)).toBe(n2.ip);
       const nft = sh('ip', ['netns', 'exec', n1.netns, 'nft', 'list', 'table', 'inet', 'cni_ts_agent']).stdout;
       expect(nft).toContain(`ip saddr ${CIDR} ip daddr ${CIDR} return`);
       expect(nft).toContain(`ip saddr ${CIDR} masquerade`);
@@ -208,7 +197,7 @@ describe.skipIf(!isRoot || !haveEtcd)('cni-ts-agent with etcd', () => {
     const [p1v6, p2v6] = [v6(p1.netns), v6(p2.netns)];
     expect(ping(p1.netns, p2.ip)).toBe(true);
     expect(ping(p1.netns, p2v6, 2)).toBe(true);
-    expect(await tcpSeesSource(p2.netns, p1.netns, p1v6, 8084)).toBe(p2v6);
+    expect(await sourceSeen(p2.netns, p1.netns, p1v6, 8084)).toBe(p2v6);
     const nft = sh('ip', ['netns', 'exec', n1.netns, 'nft', 'list', 'table', 'inet', 'cni_ts_agent']).stdout;
     expect(nft).toContain('ip6 saddr fd00:10:244::/62 ip6 daddr fd00:10:244::/62 return');
   });

@@ -3,37 +3,10 @@
 // container on vlan 100 reaches the far end's vlan 100 over the trunk, one on vlan 200 does not), and what the
 // reference gets wrong: DEL after the master was deleted, a failed ADD that leaves its link.
 // Each test: a "host" netns whose master m0 is a veth to a "switch" netns (the far end of the trunk), containers beside.
-import { readFileSync, readdirSync } from 'node:fs';
+import { ipOf, leases, links, opts, setup } from './vlan-lib.mjs';
 import { test, requirePlugins, assert, bin, goBin, cniAdd, cniDel, cniCheck, runPlugin, ip, ipJson, addrs, linkInfo, linkExists, ping, sh } from './lib.mjs';
 
 requirePlugins('vlan', 'host-local');
-
-function setup(t, subnet, peerVlans = []) {
-  const host = t.netns('h');
-  const sw = t.netns('sw');
-  ip(['link', 'add', 'm0', 'type', 'veth', 'peer', 'name', 'p0', 'netns', sw.name], host.name);
-  ip(['link', 'set', 'm0', 'up'], host.name);
-  ip(['link', 'set', 'p0', 'up'], sw.name);
-  for (const [id, addr] of peerVlans) {
-    ip(['link', 'add', 'link', 'p0', 'name', `p0.${id}`, 'type', 'vlan', 'id', String(id)], sw.name);
-    ip(['addr', 'add', addr, 'dev', `p0.${id}`], sw.name);
-    ip(['link', 'set', `p0.${id}`, 'up'], sw.name);
-  }
-  const dataDir = t.tempDir();
-  const conf = { cniVersion: '1.0.0', name: 'vl', type: 'vlan', master: 'm0', vlanId: 100, ipam: { type: 'host-local', dataDir, ranges: [[{ subnet }]], routes: [{ dst: '10.200.0.0/16' }] } };
-  return { host, sw, dataDir, conf, masterMac: linkInfo('m0', host.name).address };
-}
-
-const leases = (dataDir, net = 'vl') => {
-  try {
-    return readdirSync(`${dataDir}/${net}`).filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip'));
-  } catch {
-    return [];
-  }
-};
-const links = (ns) => ipJson(['link', 'show'], ns).map((l) => l.ifname);
-const opts = (host, c, containerId, extra = {}) => ({ netns: c.path, hostNetns: host.name, containerId, ...extra });
-const ipOf = (r) => r.ips[0].address.split('/')[0];
 
 test('ADD: an 802.1Q link with the id and the master MAC in the container; tagged traffic reaches vlan 100, not 200; CHECK; DEL twice', (t) => {
   const { host, sw, dataDir, conf, masterMac } = setup(t, '10.80.0.0/24', [[100, '10.80.0.254/24']]);
