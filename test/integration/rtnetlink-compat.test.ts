@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, TestNet, isRoot, sh } from '../helpers/harness.js';
+import { sleepSync } from '../../lib/exec.js';
 
 const BUN = join(ROOT, 'node_modules', '@oven', process.arch === 'arm64' ? 'bun-linux-aarch64' : 'bun-linux-x64', 'bin', 'bun');
 const haveBun = existsSync(BUN);
@@ -121,7 +122,27 @@ class Compat {
     return out;
   }
 
+  /** The IPv6 addresses of `ns` that are still tentative (DAD not done), as `dev address`. */
+  private tentative(ns: string): string {
+    const r = sh('ip', ['-n', ns, '-6', '-j', 'addr', 'show', 'tentative']);
+    const links = (r.stdout.trim() ? JSON.parse(r.stdout) : []) as Array<{ ifname: string; addr_info?: Array<{ local: string }> }>;
+    return links.flatMap((l) => (l.addr_info ?? []).map((a) => `${l.ifname} ${a.local}`)).sort().join();
+  }
+
+  /**
+   * DAD ends whenever the kernel gets to it (the address then loses "tentative" and gets its local route), whoever
+   * added the address: wait (up to 5 s) until both sides have the same tentative addresses — none, or the same ones on
+   * links that are down, where DAD does not run.
+   */
+  private settleDad(): void {
+    const deadline = Date.now() + 5000;
+    const pending = (): boolean =>
+      this.tentative(this.a.host) !== this.tentative(this.b.host) || this.tentative(this.a.ctr) !== this.tentative(this.b.ctr);
+    while (pending() && Date.now() < deadline) sleepSync(100);
+  }
+
   sameState(): void {
+    this.settleDad();
     // lifetimes and bridge timers tick between the two dumps; carrier (operstate, NO-CARRIER, LOWER_UP, linkdown)
     // follows a link change asynchronously in the kernel (linkwatch), whoever made the change
     const CARRIER = new Set(['NO-CARRIER', 'LOWER_UP', 'linkdown']);
