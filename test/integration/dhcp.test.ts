@@ -434,9 +434,10 @@ describe.skipIf(!isRoot || !haveDnsmasq || !haveGoPlugins)('dhcp swap tests with
     const add2 = run(l, 'ADD', 'g2', b.path, cfg, true);
     expect(add2.status).toBe(0);
     const ip2 = l.lan.leaseOf(ID('g2'))!.ip;
+    const released2 = l.lan.count('DHCPRELEASE', ip2); // dnsmasq may hand out the address just released again
     expect(run(l, 'CHECK', 'g2', b.path, withPrev(cfg, add2)).status).toBe(0); // ours on Go's result
     expect(run(l, 'DEL', 'g2', b.path, cfg).status).toBe(0);
-    await waitFor('the release', () => l.lan.count('DHCPRELEASE', ip2) === 1);
+    await waitFor('the release', () => l.lan.count('DHCPRELEASE', ip2) === released2 + 1);
     expect(links(l, b.name)).toEqual(['lo']);
     expect(l.daemon.records()).toEqual([]);
   });
@@ -460,8 +461,9 @@ describe.skipIf(!isRoot || !haveDnsmasq || !haveGoPlugins)('dhcp swap tests with
     const add2 = run(l, 'ADD', 'o2', b.path, cfg);
     expect(add2.status).toBe(0);
     const ip2 = l.lan.leaseOf(ID('o2'))!.ip;
+    const released2 = l.lan.count('DHCPRELEASE', ip2); // dnsmasq may hand out the address just released again
     expect(run(l, 'DEL', 'o2', b.path, cfg, true).status).toBe(0);
-    await waitFor('the release', () => l.lan.count('DHCPRELEASE', ip2) === 1);
+    await waitFor('the release', () => l.lan.count('DHCPRELEASE', ip2) === released2 + 1);
     expect(links(l, b.name)).toEqual(['lo']);
   });
 
@@ -483,13 +485,14 @@ describe.skipIf(!isRoot || !haveDnsmasq || !haveGoPlugins)('dhcp swap tests with
     const b = l.net.addContainer('b');
     expect(run(l, 'ADD', 'r2', b.path, cfg, true).status).toBe(0);
     const ip2 = l.lan.leaseOf(ID('r2'))!.ip;
+    const released2 = l.lan.count('DHCPRELEASE', ip2); // dnsmasq may hand out the address just released again
     const dir = l.daemon.opts.dir;
     await l.daemon.stop('SIGTERM'); // 1.1.1 does not handle it: it dies and leaves its socket, which a new one cannot bind
     rmSync(l.daemon.socket);
     await startDaemon(l.net, goBin('dhcp'), dir);
     expect(run(l, 'DEL', 'r2', b.path, cfg, true).status).toBe(0);
     await new Promise((r) => setTimeout(r, 1000));
-    expect(l.lan.count('DHCPRELEASE', ip2)).toBe(0);
+    expect(l.lan.count('DHCPRELEASE', ip2)).toBe(released2);
     expect(l.lan.leaseOf(ID('r2'))).toBeDefined();
   });
 });
