@@ -2,17 +2,18 @@
 // `npm run build`: ONE self-contained executable, dist/bin/cni-ts, and a symlink to it per program name
 // (dist/bin/bridge -> cni-ts, …). It needs nothing on the host: no Node, no node_modules.
 //
-//   1. esbuild bundles every plugin (plugins/<type>/main.ts, ipam/<type>/main.ts) and every command (COMMANDS) into
-//      one CommonJS file, dist/build/cni-ts.cjs, that dispatches on the name it was invoked by. Each program's modules
-//      are evaluated only when that program runs (lazy require), so a plugin pays for its own code only.
-//   2. Bun (the pinned @oven/bun-linux-<arch> package from npm ci: the runtime binary itself, no download) compiles
-//      that bundle with its bytecode into dist/bin/cni-ts.
+//   1. The entry (dist/build/cni-ts-entry.js) is a table name -> lazy require of every plugin (plugins/<type>/main.ts,
+//      ipam/<type>/main.ts) and every command (COMMANDS); it dispatches on the name it was invoked by.
+//   2. Bun (the pinned @oven/bun-linux-<arch> package from npm ci: the runtime binary itself, no download) bundles the
+//      entry from the sources with code splitting at every require() and compiles it, with each chunk's bytecode, into
+//      dist/bin/cni-ts. A program loads and evaluates only its own modules: a plugin's start does not pay for the code
+//      (nor the bytecode) of the others, cnictl or the agent.
+//   3. esbuild bundles the same entry into one CommonJS file, dist/build/cni-ts.cjs, which Node runs (the tests that
+//      show a program works under Node too).
 //
-// `node scripts/build.mjs --target linux-arm64 --outfile F` compiles for another architecture (scripts/release.mjs).
-// Files are replaced atomically (write + rename), so tests running meanwhile never execute a half-written program.
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -20,6 +21,7 @@ import { parseArgs } from 'node:util';
 const root = resolve(import.meta.dirname, '..');
 const out = join(root, 'dist', 'bin');
 const bundle = join(root, 'dist', 'build', 'cni-ts.cjs');
+const entryFile = join(root, 'dist', 'build', 'cni-ts-entry.js');
 const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version;
 
 /** The plugins: every plugins/<type>/main.ts and ipam/<type>/main.ts, exporting `plugin`. */
@@ -75,19 +77,22 @@ function entrySource() {
   const plugins = pluginEntries();
   const ipam = plugins.filter((e) => e.ipam);
   const q = JSON.stringify;
-  return `const {basename}=require('node:path');
-const plugins={${plugins.map((e) => `${q(e.type)}:()=>require(${q(e.main)}).plugin`).join(',')}};
-const commands={${COMMANDS.map((c) => `${q(c.name)}:()=>require(${q(join(root, c.main))}).main`).join(',')}};
+  // Paths relative to dist/build (where the entry is written): no checkout's absolute path in the executable.
+  const rel = (p) => `../../${p.slice(root.length + 1)}`;
+  return `const plugins={${plugins.map((e) => `${q(e.type)}:()=>require(${q(rel(e.main))}).plugin`).join(',')}};
+const commands={${COMMANDS.map((c) => `${q(c.name)}:()=>require(${q(rel(join(root, c.main)))}).main`).join(',')}};
 // IPAM plugins by their names and by our prefixed names (cni-ts-agent's conflist names cni-ts-host-local).
 const ipam={${ipam.flatMap((e) => [e.type, `cni-ts-${e.type}`]).map((t, i) => `get ${q(t)}(){return plugins[${q(ipam[Math.floor(i / 2)].type)}]()}`).join(',')}};
 // Bun: argv0 is the name we were invoked by (argv[1] is the embedded script); under node it is argv[1]. A plugin also
-// answers to cni-ts-<type> (--install-cni installs those beside the distribution's plugins).
-let name=basename(typeof Bun!=='undefined'?process.argv0:(process.argv[1]||''));
+// answers to cni-ts-<type> (--install-cni installs those beside the distribution's plugins). No node:path: its load
+// costs every start ~1.5 ms.
+const invokedAs=typeof Bun!=='undefined'?process.argv0:(process.argv[1]||'');
+let name=invokedAs.slice(invokedAs.lastIndexOf('/')+1);
 if(!plugins[name]&&!commands[name]&&name.startsWith('cni-ts-')&&plugins[name.slice(7)])name=name.slice(7);
-const modes={${PLUGIN_MODES.map((m) => `${q(`${m.plugin} ${m.arg}`)}:()=>require(${q(join(root, m.main))}).main`).join(',')}};
+const modes={${PLUGIN_MODES.map((m) => `${q(`${m.plugin} ${m.arg}`)}:()=>require(${q(rel(join(root, m.main)))}).main`).join(',')}};
 const mode=modes[name+' '+process.argv[2]];
 if(mode){mode()(process.argv.slice(3),process.env).then((c)=>{process.exitCode=c},(e)=>{process.stderr.write(name+': '+(e&&e.stack||e)+'\\n');process.exitCode=1})}
-else if(plugins[name]){process.exit(require(${q(join(root, "lib/cni/skel.ts"))}).runPlugin(plugins[name](),process.env,ipam))}
+else if(plugins[name]){process.exit(require(${q(rel(join(root, 'lib/cni/skel.ts')))}).runPlugin(plugins[name](),process.env,ipam))}
 else if(commands[name]){if(typeof Bun!=='undefined')Bun.unsafe?.setJITPolicy?.(1);commands[name]()(process.argv.slice(2),process.env).then((c)=>{process.exitCode=c},(e)=>{process.stderr.write(name+': '+(e&&e.stack||e)+'\\n');process.exitCode=1})}
 else{const names=[...Object.keys(plugins),...Object.keys(commands)].join(', ');const a=process.argv[2];
 if(a==='--version'||a==='version'){process.stdout.write('cni-ts '+${q(version)}+'\\n')}
@@ -96,10 +101,13 @@ else{process.stderr.write('cni-ts: invoke me by one of my names (a link named li
 `;
 }
 
+/** The entry for Bun (dist/build/cni-ts-entry.js) and the one-file CommonJS bundle of it for Node. */
 async function bundleAll() {
   mkdirSync(dirname(bundle), { recursive: true });
+  const entry = entrySource();
+  writeFileAtomic(entryFile, entry);
   await build({
-    stdin: { contents: entrySource(), resolveDir: root, loader: 'js', sourcefile: 'cni-ts-entry.js' },
+    stdin: { contents: entry, resolveDir: dirname(entryFile), loader: 'js', sourcefile: 'cni-ts-entry.js' },
     outfile: bundle,
     bundle: true,
     platform: 'node',
@@ -113,8 +121,14 @@ async function bundleAll() {
   });
 }
 
+function writeFileAtomic(path, text) {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, path);
+}
+
 /**
- * Compile the bundle into a self-contained executable for `target` at `outfile` (atomically). Bun embeds the output
+ * Compile the entry into a self-contained executable for `target` at `outfile` (atomically). Bun embeds the output
  * file's name, so it is compiled as `cni-ts` in a private directory and then renamed: the same sources and lock file
  * give the same bytes.
  */
@@ -123,7 +137,10 @@ export function compile(target, outfile) {
   const tmp = join(tmpDir, 'cni-ts');
   mkdirSync(tmpDir, { recursive: true });
   const bun = bunFor(hostTarget());
-  const args = ['build', bundle, '--compile', '--bytecode', '--format=cjs', '--minify', `--outfile=${tmp}`,
+  // Splitting: every require() of a module is a chunk boundary (Bun's splitRequire), each chunk its own bytecode,
+  // evaluated when the call runs. ESM is the format splitting needs.
+  const args = ['build', entryFile, '--compile', '--bytecode', '--splitting', '--format=esm', '--minify', `--outfile=${tmp}`,
+    `--define=__CNI_TS_VERSION__=${JSON.stringify(version)}`,
     // A CNI plugin must not read .env or bunfig.toml from whatever directory the runtime runs it in.
     '--no-compile-autoload-dotenv', '--no-compile-autoload-bunfig'];
   // A plugin lives for milliseconds: JIT-compiling its code costs more time and memory (the compilers' code pages, their
