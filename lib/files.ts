@@ -1,6 +1,6 @@
 /** Files that must never be seen half-written (configs, caches, state, backups). */
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname } from './paths.js';
 
 /**
  * Write `content` to `path` atomically: a temp file beside it, then rename over it; the temp file is removed when

@@ -5,7 +5,7 @@
  * the lock is released on close, exit or SIGKILL.
  */
 import { closeSync, constants, existsSync, openSync } from 'node:fs';
-import { join } from 'node:path';
+import { join } from './paths.js';
 import { CniError, ErrorCode } from './cni/errors.js';
 import { run, sleepSync } from './exec.js';
 import { EINTR, EWOULDBLOCK, LOCK_EX, LOCK_NB, libc, type Libc } from './native.js';

@@ -4,7 +4,7 @@
  * iptables always execs (it has no library interface).
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join } from './paths.js';
 import { pluginError } from './cni/errors.js';
 import { run, type RunResult } from './exec.js';
 import type { Netns } from './netns.js';

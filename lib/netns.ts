@@ -5,7 +5,7 @@
  * /run/netns) with `ip -n NAME`, any other path through `nsenter --net=PATH`.
  */
 import { existsSync, statSync, writeFileSync, readFileSync } from 'node:fs';
-import { basename, dirname } from 'node:path';
+import { basename, dirname } from './paths.js';
 import { CniError, ErrorCode, pluginError } from './cni/errors.js';
 import { run, type RunResult } from './exec.js';
 import { inNetns, libc, type Libc } from './native.js';

@@ -5,7 +5,7 @@
  * take an invocation apart by phase, and by tests to see which path a delegation took. Off (one env read) otherwise.
  */
 import { appendFileSync, readFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { basename } from './paths.js';
 
 const file = (): string | undefined => process.env.CNI_TS_TRACE || undefined;
 

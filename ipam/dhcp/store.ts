@@ -4,7 +4,7 @@
  * The default directory is under /run: leases die with the namespaces they belong to at a reboot.
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { join } from '../../lib/paths.js';
 import { writeFileAtomic } from '../../lib/files.js';
 import { sha256Hex } from '../../lib/hash.js';
 import type { LeaseRecord } from './lease.js';

@@ -5,7 +5,7 @@
  * so a crash never leaves a half-written lease.
  */
 import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync, accessSync, constants } from 'node:fs';
-import { join } from 'node:path';
+import { join } from '../../lib/paths.js';
 import { CniError, ErrorCode } from '../../lib/cni/errors.js';
 import { withFileLock } from '../../lib/lock.js';
 import { formatIP, parseIP, type IP } from '../../lib/ip.js';

@@ -1,6 +1,6 @@
 /** Executing a delegated plugin (IPAM) from CNI_PATH, as the spec and libcni's invoke package do. */
 import { existsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join } from '../paths.js';
 import { CniError, ErrorCode, pluginError } from './errors.js';
 import { NAME_PATTERN } from './config.js';
 import { parseResult, type Result } from './result.js';

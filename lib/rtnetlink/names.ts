@@ -4,7 +4,7 @@
  * `ip -j` output and the names `ip` accepts come out the same in-process. With `numeric` (ip -N) numbers are printed.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join } from '../paths.js';
 
 const CONFDIR = '/etc/iproute2';
 

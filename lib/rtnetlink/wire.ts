@@ -189,16 +189,18 @@ export function getStr(b: Uint8Array | undefined): string | undefined {
   return decoder.decode(nul >= 0 ? b.subarray(0, nul) : b);
 }
 
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+const DIGITS = '0123456789abcdef';
+/** A byte as two hex digits (no table built at load: every plugin start would pay for it). */
+const hex2 = (x: number): string => DIGITS[x >> 4]! + DIGITS[x & 15]!;
 
 /**
  * Bytes as "aa:bb:cc" (how iproute2 prints link-layer addresses); `len` bytes from `off` (default: all). Runs per FDB
  * entry and neighbour of a dump.
  */
 export function formatMac(b: Uint8Array, off = 0, len = b.length - off): string {
-  if (len === 6) return `${HEX[b[off]!]}:${HEX[b[off + 1]!]}:${HEX[b[off + 2]!]}:${HEX[b[off + 3]!]}:${HEX[b[off + 4]!]}:${HEX[b[off + 5]!]}`;
-  let s = len > 0 ? HEX[b[off]!]! : '';
-  for (let i = 1; i < len; i++) s += `:${HEX[b[off + i]!]}`;
+  if (len === 6) return `${hex2(b[off]!)}:${hex2(b[off + 1]!)}:${hex2(b[off + 2]!)}:${hex2(b[off + 3]!)}:${hex2(b[off + 4]!)}:${hex2(b[off + 5]!)}`;
+  let s = len > 0 ? hex2(b[off]!) : '';
+  for (let i = 1; i < len; i++) s += `:${hex2(b[off + i]!)}`;
   return s;
 }
 

@@ -4,7 +4,7 @@
  * userspace (DPDK) driver, in which case there is no kernel link to move.
  */
 import { existsSync, readdirSync, realpathSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, join } from '../../lib/paths.js';
 import { pluginError } from '../../lib/cni/errors.js';
 import type { IpLink } from '../../lib/iface.js';
 import { Netns } from '../../lib/netns.js';

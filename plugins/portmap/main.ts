@@ -7,7 +7,7 @@ import { pluginError } from '../../lib/cni/errors.js';
 import type { Result } from '../../lib/cni/result.js';
 import type { CniContext, Plugin } from '../../lib/cni/skel.js';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join } from '../../lib/paths.js';
 import type { Backend } from '../../lib/netfilter.js';
 import { containerAddresses, parseConf, type PortMapConf } from './config.js';
 import type { Forwarder } from './forwarder.js';

@@ -5,7 +5,7 @@
  */
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { writeFileAtomic } from '../../lib/files.js';
-import { join } from 'node:path';
+import { join } from '../../lib/paths.js';
 import { CniError, ErrorCode } from '../../lib/cni/errors.js';
 import { isObject } from '../../lib/cni/fields.js';
 import type { LinkSettings } from './config.js';
