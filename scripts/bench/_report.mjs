@@ -29,13 +29,25 @@ export function machineFacts() {
     goPkg: run('dpkg-query', ['-W', '-f', '${Version}', 'containernetworking-plugins']) || '?',
     goVersion: /go1\.\d+(\.\d+)?/.exec(goBin)?.[0] ?? '?',
     pageFaultUs: firstTouchMicros(),
+    versionFaults: { ours: minorFaults(join(DIST, 'bridge')), go: minorFaults(join(GO, 'bridge')) },
   };
+}
+
+/** Page faults of one VERSION of `plugin` (GNU time's %R, the median of 5), or undefined without /usr/bin/time. */
+function minorFaults(plugin) {
+  if (!existsSync('/usr/bin/time')) return undefined;
+  const counts = [0, 1, 2, 3, 4]
+    .map(() => spawnSync('/usr/bin/time', ['-f', '%R', plugin], { encoding: 'utf8', env: { CNI_COMMAND: 'VERSION', PATH: process.env.PATH } }).stderr.trim().split('\n').pop())
+    .map(Number)
+    .filter((x) => x > 0)
+    .sort((a, b) => a - b);
+  return counts.length ? counts[counts.length >> 1] : undefined;
 }
 
 /**
  * What a first touch of a fresh 4 KiB page costs on this machine, µs (the fastest of 3 child processes writing one
- * byte per page of 64 MiB). Every process start pays it per page it touches — ~1,300 times for our executable's
- * VERSION, ~350 for a Go plugin's — and on a VM it moves with the host (e.g. free page reporting hands freed memory
+ * byte per page of 64 MiB). Every process start pays it per page it touches (the report prints how many a VERSION
+ * touches, ours and Go's) — and on a VM it moves with the host (e.g. free page reporting hands freed memory
  * back, and the next touch of it is a host fault): it is the floor under the start-dominated rows.
  */
 function firstTouchMicros() {
@@ -381,7 +393,7 @@ export function writeReport(R, dir, facts, meta) {
   md.push('');
   md.push(`Written by \`npm run bench\` on ${f.date} (took ${(meta.seconds / 60).toFixed(1)} min). Rerun it to refresh this file and the plots beside it.`);
   md.push('');
-  md.push(`- Machine: ${f.cpus} × ${f.cpuModel}, ${f.memGiB} GiB, ${f.os}, kernel ${f.kernel}; shared with other jobs (load average at the start ${meta.loadStart}, at the end ${f.load}).${f.pageFaultUs === undefined ? '' : ` A first touch of a fresh 4 KiB page costs ${f.pageFaultUs.toFixed(2)} µs here at the time of this run (each process start pays it per page it touches: ~1,300 times for our executable's VERSION, ~350 for a Go plugin's; it moves with the VM's host, and the start-dominated rows with it).`}`);
+  md.push(`- Machine: ${f.cpus} × ${f.cpuModel}, ${f.memGiB} GiB, ${f.os}, kernel ${f.kernel}; shared with other jobs (load average at the start ${meta.loadStart}, at the end ${f.load}).${f.pageFaultUs === undefined ? '' : ` A first touch of a fresh 4 KiB page costs ${f.pageFaultUs.toFixed(2)} µs here at the time of this run (each process start pays it per page it touches${f.versionFaults?.ours && f.versionFaults?.go ? `: ${f.versionFaults.ours.toLocaleString('en')} times for our executable's VERSION, ${f.versionFaults.go.toLocaleString('en')} for a Go plugin's` : ''}; it moves with the VM's host, and the start-dominated rows with it).`}`);
   md.push(`- cni-ts ${f.commit}: the self-contained executable \`dist/bin/cni-ts\` (Bun ${f.bun}), host-local in-process. Go: Debian \`containernetworking-plugins\` ${f.goPkg} in ${GO} (built with ${f.goVersion}).`);
   md.push(
     `- Method: each plugin is exec'd as a runtime does (CNI_* env, config on stdin) by a runtime process (Node ${f.node}, scripts/bench/_runtime.mjs) living inside a throwaway \`cnits-bench-*\` host netns, one per side, so no \`ip netns exec\` is in any timing; ours and Go's rounds alternate (order flipped every round) after untimed warm-up rounds, so the load of this shared machine hits both alike. Numbers are medians with min–max; ratios are ours/Go of the medians.`,
