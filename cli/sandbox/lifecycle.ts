@@ -130,9 +130,10 @@ export class Sandboxes {
 
   /** A --ip that another attachment holds (or that is the gateway) is refused, naming who has it. */
   private checkIpFree(list: ConfList, ip: string, flag: string, self?: string): void {
-    if (describe(list).ranges.some((r) => r.gateway && sameIp(r.gateway, ip))) throw new UserError(`${flag} ${ip} is the gateway of network ${list.name}: choose another address`);
+    const shown = flag.endsWith('=') ? `${flag}${ip}` : `${flag} ${ip}`; // --ip IP, or ip=IP of a --network value
+    if (describe(list).ranges.some((r) => r.gateway && sameIp(r.gateway, ip))) throw new UserError(`${shown} is the gateway of network ${list.name}: choose another address`);
     const holder = this.ipHolder(list, ip, self);
-    if (holder) throw new UserError(`${flag} ${ip} is already in use on network ${list.name} by ${holder}: choose another address, or leave ${flag} out for a free one`);
+    if (holder) throw new UserError(`${shown} is already in use on network ${list.name} by ${holder}: choose another address, or leave ${flag} out for a free one`);
   }
 
   /** "sandbox NAME" (or "container ID") holding `ip` on `list`, from the result cache and host-local's leases. */
