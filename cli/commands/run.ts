@@ -23,7 +23,9 @@ networks. In the foreground the command's exit status is cnictl's and its networ
       --name NAME              name (default: generated)
       --network NET            bridge (default), a network from "cnictl network ls" (name or ID), host, none or
                                container:NAME (join that sandbox's network namespace); repeat for eth1, eth2...
-      --network-alias NAME     another name of the sandbox on its (first, user-defined) network
+      --network name=NET,alias=NAME,ip=IPv4,ip6=IPv6,mac-address=MAC
+                               a network with its own settings (Docker's advanced syntax; alias may repeat)
+      --network-alias NAME     another name of the sandbox on its first (user-defined) network
   -p, --publish SPEC           [IP:][HOSTPORT:]CPORT[/tcp|udp|sctp], IP::CPORT, ranges (8080-8081:80-81);
                                no host port or 0: a free one is chosen and reported; 9100-9102:80: the first free
       --ip IP                  address on the first network (anywhere in its subnet, also outside --ip-range)

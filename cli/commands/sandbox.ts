@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, fstatSync, openSync, readdirSync, readSync, writeSync } from 'node:fs';
 import { commandEnv, isRunning, Sandboxes } from '../sandbox/lifecycle.js';
-import { parseLog, parseTail, tail, type LogRecord } from '../sandbox/logs.js';
+import { betweenTimes, LOG_TIME_FORMS, parseLog, parseLogTime, parseTail, tail, type LogRecord } from '../sandbox/logs.js';
 import { deleteNetns, execArgv } from '../sandbox/namespaces.js';
 import { isAlive, StateStore } from '../sandbox/state.js';
 import { bool, list, parseArgs, str, type FlagSpec } from '../util/args.js';
@@ -111,16 +111,29 @@ export const LOGS_USAGE = `Usage: cnictl logs [OPTIONS] SANDBOX
 
 The output of a detached (or started) sandbox: its stdout on stdout, its stderr on stderr.
 
-  -f, --follow        keep printing new output until the sandbox stops
-  -n, --tail N        only the last N lines ("all": everything)
-  -t, --timestamps    prefix each line with the time it was written`;
+  -f, --follow        keep printing new output until the sandbox stops (or --until is reached)
+  -n, --tail N        only the last N lines ("all": everything), counted after --since/--until
+      --since TIME    only lines written at or after TIME
+      --until TIME    only lines written at or before TIME
+  -t, --timestamps    prefix each line with the time it was written
+
+TIME is an RFC 3339 time (2026-12-07T08:00:00Z, 2026-12-07T09:00:00.5+01:00; no zone: local time), a Unix
+timestamp (1765094400, 1765094400.5) or a duration before now (10m, 1h30m, 1.5h, 42s, 250ms), as docker logs.`;
 
 export async function logsCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const p = parseArgs(argv, [{ name: 'follow', short: 'f' }, { name: 'tail', short: 'n', value: true }, { name: 'timestamps', short: 't' }, { name: 'help' }]);
+  const p = parseArgs(argv, [{ name: 'follow', short: 'f' }, { name: 'tail', short: 'n', value: true }, { name: 'since', value: true }, { name: 'until', value: true }, { name: 'timestamps', short: 't' }, { name: 'help' }]);
   if (bool(p, 'help')) return out(LOGS_USAGE), 0;
   if (p.positional.length !== 1) throw usageError(LOGS_USAGE);
   const n = parseTail(str(p, 'tail'));
   if (Number.isNaN(n)) throw new UserError(`invalid --tail ${JSON.stringify(str(p, 'tail'))}: a number of lines or "all"`);
+  const now = Date.now();
+  const [since, until] = (['since', 'until'] as const).map((flag) => {
+    const v = str(p, flag);
+    if (v === undefined) return undefined;
+    const t = parseLogTime(v, now);
+    if (t === undefined) throw new UserError(`invalid --${flag} ${JSON.stringify(v)}: expected ${LOG_TIME_FORMS}`);
+    return t;
+  }) as [number | undefined, number | undefined];
   const st = new StateStore(pathsFrom(env).stateDir);
   const s = st.find(p.positional[0]!);
   if (!s) throw new UserError(`no such sandbox: ${p.positional[0]} (see "cnictl ps -a")`);
@@ -153,20 +166,22 @@ export async function logsCommand(argv: string[], env: NodeJS.ProcessEnv): Promi
       closeSync(fd);
     }
   };
-  print(tail(readMore(), n));
+  const within = (records: LogRecord[]) => betweenTimes(records, since, until);
+  print(tail(within(readMore()), n));
   if (!bool(p, 'follow')) return 0;
-  // -f: until the sandbox stops (or is removed), as Docker's logs -f
+  // -f: until the sandbox stops (or is removed), or --until is past, as Docker's logs -f
   const running = () => {
     const x = st.read(s.id);
     return !!x && x.status !== 'exited' && isAlive(x.supervisor);
   };
   for (;;) {
     const alive = running();
-    print(readMore());
-    if (!alive) break;
+    const past = until !== undefined && Date.now() > until;
+    print(within(readMore()));
+    if (!alive || past) break;
     await new Promise((r) => setTimeout(r, 100));
   }
-  if (rest) print([{ log: rest, stream: 'stdout', time: '' }]);
+  if (rest && since === undefined && until === undefined) print([{ log: rest, stream: 'stdout', time: '' }]);
   return 0;
 }
 

@@ -124,7 +124,7 @@ function endpoint(s: SandboxState, name: string, facts: NetworkFacts | undefined
   const [ip6, len6] = split(a?.ips.find((c) => c.includes(':')));
   const userNet = !!a && name !== DEFAULT_NETWORK;
   return {
-    IPAMConfig: a?.requestedIp ? (a.requestedIp.includes(':') ? { IPv6Address: a.requestedIp } : { IPv4Address: a.requestedIp }) : null,
+    IPAMConfig: ipamConfig(a),
     Links: null,
     Aliases: a?.aliases?.length ? a.aliases : null,
     MacAddress: a?.mac ?? '',
@@ -141,4 +141,13 @@ function endpoint(s: SandboxState, name: string, facts: NetworkFacts | undefined
     /** cnictl: the interface in the sandbox. */
     InterfaceName: a?.ifname ?? '',
   };
+}
+
+/** Docker's IPAMConfig: the addresses asked for (--ip, ip=, ip6=), or null. */
+function ipamConfig(a: SandboxState['attachments'][number] | undefined): Record<string, string> | null {
+  const asked = [a?.requestedIp, a?.requestedIp6].filter((v): v is string => !!v);
+  if (!asked.length) return null;
+  const out: Record<string, string> = {};
+  for (const ip of asked) out[ip.includes(':') ? 'IPv6Address' : 'IPv4Address'] = ip;
+  return out;
 }

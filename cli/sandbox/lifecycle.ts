@@ -32,13 +32,18 @@ export interface CreateFlags extends RunFlags {
   autoRemove: boolean;
 }
 
-/** One network to ADD: the config, an address asked for (--ip), addresses to keep when free (start), aliases. */
+/** One network to ADD: the config, addresses asked for (--ip, ip=, ip6=), addresses to keep when free (start), a MAC, aliases. */
 interface AttachPlan {
   list: ConfList;
   ip?: string;
+  ip6?: string;
   prefer?: string[];
+  mac?: string;
   aliases?: string[];
 }
+
+/** The addresses an attachment asks for. */
+const requestedIps = (x: { ip?: string | undefined; ip6?: string | undefined }): string[] => [x.ip, x.ip6].filter((v): v is string => !!v);
 
 /** The environment of the command: cnictl's, its hostname, -e KEY=VALUE (KEY alone: cnictl's value, if any). */
 export function commandEnv(base: NodeJS.ProcessEnv, hostname: string, vars: readonly string[] = [], tty = false): NodeJS.ProcessEnv {
@@ -90,8 +95,7 @@ export class Sandboxes {
    * whatever was made is undone and a UserError says why.
    */
   create(f: CreateFlags): SandboxState {
-    f = { ...f, networks: f.networks.map((n) => (n.startsWith('container:') ? n : this.networkName(n))) };
-    const { mode, ports } = checkRun(f, DEFAULT_NETWORK);
+    const { mode, ports } = checkRun(f, DEFAULT_NETWORK, (n) => this.networkName(n));
     if (mode.kind === 'networks' || mode.kind === 'none') {
       // /etc/cnictl/config.json's "dns", "dns-search", "dns-opts": defaults for sandboxes with a network of their own
       const settings = readSettings(this.paths, this.env);
@@ -99,11 +103,13 @@ export class Sandboxes {
     }
     if (!findExecutable(f.command[0]!, this.env.PATH)) throw new UserError(`executable ${JSON.stringify(f.command[0])} not found${f.command[0]!.includes('/') ? '' : ' in PATH'}: check the command`);
     this.reap();
-    const lists = mode.kind === 'networks' ? mode.names.map((n) => this.networks.require(n)) : [];
-    for (const l of lists) this.checkNetwork(l, lists.indexOf(l) === 0 ? { ports, ip: f.ip, mac: f.mac } : {});
-    if (f.ip && lists[0]) this.checkIpFree(lists[0], f.ip, '--ip');
-    const s = this.register(f, mode, ports, lists.some((l) => describe(l).ipv6));
-    return this.bringUp(s, lists.map((l, i) => (i === 0 ? { list: l, ...(f.ip ? { ip: f.ip } : {}), aliases: f.aliases ?? [] } : { list: l })), true);
+    // --network name=NET,alias=…,ip=…,ip6=…,mac-address=… per network (the first one's with --ip, --network-alias, --mac-address)
+    const eps = mode.kind === 'networks' ? mode.endpoints : [];
+    const lists = eps.map((e) => this.networks.require(e.name));
+    lists.forEach((l, i) => this.checkNetwork(l, { ...(i === 0 ? { ports } : {}), ips: requestedIps(eps[i]!), mac: eps[i]!.mac }));
+    eps.forEach((e, i) => requestedIps(e).forEach((ip) => this.checkIpFree(lists[i]!, ip, i === 0 && ip === f.ip ? '--ip' : ip === e.ip ? 'ip=' : 'ip6=')));
+    const s = this.register({ ...f, mac: eps[0]?.mac ?? f.mac }, mode, ports, lists.some((l) => describe(l).ipv6));
+    return this.bringUp(s, eps.map((e, i) => ({ list: lists[i]!, ip: e.ip, ip6: e.ip6, mac: e.mac, aliases: e.aliases })), true);
   }
 
   /** Namespace and networks of a registered sandbox; on failure it is torn down (and its record removed when `remove`). */
@@ -113,7 +119,7 @@ export class Sandboxes {
         s.netns = createNetns(s.id);
         this.store.update(s.id, (x) => (x.netns = s.netns));
       }
-      plans.forEach((p, i) => this.attach(s, i === 0 ? p.list : withoutDefaultRoute(p.list), `eth${i}`, { ...(i === 0 ? { ports: s.ports, mac: s.mac } : {}), ip: p.ip, prefer: p.prefer, aliases: p.aliases }));
+      plans.forEach((p, i) => this.attach(s, i === 0 ? p.list : withoutDefaultRoute(p.list), `eth${i}`, { ...(i === 0 ? { ports: s.ports } : {}), mac: p.mac ?? (i === 0 ? s.mac : undefined), ip: p.ip, ip6: p.ip6, prefer: p.prefer, aliases: p.aliases }));
       this.store.locked(() => this.refreshHosts());
       return this.store.read(s.id)!;
     } catch (e) {
@@ -124,9 +130,10 @@ export class Sandboxes {
 
   /** A --ip that another attachment holds (or that is the gateway) is refused, naming who has it. */
   private checkIpFree(list: ConfList, ip: string, flag: string, self?: string): void {
-    if (describe(list).ranges.some((r) => r.gateway && sameIp(r.gateway, ip))) throw new UserError(`${flag} ${ip} is the gateway of network ${list.name}: choose another address`);
+    const shown = flag.endsWith('=') ? `${flag}${ip}` : `${flag} ${ip}`; // --ip IP, or ip=IP of a --network value
+    if (describe(list).ranges.some((r) => r.gateway && sameIp(r.gateway, ip))) throw new UserError(`${shown} is the gateway of network ${list.name}: choose another address`);
     const holder = this.ipHolder(list, ip, self);
-    if (holder) throw new UserError(`${flag} ${ip} is already in use on network ${list.name} by ${holder}: choose another address, or leave ${flag} out for a free one`);
+    if (holder) throw new UserError(`${shown} is already in use on network ${list.name} by ${holder}: choose another address, or leave ${flag} out for a free one`);
   }
 
   /** "sandbox NAME" (or "container ID") holding `ip` on `list`, from the result cache and host-local's leases. */
@@ -138,7 +145,7 @@ export class Sandboxes {
   }
 
   /** A network the sandbox can use: every plugin present, the capabilities the flags need declared. */
-  private checkNetwork(l: ConfList, want: { ports?: PortMapping[]; ip?: string | undefined; mac?: string | undefined }): void {
+  private checkNetwork(l: ConfList, want: { ports?: PortMapping[]; ips?: string[]; mac?: string | undefined }): void {
     for (const p of l.plugins) {
       try {
         findPlugin(String(p.type), this.paths.cniPath);
@@ -150,11 +157,11 @@ export class Sandboxes {
     const caps = declaredCapabilities(l.plugins);
     if (want.ports?.length && !caps.has('portMappings')) throw new UserError(`network ${l.name} has no plugin with the portMappings capability (portmap): -p cannot be honoured on it`);
     if (want.ports?.some((m) => m.hostIP)) checkHostAddresses(want.ports, hostAddresses(), { name: l.name, ipv6: describe(l).ipv6 });
-    if (want.ip) {
-      if (!caps.has('ips')) throw new UserError(`network ${l.name} declares no "ips" capability: --ip ${want.ip} cannot be honoured on it`);
-      const ip = parseIP(want.ip)!;
+    for (const want1 of want.ips ?? []) {
+      if (!caps.has('ips')) throw new UserError(`network ${l.name} declares no "ips" capability: --ip ${want1} cannot be honoured on it`);
+      const ip = parseIP(want1)!;
       const subnets = describe(l).ranges.map((r) => r.subnet);
-      if (!subnets.some((s) => contains(parseCIDR(s)!, ip))) throw new UserError(`--ip ${want.ip} is not in network ${l.name}'s subnets (${subnets.join(', ')})`);
+      if (!subnets.some((s) => contains(parseCIDR(s)!, ip))) throw new UserError(`--ip ${want1} is not in network ${l.name}'s subnets (${subnets.join(', ')})`);
     }
     if (want.mac && !caps.has('mac')) throw new UserError(`network ${l.name} declares no "mac" capability: --mac-address ${want.mac} cannot be honoured on it`);
   }
@@ -248,15 +255,17 @@ export class Sandboxes {
    * ADD one network as `ifname`, recorded before the call so a crash midway is still cleaned up. `ip` is asked for;
    * `prefer` (start: the addresses it had) is asked for when the network takes "ips" and nobody holds them now.
    */
-  private attach(s: SandboxState, list: ConfList, ifname: string, opts: { ports?: PortMapping[]; ip?: string | undefined; prefer?: string[] | undefined; mac?: string | undefined; aliases?: string[] | undefined }): void {
+  private attach(s: SandboxState, list: ConfList, ifname: string, opts: { ports?: PortMapping[]; ip?: string | undefined; ip6?: string | undefined; prefer?: string[] | undefined; mac?: string | undefined; aliases?: string[] | undefined }): void {
     const a: Attachment = { network: list.name, ifname, ips: [] };
     if (opts.ip) a.requestedIp = opts.ip;
+    if (opts.ip6) a.requestedIp6 = opts.ip6;
+    if (opts.mac) a.requestedMac = opts.mac;
     if (opts.aliases?.length) a.aliases = opts.aliases;
     this.store.update(s.id, (x) => x.attachments.push(a));
     s.attachments.push(a);
     const caps: Record<string, unknown> = {};
     if (opts.ports?.length) caps.portMappings = portMappingsArg(opts.ports);
-    let ips = opts.ip ? [opts.ip] : [];
+    let ips = requestedIps(opts);
     if (!ips.length && opts.prefer?.length && declaredCapabilities(list.plugins).has('ips')) ips = opts.prefer.map((c) => c.split('/')[0]!).filter((ip) => !this.ipHolder(list, ip, s.id));
     if (ips.length) caps.ips = ips;
     if (opts.mac) caps.mac = opts.mac;
@@ -544,8 +553,9 @@ export class Sandboxes {
     const lists = old.mode === 'network' ? previous.map((a) => this.networks.require(a.network)) : [];
     const publish = old.publish ?? old.ports.map((p) => `${p.hostIP ? `${p.hostIP.includes(':') ? `[${p.hostIP}]` : p.hostIP}:` : ''}${p.hostPort}:${p.containerPort}/${p.protocol}`);
     const wanted = publish.flatMap(parsePublish);
-    if (lists[0]) this.checkNetwork(lists[0], { ports: wanted, ip: previous[0]?.requestedIp, mac: old.mac });
-    for (const [i, a] of previous.entries()) if (a.requestedIp) this.checkIpFree(lists[i]!, a.requestedIp, '--ip', old.id);
+    const asked = (a: (typeof previous)[number]) => requestedIps({ ip: a.requestedIp, ip6: a.requestedIp6 });
+    lists.forEach((l, i) => this.checkNetwork(l, { ...(i === 0 ? { ports: wanted } : {}), ips: asked(previous[i]!), mac: previous[i]!.requestedMac ?? (i === 0 ? old.mac : undefined) }));
+    for (const [i, a] of previous.entries()) for (const ip of asked(a)) this.checkIpFree(lists[i]!, ip, '--ip', old.id);
     const s = this.store.locked(() => {
       const x = this.store.read(old.id);
       if (!x || isRunning(x)) throw new UserError(`sandbox ${old.name} was started meanwhile`);
@@ -574,7 +584,9 @@ export class Sandboxes {
     this.store.locked(() => this.writeFiles(s, lists.some((l) => describe(l).ipv6)));
     return this.bringUp(
       s,
-      previous.map((a, i) => ({ list: lists[i]!, ...(a.requestedIp ? { ip: a.requestedIp } : { prefer: a.ips }), ...(a.aliases ? { aliases: a.aliases } : {}) })).filter((p) => p.list),
+      previous
+        .map((a, i) => ({ list: lists[i]!, ...(asked(a).length ? { ip: a.requestedIp, ip6: a.requestedIp6 } : { prefer: a.ips }), ...(a.requestedMac ? { mac: a.requestedMac } : {}), ...(a.aliases ? { aliases: a.aliases } : {}) }))
+        .filter((p) => p.list),
       false,
     );
   }
@@ -605,7 +617,7 @@ export class Sandboxes {
     if (aliases.length && network === DEFAULT_NETWORK) throw new UserError(`--alias ${aliases[0]}: network-scoped aliases are only supported on user-defined networks, not the default network ${DEFAULT_NETWORK}`);
     for (const a of aliases) if (!/^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$/.test(a)) throw new UserError(`invalid --alias ${JSON.stringify(a)}: use letters, digits, _ . -`);
     const list = this.networks.require(network);
-    this.checkNetwork(list, { ip });
+    this.checkNetwork(list, { ips: ip ? [ip] : [] });
     if (ip) this.checkIpFree(list, ip, '--ip', s.id);
     const used = new Set(s.attachments.map((a) => a.ifname));
     let n = 0;

@@ -93,3 +93,51 @@ export function parseTail(v: string | undefined): number | undefined {
   if (!/^\d+$/.test(v)) return NaN;
   return Number(v);
 }
+
+/** What `--since`/`--until` take, for the error message. */
+export const LOG_TIME_FORMS = 'an RFC 3339 time (2026-12-07T08:00:00Z, 2026-12-07T09:00:00.5+01:00), a Unix timestamp (1765094400, 1765094400.5) or a duration before now (10m, 1h30m, 1.5h, 250ms)';
+
+const DURATION_UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, μs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const DURATION = /^[-+]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$/;
+const UNIX = /^\d+(?:\.\d+)?$/;
+// Docker's forms: a date, then optionally Thh, :mm, :ss, .fraction; a zone (Z or ±hh:mm) or none (local time)
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})(?:[Tt](\d{2})(?::(\d{2})(?::(\d{2})(\.\d+)?)?)?)?([Zz]|[+-]\d{2}:\d{2})?$/;
+
+/**
+ * `docker logs --since/--until` values, as milliseconds since the epoch (fractional): a Go duration means that long
+ * before `now`; a Unix timestamp is seconds (with a decimal fraction); an RFC 3339 time without a zone is local time,
+ * as Docker reads it. Undefined when the value is none of these. Pure.
+ */
+export function parseLogTime(value: string, now: number): number | undefined {
+  const v = value.trim();
+  if (v !== '0' && DURATION.test(v)) {
+    let ms = 0;
+    for (const m of v.matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g)) ms += Number(m[1]) * DURATION_UNITS[m[2]!]!;
+    return now - (v.startsWith('-') ? -ms : ms);
+  }
+  if (UNIX.test(v)) return Number(v) * 1000;
+  const m = RFC3339.exec(v);
+  if (!m) return undefined;
+  const [y, mo, d, h, mi, s] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i] ?? 0)) as [number, number, number, number, number, number];
+  if (mo < 1 || mo > 12 || d < 1 || d > new Date(Date.UTC(y, mo, 0)).getUTCDate() || h > 23 || mi > 59 || s > 59) return undefined;
+  const frac = m[7] ? Number(`0${m[7]}`) * 1000 : 0;
+  const zone = m[8];
+  if (!zone) return new Date(y, mo - 1, d, h, mi, s).getTime() + frac;
+  let offset = 0;
+  if (zone !== 'Z' && zone !== 'z') {
+    const [oh, om] = [Number(zone.slice(1, 3)), Number(zone.slice(4, 6))];
+    if (oh > 23 || om > 59) return undefined;
+    offset = (zone[0] === '-' ? -1 : 1) * (oh * 60 + om) * 60_000;
+  }
+  return Date.UTC(y, mo - 1, d, h, mi, s) + frac - offset;
+}
+
+/** The records written at or after `since` and at or before `until` (ms; Docker's bounds); untimed ones only when unbounded. Pure. */
+export function betweenTimes(records: readonly LogRecord[], since: number | undefined, until: number | undefined): LogRecord[] {
+  if (since === undefined && until === undefined) return [...records];
+  return records.filter((r) => {
+    const t = r.time ? Date.parse(r.time) : NaN;
+    if (Number.isNaN(t)) return false;
+    return (since === undefined || t >= since) && (until === undefined || t <= until);
+  });
+}

@@ -20,7 +20,11 @@ export interface Attachment {
   mac?: string;
   /** Requested with --ip / network connect --ip. */
   requestedIp?: string;
-  /** --network-alias / network connect --alias: more names it has on this network. */
+  /** Requested with --network name=…,ip6=… (or an IPv6 --ip). */
+  requestedIp6?: string;
+  /** Requested with --mac-address (first network) or --network name=…,mac-address=…. */
+  requestedMac?: string;
+  /** --network-alias (first network), --network name=…,alias=… / network connect --alias: more names it has on this network. */
   aliases?: string[];
 }
 

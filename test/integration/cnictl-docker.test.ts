@@ -226,6 +226,127 @@ describe.skipIf(!isRoot)('cnictl: the commands people copy from Docker', () => {
     expectNothingLeft('app', 'back');
   });
 
+  it("per-network aliases (--network name=NET,alias=…,ip=…): each resolves on its own network only, in inspect, across stop/start; bad values refused", async () => {
+    await start('dnetalias');
+    h.ctlOk(['network', 'create', '--subnet', '10.96.0.0/24', 'one']);
+    h.ctlOk(['network', 'create', '--subnet', '10.97.0.0/24', 'two']);
+    // --dns 127.0.0.1 everywhere: a name not in /etc/hosts fails at once
+    h.ctlOk(['run', '-d', '--name', 'multi', '--network', 'name=one,alias=a1,alias=a1b', '--network', 'name=two,alias=b2,ip=10.97.0.50', '--dns', '127.0.0.1', '--', 'sleep', '1000']);
+    h.ctlOk(['run', '-d', '--name', 'p1', '--network', 'one', '--dns', '127.0.0.1', '--', 'sleep', '1000']);
+    h.ctlOk(['run', '-d', '--name', 'p2', '--network', 'two', '--dns', '127.0.0.1', '--', 'sleep', '1000']);
+    const ip1 = fmt('{{.NetworkSettings.Networks.one.IPAddress}}', 'multi');
+    expect(ip1).toMatch(/^10\.96\.0\.\d+$/);
+    expect(fmt('{{.NetworkSettings.Networks.two.IPAddress}}', 'multi')).toBe('10.97.0.50');
+    const resolves = (from: string, name: string) => {
+      const r = h.ctl(['exec', from, 'getent', 'hosts', name]);
+      return r.status === 0 ? r.stdout.trim().split(/\s+/)[0] : undefined;
+    };
+    const check = () => {
+      // p1 (on one) resolves multi's aliases on one, not its alias on two; p2 the other way round
+      expect([resolves('p1', 'a1'), resolves('p1', 'a1b'), resolves('p1', 'multi'), resolves('p1', 'b2')]).toEqual([ip1, ip1, ip1, undefined]);
+      expect([resolves('p2', 'b2'), resolves('p2', 'multi'), resolves('p2', 'a1'), resolves('p2', 'a1b')]).toEqual(['10.97.0.50', '10.97.0.50', undefined, undefined]);
+      // and traffic by alias reaches it (from a new sandbox each time: our bridge plugin sends no gratuitous ARP, so
+      // p1's and p2's neighbour entries keep the MAC of multi's interfaces from before stop/start for a while)
+      expect(h.ctl(['run', '--rm', '--network', 'one', '--', 'ping', '-c1', '-W2', 'a1b']).status).toBe(0);
+      expect(h.ctl(['run', '--rm', '--network', 'two', '--', 'ping', '-c1', '-W2', 'b2']).status).toBe(0);
+      expect(fmt('{{json .NetworkSettings.Networks.one.Aliases}} {{json .NetworkSettings.Networks.one.DNSNames}} {{json .NetworkSettings.Networks.two.Aliases}} {{json .NetworkSettings.Networks.two.DNSNames}} {{json .NetworkSettings.Networks.two.IPAMConfig}}', 'multi')).toBe(
+        '["a1","a1b"] ["multi","a1","a1b"] ["b2"] ["multi","b2"] {"IPv4Address":"10.97.0.50"}',
+      );
+    };
+    check();
+    // state on disk: stop and start again, same aliases on the same networks, same asked address
+    h.ctlOk(['stop', '-t', '1', 'multi']);
+    expect(resolves('p1', 'a1')).toBeUndefined();
+    expect(h.ctlOk(['start', 'multi']).trim()).toBe('multi');
+    check();
+    // the legacy flags still apply to the first network; network connect --alias adds names on the network connected
+    h.ctlOk(['run', '-d', '--name', 'legacy', '--network', 'one', '--network', 'name=two,alias=l2', '--network-alias', 'l1', '--dns', '127.0.0.1', '--', 'sleep', '1000']);
+    expect([resolves('p1', 'l1'), resolves('p1', 'l2'), resolves('p2', 'l2'), resolves('p2', 'l1')].map((x) => x?.slice(0, 8))).toEqual(['10.96.0.', undefined, '10.97.0.', undefined]);
+    h.ctlOk(['network', 'connect', '--alias', 'p1two', 'two', 'p1']);
+    expect(resolves('p2', 'p1two')).toMatch(/^10\.97\.0\.\d+$/);
+    expect(resolves('multi', 'p1two')).toMatch(/^10\.97\.0\.\d+$/);
+    // bad values: one line naming the value, exit ≠ 0, nothing made
+    const one = (args: string[]) => {
+      const r = h.ctl(args);
+      expect(r.status, r.stderr).not.toBe(0);
+      expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+      return r.stderr.trim();
+    };
+    expect(one(['run', '--rm', '--network', 'name=one,colour=red', '--', 'true'])).toBe('cnictl: invalid --network "name=one,colour=red": unknown key "colour" (keys: name, alias, ip, ip6, mac-address)');
+    expect(one(['run', '--rm', '--network', 'one', '--network', 'name=bridge,alias=x', '--', 'true'])).toBe('cnictl: --network name=bridge,alias=x: network-scoped aliases are only supported on user-defined networks, not the default network bridge');
+    expect(one(['run', '--rm', '--network', 'name=one,alias=bad!', '--', 'true'])).toBe('cnictl: invalid --network "name=one,alias=bad!": alias "bad!" is not a valid name: use letters, digits, _ . -');
+    expect(one(['run', '--rm', '--network', 'name=one,alias=x', '--network-alias', 'y', '--', 'true'])).toMatch(/^cnictl: conflicting options: --network-alias and alias= in --network name=one/);
+    expect(one(['run', '--rm', '--network', 'one', '--network', 'name=two,ip=10.97.0.50', '--', 'true'])).toBe('cnictl: ip=10.97.0.50 is already in use on network two by sandbox multi: choose another address, or leave ip= out for a free one');
+    expect(h.ctlOk(['ps', '-a', '--format', '{{.Names}}']).trim().split('\n').sort()).toEqual(['legacy', 'multi', 'p1', 'p2']);
+    h.ctlOk(['rm', '-f', 'multi', 'p1', 'p2', 'legacy']);
+    expectNothingLeft('one', 'two');
+  });
+
+  it('logs --since/--until: RFC 3339 (Z, offset, fraction), Unix and relative times, before --tail; -f stops at --until; bad values refused', async () => {
+    await start('dsince');
+    h.ctlOk(['network', 'create', '--subnet', '10.98.0.0/24', 'app']);
+    h.ctlOk(['run', '-d', '--name', 'ticker', '--network', 'app', '--', 'sh', '-c', 'echo one; sleep 1; echo two; sleep 1; echo three; sleep 4; i=0; while [ $i -lt 3000 ]; do i=$((i+1)); echo "tick $i"; sleep 0.2; done']);
+    const stamped = (args: string[] = []) =>
+      h
+        .ctlOk(['logs', '-t', ...args, 'ticker'])
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => ({ t: Date.parse(l.slice(0, l.indexOf(' '))), line: l.slice(l.indexOf(' ') + 1) }));
+    await until('a tick', () => h.ctlOk(['logs', 'ticker']).includes('tick 1\n'), 60_000);
+    const [t1, t2, t3] = stamped().slice(0, 3).map((r) => r.t) as [number, number, number];
+    expect(stamped().slice(0, 3).map((r) => r.line)).toEqual(['one', 'two', 'three']);
+    // a second at least between them (sleep 1): the midpoints lie strictly between
+    const mid12 = Math.floor((t1 + t2) / 2);
+    const mid23 = Math.floor((t2 + t3) / 2);
+    const iso = (ms: number) => new Date(ms).toISOString();
+    const offset = (ms: number, minutes: number) => `${new Date(ms + minutes * 60_000).toISOString().slice(0, -1)}${minutes < 0 ? '-' : '+'}${String(Math.floor(Math.abs(minutes) / 60)).padStart(2, '0')}:${String(Math.abs(minutes) % 60).padStart(2, '0')}`;
+    const logs = (...args: string[]) => h.ctlOk(['logs', ...args, 'ticker']);
+    expect(logs('--since', iso(mid12), '--until', iso(mid23))).toBe('two\n');
+    expect(logs('--until', offset(mid23, 90))).toBe('one\ntwo\n');
+    expect(logs('--since', offset(mid12, -330), '--until', offset(mid23, -330))).toBe('two\n');
+    expect(logs('--since', (mid12 / 1000).toFixed(3), '--until', (mid23 / 1000).toFixed(3))).toBe('two\n');
+    expect(logs('--until', String(Math.floor(t1 / 1000) - 1))).toBe('');
+    expect(logs('--since', '0', '--until', iso(mid23))).toBe('one\ntwo\n');
+    // the window first, then --tail (Docker's order)
+    expect(logs('--until', iso(mid23), '--tail', '1')).toBe('two\n');
+    expect(logs('--since', iso(mid12), '--tail', '1')).toMatch(/^tick \d+\n$/);
+    // relative: --since 3s (3 s before the command ran) has no "one" (written ≥ 4 s before) and every line of those 3 s
+    await until('4 s after "three"', () => Date.now() - t3 > 4500);
+    const before = Date.now();
+    const recent = stamped(['--since', '3s']);
+    const after = Date.now();
+    const all = stamped();
+    expect(recent.length).toBeGreaterThan(0);
+    expect(recent.every((r) => r.t >= before - 3000 && /^tick \d+$/.test(r.line))).toBe(true);
+    const expected = all.filter((r) => r.t >= after - 3000 && r.t <= before).map((r) => r.line);
+    expect(recent.map((r) => r.line)).toEqual(expect.arrayContaining(expected));
+    // --until 3s: everything up to 3 s before now, "one" included
+    const older = stamped(['--until', '3s']);
+    expect(older.slice(0, 3).map((r) => r.line)).toEqual(['one', 'two', 'three']);
+    expect(older.every((r) => r.t <= Date.now() - 3000)).toBe(true);
+    expect(logs('--since', '1h30m', '--tail', '3').split('\n').filter(Boolean)).toHaveLength(3);
+    expect(logs('--since', '1.5h').startsWith('one\ntwo\nthree\n')).toBe(true);
+    // -f with --until in the past ends at once; with --until 2 s ahead it follows until then and ends, the sandbox running on
+    const past = h.ctlSpawn(['logs', '-f', '--until', iso(mid23), 'ticker']);
+    expect(await past.done).toBe(0);
+    expect(past.stdout).toBe('one\ntwo\n');
+    const until2 = Date.now() + 2000;
+    const ahead = h.ctlSpawn(['logs', '-f', '--since', iso(until2 - 1500), '--until', iso(until2), 'ticker']);
+    expect(await ahead.done).toBe(0);
+    expect(Date.now()).toBeGreaterThanOrEqual(until2);
+    expect(ahead.stdout).toMatch(/^(tick \d+\n)+$/);
+    expect(fmt('{{.State.Status}}', 'ticker')).toBe('running');
+    // bad values: one line naming the value and the accepted forms
+    for (const [flag, v] of [['--since', 'yesterday'], ['--until', '10x'], ['--since', '2026-12-07T08:00:00+0100']]) {
+      const r = h.ctl(['logs', flag!, v!, 'ticker']);
+      expect(r.status).not.toBe(0);
+      expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+      expect(r.stderr.trim()).toBe(`cnictl: invalid ${flag} ${JSON.stringify(v)}: expected an RFC 3339 time (2026-12-07T08:00:00Z, 2026-12-07T09:00:00.5+01:00), a Unix timestamp (1765094400, 1765094400.5) or a duration before now (10m, 1h30m, 1.5h, 250ms)`);
+    }
+    h.ctlOk(['rm', '-f', 'ticker']);
+    expectNothingLeft('app');
+  });
+
   it('logs -f follows, --tail, stdout and stderr apart; start brings the published port and address back; restart; rename', async () => {
     await start('dlogs');
     h.ctlOk(['network', 'create', '--subnet', '10.95.0.0/24', 'app']);

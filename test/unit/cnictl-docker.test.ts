@@ -1,7 +1,7 @@
 /** The pure parts of cnictl's Docker habits: -p 0 and host ranges, logs records, --ip in a widened range, network IDs, settings, ps rows and filters, inspect's shape, run's option checks. */
 import { describe, expect, it } from 'vitest';
 import { parsePublish } from '../../cli/sandbox/ports.js';
-import { LogWriter, parseLog, parseTail, tail } from '../../cli/sandbox/logs.js';
+import { betweenTimes, LogWriter, parseLog, parseLogTime, parseTail, tail, type LogRecord } from '../../cli/sandbox/logs.js';
 import { widenForStaticIps, sameIp } from '../../cli/network/static-ip.js';
 import { resolveNetworkName } from '../../cli/network/resolve.js';
 import { networkId } from '../../cli/network/model.js';
@@ -89,6 +89,53 @@ describe('logs: json-file records, stdout and stderr apart, --tail', () => {
     expect(parseTail('all')).toBeUndefined();
     expect(parseTail('5')).toBe(5);
     expect(parseTail('x')).toBeNaN();
+  });
+});
+
+describe('logs --since/--until (docker logs times)', () => {
+  const now = Date.parse('2026-12-07T08:00:00.000Z');
+  it('durations before now, Go style', () => {
+    expect(parseLogTime('10m', now)).toBe(now - 600_000);
+    expect(parseLogTime('1h30m', now)).toBe(now - 5_400_000);
+    expect(parseLogTime('42s', now)).toBe(now - 42_000);
+    expect(parseLogTime('1.5h', now)).toBe(now - 5_400_000);
+    expect(parseLogTime('250ms', now)).toBe(now - 250);
+    expect(parseLogTime('1m0.5s', now)).toBe(now - 60_500);
+    expect(parseLogTime('2000us', now)).toBe(now - 2);
+    expect(parseLogTime('-1m', now)).toBe(now + 60_000); // Go's sign: a minute from now
+  });
+  it('Unix timestamps, with a decimal fraction ("0" is the epoch, as Docker)', () => {
+    expect(parseLogTime('1765094400', now)).toBe(1765094400_000);
+    expect(parseLogTime('1765094400.5', now)).toBe(1765094400_500);
+    expect(parseLogTime('0', now)).toBe(0);
+  });
+  it('RFC 3339 times: Z, fraction, numeric offset; Docker’s shorter forms; no zone is local time', () => {
+    expect(parseLogTime('2026-12-07T08:00:00Z', now)).toBe(now);
+    expect(parseLogTime('2026-12-07T08:00:00.25Z', now)).toBe(now + 250);
+    expect(parseLogTime('2026-12-07T08:00:00.123456789Z', now)).toBeCloseTo(now + 123.456789, 3);
+    expect(parseLogTime('2026-12-07T09:30:00+01:30', now)).toBe(now);
+    expect(parseLogTime('2026-12-07T07:00:00.5-01:00', now)).toBe(now + 500);
+    expect(parseLogTime('2026-12-07T08:00Z', now)).toBe(now);
+    expect(parseLogTime('2026-12-07T08Z', now)).toBe(now);
+    expect(parseLogTime('2026-12-07T08:00:00', now)).toBe(new Date(2026, 11, 7, 8, 0, 0).getTime());
+    expect(parseLogTime('2026-12-07', now)).toBe(new Date(2026, 11, 7).getTime());
+  });
+  it('anything else is refused (undefined)', () => {
+    for (const bad of ['', 'yesterday', '10x', '1h-5m', 'm', '2026-13-01T00:00:00Z', '2026-02-30T00:00:00Z', '2026-12-07T24:00:00Z', '2026-12-07T08:00:00+0100', '2026-12-07 08:00:00Z', '-1765094400', '1e9']) {
+      expect(parseLogTime(bad, now), bad).toBeUndefined();
+    }
+    expect(parseLogTime('10', now)).toBe(10_000); // a number alone is a Unix timestamp, not a duration
+  });
+  it('records at or after --since and at or before --until; untimed ones only without bounds', () => {
+    const r = (time: string, log: string): LogRecord => ({ log, stream: 'stdout', time });
+    const recs = [r('2026-12-07T08:00:00.000Z', 'a\n'), r('2026-12-07T08:00:05.000Z', 'b\n'), r('', 'cnictl note\n'), r('2026-12-07T08:00:10.000Z', 'c\n')];
+    const logs = (since?: number, until?: number) => betweenTimes(recs, since, until).map((x) => x.log.trim());
+    expect(logs()).toEqual(['a', 'b', 'cnictl note', 'c']);
+    expect(logs(now + 5000)).toEqual(['b', 'c']);
+    expect(logs(undefined, now + 5000)).toEqual(['a', 'b']);
+    expect(logs(now + 1, now + 9999)).toEqual(['b']);
+    // Docker's order with --tail: the time window first, then the last N of it
+    expect(tail(betweenTimes(recs, undefined, now + 5000), 1).map((x) => x.log)).toEqual(['b\n']);
   });
 });
 

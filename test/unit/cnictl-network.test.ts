@@ -5,7 +5,7 @@ import { chooseSubnet, planRange, ula64, type Taken } from '../../cli/network/su
 import { describe as describeNet } from '../../cli/network/model.js';
 import { confListFromBytes } from '../../cli/runtime/conffiles.js';
 import { hostsFile, parseAddHost, resolvConf } from '../../cli/sandbox/hosts.js';
-import { checkRun, parseNetworkMode } from '../../cli/sandbox/options.js';
+import { checkRun, parseNetworkMode, parseNetworkValue, type RunFlags } from '../../cli/sandbox/options.js';
 import { conflicts, parsePublish, portLines, portsColumn } from '../../cli/sandbox/ports.js';
 
 const taken = (...cidrs: string[]): Taken[] => cidrs.map((c) => ({ cidr: parseCIDR(c)!, by: `network "${c}"` }));
@@ -119,10 +119,52 @@ describe('run options', () => {
   const base = { networks: [], publish: [], dns: [], dnsSearch: [], addHosts: [], command: ['true'] };
 
   it('network modes: named (repeatable), host, none, container:NAME, not mixed', () => {
-    expect(parseNetworkMode([], 'bridge')).toEqual({ kind: 'networks', names: ['bridge'] });
-    expect(parseNetworkMode(['a', 'b'], 'bridge')).toEqual({ kind: 'networks', names: ['a', 'b'] });
+    expect(parseNetworkMode([], 'bridge')).toEqual({ kind: 'networks', names: ['bridge'], endpoints: [{ name: 'bridge', aliases: [] }] });
+    expect(parseNetworkMode(['a', 'b'], 'bridge')).toMatchObject({ kind: 'networks', names: ['a', 'b'] });
     expect(parseNetworkMode(['container:web'], 'bridge')).toEqual({ kind: 'container', target: 'web' });
     expect(() => parseNetworkMode(['host', 'a'], 'bridge')).toThrow('--network host cannot be combined with other networks');
+  });
+
+  it("--network's advanced syntax (Docker's name=NET,alias=A,ip=…,ip6=…,mac-address=…)", () => {
+    expect(parseNetworkValue('app')).toEqual({ name: 'app', aliases: [] });
+    expect(parseNetworkValue('name=app,alias=a1,alias=a2')).toEqual({ name: 'app', aliases: ['a1', 'a2'] });
+    expect(parseNetworkValue('Alias=web, name=App ,IP=10.1.0.5,ip6=fd00::5,mac-address=02:42:0a:01:00:05')).toEqual({ name: 'App', aliases: ['web'], ip: '10.1.0.5', ip6: 'fd00::5', mac: '02:42:0a:01:00:05' });
+    expect(() => parseNetworkValue('name=app,color=red')).toThrow('invalid --network "name=app,color=red": unknown key "color" (keys: name, alias, ip, ip6, mac-address)');
+    expect(() => parseNetworkValue('alias=a')).toThrow('invalid --network "alias=a": name=NET is missing');
+    expect(() => parseNetworkValue('name=')).toThrow('name= is empty');
+    expect(() => parseNetworkValue('name=a,name=b')).toThrow('name given twice');
+    expect(() => parseNetworkValue('name=app,alias')).toThrow('invalid --network "name=app,alias": "alias" is not KEY=VALUE');
+    expect(() => parseNetworkValue('name=app,alias=bad!')).toThrow('invalid --network "name=app,alias=bad!": alias "bad!" is not a valid name');
+    expect(() => parseNetworkValue('name=app,alias=')).toThrow('alias "" is not a valid name');
+    expect(() => parseNetworkValue('name=app,ip=fd00::5')).toThrow('ip "fd00::5" is not an IPv4 address');
+    expect(() => parseNetworkValue('name=app,ip6=10.0.0.1')).toThrow('ip6 "10.0.0.1" is not an IPv6 address');
+    expect(() => parseNetworkValue('name=app,ip=10.0.0.1,ip=10.0.0.2')).toThrow('ip given twice');
+    expect(() => parseNetworkValue('name=app,mac-address=01:00:00:00:00:01')).toThrow('multicast');
+    expect(() => parseNetworkValue('name=app,driver-opt=x=y')).toThrow('driver-opt is not supported by cnictl');
+    // each network its own aliases; names resolved (ID -> name); the default network takes none
+    const ids: Record<string, string> = { abc123: 'one' };
+    const m = parseNetworkMode(['name=abc123,alias=a', 'name=two,alias=b,alias=c', 'three'], 'bridge', (r) => ids[r] ?? r);
+    expect(m).toEqual({ kind: 'networks', names: ['one', 'two', 'three'], endpoints: [{ name: 'one', aliases: ['a'] }, { name: 'two', aliases: ['b', 'c'] }, { name: 'three', aliases: [] }] });
+    expect(() => parseNetworkMode(['name=one', 'abc123'], 'bridge', (r) => ids[r] ?? r)).toThrow('--network one given twice');
+    expect(() => parseNetworkMode(['app', 'name=bridge,alias=x'], 'bridge')).toThrow('--network name=bridge,alias=x: network-scoped aliases are only supported on user-defined networks, not the default network bridge');
+    expect(() => parseNetworkMode(['name=host,alias=x'], 'bridge')).toThrow('need a user-defined network, not host');
+    expect(parseNetworkMode(['name=none'], 'bridge')).toEqual({ kind: 'none' });
+  });
+
+  it('--network-alias, --ip and --mac-address go to the first network, not twice', () => {
+    const eps = (f: Partial<RunFlags>) => {
+      const m = checkRun({ ...base, ...f }, 'bridge').mode;
+      return m.kind === 'networks' ? m.endpoints : [];
+    };
+    expect(eps({ networks: ['a', 'name=b,alias=y'], aliases: ['x'], ip: '10.0.0.9', mac: '02:00:00:00:00:09' })).toEqual([
+      { name: 'a', aliases: ['x'], ip: '10.0.0.9', mac: '02:00:00:00:00:09' },
+      { name: 'b', aliases: ['y'] },
+    ]);
+    expect(eps({ networks: ['a'], ip: 'fd00::9' })).toEqual([{ name: 'a', aliases: [], ip6: 'fd00::9' }]);
+    expect(() => eps({ networks: ['name=a,alias=y'], aliases: ['x'] })).toThrow('conflicting options: --network-alias and alias= in --network name=a');
+    expect(() => eps({ networks: ['name=a,ip=10.0.0.2'], ip: '10.0.0.3' })).toThrow('conflicting options: --ip and ip=');
+    expect(() => eps({ networks: ['name=a,mac-address=02:00:00:00:00:01'], mac: '02:00:00:00:00:02' })).toThrow('conflicting options: --mac-address and mac-address=');
+    expect(() => eps({ networks: ['bridge', 'b'], aliases: ['x'] })).toThrow('--network-alias x: network-scoped aliases are only supported on user-defined networks, not the default network bridge');
   });
 
   it("Docker's conflicting options, each naming the flag", () => {
@@ -138,7 +180,7 @@ describe('run options', () => {
     expect(() => checkRun({ ...base, addHosts: ['h:1.2.3'] }, 'bridge')).toThrow('invalid --add-host "h:1.2.3": "1.2.3" is not an IP address');
     expect(() => checkRun({ ...base, dns: ['x'] }, 'bridge')).toThrow('invalid --dns "x"');
     expect(() => checkRun({ ...base, dnsSearch: ['a b'] }, 'bridge')).toThrow('invalid --dns-search "a b"');
-    expect(checkRun({ ...base, addHosts: ['h:host-gateway', 'db:10.0.0.9'], dns: ['10.0.0.1'] }, 'bridge').mode).toEqual({ kind: 'networks', names: ['bridge'] });
+    expect(checkRun({ ...base, addHosts: ['h:host-gateway', 'db:10.0.0.9'], dns: ['10.0.0.1'] }, 'bridge').mode).toMatchObject({ kind: 'networks', names: ['bridge'] });
   });
 });
 
