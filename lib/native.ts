@@ -2,7 +2,8 @@
  * libc calls the shipped executable makes in-process instead of exec'ing a program for them: flock(2) (the host-local
  * lease lock, instead of util-linux `flock`), setns(2) (to write a container's sysctls under /proc/sys/net, which
  * resolves to the netns of the calling thread, instead of `nsenter … sysctl`, and to open sockets in a namespace),
- * if_nametoindex(3), and the socket calls of the in-process rtnetlink client (lib/rtnetlink/socket.ts), plus
+ * if_nametoindex(3), and the socket calls of the in-process rtnetlink client (lib/rtnetlink/socket.ts) and of the
+ * gratuitous ARP (lib/garp.ts: sendto(2) on a packet socket), plus
  * memfd_create(2) and strerror(3) for the libnftables binding (lib/nftables.ts), open(2) and ioctl(2) for `ip tuntap
  * add` (TUNSETIFF and friends on /dev/net/tun). One dlopen for all of them: each
  * compiles small trampolines at start-up, and the first costs ~2.5 MB of memory.
@@ -24,6 +25,8 @@ export interface Libc {
   setsockopt(fd: number, level: number, name: number, value: Uint8Array): number;
   /** send(2) of the whole buffer; the byte count, or -1. */
   send(fd: number, data: Uint8Array): number;
+  /** sendto(2) of the whole buffer to the socket address `to` (its bytes); the byte count, or -1. */
+  sendTo(fd: number, data: Uint8Array, to: Uint8Array): number;
   /** recv(2) into the buffer; the byte count, or -1. */
   recv(fd: number, into: Uint8Array): number;
   close(fd: number): void;
@@ -74,6 +77,7 @@ export function libc(): Libc | undefined {
       socket: { args: ['i32', 'i32', 'i32'], returns: 'i32' },
       setsockopt: { args: ['i32', 'i32', 'i32', 'ptr', 'u32'], returns: 'i32' },
       send: { args: ['i32', 'ptr', 'u64', 'i32'], returns: 'i64' },
+      sendto: { args: ['i32', 'ptr', 'u64', 'i32', 'ptr', 'u32'], returns: 'i64' },
       recv: { args: ['i32', 'ptr', 'u64', 'i32'], returns: 'i64' },
       close: { args: ['i32'], returns: 'i32' },
       memfd_create: { args: ['ptr', 'u32'], returns: 'i32' },
@@ -92,6 +96,7 @@ export function libc(): Libc | undefined {
       socket: (d, t, p) => s.socket!(d, t, p),
       setsockopt: (fd, level, name, value) => s.setsockopt!(fd, level, name, ffi.ptr(value), value.length),
       send: (fd, data) => Number(s.send!(fd, ffi.ptr(data), data.length, 0)),
+      sendTo: (fd, data, to) => Number(s.sendto!(fd, ffi.ptr(data), data.length, 0, ffi.ptr(to), to.length)),
       recv: (fd, into) => Number(s.recv!(fd, ffi.ptr(into), into.length, 0)),
       close: (fd) => void s.close!(fd),
       memfd: (name) => s.memfd_create!(ffi.ptr(Buffer.from(`${name}\0`)), MFD_CLOEXEC),

@@ -2,7 +2,9 @@
 import { writeFileSync } from 'node:fs';
 import { pluginError } from '../../lib/cni/errors.js';
 import { sleepSync } from '../../lib/exec.js';
+import { announceAddresses } from '../../lib/garp.js';
 import { configureIfaceCommands, readLink, type IpLink } from '../../lib/iface.js';
+import { libc } from '../../lib/native.js';
 import { describeBatchFailure, Netns } from '../../lib/netns.js';
 import { needsVlanFiltering, type BridgeConf } from './config.js';
 import { applyVethBatch, forwardingSysctls, newMac, newVethPair, randomVethName } from '../../lib/veth.js';
@@ -108,6 +110,26 @@ export function configureContainer(container: Netns, ifname: string, gws: Gatewa
   } else {
     container.ipBatchOk(lines);
   }
+}
+
+const hasFfi = (): boolean => libc() !== undefined;
+
+/** How long a gratuitous ARP waits for the host end to become a forwarding port (the kernel's link watch does it). */
+const PORT_FORWARDING_WAIT_MS = 250;
+
+/**
+ * Announce the container's IPv4 addresses with its MAC (lib/garp.ts) once the host end forwards: the kernel makes the
+ * port forwarding a moment after the container end came up, and drops what the container sends before (so
+ * arp_notify's announcement at link up never reaches the bridge). Best effort; nothing without FFI or IPv4.
+ */
+export function announceContainer(host: Netns, hostVeth: string, netnsPath: string, ifname: string, mac: string, addresses: readonly string[]): void {
+  if (!hasFfi() || !addresses.some((a) => !a.includes(':'))) return;
+  for (let waited = 0; waited < PORT_FORWARDING_WAIT_MS; waited += 10) {
+    const state = readLink(host, hostVeth, true)?.linkinfo?.info_slave_data?.state;
+    if (state === undefined || state === 'forwarding') break;
+    sleepSync(10);
+  }
+  announceAddresses(netnsPath, ifname, mac, addresses);
 }
 
 /** ip_forward / IPv6 forwarding for the families that got a gateway on the bridge (written only when not already 1). */

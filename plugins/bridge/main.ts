@@ -18,6 +18,7 @@ import { deleteHostVeth, delVethAttachment, gcVethAttachments } from '../../lib/
 import { checkBridge } from './check.js';
 import { parseBridgeConf, type BridgeConf } from './config.js';
 import {
+  announceContainer,
   applyGateways,
   applyHostLinks,
   applyPortVlans,
@@ -86,6 +87,8 @@ function add(ctx: CniContext): Result {
       }
       result.ips = gws.ips;
       if (gws.routes.length) result.routes = gws.routes;
+      // the reference (1.1.1) only sets arp_notify, whose announcement the bridge drops: announce once the port forwards
+      announceContainer(host, plan.hostVeth, ctx.netns, ctx.ifname, plan.containerMac, gws.ips.map((i) => i.address));
       if (!isDnsEmpty(ipam.dns)) result.dns = ipam.dns!;
     } else if (!conf.disableContainerInterface) {
       container.ipBatchOk([`link set ${ctx.ifname} up`]);

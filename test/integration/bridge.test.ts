@@ -423,6 +423,46 @@ describe.skipIf(!isRoot || !haveGoPlugins)('bridge vs the Go reference bridge', 
     });
   }
 
+  it('a container re-created with the same address announces its new MAC: a peer that cached the old one updates at once (the Go 1.1.1 bridge leaves it: containernetworking/plugins#858)', () => {
+    start('brga');
+    go = new TestNet('bgga');
+    const goData = go.tempDir();
+    const sides = [
+      { t: net, plugin: bin('bridge'), path: CNI_PATH, data: dataDir },
+      { t: go, plugin: goBin('bridge'), path: GO_PLUGINS, data: goData },
+    ].map((s) => ({ ...s, peer: s.t.addContainer(), ctr: s.t.addContainer() }));
+    const entry = (s: (typeof sides)[number]): string | undefined => (s.t.ipJson(s.peer.name, ['neigh', 'show', '10.79.0.20', 'dev', 'eth0']) as any[])[0]?.lladdr;
+    const macOf = (s: (typeof sides)[number]): string => s.t.ipJson(s.ctr.name, ['link', 'show', 'eth0'])[0].address;
+    const conf = (s: (typeof sides)[number]): unknown => mkConf({ isGateway: false, ipMasq: false, ipam: { type: 'host-local', subnet: '10.79.0.0/24', dataDir: s.data } });
+    const add = (s: (typeof sides)[number], cid: string, ip: string, c: Ctr): void => {
+      const r = s.t.run({ plugin: s.plugin, command: 'ADD', conf: conf(s), containerId: cid, netns: c.path, ifname: 'eth0', path: s.path, args: `IgnoreUnknown=1;IP=${ip}` });
+      expect(r.status, r.stdout).toBe(0);
+    };
+    const del = (s: (typeof sides)[number], cid: string, c: Ctr): void => {
+      expect(s.t.run({ plugin: s.plugin, command: 'DEL', conf: conf(s), containerId: cid, netns: c.path, ifname: 'eth0', path: s.path }).status).toBe(0);
+    };
+    const after = sides.map((s) => {
+      add(s, 'peer', '10.79.0.10', s.peer);
+      add(s, 'old', '10.79.0.20', s.ctr);
+      expect(ping(s.peer.name, '10.79.0.20')).toBe(true);
+      const oldMac = macOf(s);
+      expect(entry(s)).toBe(oldMac); // the peer has the address cached (REACHABLE)
+      del(s, 'old', s.ctr);
+      add(s, 'new', '10.79.0.20', s.ctr); // a new veth: a new MAC, the same address
+      const newMac = macOf(s);
+      expect(newMac).not.toBe(oldMac);
+      return { oldMac, newMac, cached: entry(s) };
+    });
+    // checked right after ADD returned: no traffic from the peer in between
+    expect(after[0]!.cached).toBe(after[0]!.newMac);
+    expect(ping(sides[0]!.peer.name, '10.79.0.20')).toBe(true);
+    expect(after[1]!.cached).toBe(after[1]!.oldMac);
+    for (const s of sides) {
+      del(s, 'new', s.ctr);
+      del(s, 'peer', s.peer);
+    }
+  });
+
   it('swap: ADD with Go, DEL with ours — and ADD with ours, DEL with Go — leave no veth, rule or lease', () => {
     start('brs');
     const c = net.addContainer();
