@@ -1,7 +1,7 @@
 /**
  * Opt-in timing trace: with CNI_TS_TRACE=<file>, every program exec and every in-process delegation appends one JSON
- * line `{"pid","prog","what","ms","t","rssKb"}` to that file (t = ms since the process started, rssKb its resident
- * memory then). Used by `npm run bench` to
+ * line `{"pid","prog","what","ms","t","rssKb","anonKb"}` to that file (t = ms since the process started, rssKb its
+ * resident memory then, anonKb the private part of it: the rest is the executable's code mapped from the page cache). Used by `npm run bench` to
  * take an invocation apart by phase, and by tests to see which path a delegation took. Off (one env read) otherwise.
  */
 import { appendFileSync, readFileSync } from 'node:fs';
@@ -17,7 +17,7 @@ export const programName = (): string => basename(typeof (globalThis as { Bun?: 
 export function traceEvent(what: string, ms: number): void {
   const f = file();
   if (!f) return;
-  const line = JSON.stringify({ pid: process.pid, prog: programName(), what, ms: Math.round(ms * 1000) / 1000, t: Math.round(performance.now() * 1000) / 1000, rssKb: rssKb() });
+  const line = JSON.stringify({ pid: process.pid, prog: programName(), what, ms: Math.round(ms * 1000) / 1000, t: Math.round(performance.now() * 1000) / 1000, rssKb: rssKb(), anonKb: statusKb('RssAnon') });
   try {
     appendFileSync(f, line + '\n');
   } catch {
@@ -36,7 +36,7 @@ export function traced<T>(what: string | (() => string), fn: () => T): T {
   }
 }
 
-function statusKb(field: 'VmHWM' | 'VmRSS'): number | undefined {
+function statusKb(field: 'VmHWM' | 'VmRSS' | 'RssAnon'): number | undefined {
   try {
     const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync('/proc/self/status', 'utf8'));
     return m ? Number(m[1]) : undefined;
