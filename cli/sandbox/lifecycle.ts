@@ -22,7 +22,7 @@ import { checkDnsFlags, hostsFile, parseAddHost, resolvConf, UPSTREAM_RESOLV } f
 import { LogWriter } from './logs.js';
 import { boundPorts, createNetns, deleteNetns, killNetnsProcesses, ephemeralRange, findExecutable, netnsPath, sandboxArgv, signalCommand } from './namespaces.js';
 import { randomName } from './names.js';
-import { checkRun, SANDBOX_NAME, type RunFlags } from './options.js';
+import { ALIAS, checkRun, SANDBOX_NAME, type RunFlags } from './options.js';
 import { checkHostAddresses, conflicts, parsePublish, portMappingsArg, type PortMapping } from './ports.js';
 import { openPty, relayPty, terminalSize, type Pty } from './pty.js';
 import { isAlive, procRef, StateStore, type Attachment, type SandboxState } from './state.js';
@@ -615,7 +615,7 @@ export class Sandboxes {
     if (s.attachments.some((a) => a.network === network)) throw new UserError(`sandbox ${s.name} is already attached to network ${network}`);
     if (ip !== undefined && !parseIP(ip)) throw new UserError(`invalid --ip ${JSON.stringify(ip)}: not an IP address`);
     if (aliases.length && network === DEFAULT_NETWORK) throw new UserError(`--alias ${aliases[0]}: network-scoped aliases are only supported on user-defined networks, not the default network ${DEFAULT_NETWORK}`);
-    for (const a of aliases) if (!/^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$/.test(a)) throw new UserError(`invalid --alias ${JSON.stringify(a)}: use letters, digits, _ . -`);
+    for (const a of aliases) if (!ALIAS.test(a)) throw new UserError(`invalid --alias ${JSON.stringify(a)}: use letters, digits, _ . -`);
     const list = this.networks.require(network);
     this.checkNetwork(list, { ips: ip ? [ip] : [] });
     if (ip) this.checkIpFree(list, ip, '--ip', s.id);
