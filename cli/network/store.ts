@@ -133,6 +133,14 @@ export class NetworkStore {
     return this.load().lists.find((l) => l.name === name);
   }
 
+  /**
+   * The network called `name` as `require` gives it, but nothing written: the default network as it is or would be
+   * (what a command checks its flags against before it creates anything). Unknown names fail as in `require`.
+   */
+  peek(name: string): ConfList {
+    return name === DEFAULT_NETWORK ? this.find(name)! : this.require(name);
+  }
+
   /** The network called `name` with its config file written (the default network is created here on first use). */
   require(name: string): ConfList {
     if (name === DEFAULT_NETWORK) return this.ensureDefault();

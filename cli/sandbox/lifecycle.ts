@@ -105,9 +105,11 @@ export class Sandboxes {
     this.reap();
     // --network name=NET,alias=…,ip=…,ip6=…,mac-address=… per network (the first one's with --ip, --network-alias, --mac-address)
     const eps = mode.kind === 'networks' ? mode.endpoints : [];
+    // checked against the networks as they are before anything is written (the default network's config included)
+    const peeked = eps.map((e) => this.networks.peek(e.name));
+    peeked.forEach((l, i) => this.checkNetwork(l, { ...(i === 0 ? { ports } : {}), ips: requestedIps(eps[i]!), mac: eps[i]!.mac }));
+    eps.forEach((e, i) => requestedIps(e).forEach((ip) => this.checkIpFree(peeked[i]!, ip, i === 0 && ip === f.ip ? '--ip' : ip === e.ip ? 'ip=' : 'ip6=')));
     const lists = eps.map((e) => this.networks.require(e.name));
-    lists.forEach((l, i) => this.checkNetwork(l, { ...(i === 0 ? { ports } : {}), ips: requestedIps(eps[i]!), mac: eps[i]!.mac }));
-    eps.forEach((e, i) => requestedIps(e).forEach((ip) => this.checkIpFree(lists[i]!, ip, i === 0 && ip === f.ip ? '--ip' : ip === e.ip ? 'ip=' : 'ip6=')));
     const s = this.register({ ...f, mac: eps[0]?.mac ?? f.mac }, mode, ports, lists.some((l) => describe(l).ipv6));
     return this.bringUp(s, eps.map((e, i) => ({ list: lists[i]!, ip: e.ip, ip6: e.ip6, mac: e.mac, aliases: e.aliases })), true);
   }
@@ -550,12 +552,13 @@ export class Sandboxes {
     if (isRunning(old)) return undefined;
     if (!findExecutable(old.command[0]!, this.env.PATH)) throw new UserError(`executable ${JSON.stringify(old.command[0])} of sandbox ${old.name} is not found any more: remove it (cnictl rm ${old.name})`);
     const previous = [...old.attachments].sort((a, b) => a.ifname.localeCompare(b.ifname, undefined, { numeric: true }));
-    const lists = old.mode === 'network' ? previous.map((a) => this.networks.require(a.network)) : [];
+    const peeked = old.mode === 'network' ? previous.map((a) => this.networks.peek(a.network)) : [];
     const publish = old.publish ?? old.ports.map((p) => `${p.hostIP ? `${p.hostIP.includes(':') ? `[${p.hostIP}]` : p.hostIP}:` : ''}${p.hostPort}:${p.containerPort}/${p.protocol}`);
     const wanted = publish.flatMap(parsePublish);
     const asked = (a: (typeof previous)[number]) => requestedIps({ ip: a.requestedIp, ip6: a.requestedIp6 });
-    lists.forEach((l, i) => this.checkNetwork(l, { ...(i === 0 ? { ports: wanted } : {}), ips: asked(previous[i]!), mac: previous[i]!.requestedMac ?? (i === 0 ? old.mac : undefined) }));
-    for (const [i, a] of previous.entries()) for (const ip of asked(a)) this.checkIpFree(lists[i]!, ip, '--ip', old.id);
+    peeked.forEach((l, i) => this.checkNetwork(l, { ...(i === 0 ? { ports: wanted } : {}), ips: asked(previous[i]!), mac: previous[i]!.requestedMac ?? (i === 0 ? old.mac : undefined) }));
+    for (const [i, a] of previous.entries()) for (const ip of asked(a)) this.checkIpFree(peeked[i]!, ip, '--ip', old.id);
+    const lists = old.mode === 'network' ? previous.map((a) => this.networks.require(a.network)) : [];
     const s = this.store.locked(() => {
       const x = this.store.read(old.id);
       if (!x || isRunning(x)) throw new UserError(`sandbox ${old.name} was started meanwhile`);
@@ -616,9 +619,10 @@ export class Sandboxes {
     if (ip !== undefined && !parseIP(ip)) throw new UserError(`invalid --ip ${JSON.stringify(ip)}: not an IP address`);
     if (aliases.length && network === DEFAULT_NETWORK) throw new UserError(`--alias ${aliases[0]}: network-scoped aliases are only supported on user-defined networks, not the default network ${DEFAULT_NETWORK}`);
     for (const a of aliases) if (!ALIAS.test(a)) throw new UserError(`invalid --alias ${JSON.stringify(a)}: use letters, digits, _ . -`);
+    const peeked = this.networks.peek(network);
+    this.checkNetwork(peeked, { ips: ip ? [ip] : [] });
+    if (ip) this.checkIpFree(peeked, ip, '--ip', s.id);
     const list = this.networks.require(network);
-    this.checkNetwork(list, { ips: ip ? [ip] : [] });
-    if (ip) this.checkIpFree(list, ip, '--ip', s.id);
     const used = new Set(s.attachments.map((a) => a.ifname));
     let n = 0;
     while (used.has(`eth${n}`)) n++;
