@@ -82,9 +82,10 @@ function wantsHelp(cmd: string, rest: readonly string[]): boolean {
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const [cmd, ...rest] = argv;
-  if (!cmd || cmd === '-h' || cmd === '--help' || cmd === 'help') {
+  // bare `cnictl` shows the help, as bare `docker` does (exit 0); an empty command is an unknown one
+  if (cmd === undefined || cmd === '-h' || cmd === '--help' || cmd === 'help') {
     out(HELP);
-    return cmd ? 0 : 2;
+    return 0;
   }
   const load = COMMANDS[cmd];
   if (!load) {

@@ -56,11 +56,11 @@ export async function networkCommand(argv: string[], env: NodeJS.ProcessEnv): Pr
       const { connectCommand } = await import('./connect.js');
       return connectCommand(sub, rest, env);
     }
-    case undefined:
+    case undefined: // bare `cnictl network` shows its usage, as `docker network` does (exit 0)
     case '-h':
     case '--help':
       out(USAGE);
-      return sub ? 0 : 2;
+      return 0;
     default:
       throw usageError(`unknown network command "${sub}"\n${USAGE}`);
   }

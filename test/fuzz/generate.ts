@@ -142,7 +142,18 @@ function cnictlArgs(rng: Rng): Generated {
       () => ['--dns-search', name()],
       () => ['--add-host', rng.pick(['h:10.0.0.1', 'h:host-gateway', 'h', ':', `h:${ip()}`])],
       () => ['--mac-address', rng.pick(['02:00:00:00:00:01', 'zz', '', 'ff:ff:ff:ff:ff:ff', '01:00:5e:00:00:01'])],
+      () => ['--network', endpoint()],
+      () => ['--network-alias', name()],
     ])();
+  // Docker's advanced --network value: name=…,alias=…,ip=…,ip6=…,mac-address=… (and keys cnictl refuses)
+  const endpoint = (): string =>
+    [
+      ...(rng.chance(0.9) ? [`name=${net()}`] : []),
+      ...Array.from({ length: rng.int(0, 3) }, () =>
+        rng.pick([`alias=${name()}`, `ip=${ip()}`, `ip6=${ip()}`, `mac-address=${rng.pick(['02:00:00:00:00:02', 'zz', '01:00:5e:00:00:01'])}`, 'driver-opt=x=y', 'nosuch=1', 'alias', `name=${net()}`]),
+      ),
+    ].join(',');
+  const logTime = (): string => rng.pick(['10m', '1h30m', '0', '1765094400.5', '2026-12-07T08:00:00Z', '2026-12-07T09:00:00.5+01:00', '2026-13-01', 'yesterday', '-5m', '']);
   const many = (n: number, f: () => string[]): string[] => Array.from({ length: n }, f).flat();
   const base = rng.weighted<() => string[]>([
     [4, () => ['network', 'create', ...many(rng.int(0, 4), opt), name()]],
@@ -153,6 +164,7 @@ function cnictlArgs(rng: Rng): Generated {
     [2, () => [rng.pick(['add', 'check', 'del']), net(), rng.pick([NETNS, '/nonexistent', '', '/proc/self/ns/net', hostile(rng)])]],
     [1, () => [rng.pick(['gc', 'status']), net()]],
     [1, () => [rng.pick(['ps', 'port', 'stop', 'rm', 'logs', 'exec']), ...(rng.chance(0.7) ? [name()] : []), ...(rng.chance(0.3) ? ['--', 'true'] : [])]],
+    [1, () => ['logs', ...many(rng.int(1, 3), () => [rng.pick(['--since', '--until', '--tail']), logTime()]), name()]],
     [1, () => ['system', 'prune', ...(rng.chance(0.5) ? ['-f'] : [])]],
     [1, () => [hostile(rng), hostile(rng)]],
   ])();

@@ -87,6 +87,16 @@ describe.skipIf(!isRoot)('cnictl network', () => {
     // not root: said before anything happens
     const nobody = h.sh('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', `${process.cwd()}/dist/bin/cnictl`, 'network', 'create', 'x']);
     expect(nobody.stderr).toMatch(/cnictl network create must run as root/);
+    // bare `cnictl` and `cnictl network` show their usage and succeed, as docker's do; an empty command is unknown
+    // (both used to exit 2 with the usage on stdout and nothing on stderr: found by npm run fuzz, seeds 32 and 37)
+    for (const bare of [[], ['network']]) {
+      const r = h.ctl(bare);
+      expect(r.status, bare.join(' ')).toBe(0);
+      expect(r.stdout).toMatch(/^Usage: cnictl /);
+    }
+    const empty = h.ctl(['', 'IgnoreUnknown=1']);
+    expect(empty.status).toBe(2);
+    expect(empty.stderr).toBe('cnictl: unknown command "": see "cnictl --help"\n');
   });
 
   it('macvlan and ipvlan networks are created (ipvlan runs fail later with a clear error on this kernel)', async () => {
