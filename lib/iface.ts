@@ -28,6 +28,8 @@ export interface IpLink {
   flags?: string[];
   mtu?: number;
   txqlen?: number;
+  /** ether, loopback, none (tun), ipip, … */
+  link_type?: string;
   address?: string;
   operstate?: string;
   master?: string;

@@ -46,3 +46,20 @@ export function ipsOfInterface(prev: Result, ifname: string): IPConfig[] {
   const ifaces = prev.interfaces ?? [];
   return ips.filter((ip) => ip.interface === undefined || ip.interface < 0 || ip.interface >= ifaces.length || ifaces[ip.interface]!.name === ifname);
 }
+
+/**
+ * An address sbr routes by must be one host's: `from ::` or `from 0.0.0.0` (an unspecified address, e.g. `::/0` in
+ * prevResult) would send everything through the new table, and a multicast or broadcast source is no host's. Refused
+ * before anything is made (code 7, naming the address).
+ */
+export function requireHostAddresses(ips: readonly IPConfig[]): void {
+  for (const ip of ips) {
+    const a = parseIP(ip.address.split('/')[0]!);
+    if (!a) continue; // the result parser reports those
+    const v4 = a.family === 4 ? Number(a.value >> 24n) : -1;
+    const multicast = a.family === 4 ? v4 >= 224 : a.value >> 120n === 0xffn;
+    if (a.value === 0n || multicast) {
+      throw new CniError(ErrorCode.InvalidNetworkConfig, `prevResult address ${JSON.stringify(ip.address)} is not a host address (${a.value === 0n ? 'unspecified' : 'multicast or broadcast'}): sbr routes by the source address of one host`);
+    }
+  }
+}

@@ -11,7 +11,7 @@ import type { CniContext, Plugin } from '../../lib/cni/skel.js';
 import { formatIP, parseCIDR, parseIP, ipEqual } from '../../lib/ip.js';
 import { withFileLock } from '../../lib/lock.js';
 import { Netns } from '../../lib/netns.js';
-import { ipsOfInterface, parseSbrConf } from './config.js';
+import { ipsOfInterface, parseSbrConf, requireHostAddresses } from './config.js';
 import { apply, deleteRules, readBoth, readRules, readRulesAndAddrs, readState } from './kernel.js';
 import { orphanRules, planAdd, rulesToDelete } from './plan.js';
 
@@ -24,6 +24,7 @@ function add(ctx: CniContext): Result {
   const conf = parseSbrConf(ctx.conf);
   const prev = requirePrev(ctx);
   const ips = ipsOfInterface(prev, ctx.ifname);
+  requireHostAddresses(ips);
   const ns = Netns.at(ctx.netns).requireExists();
   if (!ips.length) return prev;
   withFileLock(ctx.netns, () => {

@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { parseCniArgs } from '../../lib/cni/args.js';
-import { pluginError } from '../../lib/cni/errors.js';
+import { CniError, ErrorCode, pluginError } from '../../lib/cni/errors.js';
 import type { Result } from '../../lib/cni/result.js';
 import type { CniContext, Plugin } from '../../lib/cni/skel.js';
 import { describeBatchFailure, isNotFound, Netns } from '../../lib/netns.js';
@@ -48,12 +48,27 @@ function showAndSet(ns: Netns, ifname: string, set: LinkSettings): LinkState {
   return linkState(shown);
 }
 
+/**
+ * A MAC is changed only where DEL can put the old one back: on an Ethernet link with a MAC of its own. lo (whose
+ * 00:00:00:00:00:00 the kernel lets go of but never takes back), a tun or a tunnel would keep the new one for ever and
+ * every DEL would fail; refused before anything changes (code 7).
+ */
+function requireRestorableMac(ns: Netns, ifname: string, mac: string): void {
+  const link = readLink(ns, ifname);
+  if (!link) return; // showAndSet reports the missing link
+  const current = link.address ?? '';
+  if (link.link_type !== 'ether' || /^(00:){5}00$/.test(current)) {
+    throw new CniError(ErrorCode.InvalidNetworkConfig, `"mac" ${mac} cannot be set on ${ifname}: it is not an Ethernet link with an address of its own (link/${link.link_type ?? '?'} ${current}), so DEL could not put it back`);
+  }
+}
+
 function add(ctx: CniContext): Result {
   const conf = confOf(ctx);
   if (conf.sysctls.length && existsSync(allowlistFile())) checkAllowlist(conf.sysctls, parseAllowlist(readFileSync(allowlistFile(), 'utf8')));
   const prev = requirePrev(ctx);
   if (!conf.sysctls.length && !wantsLinkChange(conf)) return prev;
   const ns = Netns.at(ctx.netns).requireExists();
+  if (conf.mac !== undefined) requireRestorableMac(ns, ctx.ifname, conf.mac);
   if (conf.sysctls.length) ns.sysctlSet(Object.fromEntries(conf.sysctls.map((s) => [s.path, s.value])));
   if (wantsLinkChange(conf)) {
     const before = showAndSet(ns, ctx.ifname, conf);
