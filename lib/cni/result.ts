@@ -251,3 +251,14 @@ export function formatResult(result: Result, version: string): Record<string, un
 
 /** The exact bytes a plugin prints: 4-space indented JSON, as the reference does. */
 export const printJSON = (o: unknown): string => JSON.stringify(o, null, 4);
+
+/**
+ * A result without addresses cannot be printed at cniVersion 0.1.0/0.2.0 ("cannot convert: no valid IP addresses"). A
+ * plugin that will have none (`hasAddresses` false: no IPAM, nothing chained) refuses such a version before it creates
+ * anything; the reference creates its link, then fails to print and leaves it. `what`: "a macvlan", "this bridge config".
+ */
+export function requireAddressesForVersion(cniVersion: string, hasAddresses: boolean, what: string): void {
+  if (!hasAddresses && resultFamily(cniVersion) === '020') {
+    throw new CniError(ErrorCode.IncompatibleVersion, 'cannot convert: no valid IP addresses', `${what} without "ipam" has no addresses, which a cniVersion ${cniVersion || '0.1.0'} result cannot express: set "ipam" or use cniVersion 0.3.0 or later`);
+  }
+}

@@ -3,11 +3,9 @@
  * IPAM, gateway on the bridge, masquerade, VLANs and MAC spoof checking. DEL always cleans up, netns or not.
  */
 import { parseCniArgs } from '../../lib/cni/args.js';
-import { CniError, ErrorCode } from '../../lib/cni/errors.js';
-import { resultFamily } from '../../lib/cni/version.js';
 import { delegate, ipamAdd, ipamDel, ipamStatus, ipamType } from '../../lib/cni/invoke.js';
 import { needsLinkFirst } from '../../lib/cni/linkfirst.js';
-import { isDnsEmpty, type Interface, type Result } from '../../lib/cni/result.js';
+import { isDnsEmpty, requireAddressesForVersion, type Interface, type Result } from '../../lib/cni/result.js';
 import type { CniContext, Plugin } from '../../lib/cni/skel.js';
 import { requestedMac } from '../../lib/iface.js';
 import { requireIpMasq, setupIpMasq, teardownIpMasq } from '../../lib/ipmasq.js';
@@ -34,10 +32,7 @@ const confOf = (ctx: CniContext): BridgeConf => parseBridgeConf(ctx.conf, reques
 
 function add(ctx: CniContext): Result {
   const conf = confOf(ctx);
-  if (!conf.layer3 && resultFamily(ctx.conf.cniVersion) === '020') {
-    // The reference creates everything and then fails to print; refuse before touching anything instead.
-    throw new CniError(ErrorCode.IncompatibleVersion, `cannot convert: no valid IP addresses (a cniVersion ${ctx.conf.cniVersion} result needs one; this bridge config has no "ipam")`);
-  }
+  requireAddressesForVersion(ctx.conf.cniVersion, conf.layer3, 'a bridge');
   const host = Netns.host();
   const container = Netns.at(ctx.netns);
   container.requireExists();

@@ -2,12 +2,11 @@
  * host-device: moves an existing host link into the container as CNI_IFNAME (its host name kept in the link's alias)
  * and gives it back on DEL. Drop-in for the reference's plugins/main/host-device.
  */
-import { CniError, ErrorCode, pluginError } from '../../lib/cni/errors.js';
+import { pluginError } from '../../lib/cni/errors.js';
 import { delegate, ipamAdd, ipamDel, ipamGc, ipamStatus, ipamType } from '../../lib/cni/invoke.js';
 import { needsLinkFirst } from '../../lib/cni/linkfirst.js';
-import type { IPConfig, Result, Route } from '../../lib/cni/result.js';
+import { requireAddressesForVersion, type IPConfig, type Result, type Route } from '../../lib/cni/result.js';
 import type { CniContext, Plugin } from '../../lib/cni/skel.js';
-import { resultFamily } from '../../lib/cni/version.js';
 import { checkInterfaceIPs, checkRoutes, ifaceSysctls, ipsForInterface, readLink, type IpLink } from '../../lib/iface.js';
 import { isNotFound, Netns } from '../../lib/netns.js';
 import { withRollback } from '../../lib/rollback.js';
@@ -17,9 +16,7 @@ import { hasDpdkDriver, maybeDpdk, resolveHostDevice } from './select.js';
 
 /** A result without addresses cannot be printed at 0.1.0/0.2.0: refuse before the link moves (the reference after). */
 function requirePrintable(ctx: CniContext): void {
-  if (!ipamType(ctx) && resultFamily(ctx.conf.cniVersion) === '020') {
-    throw new CniError(ErrorCode.IncompatibleVersion, 'cannot convert: no valid IP addresses', `a host-device result without "ipam" has no addresses, which cniVersion ${ctx.conf.cniVersion} cannot express`);
-  }
+  requireAddressesForVersion(ctx.conf.cniVersion, ipamType(ctx) !== undefined, 'a host-device');
 }
 
 /** A PCI device bound to a userspace (DPDK) driver: no kernel link; only IPAM, whose addresses the result carries. */

@@ -1,6 +1,6 @@
 /** ipvlan: a link sharing its parent's ("master") MAC, moved into the container; IPs from IPAM or a chained prevResult. */
 import { ipamAdd, ipamGc, ipamStatus, ipamType } from '../../lib/cni/invoke.js';
-import type { Result } from '../../lib/cni/result.js';
+import { requireAddressesForVersion, type Result } from '../../lib/cni/result.js';
 import type { CniContext, Plugin } from '../../lib/cni/skel.js';
 import { addSubLink, checkSubLink, delSubLink, ipamSource, type IpSource } from '../../lib/parentlink.js';
 import { addSpec, ipSourceKind, parseIpvlanConf } from './config.js';
@@ -9,6 +9,7 @@ function add(ctx: CniContext): Result {
   const spec = addSpec(ctx.conf);
   const source = ipSourceKind(ctx.conf, ipamType(ctx));
   const prev = ctx.conf.prevResult;
+  requireAddressesForVersion(ctx.conf.cniVersion, source === 'ipam' || (prev?.ips?.length ?? 0) > 0, 'an ipvlan');
   // Chained: reuse the previous plugin's IPs and routes (re-indexed to this interface); nothing to release.
   const reuse = (): IpSource => ({ ips: prev?.ips ?? [], routes: prev?.routes ?? [] });
   return addSubLink(ctx, spec, () => (source === 'ipam' ? ipamSource(ctx, ipamAdd) : reuse()));

@@ -55,13 +55,17 @@ function del(ctx: CniContext): void {
 function delLocked(ctx: CniContext, ns: Netns, table: number | undefined): void {
   withFileLock(ctx.netns, () => {
     const state = readRulesAndAddrs(ns, ctx.ifname);
+    const prev = ctx.conf.prevResult;
+    const prevIps = prev?.ips?.length ? ipsOfInterface(prev, ctx.ifname) : [];
     if (state) {
-      deleteRules(ns, rulesToDelete(state.rules, state.addrs, table));
+      // the interface's addresses, and prevResult's (ADD made their rules whether or not the interface had them)
+      const rules = rulesToDelete(state.rules, state.addrs, table);
+      for (const r of orphanRules(state.rules, prevIps, table)) if (!rules.includes(r)) rules.push(r);
+      deleteRules(ns, rules);
       return;
     }
-    const prev = ctx.conf.prevResult;
-    if (!prev?.ips?.length) return;
-    deleteRules(ns, orphanRules(readRules(ns), ipsOfInterface(prev, ctx.ifname), table));
+    if (!prevIps.length) return;
+    deleteRules(ns, orphanRules(readRules(ns), prevIps, table));
   }, 60, false);
 }
 

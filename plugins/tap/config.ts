@@ -3,7 +3,7 @@ import { CniError, ErrorCode } from '../../lib/cni/errors.js';
 import { Fields } from '../../lib/cni/fields.js';
 import { capability, type NetConf } from '../../lib/cni/config.js';
 import { parseCniArgs } from '../../lib/cni/args.js';
-import { resultFamily } from '../../lib/cni/version.js';
+import { requireAddressesForVersion } from '../../lib/cni/result.js';
 
 export interface TapConf {
   /** The MAC to set: runtimeConfig.mac, else CNI_ARGS MAC=, else the config's "mac" (lower case). */
@@ -75,9 +75,7 @@ export function parseTapConf(conf: NetConf, cniArgs: string): TapConf {
  * (the reference creates the tap, then fails to print the result and leaves the tap behind).
  */
 export function requireRepresentable(cniVersion: string, hasIpam: boolean): void {
-  if (!hasIpam && resultFamily(cniVersion) === '020') {
-    throw new CniError(ErrorCode.IncompatibleVersion, 'cannot convert: no valid IP addresses', `a tap without "ipam" has no addresses, which a ${cniVersion} result cannot express: set "ipam" or use cniVersion 0.3.0 or later`);
-  }
+  requireAddressesForVersion(cniVersion, hasIpam, 'a tap');
 }
 
 /**
