@@ -136,10 +136,23 @@ export function compile(target, outfile) {
   const tmpDir = join(root, 'dist', 'build', `compile-${process.pid}`);
   const tmp = join(tmpDir, 'cni-ts');
   mkdirSync(tmpDir, { recursive: true });
-  const bun = bunFor(hostTarget());
+  try {
+    bunCompile(entryFile, tmp, target, tmpDir);
+    chmodSync(tmp, 0o755);
+    renameSync(tmp, outfile);
+  } finally {
+    rmSync(tmpDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * `bun build --compile` of `entry` into `outfile` for `target`, as every executable of ours is compiled (the bench's
+ * runtime-floor executable too, scripts/bench/version.mjs). Throws with Bun's output when it fails.
+ */
+export function bunCompile(entry, outfile, target = hostTarget(), cwd = dirname(outfile)) {
   // Splitting: every require() of a module is a chunk boundary (Bun's splitRequire), each chunk its own bytecode,
   // evaluated when the call runs. ESM is the format splitting needs.
-  const args = ['build', entryFile, '--compile', '--bytecode', '--splitting', '--format=esm', '--minify', `--outfile=${tmp}`,
+  const args = ['build', entry, '--compile', '--bytecode', '--splitting', '--format=esm', '--minify', `--outfile=${outfile}`,
     `--define=__CNI_TS_VERSION__=${JSON.stringify(version)}`,
     // A CNI plugin must not read .env or bunfig.toml from whatever directory the runtime runs it in.
     '--no-compile-autoload-dotenv', '--no-compile-autoload-bunfig'];
@@ -148,15 +161,8 @@ export function compile(target, outfile) {
   // ~3-4 MB less peak RSS, no slower; the long-running commands set the normal policy back, see entrySource).
   args.push(`--compile-jit-policy=${process.env.CNI_TS_BUILD_JIT_POLICY ?? JIT_POLICY}`);
   if (target !== hostTarget()) args.push(`--target=bun-${target}`, `--compile-executable-path=${bunFor(target)}`);
-  const env = { ...process.env, DO_NOT_TRACK: '1' };
-  try {
-    const r = spawnSync(bun, args, { encoding: 'utf8', env, cwd: tmpDir });
-    if (r.status !== 0) throw new Error(`bun build --compile failed (${r.status}):\n${r.stdout}${r.stderr}`);
-    chmodSync(tmp, 0o755);
-    renameSync(tmp, outfile);
-  } finally {
-    rmSync(tmpDir, { recursive: true, force: true });
-  }
+  const r = spawnSync(bunFor(hostTarget()), args, { encoding: 'utf8', env: { ...process.env, DO_NOT_TRACK: '1' }, cwd });
+  if (r.status !== 0) throw new Error(`bun build --compile failed (${r.status}):\n${r.stdout}${r.stderr}`);
 }
 
 /** dist/bin/<name> -> cni-ts for every program; stale links of programs that no longer exist are removed. */
