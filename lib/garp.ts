@@ -10,12 +10,12 @@
  */
 import { inNetns, libc } from './native.js';
 import { parseIP } from './ip.js';
-import { macBytes } from './rtnetlink/wire.js';
+import { ipBytes, macBytes } from './rtnetlink/wire.js';
 
 const AF_PACKET = 17;
 const SOCK_DGRAM = 2;
 const SOCK_CLOEXEC = 0o2000000;
-export const ETH_P_ARP = 0x0806;
+const ETH_P_ARP = 0x0806;
 const ETH_P_IP = 0x0800;
 const ARPHRD_ETHER = 1;
 const ARPOP_REQUEST = 1;
@@ -55,9 +55,7 @@ export function broadcastLinkAddress(ifindex: number): Uint8Array {
 /** The 4 bytes of an IPv4 address ("10.0.0.5" or "10.0.0.5/24"), undefined for anything else. */
 export function ipv4Bytes(address: string): Uint8Array | undefined {
   const ip = parseIP(address.split('/')[0]!);
-  if (ip?.family !== 4) return undefined;
-  const n = Number(ip.value);
-  return Uint8Array.of(n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
+  return ip?.family === 4 ? ipBytes(ip) : undefined;
 }
 
 /**

@@ -155,17 +155,20 @@ export const addIP = (ip: IP, n: bigint): IP => ({ family: ip.family, value: ip.
 
 export const isUnspecified = (ip: IP): boolean => ip.value === 0n;
 
+/** 224.0.0.0/4 and above (multicast, reserved, the limited broadcast) for IPv4; ff00::/8 for IPv6. */
+export const isMulticast = (ip: IP): boolean => (ip.family === 4 ? ip.value >> 28n >= 0xen : ip.value >> 120n === 0xffn);
+
 /** Link-local, multicast and loopback are not "global unicast". */
 export function isGlobalUnicast(ip: IP): boolean {
   if (ip.family === 4) {
     const first = Number(ip.value >> 24n);
-    if (first === 127 || first >= 224 || ip.value === 0n) return false;
+    if (first === 127 || isMulticast(ip) || ip.value === 0n) return false;
     if ((ip.value >> 16n) === 0xa9fen) return false; // 169.254/16
     return true;
   }
   const top = ip.value >> 112n;
   if (ip.value === 0n || ip.value === 1n) return false;
-  if ((top & 0xff00n) === 0xff00n) return false; // ff00::/8
+  if (isMulticast(ip)) return false;
   if ((top & 0xffc0n) === 0xfe80n) return false; // fe80::/10
   return true;
 }

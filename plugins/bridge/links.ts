@@ -112,8 +112,6 @@ export function configureContainer(container: Netns, ifname: string, gws: Gatewa
   }
 }
 
-const hasFfi = (): boolean => libc() !== undefined;
-
 /** How long a gratuitous ARP waits for the host end to become a forwarding port (the kernel's link watch does it). */
 const PORT_FORWARDING_WAIT_MS = 250;
 
@@ -123,7 +121,7 @@ const PORT_FORWARDING_WAIT_MS = 250;
  * arp_notify's announcement at link up never reaches the bridge). Best effort; nothing without FFI or IPv4.
  */
 export function announceContainer(host: Netns, hostVeth: string, netnsPath: string, ifname: string, mac: string, addresses: readonly string[]): void {
-  if (!hasFfi() || !addresses.some((a) => !a.includes(':'))) return;
+  if (!libc() || !addresses.some((a) => !a.includes(':'))) return;
   for (let waited = 0; waited < PORT_FORWARDING_WAIT_MS; waited += 10) {
     const state = readLink(host, hostVeth, true)?.linkinfo?.info_slave_data?.state;
     if (state === undefined || state === 'forwarding') break;

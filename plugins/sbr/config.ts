@@ -3,7 +3,7 @@ import { CniError, ErrorCode } from '../../lib/cni/errors.js';
 import type { NetConf } from '../../lib/cni/config.js';
 import { canonicalKeys, Fields } from '../../lib/cni/fields.js';
 import type { IPConfig, Result } from '../../lib/cni/result.js';
-import { parseIP } from '../../lib/ip.js';
+import { isMulticast, isUnspecified, parseIP } from '../../lib/ip.js';
 
 export interface SbrConf {
   /** A fixed routing table: only the `from <ip>` rules are made (upstream's doRoutesWithTable). */
@@ -56,10 +56,8 @@ export function requireHostAddresses(ips: readonly IPConfig[]): void {
   for (const ip of ips) {
     const a = parseIP(ip.address.split('/')[0]!);
     if (!a) continue; // the result parser reports those
-    const v4 = a.family === 4 ? Number(a.value >> 24n) : -1;
-    const multicast = a.family === 4 ? v4 >= 224 : a.value >> 120n === 0xffn;
-    if (a.value === 0n || multicast) {
-      throw new CniError(ErrorCode.InvalidNetworkConfig, `prevResult address ${JSON.stringify(ip.address)} is not a host address (${a.value === 0n ? 'unspecified' : 'multicast or broadcast'}): sbr routes by the source address of one host`);
+    if (isUnspecified(a) || isMulticast(a)) {
+      throw new CniError(ErrorCode.InvalidNetworkConfig, `prevResult address ${JSON.stringify(ip.address)} is not a host address (${isUnspecified(a) ? 'unspecified' : 'multicast or broadcast'}): sbr routes by the source address of one host`);
     }
   }
 }
